@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "sslgate_tun",
+      "sources": ["native/tun.c"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags_c": ["-O2", "-std=gnu11"],
+      "cflags!": ["-O3"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
+    }
+  ]
+}

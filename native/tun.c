@@ -1,0 +1,447 @@
+/*
+ * sslgate_tun: the Linux TUN edge of the data plane, as a plain C Node-API addon.
+ *
+ * Why native (see shared/reference/NODE-DATAPLANE.md §1): Node cannot watch a TUN fd itself
+ * (net.Socket rejects it, G1) and the threadpool costs 10-20 us per packet. Here a uv_poll
+ * watches the non-blocking fd on the JS thread's own loop, reads a whole batch into a slab the
+ * JS side owns, and makes ONE JS call per batch. Nothing is allocated per packet.
+ *
+ * Exports:
+ *   open(name, multiQueue)                      -> { fd, name }
+ *   new TunPoller(fd, slab, slot, headroom, lens, maxBatch, cb(count))
+ *       .start() .stop() .close() .truncated()  cb(count > 0) per batch, cb(-errno) once on a hard error
+ *   write(fd, buf, offset, length)              -> bytes written or -errno (never throws for I/O)
+ *   writeBatch(fd, slab, offsets, lens, count)  -> packets written
+ *   errnoText(errno)                            -> [code, message]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+/* On any unexpected Node-API failure, throw (if nothing is pending yet) and return NULL to JS. */
+#define CHECK(env, call)                                                   \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      bool pending_ = false;                                               \
+      napi_is_exception_pending((env), &pending_);                         \
+      if (!pending_) napi_throw_error((env), NULL, "sslgate_tun: " #call); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+/* Throws Error("<what>: <strerror>") with .code = "EXXX" and .errno = -errno, like Node's own errors. */
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  const char *code = strerrorname_np(err);
+  napi_value jmsg, jcode, jerr, jerrno;
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
+  napi_create_string_utf8(env, code ? code : "EUNKNOWN", NAPI_AUTO_LENGTH, &jcode);
+  napi_create_error(env, jcode, jmsg, &jerr);
+  napi_create_int32(env, -err, &jerrno);
+  napi_set_named_property(env, jerr, "errno", jerrno);
+  napi_throw(env, jerr);
+  return NULL;
+}
+
+static bool get_u32(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+static bool get_u32_array(napi_env env, napi_value v, uint32_t **data, size_t *len) {
+  napi_typedarray_type type;
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
+  if (napi_get_typedarray_info(env, v, &type, len, (void **)data, NULL, NULL) != napi_ok) return false;
+  return type == napi_uint32_array;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static napi_value tun_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res, jfd, jname;
+  char name[IFNAMSIZ + 1] = {0};
+  size_t name_len = 0;
+  bool multi = false;
+  struct ifreq ifr;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  /* Reading one byte more than IFNAMSIZ-1 lets us reject over-long names instead of cutting them. */
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok ||
+      napi_get_value_bool(env, argv[1], &multi) != napi_ok) {
+    napi_throw_type_error(env, NULL, "open(name: string, multiQueue: boolean)");
+    return NULL;
+  }
+  if (name_len >= IFNAMSIZ) {
+    napi_throw_range_error(env, NULL, "interface name longer than 15 bytes");
+    return NULL;
+  }
+  /* O_CLOEXEC: ip(8) and vpnc-script children must not inherit (and keep alive) the tunnel. */
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, name_len); /* "" or "sgw%d" lets the kernel pick the number */
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    char what[64];
+    close(fd);
+    snprintf(what, sizeof what, "TUNSETIFF %s", name_len ? name : "(auto)");
+    return throw_errno(env, what, err);
+  }
+  CHECK(env, napi_create_object(env, &res));
+  CHECK(env, napi_create_int32(env, fd, &jfd));
+  CHECK(env, napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &jname));
+  CHECK(env, napi_set_named_property(env, res, "fd", jfd));
+  CHECK(env, napi_set_named_property(env, res, "name", jname));
+  return res;
+}
+
+/* ---------------------------------------------------------------- poller */
+
+typedef struct {
+  uv_poll_t handle;          /* handle.data points back here */
+  napi_env env;
+  int fd;
+  uint8_t *slab;             /* raw pointers stay valid: slab_ref/lens_ref keep the buffers alive */
+  uint32_t *lens;
+  uint32_t slot, headroom, max_batch;
+  napi_ref self_ref;         /* weak while stopped, strong while started: a running poller is not GC'd */
+  napi_ref slab_ref, lens_ref, cb_ref;
+  napi_async_context actx;   /* one per started period; none while stopped, so GC never needs it */
+  napi_async_cleanup_hook_handle cleanup;
+  double truncated;          /* packets longer than slot-headroom, dropped */
+  uint32_t err_restarts;     /* consecutive POLLERR wake-ups that found nothing to read */
+  bool started, closing, closed, finalized, in_callback;
+} TunPoller;
+
+static void poller_release_js(TunPoller *t) {
+  /* Safe from the finalizer and from env teardown: only reference bookkeeping, no JS calls. */
+  napi_ref *refs[] = {&t->slab_ref, &t->lens_ref, &t->cb_ref};
+  for (size_t i = 0; i < 3; i++)
+    if (*refs[i]) { napi_delete_reference(t->env, *refs[i]); *refs[i] = NULL; }
+}
+
+/* The async context lives exactly while the poller is started. Never destroy it while
+   napi_make_callback is still using it (JS may call stop()/close() from inside the callback). */
+static void poller_drop_actx(TunPoller *t) {
+  if (t->actx && !t->in_callback) { napi_async_destroy(t->env, t->actx); t->actx = NULL; }
+}
+
+static void on_closed(uv_handle_t *h) {
+  TunPoller *t = h->data;
+  t->closed = true;
+  /* Tells Node the handle is gone, so worker threads can shut their loop down cleanly. */
+  if (t->cleanup) { napi_remove_async_cleanup_hook(t->cleanup); t->cleanup = NULL; }
+  if (t->finalized) free(t);
+}
+
+static void poller_set_started(TunPoller *t, bool on) {
+  if (t->started == on) return;
+  t->started = on;
+  uint32_t rc;
+  if (on) napi_reference_ref(t->env, t->self_ref, &rc);
+  else { napi_reference_unref(t->env, t->self_ref, &rc); poller_drop_actx(t); }
+}
+
+static void poller_close(TunPoller *t) {
+  if (t->closing) return; /* close() twice, or close() then GC: one uv_close only */
+  t->closing = true;
+  if (t->started) { uv_poll_stop(&t->handle); poller_set_started(t, false); }
+  poller_release_js(t);
+  /* uv_close stops the epoll watch synchronously, so the caller may close the fd right after. */
+  uv_close((uv_handle_t *)&t->handle, on_closed);
+}
+
+/* Node is tearing the environment down (e.g. a worker exits) while the poller is still open. */
+static void on_env_cleanup(napi_async_cleanup_hook_handle h, void *arg) {
+  TunPoller *t = arg;
+  poller_close(t);
+}
+
+static void poller_finalize(napi_env env, void *data, void *hint) {
+  TunPoller *t = data;
+  t->finalized = true;
+  if (t->self_ref) { napi_delete_reference(env, t->self_ref); t->self_ref = NULL; }
+  if (!t->closing) poller_close(t);
+  else if (t->closed) free(t);
+  /* else: on_closed frees it */
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Calls cb(arg) as a top-level callback: handle scope, async context, microtasks drained after. */
+static void poller_call_js(TunPoller *t, int32_t arg) {
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  napi_value self, cb, jarg, result;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_get_reference_value(env, t->self_ref, &self) == napi_ok && self &&
+      napi_get_reference_value(env, t->cb_ref, &cb) == napi_ok && cb &&
+      napi_create_int32(env, arg, &jarg) == napi_ok) {
+    t->in_callback = true;
+    napi_status s = napi_make_callback(env, t->actx, self, cb, 1, &jarg, &result);
+    t->in_callback = false;
+    if (!t->started) poller_drop_actx(t); /* stop()/close() ran inside the callback */
+    if (s == napi_pending_exception) {
+      /* G5: left pending, the exception is swallowed and every later callback silently does
+         nothing. Hand it to process 'uncaughtException' like any other event-loop callback. */
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  TunPoller *t = h->data;
+  uint32_t n = 0;
+  int hard_err = 0;
+  const uint32_t cap = t->slot - t->headroom;
+
+  /* A TUN read returns exactly one packet. Stop at EAGAIN (queue empty) or a full batch; the
+     poll is level-triggered, so anything left over wakes us again on the next loop turn. */
+  while (n < t->max_batch && !t->closing) {
+    /* The kernel silently cuts a packet that does not fit and returns only the copied length,
+       so a packet of exactly `cap` bytes and a cut one look the same. One spare byte in a
+       second iovec tells them apart at no extra syscall cost. */
+    uint8_t spare;
+    struct iovec iov[2] = {{t->slab + (size_t)n * t->slot + t->headroom, cap}, {&spare, 1}};
+    ssize_t r = readv(t->fd, iov, 2);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) hard_err = errno;
+      break;
+    }
+    /* A cut packet is useless (and would be misparsed): drop it and reuse the slot. */
+    if ((size_t)r > cap) { t->truncated++; continue; }
+    t->lens[n++] = (uint32_t)r;
+  }
+
+  if (status < 0 && !hard_err) {
+    /* G4: libuv stopped the watcher on POLLERR. A detached TUN reports EBADFD on read (hard error
+       above); otherwise re-arm, but do not spin forever on an error that never shows up in read. */
+    if (n == 0 && ++t->err_restarts > 64) hard_err = EIO;
+    else if (t->started && !t->closing) uv_poll_start(&t->handle, UV_READABLE, on_poll);
+  }
+  if (n > 0) t->err_restarts = 0;
+
+  if (n > 0 && t->started) poller_call_js(t, (int32_t)n);
+  if (hard_err && t->started && !t->closing) {
+    /* Report once and go quiet; the wrapper turns -errno into a TunError. Keep the object alive
+       (still started) during the call, then drop the strong self reference. */
+    uv_poll_stop(&t->handle);
+    poller_call_js(t, -hard_err);
+    if (!t->closing) poller_set_started(t, false);
+  }
+}
+
+static napi_value poller_new(napi_env env, napi_callback_info info) {
+  size_t argc = 7, slab_len = 0, lens_len = 0;
+  napi_value argv[7], self;
+  uint32_t fd, slot, headroom, max_batch;
+  void *slab;
+  uint32_t *lens;
+  napi_valuetype cbt;
+  bool is_buf = false;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (argc < 7 || !get_u32(env, argv[0], &fd) || napi_is_buffer(env, argv[1], &is_buf) != napi_ok || !is_buf ||
+      napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok || !get_u32(env, argv[2], &slot) ||
+      !get_u32(env, argv[3], &headroom) || !get_u32_array(env, argv[4], &lens, &lens_len) ||
+      !get_u32(env, argv[5], &max_batch) || napi_typeof(env, argv[6], &cbt) != napi_ok || cbt != napi_function) {
+    napi_throw_type_error(env, NULL,
+        "TunPoller(fd, slab: Buffer, slot, headroom, lens: Uint32Array, maxBatch, callback)");
+    return NULL;
+  }
+  if (max_batch == 0 || headroom >= slot || lens_len < max_batch || slab_len / slot < max_batch) {
+    napi_throw_range_error(env, NULL, "TunPoller: need 0 < maxBatch, headroom < slot, "
+                                      "lens.length >= maxBatch, slab.length >= maxBatch*slot");
+    return NULL;
+  }
+  TunPoller *t = calloc(1, sizeof *t);
+  if (!t) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  t->env = env;
+  t->fd = (int)fd;
+  t->slab = slab;
+  t->lens = lens;
+  t->slot = slot;
+  t->headroom = headroom;
+  t->max_batch = max_batch;
+  uv_loop_t *loop;
+  int rc;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { free(t); CHECK(env, napi_generic_failure); }
+  if ((rc = uv_poll_init(loop, &t->handle, t->fd)) != 0) { free(t); return throw_errno(env, "uv_poll_init", -rc); }
+  t->handle.data = t;
+  /* From here on, t is freed only through uv_close -> on_closed (+ finalizer). */
+  if (napi_wrap(env, self, t, poller_finalize, NULL, NULL) != napi_ok) {
+    t->finalized = true;
+    uv_close((uv_handle_t *)&t->handle, on_closed);
+    CHECK(env, napi_generic_failure);
+  }
+  CHECK(env, napi_create_reference(env, self, 0, &t->self_ref));
+  CHECK(env, napi_create_reference(env, argv[1], 1, &t->slab_ref));
+  CHECK(env, napi_create_reference(env, argv[4], 1, &t->lens_ref));
+  CHECK(env, napi_create_reference(env, argv[6], 1, &t->cb_ref));
+  CHECK(env, napi_add_async_cleanup_hook(env, on_env_cleanup, t, &t->cleanup));
+  return self;
+}
+
+static TunPoller *unwrap(napi_env env, napi_callback_info info, napi_value *self_out) {
+  napi_value self;
+  void *t = NULL;
+  size_t argc = 0;
+  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok ||
+      napi_unwrap(env, self, &t) != napi_ok || !t) {
+    napi_throw_type_error(env, NULL, "not a TunPoller");
+    return NULL;
+  }
+  if (self_out) *self_out = self;
+  return t;
+}
+
+static napi_value poller_start(napi_env env, napi_callback_info info) {
+  napi_value self, name;
+  TunPoller *t = unwrap(env, info, &self);
+  if (!t) return NULL;
+  if (t->closing) { napi_throw_error(env, "ERR_TUN_CLOSED", "TunPoller is closed"); return NULL; }
+  if (t->started) return NULL;
+  int rc = uv_poll_start(&t->handle, UV_READABLE, on_poll);
+  if (rc != 0) return throw_errno(env, "uv_poll_start", -rc);
+  if (!t->actx) { /* may survive from a stop()+start() done inside the callback */
+    CHECK(env, napi_create_string_utf8(env, "sslgate:TunPoller", NAPI_AUTO_LENGTH, &name));
+    CHECK(env, napi_async_init(env, self, name, &t->actx));
+  }
+  t->err_restarts = 0;
+  poller_set_started(t, true);
+  return NULL;
+}
+
+static napi_value poller_stop(napi_env env, napi_callback_info info) {
+  TunPoller *t = unwrap(env, info, NULL);
+  if (!t || !t->started) return NULL;
+  uv_poll_stop(&t->handle);
+  poller_set_started(t, false);
+  return NULL;
+}
+
+static napi_value poller_close_js(napi_env env, napi_callback_info info) {
+  TunPoller *t = unwrap(env, info, NULL);
+  if (t) poller_close(t);
+  return NULL;
+}
+
+static napi_value poller_truncated(napi_env env, napi_callback_info info) {
+  napi_value v;
+  TunPoller *t = unwrap(env, info, NULL);
+  if (!t) return NULL;
+  CHECK(env, napi_create_double(env, t->truncated, &v));
+  return v;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+/* One write() per packet: a TUN takes each write as exactly one packet, so writev would merge. */
+static ssize_t write_packet(int fd, const uint8_t *p, size_t len) {
+  ssize_t r;
+  do r = write(fd, p, len); while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+static napi_value tun_write(napi_env env, napi_callback_info info) {
+  size_t argc = 4, buf_len = 0;
+  napi_value argv[4], res;
+  uint32_t fd, off, len;
+  void *buf;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4 || !get_u32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &buf, &buf_len) != napi_ok ||
+      !get_u32(env, argv[2], &off) || !get_u32(env, argv[3], &len)) {
+    napi_throw_type_error(env, NULL, "write(fd, buf: Buffer, offset, length)");
+    return NULL;
+  }
+  if ((size_t)off + len > buf_len) { napi_throw_range_error(env, NULL, "write: offset+length beyond buffer"); return NULL; }
+  /* Kernel refusals (EAGAIN, ENOBUFS, EINVAL for a non-IP packet...) come back as -errno: the
+     data plane drops the packet, like a full NIC queue, and must not pay for an exception. */
+  CHECK(env, napi_create_int32(env, (int32_t)write_packet((int)fd, (uint8_t *)buf + off, len), &res));
+  return res;
+}
+
+static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5, slab_len = 0, noffs = 0, nlens = 0;
+  napi_value argv[5], res;
+  uint32_t fd, count, *offs, *lens, written = 0;
+  void *slab;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5 || !get_u32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok ||
+      !get_u32_array(env, argv[2], &offs, &noffs) || !get_u32_array(env, argv[3], &lens, &nlens) ||
+      !get_u32(env, argv[4], &count)) {
+    napi_throw_type_error(env, NULL, "writeBatch(fd, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count)");
+    return NULL;
+  }
+  if (count > noffs || count > nlens) { napi_throw_range_error(env, NULL, "writeBatch: count > array length"); return NULL; }
+  for (uint32_t i = 0; i < count; i++) {
+    if ((size_t)offs[i] + lens[i] > slab_len) continue; /* out of bounds: drop, never read past the slab */
+    ssize_t r = write_packet((int)fd, (uint8_t *)slab + offs[i], lens[i]);
+    if (r >= 0) written++;
+    else if (r == -EBADF || r == -EBADFD) break; /* fd or device gone: the rest would fail too */
+    /* any other refusal drops this packet only */
+  }
+  CHECK(env, napi_create_uint32(env, written, &res));
+  return res;
+}
+
+/* errnoText(errno) -> [code, message]: libuv (util.getSystemErrorName) does not know EBADFD,
+   the errno a TUN read ends with when its interface is deleted. */
+static napi_value tun_errno_text(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], res, code, msg;
+  int32_t err = 0;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &err) != napi_ok) {
+    napi_throw_type_error(env, NULL, "errnoText(errno: number)");
+    return NULL;
+  }
+  if (err < 0) err = -err;
+  const char *name = strerrorname_np(err);
+  CHECK(env, napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code));
+  CHECK(env, napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &msg));
+  CHECK(env, napi_create_array_with_length(env, 2, &res));
+  CHECK(env, napi_set_element(env, res, 0, code));
+  CHECK(env, napi_set_element(env, res, 1, msg));
+  return res;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"start", NULL, poller_start, NULL, NULL, NULL, napi_default, NULL},
+      {"stop", NULL, poller_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, poller_close_js, NULL, NULL, NULL, napi_default, NULL},
+      {"truncated", NULL, poller_truncated, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value cls, fn;
+  CHECK(env, napi_define_class(env, "TunPoller", NAPI_AUTO_LENGTH, poller_new, NULL, 4, methods, &cls));
+  CHECK(env, napi_set_named_property(env, exports, "TunPoller", cls));
+  CHECK(env, napi_create_function(env, "open", NAPI_AUTO_LENGTH, tun_open, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "open", fn));
+  CHECK(env, napi_create_function(env, "write", NAPI_AUTO_LENGTH, tun_write, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "write", fn));
+  CHECK(env, napi_create_function(env, "writeBatch", NAPI_AUTO_LENGTH, tun_write_batch, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "writeBatch", fn));
+  CHECK(env, napi_create_function(env, "errnoText", NAPI_AUTO_LENGTH, tun_errno_text, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "errnoText", fn));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

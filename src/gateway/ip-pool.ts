@@ -1,0 +1,71 @@
+/**
+ * IPv4 address pool of one subnet: every host address except the gateway's own. Leases are held
+ * by a key (the session) so a reconnect with the same cookie gets the same address (openconnect
+ * aborts otherwise, PROTOCOL.md §4.3 / quirk 20).
+ */
+import { formatIpv4, networkOf, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
+
+export class IpPool {
+  readonly first: number;
+  readonly last: number;
+  readonly netmask: string;
+  private readonly byAddr = new Map<number, string>();
+  private readonly byKey = new Map<string, number>();
+  private cursor: number;
+
+  constructor(readonly subnet: Ipv4Cidr) {
+    const net = networkOf(subnet);
+    const broadcast = (net | ~prefixToMask(subnet.prefix)) >>> 0;
+    this.first = subnet.prefix >= 31 ? net : net + 1;
+    this.last = subnet.prefix >= 31 ? broadcast : broadcast - 1;
+    this.netmask = formatIpv4(prefixToMask(subnet.prefix));
+    this.cursor = this.first;
+  }
+
+  get size(): number {
+    return this.last - this.first + 1 - (this.contains(this.subnet.address) ? 1 : 0);
+  }
+
+  get used(): number {
+    return this.byAddr.size;
+  }
+
+  contains(addr: number): boolean {
+    return addr >= this.first && addr <= this.last;
+  }
+
+  /** The address leased to `key`, leasing one if needed (preferring `hint`); null when full. */
+  lease(key: string, hint?: number): number | null {
+    const have = this.byKey.get(key);
+    if (have !== undefined) return have;
+    if (hint !== undefined && this.isFree(hint)) return this.take(key, hint);
+    const span = this.last - this.first + 1;
+    for (let i = 0; i < span; i++) {
+      const a = this.cursor;
+      this.cursor = a >= this.last ? this.first : a + 1;
+      if (this.isFree(a)) return this.take(key, a);
+    }
+    return null;
+  }
+
+  release(key: string): void {
+    const a = this.byKey.get(key);
+    if (a === undefined) return;
+    this.byKey.delete(key);
+    this.byAddr.delete(a);
+  }
+
+  holder(addr: number): string | undefined {
+    return this.byAddr.get(addr);
+  }
+
+  private isFree(a: number): boolean {
+    return this.contains(a) && a !== this.subnet.address && !this.byAddr.has(a);
+  }
+
+  private take(key: string, a: number): number {
+    this.byAddr.set(a, key);
+    this.byKey.set(key, a);
+    return a;
+  }
+}

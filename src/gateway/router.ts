@@ -1,0 +1,62 @@
+/**
+ * The gateway's data plane: one TUN device, many sessions.
+ *
+ * TUN -> client: 1. a batch of packets from the TUN (one callback)  2. destination address ->
+ *   the channel of the session holding that address (one Map look-up)  3. channel.sendPacket.
+ * client -> TUN: 1. a DATA frame from a session's channel  2. source address must be the
+ *   session's own (no spoofing of other clients or the gateway)  3. one write to the TUN.
+ *
+ * No logging, promises or allocation here beyond the frame buffer the channel makes.
+ */
+import { ipv4Destination, ipv4Source } from '../protocol/ipv4.js';
+import type { TunDevice } from '../os/tun.js';
+import type { CstpChannel } from '../tunnel/cstp-channel.js';
+
+export interface RouterCounters {
+  tunRxPackets: number;
+  noRoute: number;
+  spoofed: number;
+  tunWriteErrors: number;
+}
+
+export class Router {
+  readonly counters: RouterCounters = { tunRxPackets: 0, noRoute: 0, spoofed: 0, tunWriteErrors: 0 };
+  private readonly byAddr = new Map<number, CstpChannel>();
+
+  constructor(private readonly tun: TunDevice) {}
+
+  start(): void {
+    this.tun.start(this.onBatch);
+  }
+
+  attach(addr: number, channel: CstpChannel): void {
+    this.byAddr.set(addr, channel);
+  }
+
+  /** Removes the route only if it still points at this channel (a reconnect may have replaced it). */
+  detach(addr: number, channel: CstpChannel): void {
+    if (this.byAddr.get(addr) === channel) this.byAddr.delete(addr);
+  }
+
+  /** A packet from the client that owns `addr`. */
+  fromClient(addr: number, buf: Buffer, start: number, end: number): void {
+    if (ipv4Source(buf, start, end - start) !== addr) {
+      this.counters.spoofed++;
+      return;
+    }
+    if (!this.tun.write(buf, start, end - start)) this.counters.tunWriteErrors++;
+  }
+
+  private readonly onBatch = (slab: Buffer, lens: Uint32Array, count: number): void => {
+    const slot = this.tun.slot;
+    const head = this.tun.headroom;
+    this.counters.tunRxPackets += count;
+    for (let i = 0; i < count; i++) {
+      const off = i * slot + head;
+      const len = lens[i]!;
+      const ch = this.byAddr.get(ipv4Destination(slab, off, len));
+      if (ch) ch.sendPacket(slab, off, len);
+      else this.counters.noRoute++;
+    }
+  };
+}

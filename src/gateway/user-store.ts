@@ -1,0 +1,123 @@
+/**
+ * Local users in the state folder (users.json), passwords hashed with scrypt (a slow, memory-hard
+ * KDF). Writes are atomic (temp file + rename) so a crash never leaves a half-written store.
+ */
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface UserRecord {
+  /** "scrypt$N$r$p$saltB64$hashB64" */
+  hash: string;
+  /** groups the user may use; absent = all */
+  groups?: string[];
+  created: string;
+}
+
+interface StoreFile {
+  version: 1;
+  users: Record<string, UserRecord>;
+}
+
+const SCRYPT = { N: 16384, r: 8, p: 1, keyLen: 32 };
+
+function scrypt(password: string, salt: Buffer, keyLen: number, opts: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password.normalize('NFKC'), salt, keyLen, { ...opts, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, SCRYPT.keyLen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p });
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  const expected = Buffer.from(parts[5]!, 'base64');
+  const key = await scrypt(password, Buffer.from(parts[4]!, 'base64'), expected.length, { N, r, p });
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/** A hash to compare against when the user does not exist, so timing does not reveal that. */
+let dummyHash: Promise<string> | null = null;
+
+export const USER_NAME = /^[A-Za-z0-9._@+-]{1,64}$/;
+
+export class UserStore {
+  private data: StoreFile = { version: 1, users: {} };
+
+  constructor(readonly file: string) {
+    this.reload();
+  }
+
+  static inState(stateDir: string): UserStore {
+    return new UserStore(join(stateDir, 'users.json'));
+  }
+
+  reload(): void {
+    if (!existsSync(this.file)) {
+      this.data = { version: 1, users: {} };
+      return;
+    }
+    const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as StoreFile;
+    if (parsed.version !== 1 || typeof parsed.users !== 'object') throw new Error(`${this.file}: not a sslgate user store`);
+    this.data = parsed;
+  }
+
+  list(): Array<{ name: string } & UserRecord> {
+    return Object.entries(this.data.users)
+      .map(([name, rec]) => ({ name, ...rec }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): UserRecord | undefined {
+    return Object.prototype.hasOwnProperty.call(this.data.users, name) ? this.data.users[name] : undefined;
+  }
+
+  async set(name: string, password: string, groups?: string[]): Promise<void> {
+    if (!USER_NAME.test(name)) throw new Error(`invalid user name ${JSON.stringify(name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
+    const prev = this.get(name);
+    const rec: UserRecord = { hash: await hashPassword(password), created: prev?.created ?? new Date().toISOString() };
+    const g = groups ?? prev?.groups;
+    if (g && g.length) rec.groups = g;
+    this.data.users[name] = rec;
+    this.save();
+  }
+
+  setGroups(name: string, groups: string[] | undefined): void {
+    const rec = this.get(name);
+    if (!rec) throw new Error(`no user ${name}`);
+    if (groups && groups.length) rec.groups = groups;
+    else delete rec.groups;
+    this.save();
+  }
+
+  delete(name: string): boolean {
+    if (!this.get(name)) return false;
+    delete this.data.users[name];
+    this.save();
+    return true;
+  }
+
+  /** Checks a password; runs the KDF even for unknown users (no user-enumeration by timing). */
+  async verify(name: string, password: string): Promise<UserRecord | null> {
+    const rec = this.get(name);
+    if (!rec) {
+      dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+      await verifyPassword(password, await dummyHash);
+      return null;
+    }
+    return (await verifyPassword(password, rec.hash)) ? rec : null;
+  }
+
+  private save(): void {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}

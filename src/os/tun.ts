@@ -1,0 +1,234 @@
+/**
+ * Linux TUN device for the data plane, backed by the native addon in native/tun.c.
+ *
+ * Reads arrive in batches: the addon fills a preallocated slab (one fixed-size slot per packet,
+ * `headroom` bytes free before each packet so CSTP/DTLS headers can be written in place) and
+ * makes one JS call per batch. Writes are synchronous, one packet per write(2); a packet the
+ * kernel refuses is dropped, never queued, like a full NIC ring.
+ */
+import { closeSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A kernel interface name: at most 15 bytes; may hold one `%d` for the kernel to number. */
+export type InterfaceName = string;
+
+export class TunError extends Error {
+  /** e.g. 'EBUSY', 'EPERM', 'EBADFD'; 'ERR_TUN_ADDON' when the addon is missing. */
+  readonly code: string;
+  /** Negative errno when the failure came from the kernel. */
+  readonly errno: number | undefined;
+  constructor(message: string, code: string, errno?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TunError';
+    this.code = code;
+    this.errno = errno;
+  }
+}
+
+export type TunBatchHandler = (slab: Buffer, lens: Uint32Array, count: number) => void;
+
+export interface TunDevice {
+  readonly name: InterfaceName;
+  readonly fd: number;
+  /** Bytes per slot in the read slab. */
+  readonly slot: number;
+  /** Bytes free before each packet in its slot (for in-place CSTP/DTLS headers). */
+  readonly headroom: number;
+  /** Packets dropped on read because they did not fit in slot - headroom bytes. */
+  readonly truncated: number;
+  /**
+   * Starts reading. onBatch(slab, lens, count): packet i is
+   * slab.subarray(i*slot+headroom, i*slot+headroom+lens[i]); valid only during the call.
+   * The bytes after a packet, up to the end of its slot, are free too (room for a MAC/tag).
+   * A read error that ends the device (e.g. the interface was deleted) stops reading and goes
+   * to onError; without onError it is thrown as an uncaught exception.
+   * Calling start() again only replaces the handlers.
+   */
+  start(onBatch: TunBatchHandler, onError?: (err: TunError) => void): void;
+  stop(): void;
+  /**
+   * Writes one IP packet (view into any buffer; or buf[offset, offset+length) without making a
+   * view). Returns false if the kernel refused it (dropped).
+   */
+  write(packet: Buffer, offset?: number, length?: number): boolean;
+  /** One write(2) per packet i = slab[offsets[i], offsets[i]+lens[i]). Returns how many the kernel took. */
+  writeBatch(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number;
+  /** Stops reading and closes the fd (the kernel then deletes the interface). Safe to call twice.
+   *  A device that is dropped without close() keeps its fd and interface until the process exits. */
+  close(): void;
+}
+
+export interface OpenTunOptions {
+  /** Exact name, or a pattern like 'sgw%d'; empty lets the kernel choose ('tunN'). */
+  name?: InterfaceName;
+  headroom?: number;
+  slot?: number;
+  /** Most packets per read batch (one JS call each). */
+  batch?: number;
+  /** IFF_MULTI_QUEUE: open the same name again to get another queue (one per worker thread). */
+  multiQueue?: boolean;
+}
+
+/** Room for DTLS (13 B header + 16 B explicit IV) or CSTP (8 B) headers, rounded to a cache line. */
+export const DEFAULT_HEADROOM = 64;
+/** Payload room per slot: covers a 1500-byte MTU with room after it for a CBC pad + MAC or GCM tag. */
+export const DEFAULT_PACKET_ROOM = 2048;
+export const DEFAULT_BATCH = 64;
+
+// ---------------------------------------------------------------- addon
+
+interface TunPollerNative {
+  start(): void;
+  stop(): void;
+  close(): void;
+  truncated(): number;
+}
+interface TunAddon {
+  open(name: string, multiQueue: boolean): { fd: number; name: string };
+  TunPoller: new (
+    fd: number, slab: Buffer, slot: number, headroom: number, lens: Uint32Array, maxBatch: number,
+    callback: (count: number) => void,
+  ) => TunPollerNative;
+  write(fd: number, buf: Buffer, offset: number, length: number): number;
+  writeBatch(fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number;
+  errnoText(errno: number): [code: string, message: string];
+}
+
+let addon: TunAddon | undefined;
+
+/** Walks up from this file (src/os/ or dist/src/os/) to the sslgate package root. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (pkg.name === 'sslgate') return dir;
+    } catch {
+      // no (readable) package.json here: keep walking
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new TunError('cannot find the sslgate package root', 'ERR_TUN_ADDON');
+    dir = up;
+  }
+}
+
+/** Loaded on first use, so modules that merely import this file work without the addon built. */
+function loadAddon(): TunAddon {
+  if (addon) return addon;
+  const path = join(packageRoot(), 'build', 'Release', 'sslgate_tun.node');
+  try {
+    addon = createRequire(import.meta.url)(path) as TunAddon;
+  } catch (cause) {
+    throw new TunError(`cannot load ${path} (run \`npm run install\` to build it)`, 'ERR_TUN_ADDON', undefined, { cause });
+  }
+  return addon;
+}
+
+/** The addon's kernel errors carry code/errno like Node's; give them our type. Others pass through. */
+function asTunError(e: unknown): unknown {
+  const err = e as { message?: unknown; code?: unknown; errno?: unknown } | null;
+  if (!(e instanceof Error) || typeof err?.code !== 'string' || typeof err.errno !== 'number') return e;
+  return new TunError(e.message, err.code, err.errno, { cause: e });
+}
+
+// ---------------------------------------------------------------- device
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0 || v > 0xffffffff) throw new RangeError(`openTun: ${name} must be a positive integer`);
+  return v;
+}
+
+class LinuxTun implements TunDevice {
+  readonly slab: Buffer;
+  readonly lens: Uint32Array;
+  private poller: TunPollerNative | undefined;
+  private onBatch: TunBatchHandler | undefined;
+  private onError: ((err: TunError) => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly native: TunAddon,
+    readonly name: InterfaceName,
+    readonly fd: number,
+    readonly slot: number,
+    readonly headroom: number,
+    readonly batch: number,
+  ) {
+    // Buffer.alloc, not allocUnsafe: a slab this size is never pooled, and zeroing it once
+    // means stale heap bytes can never leak into a headroom that a caller forgets to fill.
+    this.slab = Buffer.alloc(slot * batch);
+    this.lens = new Uint32Array(batch);
+  }
+
+  get truncated(): number {
+    return this.poller ? this.poller.truncated() : 0;
+  }
+
+  start(onBatch: TunBatchHandler, onError?: (err: TunError) => void): void {
+    if (this.closed) throw new TunError(`${this.name} is closed`, 'ERR_TUN_CLOSED');
+    this.onBatch = onBatch;
+    this.onError = onError;
+    // One long-lived closure: the addon calls it once per batch with a small integer.
+    this.poller ??= new this.native.TunPoller(this.fd, this.slab, this.slot, this.headroom, this.lens, this.batch,
+      (count) => this.dispatch(count));
+    this.poller.start();
+  }
+
+  private dispatch(count: number): void {
+    if (count > 0) {
+      this.onBatch?.(this.slab, this.lens, count);
+      return;
+    }
+    const [code, message] = this.native.errnoText(count);
+    const err = new TunError(`read from ${this.name}: ${message}`, code, count);
+    if (this.onError) this.onError(err);
+    else throw err; // the addon rethrows it as an uncaught exception (gotcha G5)
+  }
+
+  stop(): void {
+    this.poller?.stop();
+  }
+
+  // After close() the fd number may already belong to another file: never write through it.
+  write(packet: Buffer, offset = 0, length = packet.length - offset): boolean {
+    return !this.closed && this.native.write(this.fd, packet, offset, length) === length;
+  }
+
+  writeBatch(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number {
+    return this.closed ? 0 : this.native.writeBatch(this.fd, slab, offsets, lens, count);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // The poller must leave epoll before the fd number can be reused, hence this order.
+    this.poller?.close();
+    closeSync(this.fd);
+  }
+}
+
+/** Opens (creates, if needed) a TUN interface. Needs CAP_NET_ADMIN. The interface starts down. */
+export function openTun(opts: OpenTunOptions = {}): TunDevice {
+  const native = loadAddon();
+  const headroom = opts.headroom ?? DEFAULT_HEADROOM;
+  if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError('openTun: headroom must be a non-negative integer');
+  const slot = positiveInt('slot', opts.slot ?? headroom + DEFAULT_PACKET_ROOM);
+  const batch = positiveInt('batch', opts.batch ?? DEFAULT_BATCH);
+  if (slot <= headroom) throw new RangeError('openTun: slot must be larger than headroom');
+  const name = opts.name ?? '';
+  if (Buffer.byteLength(name) > 15) throw new RangeError(`openTun: interface name ${JSON.stringify(name)} is longer than 15 bytes`);
+  let h: { fd: number; name: string };
+  try {
+    h = native.open(name, opts.multiQueue ?? false);
+  } catch (e) {
+    throw asTunError(e);
+  }
+  try {
+    return new LinuxTun(native, h.name, h.fd, slot, headroom, batch);
+  } catch (e) {
+    closeSync(h.fd);
+    throw e;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The CSTP channel: IP packets framed in TLS (PROTOCOL.md §5), shared by gateway and client.
+ *
+ * Pipeline, outbound: 1. packet from the TUN  2. copy behind an 8-byte header (one buffer)
+ * 3. queue  4. one socket.write per frame, the next only after the previous completed.
+ * Step 4 is the point of this file: Node's TLS socket merges buffered writes into one SSL_write
+ * (one TLS record), and openconnect and ocserv both drop or close on a record that is not exactly
+ * one frame (§5.3, quirk 16). So at most one frame is ever handed to the socket at a time.
+ *
+ * Inbound: the TLS plaintext stream goes through the incremental CstpDecoder; DATA payloads are
+ * handed to `onPacket` as views (no copy); control frames are answered here.
+ *
+ * Liveness (DPD/keepalive, §8.1-8.2) is checked on a coarse timer from packet counters, so the
+ * per-packet path does no clock reads and arms no timers.
+ */
+import type { Duplex } from 'node:stream';
+import {
+  CSTP_DPD_REQ,
+  CSTP_HEADER_LEN,
+  CSTP_KEEPALIVE,
+  CstpDecoder,
+  CstpError,
+  CstpType,
+  encodeCstp,
+  encodeDisconnect,
+  writeCstpHeader,
+} from '../protocol/cstp.js';
+
+export type ChannelRole = 'client' | 'gateway';
+
+export type ChannelCloseReason =
+  | { kind: 'peer-disconnect'; reason: number; text: string }
+  | { kind: 'peer-terminate' }
+  | { kind: 'dpd-timeout' }
+  | { kind: 'protocol-error'; error: CstpError | Error }
+  | { kind: 'socket-closed'; error?: Error }
+  | { kind: 'local'; text: string };
+
+export interface CstpChannelOptions {
+  role: ChannelRole;
+  /** largest inbound payload accepted (MTU + slack) */
+  maxPayload: number;
+  /** frames waiting for the socket before new packets are dropped (a NIC-like tail drop) */
+  queueLimit?: number;
+  /** seconds; 0 = off */
+  dpd: number;
+  /** seconds; 0 = off. Sent when nothing was sent for this long. */
+  keepalive: number;
+  /** one inbound IP packet: buf[start..end), valid during the call only */
+  onPacket: (buf: Buffer, start: number, end: number) => void;
+  /** called once, after the socket is closed or being closed */
+  onClose: (reason: ChannelCloseReason) => void;
+}
+
+export interface ChannelCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  txDrops: number;
+  rxControl: number;
+}
+
+export class CstpChannel {
+  readonly counters: ChannelCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDrops: 0, rxControl: 0 };
+  private readonly decoder: CstpDecoder;
+  private readonly queue: Buffer[] = [];
+  private queueHead = 0;
+  private writing = false;
+  private inFlush = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  // liveness bookkeeping, updated from counters on each tick
+  private lastRxMs = Date.now();
+  private lastTxMs = Date.now();
+  private seenRx = 0;
+  private seenTx = 0;
+  private lastDpdSentMs = 0;
+  private readonly queueLimit: number;
+
+  constructor(private readonly socket: Duplex, private readonly opts: CstpChannelOptions) {
+    this.queueLimit = opts.queueLimit ?? 512;
+    this.decoder = new CstpDecoder(this.onFrame, opts.maxPayload);
+    socket.on('data', this.onData);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+    socket.on('end', this.onSocketEnd);
+    this.armTimer();
+  }
+
+  /** Feeds bytes that arrived before the channel took over the socket (after the HTTP head). */
+  feed(chunk: Buffer): void {
+    if (chunk.length) this.onData(chunk);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Frames waiting to be written (for back-pressure decisions and stats). */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Sends one IP packet (a view into any buffer; copied). Returns false if dropped. */
+  sendPacket(buf: Uint8Array, off: number, len: number): boolean {
+    if (this.closed || this.queued >= this.queueLimit) {
+      this.counters.txDrops++;
+      return false;
+    }
+    const frame = Buffer.allocUnsafe(CSTP_HEADER_LEN + len);
+    writeCstpHeader(frame, 0, CstpType.Data, len);
+    frame.set(buf.subarray(off, off + len), CSTP_HEADER_LEN);
+    this.counters.txPackets++;
+    this.counters.txBytes += len;
+    this.enqueue(frame);
+    return true;
+  }
+
+  /** Sends a prepared control frame (DPD, keepalive, disconnect...). */
+  sendFrame(frame: Buffer): void {
+    if (!this.closed) this.enqueue(frame);
+  }
+
+  /** Sends DISCONNECT (reason, text) and closes after it is written. */
+  disconnect(reason: number, text: string): void {
+    this.finish(encodeDisconnect(reason, text), { kind: 'local', text });
+  }
+
+  /** Sends a prepared final frame (e.g. TERMINATE) and closes after it is written. */
+  finish(frame: Buffer | null, reason: ChannelCloseReason): void {
+    if (this.closed) return;
+    if (frame) this.enqueue(frame);
+    this.closeWith(reason, false);
+  }
+
+  /** Closes at once without a goodbye frame. */
+  destroy(reason: ChannelCloseReason): void {
+    this.closeWith(reason, true);
+  }
+
+  private enqueue(frame: Buffer): void {
+    this.queue.push(frame);
+    if (!this.writing) this.flush();
+  }
+
+  private flush(): void {
+    // A write callback may run synchronously; the flag keeps this a loop, not a recursion.
+    if (this.inFlush) return;
+    this.inFlush = true;
+    while (!this.writing && this.queueHead < this.queue.length) {
+      const frame = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = EMPTY;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.writing = true;
+      this.socket.write(frame, this.onWritten);
+    }
+    this.inFlush = false;
+    if (this.closed && !this.writing && this.queued === 0) this.socket.end();
+  }
+
+  private readonly onWritten = (err?: Error | null): void => {
+    this.writing = false;
+    if (err) {
+      this.closeWith({ kind: 'socket-closed', error: err }, true);
+      return;
+    }
+    this.flush();
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    const err = this.decoder.push(chunk);
+    if (err) this.closeWith({ kind: 'protocol-error', error: err }, true);
+  };
+
+  private readonly onFrame = (type: number, buf: Buffer, start: number, end: number): void => {
+    if (type === CstpType.Data) {
+      this.counters.rxPackets++;
+      this.counters.rxBytes += end - start;
+      this.opts.onPacket(buf, start, end);
+      return;
+    }
+    this.counters.rxControl++;
+    switch (type) {
+      case CstpType.DpdReq:
+        // Echo the payload: the draft's convention and what ocserv does (§5.2).
+        this.sendFrame(encodeCstp(CstpType.DpdResp, buf.subarray(start, end)));
+        break;
+      case CstpType.DpdResp:
+      case CstpType.Keepalive:
+        break; // liveness only: the rx counter moved
+      case CstpType.Disconnect: {
+        const reason = end > start ? buf[start]! : 0;
+        const text = end > start + 1 ? buf.toString('latin1', start + 1, end) : '';
+        this.closeWith({ kind: 'peer-disconnect', reason, text }, false);
+        break;
+      }
+      case CstpType.Terminate:
+        this.closeWith({ kind: 'peer-terminate' }, false);
+        break;
+      case CstpType.Compressed:
+        // We never offer compression, so a compressed frame is a protocol violation (§7).
+        this.closeWith({ kind: 'protocol-error', error: new Error('compressed CSTP frame, but no compression was negotiated') }, true);
+        break;
+      default:
+        break; // unknown types are ignored, as ocserv does (§5.2)
+    }
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    this.closeWith({ kind: 'socket-closed', error: err }, true);
+  };
+
+  private readonly onSocketEnd = (): void => {
+    this.closeWith({ kind: 'socket-closed' }, false);
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.closeWith({ kind: 'socket-closed' }, true);
+  };
+
+  private closeWith(reason: ChannelCloseReason, hard: boolean): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (hard) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+      this.socket.destroy();
+    }
+    if (this.closed) return;
+    this.closed = true;
+    if (!hard && !this.writing && this.queued === 0) this.socket.end();
+    // Let the peer's final frames (already queued) go out before the socket ends: flush() ends it.
+    this.opts.onClose(reason);
+  }
+
+  private armTimer(): void {
+    const { dpd, keepalive } = this.opts;
+    const periods = [dpd, keepalive].filter((s) => s > 0);
+    if (periods.length === 0) return;
+    // Tick often enough to act within a quarter period, at most once a second.
+    const tickMs = Math.max(1000, Math.floor((Math.min(...periods) * 1000) / 4));
+    this.timer = setTimeout(this.onTick, tickMs);
+    this.timer.unref();
+  }
+
+  private readonly onTick = (): void => {
+    this.timer = null;
+    if (this.closed) return;
+    const now = Date.now();
+    const c = this.counters;
+    const rx = c.rxPackets + c.rxControl;
+    const tx = c.txPackets;
+    if (rx !== this.seenRx) {
+      this.seenRx = rx;
+      this.lastRxMs = now;
+    }
+    if (tx !== this.seenTx) {
+      this.seenTx = tx;
+      this.lastTxMs = now;
+    }
+    const { dpd, keepalive, role } = this.opts;
+    const silent = now - this.lastRxMs;
+    if (dpd > 0) {
+      // client (openconnect): probe after DPD, dead after 2×DPD; gateway (ocserv): probe after
+      // 2×DPD, dead after 3×DPD (§8.2).
+      const probeAfter = (role === 'client' ? 1 : 2) * dpd * 1000;
+      const deadAfter = (role === 'client' ? 2 : 3) * dpd * 1000;
+      if (silent >= deadAfter) {
+        this.closeWith({ kind: 'dpd-timeout' }, true);
+        return;
+      }
+      if (silent >= probeAfter && now - this.lastDpdSentMs >= (dpd * 1000) / 2) {
+        this.lastDpdSentMs = now;
+        this.sendFrame(CSTP_DPD_REQ);
+        this.lastTxMs = now;
+      }
+    }
+    if (keepalive > 0 && now - this.lastTxMs >= keepalive * 1000) {
+      this.sendFrame(CSTP_KEEPALIVE);
+      this.lastTxMs = now;
+    }
+    this.armTimer();
+  };
+}
+
+const EMPTY = Buffer.alloc(0);

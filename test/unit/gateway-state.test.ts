@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IpPool } from '../../src/gateway/ip-pool.js';
+import { LoginGuard } from '../../src/gateway/login-guard.js';
+import { UserStore } from '../../src/gateway/user-store.js';
+import { formatIpv4, parseIpv4, parseIpv4Cidr, maskToPrefix, formatCidrDottedMask, ipv4Destination } from '../../src/protocol/ipv4.js';
+import { dtlsDataMtu, tlsDataMtu, clientRequestedMtu, negotiateLinkMtu } from '../../src/protocol/mtu.js';
+
+test('ipv4 helpers', () => {
+  assert.equal(parseIpv4('192.168.77.1'), 0xc0a84d01);
+  assert.equal(parseIpv4('256.1.1.1'), null);
+  assert.equal(formatIpv4(0xc0a84d01), '192.168.77.1');
+  assert.deepEqual(parseIpv4Cidr('10.0.0.0/255.0.0.0'), { address: 0x0a000000, prefix: 8 });
+  assert.equal(parseIpv4Cidr('10.0.0.0/255.0.255.0'), null);
+  assert.equal(maskToPrefix(0xffffff00), 24);
+  assert.equal(formatCidrDottedMask(parseIpv4Cidr('192.168.77.9/24')!), '192.168.77.0/255.255.255.0');
+  const pkt = Buffer.alloc(20);
+  pkt[0] = 0x45;
+  pkt.writeUInt32BE(0x0a000001, 16);
+  assert.equal(ipv4Destination(pkt, 0, 20), 0x0a000001);
+  assert.equal(ipv4Destination(pkt, 0, 19), -1);
+});
+
+test('MTU arithmetic (PROTOCOL.md §6.9)', () => {
+  assert.equal(clientRequestedMtu(1500), 1390, 'openconnect asks 1390 on a 1500 path');
+  assert.equal(tlsDataMtu(1500, { kind: 'aead-explicit-nonce' }), 1500 - 20 - 20 - 5 - 24 - 8);
+  assert.equal(dtlsDataMtu(1500, { kind: 'aead-explicit-nonce' }), 1500 - 20 - 8 - 13 - 24 - 1);
+  // CBC: IV 16, then whole blocks holding payload + MAC 20 + at least one pad byte
+  const cbc = dtlsDataMtu(1500, { kind: 'cbc-hmac', block: 16, mac: 20 });
+  assert.ok((cbc + 1 + 20 + 1) % 16 <= 16 && 20 + 8 + 13 + 16 + Math.ceil((cbc + 1 + 20 + 1) / 16) * 16 <= 1500);
+  assert.equal(negotiateLinkMtu(1500, 1400), 1400);
+  assert.equal(negotiateLinkMtu(1500, 500), 1500, 'implausible client values are ignored');
+});
+
+test('pool: stable lease per key, skips the gateway address, refuses when full', () => {
+  const pool = new IpPool(parseIpv4Cidr('10.9.0.1/29')!);
+  assert.equal(pool.size, 5);
+  const a = pool.lease('s1')!;
+  assert.notEqual(a, parseIpv4('10.9.0.1'));
+  assert.equal(pool.lease('s1'), a, 'same key, same address');
+  const got = new Set([a]);
+  for (let i = 2; i <= 5; i++) got.add(pool.lease('s' + i)!);
+  assert.equal(got.size, 5);
+  assert.equal(pool.lease('s6'), null);
+  pool.release('s3');
+  assert.notEqual(pool.lease('s6'), null);
+  pool.release('s6');
+  assert.equal(pool.lease('s7', parseIpv4('10.9.0.1')!) === parseIpv4('10.9.0.1'), false, 'hint of the gateway address is not honoured');
+});
+
+test('login guard: bans after max failures, slows down before', () => {
+  let now = 1000;
+  const g = new LoginGuard({ maxFailures: 3, window: 60, banTime: 10 }, () => now);
+  assert.ok(g.fail('1.2.3.4') > 0);
+  g.fail('1.2.3.4');
+  assert.equal(g.bannedFor('1.2.3.4'), 0);
+  g.fail('1.2.3.4');
+  assert.equal(g.bannedFor('1.2.3.4'), 10_000);
+  assert.equal(g.bannedFor('5.6.7.8'), 0, 'other addresses unaffected');
+  now += 10_001;
+  assert.equal(g.bannedFor('1.2.3.4'), 0);
+});
+
+test('user store: scrypt hashes, atomic file with private mode, groups', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sg-users-'));
+  try {
+    const s = UserStore.inState(dir);
+    await s.set('alice', 'secret', ['Employees']);
+    assert.match(s.get('alice')!.hash, /^scrypt\$16384\$8\$1\$/);
+    assert.equal(statSync(s.file).mode & 0o777, 0o600);
+    const again = UserStore.inState(dir);
+    assert.ok(await again.verify('alice', 'secret'));
+    assert.equal(await again.verify('alice', 'wrong'), null);
+    assert.equal(await again.verify('nobody', 'secret'), null);
+    assert.deepEqual(again.get('alice')!.groups, ['Employees']);
+    await assert.rejects(() => again.set('bad name', 'x'));
+    assert.ok(again.delete('alice'));
+    assert.equal(again.list().length, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
