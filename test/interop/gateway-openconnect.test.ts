@@ -82,6 +82,9 @@ profile: profile.xml
     assert.equal(up.receivedSha256, up.sentSha256);
     const down = await tcpTransfer(tb!.gw, tb!.cl, tun.address, MB20);
     assert.equal(down.receivedSha256, down.sentSha256);
+    // openconnect reads one TLS record at a time and complains when a record is not exactly one
+    // CSTP frame (§5.3): the gateway's batched writes must never show up here.
+    assert.ok(!oc.lines.some((l) => /Unexpected packet length|Unknown packet/.test(l.text)), `framing broken:\n${oc.proc.tail()}`);
     t.diagnostic(`20 MB client->gateway ${up.ms} ms (${((MB20 * 8) / up.ms / 1000).toFixed(0)} Mbit/s), gateway->client ${down.ms} ms (${((MB20 * 8) / down.ms / 1000).toFixed(0)} Mbit/s)`);
     // The banner reached the user; DNS went through vpnc-script into the namespace's resolv.conf.
     assert.ok(oc.lines.some((l) => l.text.includes('Welcome to the sslgate testbed')), 'banner not shown');
