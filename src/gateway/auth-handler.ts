@@ -8,14 +8,17 @@
  *   logout                     -> session destroyed
  *
  * One form carries username and password (openconnect 9 and AnyConnect fill both; ocserv >= 1.4
- * does the same, §2.6.4). Failures are counted per source address (LoginGuard).
+ * does the same, §2.6.4). Failures are events: the BanGuard scores them per address and user;
+ * session limits (max clients, per user) are checked before a session is created.
  */
 import { AuthXmlError, buildAuthComplete, buildAuthRequest, parseClientAuth, type AuthRequestDoc, type ClientAuthDoc, type ProfileManifestEntry } from '../protocol/auth-xml.js';
 import type { Logger } from '../log.js';
 import { PRODUCT, VERSION } from '../version.js';
 import type { GatewayConfig, GroupConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
-import type { LoginGuard } from './login-guard.js';
+import type { BanGuard } from './ban-guard.js';
+import type { GatewayEvents } from './ops/events.js';
+import { admitSession, sessionTimeouts } from './session-limits.js';
 import type { Session, SessionStore } from './sessions.js';
 import type { UserStore } from './user-store.js';
 
@@ -39,7 +42,9 @@ export interface AuthDeps {
   config: () => GatewayConfig;
   users: UserStore;
   sessions: SessionStore;
-  guard: LoginGuard;
+  guard: BanGuard;
+  /** login, failures (the guard scores them from here), limits */
+  events: GatewayEvents;
   pools: Map<string, IpPool>;
   serverCertSha1: string;
   profile: () => ProfileManifestEntry | null;
@@ -67,6 +72,7 @@ export class AuthHandler {
     } catch (e) {
       const msg = e instanceof AuthXmlError ? e.message : 'unreadable request';
       this.d.log.warn({ remote: ctx.remoteAddr, err: msg }, 'bad auth request');
+      this.d.events.emit({ type: 'bad-request', remote: ctx.remoteAddr, reason: 'auth-xml' });
       return { status: 400, reason: 'Bad Request', headers: [], body: '', close: true };
     }
     switch (doc.type) {
@@ -126,22 +132,40 @@ export class AuthHandler {
     const banned = this.d.guard.bannedFor(ctx.remoteAddr);
     if (banned > 0) {
       this.d.log.warn({ remote: ctx.remoteAddr, user }, 'login refused: address is banned');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'address-banned' });
       return this.form(group, ctx, `Too many failed logins; try again in ${Math.ceil(banned / 1000)} seconds.`);
     }
     if (!user || !password) return this.form(group, ctx, 'Please enter a username and a password.');
+    const locked = this.d.guard.userLockedFor(user);
+    if (locked > 0) {
+      // Checked before the password: a locked name gives a guesser no answer at all.
+      this.d.log.warn({ remote: ctx.remoteAddr, user }, 'login refused: user name is locked');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'user-locked' });
+      return this.form(group, ctx, `Too many failed logins for this account; try again in ${Math.ceil(locked / 1000)} seconds.`);
+    }
     const rec = await this.d.users.verify(user, password);
     const allowed = rec && (!rec.groups || rec.groups.some((g) => g.toLowerCase() === group.name.toLowerCase()));
     if (!rec || !allowed) {
-      const delay = this.d.guard.fail(ctx.remoteAddr);
       this.d.log.warn({ remote: ctx.remoteAddr, user, group: group.name, reason: rec ? 'group not allowed' : 'bad credentials' }, 'login failed');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: rec ? 'group-not-allowed' : 'bad-credentials' });
+      const delay = this.d.guard.delayFor(ctx.remoteAddr);
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       return this.form(group, ctx, LOGIN_FAILED);
     }
-    this.d.guard.succeed(ctx.remoteAddr);
+    this.d.guard.succeed(ctx.remoteAddr, user);
+    const cfg = this.d.config();
+    const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user);
+    if (!admit.ok) {
+      this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: admit.reason });
+      return this.form(group, ctx, admit.message);
+    }
+    for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
     const pool = this.d.pools.get(group.name)!;
     const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent);
+    Object.assign(s, sessionTimeouts(cfg, group));
     this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent }, 'login');
-    const cfg = this.d.config();
+    this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent });
     const profile = this.d.profile();
     const banner = group.banner ?? cfg.banner;
     const complete = buildAuthComplete({

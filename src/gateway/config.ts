@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { formatIpv4, networkOf, parseIpv4, parseIpv4Cidr, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { OPS_LIMIT_KEYS, OPS_TOP_KEYS, readOpsConfig, readOpsLimits, type OpsConfig, type OpsLimits } from './config-ops.js';
 
 export interface NetworkConfig {
   /** the gateway's tunnel address and prefix; the pool is the rest of the subnet */
@@ -23,9 +24,13 @@ export interface GroupConfig {
   label: string;
   network: NetworkConfig;
   banner?: string;
+  /** per-group overrides of the top-level idle-timeout / session-timeout (null = none) */
+  idleTimeout?: number | null;
+  sessionTimeout?: number | null;
 }
 
-export interface GatewayConfig {
+/** Admin API, metrics, logs, bans and the extra limits: config-ops.ts. */
+export interface GatewayConfig extends OpsConfig {
   /** absolute path of the file, or null for the embedded defaults */
   file: string | null;
   listen: { host: string; port: number };
@@ -45,8 +50,10 @@ export interface GatewayConfig {
   /** link MTU the gateway assumes at most */
   mtu: number;
   tun: { name: string };
+  /** DTLS on UDP (same address; port defaults to the TLS port) */
+  dtls: { enabled: boolean; port: number };
   auth: { maxFailures: number; failureWindow: number; banTime: number };
-  limits: { maxClients: number; authTimeout: number };
+  limits: { maxClients: number; authTimeout: number } & OpsLimits;
 }
 
 export class ConfigError extends Error {
@@ -70,7 +77,7 @@ groups:
 
 type Obj = Record<string, unknown>;
 
-class Reader {
+export class Reader {
   constructor(readonly where: string, readonly base: string) {}
 
   fail(key: string, problem: string): never {
@@ -167,7 +174,7 @@ function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
 export function buildConfig(doc: unknown, where: string, base: string, file: string | null): GatewayConfig {
   const r: Reader = new Reader(where, base);
   const o = r.obj(doc, '(top level)');
-  r.known(o, '', ['listen', 'tls', 'state', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'auth', 'limits']);
+  r.known(o, '', ['listen', 'tls', 'state', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', ...OPS_TOP_KEYS]);
 
   const listenText = r.str(o['listen'], 'listen') ?? '0.0.0.0:443';
   const lm = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(listenText) ?? /^()()(\d{1,5})$/.exec(listenText);
@@ -189,7 +196,7 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   const groupsRaw = o['groups'] ?? [{ name: 'default' }];
   const groups = r.list(groupsRaw, 'groups', (g, key) => {
     const go = r.obj(g, key);
-    r.known(go, key, ['name', 'label', 'network', 'banner']);
+    r.known(go, key, ['name', 'label', 'network', 'banner', 'idle-timeout', 'session-timeout']);
     const name = r.str(go['name'], `${key}.name`);
     if (!name || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) r.fail(`${key}.name`, 'required: 1-64 letters, digits, dot, dash or underscore');
     const gc: GroupConfig = {
@@ -199,6 +206,8 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     };
     const banner = r.str(go['banner'], `${key}.banner`);
     if (banner) gc.banner = banner;
+    if (go['idle-timeout'] !== undefined) gc.idleTimeout = r.seconds(go['idle-timeout'], `${key}.idle-timeout`, null);
+    if (go['session-timeout'] !== undefined) gc.sessionTimeout = r.seconds(go['session-timeout'], `${key}.session-timeout`, null);
     return gc;
   });
   if (groups.length === 0) r.fail('groups', 'at least one group is needed');
@@ -220,16 +229,27 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   const tunName = r.str(tunO['name'], 'tun.name') ?? 'sslgate%d';
   if (tunName.length > 15) r.fail('tun.name', 'interface names have at most 15 characters');
 
+  const dtlsO = r.obj(o['dtls'], 'dtls');
+  r.known(dtlsO, 'dtls', ['enabled', 'port']);
+  if (dtlsO['enabled'] !== undefined && typeof dtlsO['enabled'] !== 'boolean') r.fail('dtls.enabled', 'expected true or false');
+
   const authO = r.obj(o['auth'], 'auth');
   r.known(authO, 'auth', ['max-failures', 'failure-window', 'ban-time']);
   const limO = r.obj(o['limits'], 'limits');
-  r.known(limO, 'limits', ['max-clients', 'auth-timeout']);
+  r.known(limO, 'limits', ['max-clients', 'auth-timeout', ...OPS_LIMIT_KEYS]);
+  const auth = {
+    maxFailures: r.int(authO['max-failures'], 'auth.max-failures', 10, 1, 1000),
+    failureWindow: r.int(authO['failure-window'], 'auth.failure-window', 300, 1, 86400),
+    banTime: r.int(authO['ban-time'], 'auth.ban-time', 300, 1, 86400),
+  };
+  const state = r.path(o['state'], 'state') ?? resolve(base, 'sslgate-state');
 
   const cfg: GatewayConfig = {
+    ...readOpsConfig(r, o, state, auth),
     file,
     listen,
     tls,
-    state: r.path(o['state'], 'state') ?? resolve(base, 'sslgate-state'),
+    state,
     network,
     groups,
     dpd: r.int(o['dpd'], 'dpd', 90, 5, 3600),
@@ -239,14 +259,12 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     cookieTimeout: r.int(o['cookie-timeout'], 'cookie-timeout', 300, 10, 86400),
     mtu: r.int(o['mtu'], 'mtu', 1500, 576, 9000),
     tun: { name: tunName },
-    auth: {
-      maxFailures: r.int(authO['max-failures'], 'auth.max-failures', 10, 1, 1000),
-      failureWindow: r.int(authO['failure-window'], 'auth.failure-window', 300, 1, 86400),
-      banTime: r.int(authO['ban-time'], 'auth.ban-time', 300, 1, 86400),
-    },
+    dtls: { enabled: dtlsO['enabled'] !== false, port: r.int(dtlsO['port'], 'dtls.port', listen.port, 1, 65535) },
+    auth,
     limits: {
       maxClients: r.int(limO['max-clients'], 'limits.max-clients', 10000, 1, 1_000_000),
       authTimeout: r.int(limO['auth-timeout'], 'limits.auth-timeout', 60, 5, 3600),
+      ...readOpsLimits(r, limO),
     },
   };
   const profile = r.path(o['profile'], 'profile');

@@ -5,22 +5,24 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { formatIpv4, formatCidr, networkOf, type Ipv4Cidr } from '../protocol/ipv4.js';
-import { DEFAULT_HTTP_LIMITS } from '../protocol/http.js';
 import { profileManifest } from '../protocol/profile.js';
 import { tlsDataMtu } from '../protocol/mtu.js';
-import { addrAdd, linkSetUp } from '../os/ip.js';
+import { addrAdd, IpError, linkSetUp } from '../os/ip.js';
 import { openTun, type TunDevice } from '../os/tun.js';
 import type { Logger } from '../log.js';
 import { AuthHandler } from './auth-handler.js';
 import type { GatewayConfig } from './config.js';
 import { serveConnection, type ServedProfile } from './http-connection.js';
 import { IpPool } from './ip-pool.js';
-import { LoginGuard } from './login-guard.js';
-import { Router } from './router.js';
+import { Gatekeeper } from './gatekeeper.js';
+import { GatewayEvents } from './ops/events.js';
+import { planReload, type ReloadPlan, type ReloadResult } from './reload.js';
+import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import { loadOrCreateIdentity, type TlsIdentity } from './tls-cert.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { UserStore } from './user-store.js';
+import { DtlsListener } from './dtls-listener.js';
 
 /** How often timeouts (idle, session, reconnect window) are checked. */
 const SWEEP_MS = 5000;
@@ -33,10 +35,16 @@ export class Gateway {
   private server: Server | null = null;
   private tun: TunDevice | null = null;
   private router: Router | null = null;
+  private dtls: DtlsListener | null = null;
   private profile: ServedProfile | null = null;
-  private guard!: LoginGuard;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly sockets = new Set<TLSSocket>();
+  /** operations (issue 6): events for ctl/metrics/bans, brute-force scores, connection rate */
+  readonly events = new GatewayEvents();
+  readonly startedAt = Date.now();
+  /** bans, connection rate, request limits */
+  gate!: Gatekeeper;
+  private reloadQueue: Promise<unknown> = Promise.resolve();
 
   constructor(private config: GatewayConfig, private readonly log: Logger) {}
 
@@ -48,7 +56,7 @@ export class Gateway {
     const cfg = this.config;
     this.identity = await loadOrCreateIdentity({ ...cfg.tls, stateDir: cfg.state, subjectHost: cfg.listen.host });
     this.users = UserStore.inState(cfg.state);
-    this.guard = new LoginGuard({ maxFailures: cfg.auth.maxFailures, window: cfg.auth.failureWindow, banTime: cfg.auth.banTime });
+    this.gate = new Gatekeeper(cfg, this.events, this.log);
     this.loadProfile();
     for (const g of cfg.groups) {
       const key = formatCidr(g.network.address);
@@ -56,7 +64,12 @@ export class Gateway {
       this.pools.set(g.name, pool);
     }
     await this.openDataPlane();
+    if (cfg.dtls.enabled) {
+      this.dtls = new DtlsListener(this.router!, this.log, { dpd: () => this.config.dpd, keepalive: () => this.config.keepalive });
+      await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
+    }
     const deps = this.connectionDeps();
+    this.gate.attach(deps, cfg);
     const tlsOpts: Parameters<typeof createServer>[0] = {
       cert: this.identity.certPem,
       key: this.identity.keyPem,
@@ -80,6 +93,8 @@ export class Gateway {
       sock.on('close', () => this.sockets.delete(sock));
       serveConnection(sock, deps);
     });
+    // Banned and over-rate addresses are refused before the TLS handshake: a flood costs little.
+    server.prependListener('connection', this.gate.admit);
     // A TLS handshake that fails (random bytes, wrong protocol) only costs that connection.
     server.on('tlsClientError', (err, sock) => {
       this.log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
@@ -127,17 +142,18 @@ export class Gateway {
 
   private connectionDeps(): Parameters<typeof serveConnection>[1] {
     const endSession = (s: Session, why: string): void => this.endSession(s, why);
-    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, log: this.log, endSession };
+    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events };
     const auth = new AuthHandler({
       config: () => this.config,
       users: this.users,
       sessions: this.sessions,
-      guard: this.guard,
+      guard: this.gate.guard,
       pools: this.pools,
       serverCertSha1: this.identity.sha1,
       profile: () => (this.profile ? { uri: this.profile.uri, sha1: this.profile.sha1 } : null),
       log: this.log,
       endSession,
+      events: this.events,
     });
     return {
       auth,
@@ -145,8 +161,10 @@ export class Gateway {
       sessions: this.sessions,
       profile: () => this.profile,
       log: this.log,
-      httpLimits: DEFAULT_HTTP_LIMITS,
+      httpLimits: this.gate.httpLimits,
       authTimeout: this.config.limits.authTimeout,
+      maxCookieBytes: this.config.limits.maxCookieBytes,
+      events: this.events,
     };
   }
 
@@ -155,14 +173,18 @@ export class Gateway {
     this.log.info({ session: s.id, user: s.user, why }, 'session ended');
     terminateTunnel(s, why);
     this.sessions.remove(s);
+    this.events.emit({ type: 'session-end', session: s.id, user: s.user, reason: why });
   }
 
   private sweep(): void {
     const now = Date.now();
     const cfg = this.config;
-    this.guard.sweep();
+    this.gate.sweep();
     for (const s of [...this.sessions.all()]) {
-      if (cfg.sessionTimeout !== null && now - s.createdAt > cfg.sessionTimeout * 1000) {
+      // Each session keeps the limits it logged in with (a reload applies to new sessions).
+      const sessionTimeout = s.sessionTimeout !== undefined ? s.sessionTimeout : cfg.sessionTimeout;
+      const idleTimeout = s.idleTimeout !== undefined ? s.idleTimeout : cfg.idleTimeout;
+      if (sessionTimeout !== null && now - s.createdAt > sessionTimeout * 1000) {
         this.endSession(s, 'session timeout');
         continue;
       }
@@ -171,13 +193,64 @@ export class Gateway {
         if (rx !== s.idleSeenRx) {
           s.idleSeenRx = rx;
           s.lastActivity = now;
-        } else if (cfg.idleTimeout !== null && now - s.lastActivity > cfg.idleTimeout * 1000) {
+        } else if (idleTimeout !== null && now - s.lastActivity > idleTimeout * 1000) {
           this.endSession(s, 'idle timeout');
         }
       } else if (s.disconnectedAt !== null && now - s.disconnectedAt > cfg.cookieTimeout * 1000) {
         this.endSession(s, 'no tunnel within cookie-timeout');
       }
     }
+  }
+
+  get currentConfig(): GatewayConfig {
+    return this.config;
+  }
+
+  get routerCounters(): RouterCounters | null {
+    return this.router?.counters ?? null;
+  }
+
+  get tlsConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** SIGHUP / `ctl reload` (reload.ts): all or nothing; on any error the running state stays. */
+  reload(): Promise<ReloadResult> {
+    // One at a time: two quick SIGHUPs must not plan from the same state and both apply.
+    const run = this.reloadQueue.then(() => this.reloadNow());
+    this.reloadQueue = run;
+    return run;
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
+    let plan: ReloadPlan;
+    try {
+      const live = new Set<IpPool>(this.pools.values());
+      for (const s of this.sessions.all()) live.add(s.pool);
+      plan = planReload(this.config, live);
+      for (const c of plan.newSubnets) {
+        // A subnet dropped by an earlier reload may still be on the TUN: "File exists" is fine.
+        if (this.tun) await addrAdd(this.tun.name, formatCidr(c)).catch((e: unknown) => { if (!(e instanceof IpError && /exists/i.test(e.stderr))) throw e; });
+      }
+      this.users.reload();
+    } catch (e) {
+      const error = (e as Error).message ?? String(e);
+      this.log.error({ err: error }, 'reload refused; the running configuration stays');
+      this.events.emit({ type: 'reload', ok: false, error });
+      return { ok: false, error, changed: [], restartNeeded: [] };
+    }
+    const logChanged = plan.changed.includes('log');
+    this.config = plan.config;
+    this.profile = plan.profile;
+    this.pools.clear();
+    for (const [name, pool] of plan.pools) this.pools.set(name, pool);
+    this.gate.apply(plan.config);
+    // Only a level edited in the file wins over `serve --log-level`.
+    if (logChanged) this.log.level = plan.config.log.level;
+    const { changed, restartNeeded } = plan;
+    this.log.info({ changed, restartNeeded, users: this.users.list().length }, 'configuration reloaded');
+    this.events.emit({ type: 'reload', ok: true, restartNeeded });
+    return { ok: true, changed, restartNeeded };
   }
 
   /** Clean shutdown: every client gets a TERMINATE, then sockets, listener and TUN close. */
@@ -189,6 +262,8 @@ export class Gateway {
     const deadline = Date.now() + 1000;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const sock of this.sockets) sock.destroy();
+    this.dtls?.close();
+    this.dtls = null;
     this.tun?.close();
     this.tun = null;
   }

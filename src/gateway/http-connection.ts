@@ -10,6 +10,7 @@ import { CONNECT_PATH } from '../protocol/connect-headers.js';
 import { isProfileRequest } from '../protocol/profile.js';
 import type { Logger } from '../log.js';
 import type { AuthHandler, HttpReply } from './auth-handler.js';
+import type { GatewayEvents } from './ops/events.js';
 import type { SessionStore } from './sessions.js';
 import { openTunnel, type TunnelDeps } from './tunnel-setup.js';
 
@@ -28,6 +29,10 @@ export interface ConnectionDeps {
   httpLimits: HttpLimits;
   /** seconds a connection may spend before CONNECT */
   authTimeout: number;
+  /** longest Cookie header accepted (all Cookie lines together) */
+  maxCookieBytes: number;
+  /** malformed requests and bad cookies are events: the ban guard scores them */
+  events: GatewayEvents;
 }
 
 /** ocserv closes after 16 requests (§1.2); we allow a few more, then close. */
@@ -85,6 +90,11 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       return;
     }
     const ua = req.headers.get('user-agent') ?? '';
+    if (req.headers.getAll('cookie').reduce((n, c) => n + c.length, 0) > d.maxCookieBytes) {
+      d.events.emit({ type: 'bad-request', remote: remoteAddr, reason: 'cookie-too-large' });
+      send({ status: 431, reason: 'Request Header Fields Too Large', headers: [], body: '', close: true });
+      return;
+    }
     if (req.method === 'CONNECT') {
       done = true;
       if (req.target !== CONNECT_PATH && req.target !== CONNECT_PATH.slice(1)) {
@@ -103,6 +113,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       if (profile && isProfileRequest(req.target, profile.uri)) {
         // The profile is for authenticated clients only (ocserv cookie_authenticate_or_exit).
         if (!d.sessions.byCookie(parseCookies(req.headers.get('cookie')).get('webvpn'))) {
+          d.events.emit({ type: 'auth-failure', remote: remoteAddr, reason: 'bad-cookie' });
           send({ status: 401, reason: 'Unauthorized', headers: [], body: '', close: true });
           return;
         }
@@ -132,6 +143,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
     } catch (e) {
       const err = e instanceof HttpError ? e : new HttpError(400, 'bad request');
       d.log.warn({ remote: remoteAddr, status: err.status, err: err.message }, 'bad HTTP request');
+      d.events.emit({ type: 'bad-request', remote: remoteAddr, reason: `http-${err.status}` });
       stopped = true;
       chain = chain.then(() => send({ status: err.status, reason: err.status === 431 ? 'Request Header Fields Too Large' : err.status === 413 ? 'Payload Too Large' : 'Bad Request', headers: [], body: '', close: true }));
       return;

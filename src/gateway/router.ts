@@ -10,7 +10,11 @@
  */
 import { ipv4Destination, ipv4Source } from '../protocol/ipv4.js';
 import type { TunDevice } from '../os/tun.js';
-import type { CstpChannel } from '../tunnel/cstp-channel.js';
+
+/** Where the router sends a session's packets: its tunnel (DTLS or CSTP, see SessionTunnel). */
+export interface PacketSink {
+  sendPacket(buf: Uint8Array, off: number, len: number): boolean;
+}
 
 export interface RouterCounters {
   tunRxPackets: number;
@@ -21,7 +25,7 @@ export interface RouterCounters {
 
 export class Router {
   readonly counters: RouterCounters = { tunRxPackets: 0, noRoute: 0, spoofed: 0, tunWriteErrors: 0 };
-  private readonly byAddr = new Map<number, CstpChannel>();
+  private readonly byAddr = new Map<number, PacketSink>();
 
   constructor(private readonly tun: TunDevice) {}
 
@@ -29,12 +33,12 @@ export class Router {
     this.tun.start(this.onBatch);
   }
 
-  attach(addr: number, channel: CstpChannel): void {
+  attach(addr: number, channel: PacketSink): void {
     this.byAddr.set(addr, channel);
   }
 
   /** Removes the route only if it still points at this channel (a reconnect may have replaced it). */
-  detach(addr: number, channel: CstpChannel): void {
+  detach(addr: number, channel: PacketSink): void {
     if (this.byAddr.get(addr) === channel) this.byAddr.delete(addr);
   }
 

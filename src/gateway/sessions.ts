@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { GroupConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
 import type { CstpChannel } from '../tunnel/cstp-channel.js';
+import type { SessionTunnel } from './session-tunnel.js';
 
 export interface Session {
   /** small number for logs and <session-id> */
@@ -25,6 +26,8 @@ export interface Session {
   address: number | null;
   pool: IpPool;
   channel: CstpChannel | null;
+  /** the live tunnel (CSTP + optional DTLS); null when no tunnel is up */
+  tunnel: SessionTunnel | null;
   /** when the tunnel went away (ms), for the reconnect window */
   disconnectedAt: number | null;
   /** data-packet counter seen at the last idle check, and when it last moved */
@@ -33,6 +36,24 @@ export interface Session {
   /** bytes of tunnels that already ended, for accounting across reconnects */
   closedRxBytes: number;
   closedTxBytes: number;
+  /** limits fixed at login, so a reload applies to new sessions only; absent = the config's */
+  idleTimeout?: number | null;
+  sessionTimeout?: number | null;
+  /** the current (or last) tunnel connection, for `ctl sessions` */
+  link?: SessionLink;
+}
+
+/** Facts about a tunnel connection the admin view shows (set at CONNECT). */
+export interface SessionLink {
+  /** source address of the tunnel's TLS connection (may differ from the login's) */
+  remote: string;
+  since: number;
+  /** "TLSv1.3" and the OpenSSL cipher name */
+  protocol: string;
+  cipher: string;
+  mtu: number;
+  /** CONNECTs so far: 1 = first tunnel, more = reconnects */
+  connects: number;
 }
 
 export class SessionStore {
@@ -54,6 +75,7 @@ export class SessionStore {
       address: null,
       pool,
       channel: null,
+      tunnel: null,
       disconnectedAt: now,
       idleSeenRx: 0,
       lastActivity: now,

@@ -17,13 +17,23 @@ import { PRODUCT, VERSION } from '../version.js';
 import type { GatewayConfig } from './config.js';
 import type { Router } from './router.js';
 import type { Session, SessionStore } from './sessions.js';
+import { randomBytes } from 'node:crypto';
+import { chooseDtlsOffer, dtlsResponseHeaders, offerLabel } from './dtls-offer.js';
+import type { DtlsListener } from './dtls-listener.js';
+import { SessionTunnel } from './session-tunnel.js';
+import type { GatewayEvents } from './ops/events.js';
+import { noteTunnelDown, noteTunnelUp, REPLACED } from './ops/tunnel-events.js';
 
 export interface TunnelDeps {
   config: () => GatewayConfig;
   sessions: SessionStore;
   router: Router;
+  /** null when DTLS is off */
+  dtls: DtlsListener | null;
   log: Logger;
   endSession: (s: Session, why: string) => void;
+  /** connect / disconnect / bad-cookie events (admin stream, metrics, ban points) */
+  events: GatewayEvents;
 }
 
 function refuse(sock: TLSSocket, status: number, reason: string, xReason?: string): void {
@@ -36,6 +46,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   const s = d.sessions.byCookie(creq.cookie);
   if (!s) {
     d.log.warn({ remote: remoteAddr }, 'CONNECT with an invalid or expired cookie');
+    d.events.emit({ type: 'auth-failure', remote: remoteAddr, reason: 'bad-cookie' });
     // openconnect stops reconnecting on 401 (§4.2); the text is ocserv's.
     refuse(sock, 401, 'Cookie is not acceptable');
     return;
@@ -44,8 +55,11 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   if (s.channel) {
     // A reconnect replaces any older, maybe half-open, tunnel of the same session (§8.5).
     const old = s.channel;
+    const oldTunnel = s.tunnel;
     s.channel = null;
-    old.destroy({ kind: 'local', text: 'replaced by a new connection' });
+    s.tunnel = null;
+    if (oldTunnel) d.dtls?.forget(oldTunnel);
+    old.destroy({ kind: 'local', text: REPLACED });
   }
   const hint = creq.addressHints.map(parseIpv4).find((a): a is number => a !== null);
   const addr = s.pool.lease(s.token, hint);
@@ -72,8 +86,9 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     splitExcludeIp6: [],
     dpd: cfg.dpd,
     keepalive: cfg.keepalive,
-    idleTimeout: cfg.idleTimeout,
-    sessionTimeout: cfg.sessionTimeout,
+    // the session's own limits (fixed at login: a reload does not change a live session)
+    idleTimeout: s.idleTimeout !== undefined ? s.idleTimeout : cfg.idleTimeout,
+    sessionTimeout: s.sessionTimeout !== undefined ? s.sessionTimeout : cfg.sessionTimeout,
     disconnectedTimeout: cfg.cookieTimeout,
     // Rekey by a new tunnel once a day (what ASA sends). "none" is refused by Secure Client 5.1
     // and TLS 1.3 cannot renegotiate (§8.4, quirk 25).
@@ -89,6 +104,13 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   const banner = s.group.banner ?? cfg.banner;
   if (banner) params.banner = banner;
 
+  // DTLS (step 6): the keys travel in this exchange; a fresh id on every CONNECT (quirk 44).
+  const offer = d.dtls ? chooseDtlsOffer(creq) : null;
+  const dtlsId = offer ? randomBytes(32) : null;
+  if (offer && dtlsId) {
+    params.extra.push(...dtlsResponseHeaders({ offer, id: dtlsId, port: cfg.dtls.port, dpd: cfg.dpd, keepalive: cfg.keepalive, linkMtu: link }));
+  }
+
   sock.removeAllListeners('data');
   sock.setTimeout(0);
   s.userAgent = creq.userAgent || s.userAgent;
@@ -98,26 +120,49 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     maxPayload: Math.max(mtu + 256, 2048),
     dpd: cfg.dpd,
     keepalive: 0, // the client keeps NAT state alive; the gateway only probes (DPD)
-    onPacket: (buf, start, end) => d.router.fromClient(addr, buf, start, end),
-    onClose: (why) => onChannelClose(s, channel, addr, why, d),
+    onPacket: (buf, start, end) => {
+      // Data on CSTP while DTLS is up: the client fell back, answer on CSTP (ocserv, §5.6).
+      tunnel.useDtls = false;
+      d.router.fromClient(addr, buf, start, end);
+    },
+    onClose: (why) => onChannelClose(s, channel, tunnel, addr, why, d),
   });
+  const tunnel = new SessionTunnel(channel);
+  if (offer && dtlsId) {
+    // PSK-NEGOTIATE: the key is the TLS exporter of this very connection (§6.7).
+    const psk = offer.mode === 'psk' ? exportPsk(sock) : null;
+    tunnel.dtls = { offer, idHex: dtlsId.toString('hex'), psk, channel: null, info: null, peer: null, closedRxPackets: 0, closedTxPackets: 0 };
+    d.dtls!.expect(s, tunnel);
+  }
   s.channel = channel;
+  s.tunnel = tunnel;
   s.disconnectedAt = null;
   s.lastActivity = Date.now();
-  d.router.attach(addr, channel);
+  d.router.attach(addr, tunnel);
   channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
   channel.feed(rest);
-  d.log.info({ session: s.id, user: s.user, address: params.address, mtu, tls: sock.getProtocol(), cipher: cipher?.name }, 'tunnel up');
+  d.log.info({ session: s.id, user: s.user, address: params.address, mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
+  noteTunnelUp(s, sock, remoteAddr, mtu, d.events);
 }
 
-function onChannelClose(s: Session, channel: CstpChannel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {
-  d.router.detach(addr, channel);
+function onChannelClose(s: Session, channel: CstpChannel, tunnel: SessionTunnel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {
+  d.router.detach(addr, tunnel);
+  noteTunnelDown(s, channel, why, d.events, tunnel.dtls?.channel?.counters);
+  const dtlsPackets = tunnel.dtlsPackets();
+  d.dtls?.forget(tunnel);
   s.closedRxBytes += channel.counters.rxBytes;
   s.closedTxBytes += channel.counters.txBytes;
   if (s.channel !== channel) return; // replaced by a reconnect
   s.channel = null;
+  s.tunnel = null;
   s.disconnectedAt = Date.now();
-  const counters = { rxPackets: channel.counters.rxPackets, txPackets: channel.counters.txPackets, txDrops: channel.counters.txDrops };
+  const counters = {
+    rxPackets: channel.counters.rxPackets,
+    txPackets: channel.counters.txPackets,
+    txDrops: channel.counters.txDrops,
+    dtlsRxPackets: dtlsPackets.rx,
+    dtlsTxPackets: dtlsPackets.tx,
+  };
   switch (why.kind) {
     case 'peer-disconnect':
       d.log.info({ session: s.id, user: s.user, reason: `0x${why.reason.toString(16)}`, text: why.text, ...counters }, 'client disconnected');
@@ -141,4 +186,14 @@ function onChannelClose(s: Session, channel: CstpChannel, addr: number, why: Cha
 /** Ends a live tunnel from the gateway side (shutdown, timeout, admin). */
 export function terminateTunnel(s: Session, why: string): void {
   s.channel?.finish(CSTP_TERMINATE, { kind: 'local', text: why });
+}
+
+/**
+ * RFC 5705 exporter with NO context (§6.7): GnuTLS peers call it without one, and in TLS 1.2
+ * "no context" and "empty context" give different keys. Node's typings demand the context
+ * argument, but the implementation treats an absent one as "no context".
+ */
+export function exportPsk(sock: TLSSocket): Buffer {
+  const exporter = sock.exportKeyingMaterial as unknown as (length: number, label: string) => Buffer;
+  return exporter.call(sock, 32, 'EXPORTER-openconnect-psk');
 }

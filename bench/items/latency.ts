@@ -1,0 +1,102 @@
+/**
+ * Item 3: connect latency, from starting the client to the first packet answered through the
+ * tunnel (peers/echo.ts), `connects` times per set-up, each a fresh login:
+ *
+ *   openconnect → sslgate   vs  openconnect → ocserv     (our gateway)
+ *   sslgate-client → ocserv vs  openconnect → ocserv     (our client)
+ *
+ * The clients run as a user runs them: openconnect with Debian's vpnc-script and DTLS allowed,
+ * ours with its own host configuration. The client processes are started and then left alone
+ * until the answer comes (no polling of their state on their core).
+ */
+import type { BenchContext } from '../context.js';
+import { failed, newSide, notAvailable, type Row, type Side } from '../lib/results.js';
+import { spawnSslgateClient, sslgateClientSupport } from '../peers/clients.js';
+import { Prober, startEchoServer } from '../peers/echo.js';
+import { startLab, type Lab } from '../peers/lab.js';
+import { startOpenconnect } from '../../test/helpers/openconnect.js';
+
+interface Trial {
+  key: 'oc-sslgate' | 'oc-ocserv' | 'sg-ocserv';
+  lab: Lab;
+  prober: Prober;
+  side: Side;
+}
+
+const TIMEOUT_MS = 30_000;
+
+async function connectOnce(t: Trial): Promise<number> {
+  const { lab, prober } = t;
+  const up = prober.go(lab.login.tunAddr, TIMEOUT_MS);
+  const t0 = Date.now();
+  const client =
+    t.key === 'sg-ocserv'
+      ? spawnSslgateClient(lab.tb.cl, lab.login, [])
+      : startOpenconnect(lab.tb.cl, { url: lab.login.url, user: lab.login.user, password: lab.login.password, authgroup: lab.login.group, servercert: lab.login.pin });
+  try {
+    const t1 = await up;
+    return t1 - t0;
+  } finally {
+    await client.stop().catch(() => undefined);
+    // The gateway ends the session on the client's DISCONNECT/BYE; give it a moment.
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function latencyItem(ctx: BenchContext): Promise<Row[]> {
+  const labs: Lab[] = [];
+  const trials: Trial[] = [];
+  try {
+    const ocLab = await startLab(ctx, 'ocserv', { tag: 'blatoc' });
+    labs.push(ocLab);
+    const sgLab = await startLab(ctx, 'sslgate', { tag: 'blatsg' });
+    labs.push(sgLab);
+    for (const lab of labs) await startEchoServer(lab.tb.gw, ctx.pinning.gateway);
+    const ocProber = await Prober.start(ocLab.tb.cl);
+    const sgProber = await Prober.start(sgLab.tb.cl);
+    trials.push(
+      { key: 'oc-sslgate', lab: sgLab, prober: sgProber, side: newSide('openconnect→sslgate') },
+      { key: 'oc-ocserv', lab: ocLab, prober: ocProber, side: newSide('openconnect→ocserv') },
+      { key: 'sg-ocserv', lab: ocLab, prober: ocProber, side: newSide('sslgate-client→ocserv') },
+    );
+    const sg = trials[2]!;
+    const support = sslgateClientSupport();
+    if (!support.connect) notAvailable(sg.side, `our client is not available yet (${support.reason ?? ''})`);
+    for (let i = 0; i < ctx.opts.connects; i++) {
+      const live = trials.filter((t) => t.side.status === 'ok');
+      for (let k = 0; k < live.length; k++) {
+        const t = live[(k + i) % live.length]!;
+        try {
+          t.side.samples.push(await ctx.sample(`latency ${t.side.label} #${i + 1}`, async () => ({ value: await connectOnce(t) })));
+        } catch (e) {
+          if (t.key === 'sg-ocserv') notAvailable(t.side, `our client does not connect yet: ${(e as Error).message.split('\n')[0]}`);
+          else failed(t.side, e);
+          ctx.log(`latency ${t.side.label}: ${t.side.status}: ${t.side.reason}`);
+        }
+      }
+    }
+  } finally {
+    for (const lab of labs) await lab.close().catch(() => undefined);
+  }
+  const side = (k: Trial['key']): Side => trials.find((t) => t.key === k)?.side ?? { label: k, status: 'error', reason: 'set-up failed', samples: [] };
+  return [
+    {
+      id: 'latency-gateway',
+      item: 3,
+      title: `connect latency (median of ${ctx.opts.connects}; range shows the max)`,
+      unit: 'ms',
+      ours: side('oc-sslgate'),
+      ref: side('oc-ocserv'),
+      goal: { kind: 'ratio-max', value: 1.0 },
+    },
+    {
+      id: 'latency-client',
+      item: 3,
+      title: `connect latency (median of ${ctx.opts.connects}; range shows the max)`,
+      unit: 'ms',
+      ours: side('sg-ocserv'),
+      ref: side('oc-ocserv'),
+      goal: { kind: 'ratio-max', value: 1.0 },
+    },
+  ];
+}

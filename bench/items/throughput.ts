@@ -1,0 +1,192 @@
+/**
+ * Items 1 and 2: TCP throughput through the tunnel (iperf3, one flow, both directions), per
+ * transport mode. Up to four set-ups live side by side, each in its own lab:
+ *
+ *   oc-ocserv    openconnect → ocserv        the reference of every row
+ *   oc-sslgate   openconnect → our gateway   item 1 (gateway), goal per mode
+ *   sg-ocserv    our client  → ocserv        item 2 (client), goal 1.0×
+ *   sg-sslgate   our client  → our gateway   item 2 (both ends ours), no goal
+ *
+ * Runs alternate between the set-ups (the order rotates each run), so slow drift of the shared
+ * machine hits all of them alike. A set-up that cannot do a mode (no DTLS yet) is "n/a".
+ */
+import type { BenchContext } from '../context.js';
+import { MODES, type Mode } from '../modes.js';
+import { failed, newSide, notAvailable, type Row, type Sample, type Side } from '../lib/results.js';
+import { connectOpenconnect, connectSslgateClient, NoDtlsError, sslgateClientSupport, type TunnelClient } from '../peers/clients.js';
+import { runIperf, startIperfServer, type Direction } from '../peers/iperf.js';
+import { startLab, type GatewayKind, type Lab } from '../peers/lab.js';
+import { groupCpu } from '../lib/proc.js';
+
+type SetupKey = 'oc-ocserv' | 'oc-sslgate' | 'sg-ocserv' | 'sg-sslgate';
+
+const SETUPS: Record<SetupKey, { gateway: GatewayKind; client: 'openconnect' | 'sslgate'; label: string }> = {
+  'oc-ocserv': { gateway: 'ocserv', client: 'openconnect', label: 'openconnect→ocserv' },
+  'oc-sslgate': { gateway: 'sslgate', client: 'openconnect', label: 'openconnect→sslgate' },
+  'sg-ocserv': { gateway: 'ocserv', client: 'sslgate', label: 'sslgate-client→ocserv' },
+  'sg-sslgate': { gateway: 'sslgate', client: 'sslgate', label: 'sslgate-client→sslgate' },
+};
+
+const IPERF_PORT = 5201;
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+const DIRECTIONS: Direction[] = ['up', 'down'];
+
+interface Setup {
+  key: SetupKey;
+  lab?: Lab;
+  client?: TunnelClient;
+  /** iperf3 server pid: in the gateway namespace, but not the gateway */
+  iperfPid?: number;
+  /** the client's TUN MTU (peers negotiate different ones; it shapes TCP throughput) */
+  mtu?: number;
+  /** n/a or error, decided while setting up */
+  side: Side;
+  samples: Record<Direction, Sample[]>;
+}
+
+/** Why our side cannot run this mode, or null when it should. */
+function oursUnsupported(key: SetupKey, mode: Mode): string | null {
+  if (SETUPS[key].client !== 'sslgate') return null;
+  const s = sslgateClientSupport();
+  if (!s.connect) return `our client is not available yet (${s.reason ?? 'no sslgate connect'})`;
+  if (mode.dtls && !s.dtls) return 'not implemented (sslgate connect has no DTLS yet)';
+  return null;
+}
+
+async function bringUp(ctx: BenchContext, s: Setup, mode: Mode): Promise<void> {
+  const def = SETUPS[s.key];
+  const why = oursUnsupported(s.key, mode);
+  if (why) return notAvailable(s.side, why);
+  const say = (): void => ctx.log(`${def.label} [${mode.id}]: ${s.side.status}: ${s.side.reason}`);
+  try {
+    s.lab = await startLab(ctx, def.gateway, { tag: `bt${s.key.replace(/[^a-z]/g, '').slice(0, 6)}`, mode });
+    s.iperfPid = (await startIperfServer(s.lab.tb.gw, ctx.pinning.gateway, IPERF_PORT)).pid;
+  } catch (e) {
+    failed(s.side, e);
+    say();
+    return tearDown(s);
+  }
+  const lab = s.lab;
+  try {
+    if (def.client === 'openconnect') {
+      s.client = await connectOpenconnect(lab.tb.cl, lab.login, mode.openconnectArgs, mode.dtls);
+    } else {
+      s.client = await connectSslgateClient(lab.tb.cl, lab.login, mode.sslgateClientArgs);
+      if (mode.dtls && !(s.client.dtls && mode.dtls.test(s.client.dtls))) throw new NoDtlsError(`sslgate connect did not bring DTLS up (${s.client.dtls ?? 'TLS only'})`);
+    }
+  } catch (e) {
+    if (e instanceof NoDtlsError && s.key !== 'oc-ocserv') notAvailable(s.side, `not implemented (${e.message})`);
+    else if (def.client === 'sslgate') notAvailable(s.side, `our client does not connect yet: ${(e as Error).message.split('\n')[0]}`);
+    else failed(s.side, e);
+    say();
+    return tearDown(s);
+  }
+  const mtu = await lab.tb.cl.exec('cat', [`/sys/class/net/${s.client.iface}/mtu`]);
+  s.mtu = Number(mtu.stdout.trim());
+  ctx.log(`${def.label} [${mode.id}]: tunnel ${s.client.address} on ${s.client.iface} (MTU ${s.mtu})${s.client.dtls ? `, ${s.client.dtls}` : ''}`);
+}
+
+async function tearDown(s: Setup): Promise<void> {
+  await s.client?.stop().catch(() => undefined);
+  await s.lab?.close().catch(() => undefined);
+  delete s.client;
+  delete s.lab;
+}
+
+async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Promise<Row[]> {
+  const { opts } = ctx;
+  const setups: Setup[] = keys.map((key) => ({ key, side: newSide(SETUPS[key].label), samples: { up: [], down: [] } }));
+  try {
+    for (const s of setups) await bringUp(ctx, s, mode);
+    const live = (): Setup[] => setups.filter((s) => s.side.status === 'ok');
+    for (let run = 0; run < opts.runs; run++) {
+      for (const dir of DIRECTIONS) {
+        const order = live();
+        // Rotate the order every run so no set-up always goes first.
+        for (let i = 0; i < order.length; i++) {
+          const s = order[(i + run) % order.length]!;
+          try {
+            const sample = await ctx.sample(`${SETUPS[s.key].label} [${mode.id}] ${dir} run ${run + 1}`, async () => {
+              // CPU of each tunnel end during the run: tells a CPU-bound end from a waiting one.
+              const gwPids = s.lab!.gatewayPids().filter((p) => p !== s.iperfPid);
+              const clPids = [s.client!.proc.pid];
+              const [gw0, cl0, t0] = [groupCpu(gwPids), groupCpu(clPids), performance.now()];
+              const r = await runIperf(s.lab!.tb.cl, s.lab!.login.tunAddr, IPERF_PORT, dir, opts.seconds, opts.omit);
+              const wall = (performance.now() - t0) / 1000;
+              const detail: Record<string, unknown> = {
+                retransmits: r.retransmits,
+                mtu: s.mtu,
+                gatewayCores: round2((groupCpu(gwPids) - gw0) / wall),
+                clientCores: round2((groupCpu(clPids) - cl0) / wall),
+              };
+              if (s.client?.dtls) detail['dtls'] = s.client.dtls;
+              return { value: r.gbps, detail };
+            });
+            s.samples[dir].push(sample);
+          } catch (e) {
+            failed(s.side, e);
+            ctx.log(`${SETUPS[s.key].label} [${mode.id}]: ${s.side.reason}`);
+          }
+        }
+      }
+    }
+  } finally {
+    for (const s of setups) await tearDown(s);
+  }
+  const by = (k: SetupKey): Setup | undefined => setups.find((s) => s.key === k);
+  const side = (s: Setup | undefined, dir: Direction): Side => {
+    if (!s) return { label: '?', status: 'n/a', reason: 'not run', samples: [] };
+    return { ...s.side, samples: s.samples[dir] };
+  };
+  const rows: Row[] = [];
+  const ref = by('oc-ocserv');
+  for (const dir of DIRECTIONS) {
+    const dirText = dir === 'up' ? 'client→gateway' : 'gateway→client';
+    if (by('oc-sslgate')) {
+      rows.push({
+        id: `gateway-${mode.id}-${dir}`,
+        item: 1,
+        title: `gateway throughput, ${mode.id}, ${dirText}`,
+        unit: 'Gbit/s',
+        ours: side(by('oc-sslgate'), dir),
+        ref: side(ref, dir),
+        goal: { kind: 'ratio-min', value: mode.gatewayGoal },
+      });
+    }
+    if (by('sg-ocserv')) {
+      rows.push({
+        id: `client-${mode.id}-${dir}`,
+        item: 2,
+        title: `client throughput, ${mode.id}, ${dirText}`,
+        unit: 'Gbit/s',
+        ours: side(by('sg-ocserv'), dir),
+        ref: side(ref, dir),
+        goal: { kind: 'ratio-min', value: 1.0 },
+      });
+    }
+    if (by('sg-sslgate')) {
+      rows.push({
+        id: `both-ours-${mode.id}-${dir}`,
+        item: 2,
+        title: `both ends ours, ${mode.id}, ${dirText}`,
+        unit: 'Gbit/s',
+        ours: side(by('sg-sslgate'), dir),
+        ref: side(ref, dir),
+      });
+    }
+  }
+  return rows;
+}
+
+/** Items 1 ("throughput") and/or 2 ("client"), every selected mode. */
+export async function throughputItems(ctx: BenchContext, gateway: boolean, client: boolean): Promise<Row[]> {
+  const keys: SetupKey[] = ['oc-ocserv'];
+  if (gateway) keys.push('oc-sslgate');
+  if (client) keys.push('sg-ocserv', 'sg-sslgate');
+  const rows: Row[] = [];
+  for (const mode of MODES.filter((m) => ctx.opts.modes.includes(m.id))) {
+    ctx.log(`throughput: mode ${mode.id} (${mode.title}): ${keys.join(', ')}`);
+    rows.push(...(await measureMode(ctx, mode, keys)));
+  }
+  return rows;
+}

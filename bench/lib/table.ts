@@ -1,0 +1,46 @@
+/** Renders the result rows as the plain-text (and Markdown) table printed at the end. */
+import { fmt, type Summary } from './stats.js';
+import { goalText, summarizeRow, type Row, type Side } from './results.js';
+
+function cell(side: Side, s: Summary | null, unit: string): string {
+  if (side.status === 'n/a') return 'n/a';
+  if (side.status === 'error') return 'error';
+  if (!s) return '–';
+  // One sample (quick mode, or the single 10k-session run): no range to show.
+  const range = s.n > 1 ? ` [${fmt(s.min)}–${fmt(s.max)}]` : '';
+  const flag = side.samples.some((x) => x.disturbance.disturbed) ? '*' : '';
+  return `${fmt(s.median)}${range} ${unit}${flag}`;
+}
+
+export interface TableText {
+  text: string;
+  markdown: string;
+}
+
+export function renderTable(rows: Row[]): TableText {
+  const header = ['#', 'measurement', 'ours: median [min–max]', 'reference: median [min–max]', 'ratio', 'goal', 'met?'];
+  const body: string[][] = [];
+  const notes: string[] = [];
+  for (const r of rows) {
+    const s = summarizeRow(r);
+    body.push([
+      String(r.item),
+      `${r.title} (${r.ours.label} vs ${r.ref.label})`,
+      cell(r.ours, s.ours, r.unit),
+      cell(r.ref, s.ref, r.unit),
+      s.ratio === null ? '–' : `${s.ratio.toFixed(2)}×`,
+      goalText(r.goal, r.unit),
+      s.met === null ? '–' : s.met ? 'yes' : 'NO',
+    ]);
+    for (const side of [r.ours, r.ref]) {
+      if (side.status !== 'ok' && side.reason) notes.push(`${r.id} ${side.label}: ${side.status}: ${side.reason}`);
+    }
+    if (r.note) notes.push(`${r.id}: ${r.note}`);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cols: string[]): string => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const text = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
+  const md = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)];
+  const footer = ['', '* = still disturbed after the repeats (other work on the machine); see the JSON.', ...notes.map((n) => `- ${n}`)];
+  return { text: [...text, ...footer].join('\n'), markdown: [...md, ...footer].join('\n') };
+}

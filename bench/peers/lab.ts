@@ -1,0 +1,88 @@
+/**
+ * A lab: one testbed (gateway and client namespaces joined by a veth, test/helpers/netns.ts) with
+ * one gateway in it, ours or ocserv, configured alike (same certificate, user, groups, split
+ * route to the pool). Everything is removed by `close()`, or by the helper's exit handler when
+ * the benchmark fails or is interrupted.
+ */
+import { createTestbed, type Testbed } from '../../test/helpers/netns.js';
+import { BENCH_USER, type BenchContext } from '../context.js';
+import type { Mode } from '../modes.js';
+import { netnsPids } from '../lib/proc.js';
+import type { Login } from './clients.js';
+import { startRefOcserv } from './ocserv.js';
+import { startSslgate } from './sslgate.js';
+
+export type GatewayKind = 'sslgate' | 'ocserv';
+
+export interface LabOptions {
+  /** short name for the namespaces */
+  tag: string;
+  mode?: Mode;
+  /** a /16 pool (thousands of sessions) instead of a /24 */
+  wide?: boolean;
+  maxClients?: number;
+  /** our gateway's password hashing: see peers/sslgate.ts */
+  kdf?: 'default' | 'light';
+}
+
+export interface Lab {
+  kind: GatewayKind;
+  tb: Testbed;
+  login: Login;
+  /** the gateway's pid (ours) or ocserv's main pid */
+  mainPid: number;
+  /** every gateway process (ocserv: main, sec-mod, workers) */
+  gatewayPids(): number[];
+  close(): Promise<void>;
+}
+
+export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptions): Promise<Lab> {
+  const tb = await createTestbed({ tag: o.tag });
+  try {
+    // /24: the helper's per-testbed pool. /16: 10.200-249.0.0, outside the helper's 10.100-199 range.
+    const pool = o.wide ? `10.${200 + (tb.slot % 50)}.0.0/16` : tb.poolNet(0);
+    const common = { listenHost: tb.gwAddr, user: BENCH_USER.user, password: BENCH_USER.password, pki: ctx.pki, cpus: ctx.pinning.gateway };
+    let stop: () => Promise<void>;
+    let login: Login;
+    let mainPid: number;
+    if (kind === 'ocserv') {
+      const g = await startRefOcserv(tb.gw, {
+        ...common,
+        pool,
+        maxClients: o.maxClients ?? 64,
+      });
+      stop = g.stop;
+      mainPid = g.server.handle.pid;
+      login = { url: g.url, pin: g.pin, user: BENCH_USER.user, password: BENCH_USER.password, group: BENCH_USER.group, tunAddr: g.tunAddr };
+    } else {
+      const g = await startSslgate(tb.gw, {
+        ...common,
+        network: pool.replace(/\.0\/(\d+)$/, '.1/$1'),
+        maxClients: o.maxClients ?? 1000,
+        kdf: o.kdf ?? 'default',
+        yaml: o.mode?.sslgateYaml ?? '',
+      });
+      stop = g.stop;
+      mainPid = g.proc.pid;
+      login = { url: g.url, pin: g.pin, user: BENCH_USER.user, password: BENCH_USER.password, group: BENCH_USER.group, tunAddr: g.tunAddr };
+    }
+    return {
+      kind,
+      tb,
+      login,
+      mainPid,
+      gatewayPids: () => netnsPids(tb.gw.name),
+      async close(): Promise<void> {
+        await stop().catch(() => undefined);
+        await tb.cleanup();
+      },
+    };
+  } catch (e) {
+    await tb.cleanup();
+    throw e;
+  }
+}
+
+export function gatewayLabel(kind: GatewayKind): string {
+  return kind === 'ocserv' ? 'ocserv' : 'sslgate';
+}

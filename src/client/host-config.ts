@@ -1,0 +1,117 @@
+/**
+ * Configuring the host without a vpnc-script: address, MTU and routes with ip(8), and undoing it
+ * on exit. DNS is left alone (that needs a resolver manager: use --script for it).
+ *
+ *   - the TUN gets address/len from X-CSTP-Address + Netmask (the kernel adds the subnet route)
+ *     and X-CSTP-Address-IP6, and the MTU the gateway gave;
+ *   - X-CSTP-Split-Include routes go to the TUN; none means a full tunnel, done as 0/1 + 128/1
+ *     (and ::/1 + 8000::/1) so the existing default route is never touched or lost, with a host
+ *     route keeping the gateway itself on its present path;
+ *   - X-CSTP-Split-Exclude routes go via that present path too (0.0.0.0/255.255.255.255 is
+ *     Cisco's "local LAN allowed" marker, not a route, §4.3).
+ *
+ * Routes through the TUN vanish with the device; only the ones outside it are undone here.
+ */
+import { addrAdd, linkSetMtu, linkSetUp, routeAdd, routeDel, routeGet, type RouteOptions } from '../os/ip.js';
+import type { TunnelParams } from '../protocol/connect-headers.js';
+import { formatCidr, maskToPrefix, networkOf, parseIpv4, parseIpv4Cidr } from '../protocol/ipv4.js';
+import type { Progress } from './progress.js';
+
+interface Undo {
+  cidr: string;
+  opts: RouteOptions;
+  dev?: string;
+}
+
+function v4Routes(list: string[]): string[] {
+  const out: string[] = [];
+  for (const r of list) {
+    if (r.includes(':')) continue;
+    const c = parseIpv4Cidr(r);
+    if (c) out.push(formatCidr({ address: networkOf(c), prefix: c.prefix }));
+  }
+  return out;
+}
+
+function v6Routes(list: string[]): string[] {
+  return list.filter((r) => r.includes(':'));
+}
+
+export class HostConfig {
+  private readonly undo: Undo[] = [];
+
+  constructor(
+    readonly dev: string,
+    private readonly progress: Progress,
+  ) {}
+
+  async apply(p: TunnelParams, gateway: string, mtu: number): Promise<void> {
+    const inc4 = v4Routes([...p.splitInclude, ...p.splitIncludeIp6]);
+    const inc6 = v6Routes([...p.splitInclude, ...p.splitIncludeIp6]);
+    const exc4 = v4Routes([...p.splitExclude, ...p.splitExcludeIp6]).filter((r) => r !== '0.0.0.0/32');
+    const exc6 = v6Routes([...p.splitExclude, ...p.splitExcludeIp6]);
+    const full4 = p.address !== '' && inc4.length === 0;
+    const full6 = p.addressIp6 !== undefined && inc6.length === 0;
+    // The gateway's present path, looked up before any route of ours exists (only when needed:
+    // every ip(8) run costs milliseconds of connect time).
+    const needPath = full4 || full6 || exc4.length > 0 || exc6.length > 0;
+    const path = needPath ? await routeGet(gateway).catch(() => undefined) : undefined;
+    await linkSetUp(this.dev, mtu);
+    let subnet: string | undefined;
+    if (p.address) {
+      const mask = parseIpv4(p.netmask);
+      const len = mask === null ? 32 : (maskToPrefix(mask) ?? 32);
+      await addrAdd(this.dev, `${p.address}/${len}`);
+      // The kernel adds this one with the address.
+      const addr = parseIpv4(p.address);
+      if (addr !== null) subnet = formatCidr({ address: networkOf({ address: addr, prefix: len }), prefix: len });
+    }
+    if (p.addressIp6) {
+      await addrAdd(this.dev, p.addressIp6.includes('/') ? p.addressIp6 : `${p.addressIp6}/128`).catch((e: Error) =>
+        this.progress.warn(`cannot set the IPv6 address: ${e.message}`),
+      );
+    }
+    const via: RouteOptions = path?.via ? { via: path.via } : {};
+    const viaDev = path?.dev;
+
+    if ((full4 || full6 || exc4.length || exc6.length) && !path) {
+      this.progress.warn(`no route to the gateway ${gateway}: cannot keep it outside the tunnel`);
+    }
+    if ((full4 || full6) && path) {
+      const host = gateway.includes(':') ? `${gateway}/128` : `${gateway}/32`;
+      await this.outside(host, viaDev, { ...via, replace: true });
+    }
+    if (path) {
+      for (const r of [...exc4, ...exc6]) await this.outside(r, viaDev, { ...via, replace: true });
+    }
+    const tunRoutes = [...inc4.filter((r) => r !== subnet), ...inc6];
+    if (full4) tunRoutes.push('0.0.0.0/1', '128.0.0.0/1');
+    if (full6) tunRoutes.push('::/1', '8000::/1');
+    for (const r of tunRoutes) {
+      await routeAdd(r, this.dev, { replace: true }).catch((e: Error) => this.progress.warn(`cannot add route ${r}: ${e.message}`));
+    }
+    this.progress.info(`routes via ${this.dev}: ${tunRoutes.join(', ') || '(none)'}`);
+  }
+
+  /** A new MTU after a reconnect. */
+  async setMtu(mtu: number): Promise<void> {
+    await linkSetMtu(this.dev, mtu);
+  }
+
+  /** Removes the routes added outside the TUN. Never throws. */
+  async restore(): Promise<void> {
+    for (const u of this.undo.splice(0).reverse()) {
+      const { replace: _replace, ...opts } = u.opts;
+      await routeDel(u.cidr, u.dev, opts).catch(() => undefined);
+    }
+  }
+
+  private async outside(cidr: string, dev: string | undefined, opts: RouteOptions): Promise<void> {
+    try {
+      await routeAdd(cidr, dev ?? this.dev, opts);
+      this.undo.push(dev !== undefined ? { cidr, opts, dev } : { cidr, opts });
+    } catch (e) {
+      this.progress.warn(`cannot add route ${cidr}: ${(e as Error).message}`);
+    }
+  }
+}

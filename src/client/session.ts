@@ -1,0 +1,401 @@
+/**
+ * Steps 5 and 6 of the flow: the tunnel and keeping it up (PROTOCOL.md Appendix A.4:
+ * CONNECT → TUNNEL(TLS) → on TLS loss RECONNECT (cookie, §8.5; same addresses required) →
+ * CLOSED on 401/TERMINATE/DISCONNECT from the gateway or user exit).
+ *
+ * Data path, both ways, with no allocation beyond the frame buffer and no promises:
+ *   TUN batch → CstpChannel.sendPacket (header + copy, one TLS record per frame)
+ *   CstpChannel.onPacket (a view) → TUN write
+ * DPD and keepalive run in the channel on the gateway's timers (X-CSTP-DPD/-Keepalive).
+ *
+ * The TUN device, its address and the host configuration outlive reconnects: only the TLS
+ * connection and the channel are replaced. While there is no channel, packets from the TUN are
+ * dropped (counted), as a NIC with no link would.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { TunnelParams } from '../protocol/connect-headers.js';
+import { CSTP_MAX_PAYLOAD, DisconnectReason } from '../protocol/cstp.js';
+import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js';
+import { openTun, type TunDevice } from '../os/tun.js';
+import { runVpncScript } from '../os/vpnc-script.js';
+import { buildLogout } from '../protocol/auth-xml-client.js';
+import { ClientError } from './errors.js';
+import type { GatewayUrl } from './gateway-url.js';
+import { HostConfig } from './host-config.js';
+import { HttpsConnection } from './https-connection.js';
+import type { Progress } from './progress.js';
+import { authRequestHead } from './request-headers.js';
+import { CookieRejectedError, cstpConnect, type CstpConnected } from './cstp-connect.js';
+import type { TlsConnector } from './tls-connect.js';
+import { vpncScriptEnv, type ScriptReason } from './vpnc-env.js';
+
+export interface SessionOptions {
+  url: GatewayUrl;
+  connector: TlsConnector;
+  userAgent: string;
+  cookie: string;
+  progress: Progress;
+  /** --script; undefined = configure the host with ip(8) */
+  script?: string;
+  /** --interface */
+  interfaceName?: string;
+  /** --reconnect-timeout, seconds */
+  reconnectTimeoutS: number;
+  ipv6: boolean;
+  /** `<session-token>` (ASA-style gateways): logged out with a POST on exit (§2.6.13) */
+  sessionToken?: string;
+  /** --base-mtu */
+  baseMtu?: number;
+}
+
+/** How the session ended: the CLI's exit code and the line to print. */
+export interface SessionEnd {
+  exitCode: number;
+  message?: string;
+}
+
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30_000;
+
+export class TunnelSession {
+  private tun: TunDevice | null = null;
+  private channel: CstpChannel | null = null;
+  private params: TunnelParams | null = null;
+  private cstpHeaders: Array<[string, string]> = [];
+  private socket: TLSSocket | null = null;
+  private hostConfig: HostConfig | null = null;
+  private gateway = '';
+  private mtu = 0;
+  private stopping = false;
+  private reconnecting = false;
+  private rekeyTimer: NodeJS.Timeout | null = null;
+  private wakeSleep: (() => void) | null = null;
+  private endResolve!: (e: SessionEnd) => void;
+  private ended = false;
+  /** packets from the TUN dropped while no channel was up */
+  dropped = 0;
+  readonly done: Promise<SessionEnd>;
+
+  constructor(private readonly o: SessionOptions) {
+    this.done = new Promise((r) => (this.endResolve = r));
+  }
+
+  /** CONNECT (on the auth connection when still open), TUN, host configuration, channel. */
+  async start(conn: HttpsConnection | null): Promise<void> {
+    try {
+      await this.startInner(conn);
+    } catch (e) {
+      // Undo whatever was set up (script disconnect, routes, TUN) before reporting.
+      await this.end({ exitCode: 1 });
+      throw e;
+    }
+  }
+
+  private async startInner(conn: HttpsConnection | null): Promise<void> {
+    const p = this.o.progress;
+    // pre-init needs no tunnel parameters: with the login connection reused the gateway address
+    // is known, so the script runs while CONNECT is on the wire.
+    let preInit: Promise<void> | undefined;
+    if (this.o.script && conn?.open && conn.socket.remoteAddress) {
+      this.gateway = conn.socket.remoteAddress;
+      preInit = this.script('pre-init');
+      preInit.catch(() => undefined); // awaited below
+    }
+    const c = await this.connect(conn, []);
+    this.params = c.params;
+    this.cstpHeaders = c.cstpHeaders;
+    this.mtu = c.params.mtu;
+    if (this.o.script) await (preInit ?? this.script('pre-init'));
+    this.tun = openTun(this.o.interfaceName ? { name: this.o.interfaceName } : {});
+    const dev = this.tun.name;
+    p.info(`opened TUN device ${dev}`);
+    this.attach(c);
+    if (this.o.script) {
+      await this.script('connect');
+    } else {
+      this.hostConfig = new HostConfig(dev, p);
+      await this.hostConfig.apply(c.params, this.gateway, this.mtu);
+    }
+    const tun = this.tun;
+    tun.start(this.onTunBatch, (err) => void this.end({ exitCode: 1, message: `TUN device ${dev} failed: ${err.message}` }));
+    const prm = c.params;
+    const mask = prm.netmask ? `/${prm.netmask}` : '';
+    p.step(
+      `Tunnel up: ${prm.address || prm.addressIp6}${mask} on ${dev}, MTU ${this.mtu}, over TLS (DTLS not used)` +
+        (prm.dns.length ? `, DNS ${prm.dns.join(' ')}` : '') +
+        (prm.splitInclude.length ? `, routes ${prm.splitInclude.join(' ')}` : ', all traffic'),
+    );
+    if (!this.o.script && prm.dns.length) p.info('DNS servers are not configured without --script (use a vpnc-script for DNS)');
+  }
+
+  /** User exit (Ctrl-C, SIGTERM): DISCONNECT (0xb0), logout, undo, exit 0. */
+  async stop(why = 'Aborted by caller'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wakeSleep?.();
+    const ch = this.channel;
+    const sock = this.socket;
+    if (ch?.isOpen && sock) {
+      // The channel ends the socket once the DISCONNECT frame is written; the gateway then closes.
+      const closed = new Promise<void>((r) => sock.once('close', () => r()));
+      ch.disconnect(DisconnectReason.User, why);
+      await Promise.race([closed, sleep(2000)]);
+    }
+    if (this.o.sessionToken) await this.logout(this.o.sessionToken);
+    await this.end({ exitCode: 0, message: 'Disconnected' });
+  }
+
+  // ---------------------------------------------------------------- data path
+
+  private readonly onTunBatch = (slab: Buffer, lens: Uint32Array, count: number): void => {
+    const ch = this.channel;
+    if (ch === null) {
+      this.dropped += count;
+      return;
+    }
+    const tun = this.tun!;
+    const slot = tun.slot;
+    const hr = tun.headroom;
+    for (let i = 0; i < count; i++) ch.sendPacket(slab, i * slot + hr, lens[i]!);
+  };
+
+  private readonly onPacket = (buf: Buffer, start: number, end: number): void => {
+    this.tun?.write(buf, start, end - start);
+  };
+
+  // ---------------------------------------------------------------- channel lifecycle
+
+  private attach(c: CstpConnected): void {
+    const prm = c.params;
+    const ch = new CstpChannel(c.socket, {
+      role: 'client',
+      maxPayload: CSTP_MAX_PAYLOAD,
+      dpd: prm.dpd,
+      keepalive: prm.keepalive,
+      onPacket: this.onPacket,
+      onClose: (reason) => this.onChannelClose(ch, reason),
+    });
+    ch.feed(c.leftover);
+    this.channel = ch;
+    this.socket = c.socket;
+    this.armRekey(prm);
+    this.o.progress.info(`CSTP up: DPD ${prm.dpd} s, keepalive ${prm.keepalive} s, rekey ${prm.rekeyMethod ?? 'none'} ${prm.rekeyTime ?? ''}`);
+  }
+
+  private onChannelClose(ch: CstpChannel, reason: ChannelCloseReason): void {
+    if (this.channel !== ch) return;
+    this.channel = null;
+    if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
+    if (this.stopping || this.ended) return;
+    const p = this.o.progress;
+    switch (reason.kind) {
+      case 'local':
+        return;
+      case 'peer-terminate':
+        void this.end({ exitCode: 1, message: 'the gateway terminated the session' });
+        return;
+      case 'peer-disconnect':
+        // 0x91 = "reconnect now, session kept" (§5.4); anything else ends the session, as in
+        // openconnect (it does not reconnect after a server DISCONNECT).
+        if (reason.reason === DisconnectReason.Reconnect) {
+          p.step(`The gateway asked to reconnect${reason.text ? `: ${reason.text}` : ''}`);
+          void this.reconnect(0);
+          return;
+        }
+        void this.end({ exitCode: 1, message: `the gateway ended the session${reason.text ? `: ${reason.text}` : ''} (reason 0x${reason.reason.toString(16)})` });
+        return;
+      case 'dpd-timeout':
+        p.step('The gateway stopped answering (dead peer detection); reconnecting');
+        void this.reconnect(0);
+        return;
+      case 'protocol-error':
+        p.step(`CSTP error: ${reason.error.message}; reconnecting`);
+        void this.reconnect(0);
+        return;
+      case 'socket-closed':
+        p.step(`Connection to the gateway lost${reason.error ? ` (${reason.error.message})` : ''}; reconnecting`);
+        void this.reconnect(0);
+        return;
+    }
+  }
+
+  /**
+   * X-CSTP-Rekey-Method: we cannot renegotiate TLS from Node, so both `ssl` and `new-tunnel`
+   * are done as a new tunnel connection with the cookie (openconnect's fallback, §8.4).
+   */
+  private armRekey(p: TunnelParams): void {
+    if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
+    this.rekeyTimer = null;
+    if (!p.rekeyTime || (p.rekeyMethod !== 'ssl' && p.rekeyMethod !== 'new-tunnel')) return;
+    const ms = p.rekeyTime * 1000;
+    if (ms > 0x7fffffff) return; // longer than a timer can wait: a year-long "never" (§8.4)
+    this.rekeyTimer = setTimeout(() => {
+      const ch = this.channel;
+      if (!ch || this.stopping) return;
+      this.o.progress.info('rekey: opening a new tunnel connection');
+      this.channel = null;
+      ch.destroy({ kind: 'local', text: 'rekey' });
+      void this.reconnect(0);
+    }, ms);
+    this.rekeyTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- reconnect (§8.5)
+
+  private async reconnect(firstDelayMs: number): Promise<void> {
+    if (this.reconnecting || this.stopping) return;
+    this.reconnecting = true;
+    const p = this.o.progress;
+    const t0 = Date.now();
+    const deadline = t0 + this.o.reconnectTimeoutS * 1000;
+    let delay = firstDelayMs;
+    let attempt = 0;
+    const old = this.params!;
+    try {
+      for (;;) {
+        if (delay > 0) {
+          if (Date.now() + delay > deadline) {
+            await this.end({ exitCode: 1, message: `gave up reconnecting after ${Math.round((Date.now() - t0) / 1000)} s (--reconnect-timeout ${this.o.reconnectTimeoutS})` });
+            return;
+          }
+          await this.sleep(delay);
+        }
+        if (this.stopping) return;
+        attempt++;
+        if (this.o.script) await this.script('attempt-reconnect').catch((e: Error) => p.warn(e.message));
+        try {
+          const hints = [old.address, old.addressIp6?.split('/')[0]].filter((a): a is string => !!a);
+          const c = await this.connect(null, hints);
+          if (this.stopping) {
+            c.socket.destroy();
+            return;
+          }
+          // The same addresses or nothing: routes and the script's state depend on them
+          // (openconnect aborts too, `library.c` install_vpn_opts, quirk 20).
+          if (c.params.address !== old.address || (c.params.addressIp6 ?? '') !== (old.addressIp6 ?? '')) {
+            c.socket.destroy();
+            await this.end({ exitCode: 1, message: `reconnect gave a different address (${c.params.address || c.params.addressIp6}, was ${old.address || old.addressIp6}); giving up` });
+            return;
+          }
+          if (c.params.mtu !== this.mtu) {
+            this.mtu = c.params.mtu;
+            if (this.hostConfig) await this.hostConfig.setMtu(this.mtu).catch((e: Error) => p.warn(e.message));
+          }
+          this.params = c.params;
+          this.cstpHeaders = c.cstpHeaders;
+          this.attach(c);
+          if (this.o.script) await this.script('reconnect').catch((e: Error) => p.warn(e.message));
+          p.step(`Reconnected after ${Date.now() - t0} ms (attempt ${attempt}), address ${c.params.address || c.params.addressIp6}${this.dropped ? `; ${this.dropped} packets dropped meanwhile` : ''}`);
+          this.dropped = 0;
+          return;
+        } catch (e) {
+          if (e instanceof CookieRejectedError) {
+            await this.end({ exitCode: 1, message: e.message });
+            return;
+          }
+          if (e instanceof ClientError && e.exitCode === 3) {
+            await this.end({ exitCode: 3, message: e.message });
+            return;
+          }
+          p.info(`reconnect attempt ${attempt} failed: ${(e as Error).message}`);
+          if (attempt === 1) p.step(`Reconnect failed (${(e as Error).message}); retrying for up to ${this.o.reconnectTimeoutS} s`);
+        }
+        delay = delay === 0 ? FIRST_RETRY_MS : Math.min(delay * 2, MAX_RETRY_MS);
+      }
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeSleep = done;
+    });
+  }
+
+  // ---------------------------------------------------------------- pieces
+
+  /** A verified connection (the given one if still open) and CONNECT on it. */
+  private async connect(conn: HttpsConnection | null, hints: string[]): Promise<CstpConnected> {
+    const p = this.o.progress;
+    let c = conn;
+    if (!c || !c.open) {
+      c?.destroy();
+      const t = await this.o.connector.connect(this.o.url);
+      p.info(`connected to ${this.o.url.hostHeader} for the tunnel (${t.protocol}, ${t.handshakeMs} ms)`);
+      c = new HttpsConnection(t.socket, p);
+    } else {
+      p.info('reusing the login connection for CONNECT');
+    }
+    const res = await cstpConnect({
+      conn: c,
+      url: this.o.url,
+      userAgent: this.o.userAgent,
+      cookie: this.o.cookie,
+      ipv6: this.o.ipv6,
+      addressHints: hints,
+      ...(this.o.baseMtu !== undefined ? { baseMtu: this.o.baseMtu } : {}),
+    });
+    this.gateway = (res.socket as TLSSocket).remoteAddress ?? this.o.url.host;
+    p.info(`CONNECT answered: address ${res.params.address}/${res.params.netmask}, MTU ${res.params.mtu} (base ${res.baseMtu} sent)`);
+    return res;
+  }
+
+  private async script(reason: ScriptReason): Promise<void> {
+    const p = this.o.progress;
+    const vars = vpncScriptEnv({
+      reason,
+      tundev: this.tun?.name ?? this.o.interfaceName ?? '',
+      gateway: this.gateway,
+      pid: process.pid,
+      logLevel: Math.min(3, Math.max(0, p.verbosity + 1)),
+      ...(this.params && reason !== 'pre-init' ? { params: this.params, mtu: this.mtu, cstpOptions: this.cstpHeaders } : {}),
+    });
+    const t0 = Date.now();
+    await runVpncScript(this.o.script!, vars, { onLine: (l) => p.info(`script: ${l}`) });
+    p.info(`vpnc-script ${reason} done in ${Date.now() - t0} ms`);
+  }
+
+  /** ASA-style logout POST on a fresh connection; best effort, bounded. */
+  private async logout(token: string): Promise<void> {
+    const p = this.o.progress;
+    try {
+      const t = await this.o.connector.connect(this.o.url);
+      const conn = new HttpsConnection(t.socket, p, 3000);
+      const body = buildLogout(token);
+      const head = authRequestHead({ method: 'POST', target: '/', hostHeader: this.o.url.hostHeader, userAgent: this.o.userAgent, cookie: `webvpn=${this.o.cookie}`, body });
+      const res = await conn.request(head, body);
+      conn.close();
+      p.info(`logout: HTTP ${res.status}`);
+    } catch (e) {
+      p.info(`logout failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Ends the session once: undo the host configuration, close the TUN, resolve done. */
+  private async end(e: SessionEnd): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopping = true;
+    this.wakeSleep?.();
+    if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
+    const ch = this.channel;
+    this.channel = null;
+    if (ch?.isOpen) ch.destroy({ kind: 'local', text: 'session end' });
+    const p = this.o.progress;
+    if (this.o.script && this.tun) await this.script('disconnect').catch((err: Error) => p.warn(err.message));
+    if (this.hostConfig) await this.hostConfig.restore();
+    this.tun?.close();
+    this.tun = null;
+    this.endResolve(e);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

@@ -1,0 +1,74 @@
+/**
+ * The gateway's operational events: what an admin watches (`ctl events`), what the metrics count
+ * and what the ban guard scores. Emitted from the control plane only (login, CONNECT, tunnel
+ * close, session end), never per packet; listeners run synchronously and must be cheap.
+ *
+ * Events carry session ids, users and addresses, never a password or a cookie.
+ */
+
+/** Why a login or a cookie was refused (also the `reason` label of the auth metrics). */
+export type AuthFailureReason =
+  | 'bad-credentials'
+  | 'group-not-allowed'
+  | 'address-banned'
+  | 'user-locked'
+  | 'max-clients'
+  | 'max-sessions'
+  | 'bad-cookie';
+
+/** What one tunnel connection carried (rx = from the client, tx = to the client). */
+export interface TunnelCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  txDrops: number;
+}
+
+export type GatewayEventBody =
+  | { type: 'login'; session: number; user: string; group: string; remote: string; agent: string }
+  | { type: 'auth-failure'; remote: string; user?: string; group?: string; reason: AuthFailureReason }
+  | { type: 'bad-request'; remote: string; reason: string }
+  | { type: 'connect'; session: number; user: string; group: string; remote: string; address: string; channel: 'TLS' | 'DTLS'; cipher: string; mtu: number; reconnect: boolean }
+  /** a tunnel connection closed; the session may live on (reconnect window) */
+  | { type: 'disconnect'; session: number; user: string; channel: 'TLS' | 'DTLS'; reason: string; sessionKept: boolean; counters: TunnelCounters; dtlsCounters?: TunnelCounters }
+  /** the session is gone: address freed, cookie invalid */
+  | { type: 'session-end'; session: number; user: string; reason: string }
+  | { type: 'ban'; kind: 'address' | 'user'; key: string; seconds: number; score: number }
+  | { type: 'unban'; kind: 'address' | 'user'; key: string; by: 'admin' | 'expiry' }
+  | { type: 'reload'; ok: boolean; error?: string; restartNeeded?: string[] }
+  /** for the DTLS listener to emit, one per handshake (counted by sslgate_dtls_handshakes_total) */
+  | { type: 'dtls-handshake'; session: number; mode: string; result: 'ok' | 'failed' | 'timeout' };
+
+export type GatewayEvent = GatewayEventBody & { time: string };
+export type GatewayEventType = GatewayEvent['type'];
+export type EventListener = (ev: GatewayEvent) => void;
+
+export class GatewayEvents {
+  private readonly listeners = new Set<EventListener>();
+
+  /** Returns the function that unsubscribes. */
+  subscribe(fn: EventListener): () => void {
+    this.listeners.add(fn);
+    return () => {
+      this.listeners.delete(fn);
+    };
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  emit(body: GatewayEventBody): void {
+    if (this.listeners.size === 0) return;
+    const ev = { ...body, time: new Date().toISOString() } as GatewayEvent;
+    for (const fn of this.listeners) {
+      // A faulty listener (a closed stream, a metrics bug) must not break a login.
+      try {
+        fn(ev);
+      } catch {
+        // ignored on purpose
+      }
+    }
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Prometheus metrics (prom-client), in their own registry (served by the metrics listener and
+ * the admin API's /metrics).
+ *
+ * Two kinds of sources, neither on the per-packet path:
+ *   - events (login, auth failure, connect, disconnect, ban, reload): counters incremented by
+ *     the control plane, a handful per session;
+ *   - counters the data plane already keeps (channel.counters, router.counters): read when
+ *     Prometheus scrapes, in `collect()`. Bytes of tunnels that closed are added up from their
+ *     `disconnect` events, so totals survive reconnects and session ends.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { formatCidr } from '../../protocol/ipv4.js';
+import { VERSION } from '../../version.js';
+import type { GatewayEvent } from './events.js';
+import type { OpsStats, Totals } from './stats.js';
+import type { OpsTarget } from './target.js';
+
+/** "idle timeout" -> "idle-timeout": label values from a small fixed set of texts. */
+const slug = (s: string): string => s.toLowerCase().replace(/\(.*?\)/g, '').trim().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly unsubscribe: () => void;
+  private readonly auth: Counter<'result' | 'reason'>;
+  private readonly badRequests: Counter<'reason'>;
+  private readonly connects: Counter<'kind' | 'channel'>;
+  private readonly disconnects: Counter<'reason'>;
+  private readonly ended: Counter<'reason'>;
+  private readonly bansTotal: Counter<'kind'>;
+  private readonly reloads: Counter<'result'>;
+  private readonly dtlsHandshakes: Counter<'mode' | 'result'>;
+  private readonly mtu: Histogram<'channel'>;
+
+  constructor(private readonly gw: OpsTarget, private readonly stats: OpsStats) {
+    const registers = [this.registry];
+    // process_* and nodejs_* (event-loop lag among them), under their usual names for stock dashboards.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({ name: 'sslgate_info', help: 'Gateway version (always 1)', labelNames: ['version'], registers }).set({ version: VERSION }, 1);
+    this.auth = new Counter({ name: 'sslgate_auth_total', help: 'Login attempts by result and reason', labelNames: ['result', 'reason'], registers });
+    this.badRequests = new Counter({ name: 'sslgate_bad_requests_total', help: 'Malformed requests by kind', labelNames: ['reason'], registers });
+    this.connects = new Counter({ name: 'sslgate_tunnel_connects_total', help: 'Tunnel connections set up (CONNECT), new or a cookie reconnect', labelNames: ['kind', 'channel'], registers });
+    this.disconnects = new Counter({ name: 'sslgate_tunnel_disconnects_total', help: 'Tunnel connections closed, by reason', labelNames: ['reason'], registers });
+    this.ended = new Counter({ name: 'sslgate_sessions_ended_total', help: 'Sessions ended (cookie invalidated), by reason', labelNames: ['reason'], registers });
+    this.bansTotal = new Counter({ name: 'sslgate_bans_total', help: 'Bans started (address) and user names locked', labelNames: ['kind'], registers });
+    this.reloads = new Counter({ name: 'sslgate_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers });
+    this.dtlsHandshakes = new Counter({ name: 'sslgate_dtls_handshakes_total', help: 'DTLS handshakes by mode and result', labelNames: ['mode', 'result'], registers });
+    this.mtu = new Histogram({ name: 'sslgate_tunnel_mtu_bytes', help: 'Tunnel MTU given to clients at CONNECT', labelNames: ['channel'], buckets: [576, 1000, 1200, 1280, 1300, 1350, 1380, 1400, 1420, 1450, 1500], registers });
+    this.scraped(registers);
+    this.unsubscribe = gw.events.subscribe(this.onEvent);
+  }
+
+  private readonly onEvent = (ev: GatewayEvent): void => {
+    switch (ev.type) {
+      case 'login':
+        this.auth.inc({ result: 'success', reason: 'password' });
+        break;
+      case 'auth-failure':
+        this.auth.inc({ result: 'failure', reason: ev.reason });
+        break;
+      case 'bad-request':
+        this.badRequests.inc({ reason: ev.reason });
+        break;
+      case 'connect':
+        this.connects.inc({ kind: ev.reconnect ? 'reconnect' : 'new', channel: ev.channel });
+        this.mtu.observe({ channel: ev.channel }, ev.mtu);
+        break;
+      case 'disconnect':
+        this.disconnects.inc({ reason: ev.reason });
+        break;
+      case 'session-end':
+        this.ended.inc({ reason: slug(ev.reason) });
+        break;
+      case 'ban':
+        this.bansTotal.inc({ kind: ev.kind });
+        break;
+      case 'reload':
+        this.reloads.inc({ result: ev.ok ? 'ok' : 'refused' });
+        break;
+      case 'dtls-handshake':
+        this.dtlsHandshakes.inc({ mode: ev.mode, result: ev.result });
+        break;
+      default:
+        break;
+    }
+  };
+
+  /** Metrics computed at scrape time. */
+  private scraped(registers: Registry[]): void {
+    const gw = this.gw;
+    const stats = this.stats;
+    new Gauge({
+      name: 'sslgate_sessions',
+      help: 'Sessions by group, state (connected = tunnel up) and data channel',
+      labelNames: ['group', 'state', 'channel'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of gw.sessions.all()) {
+          const up = s.channel !== null;
+          this.inc({ group: s.group.name, state: up ? 'connected' : 'disconnected', channel: up ? (s.tunnel?.channelName ?? 'TLS') : 'none' });
+        }
+      },
+    });
+    new Gauge({ name: 'sslgate_tls_connections', help: 'Open TLS connections (auth and tunnels)', registers, collect() { this.set(gw.tlsConnections); } });
+    new Gauge({ name: 'sslgate_uptime_seconds', help: 'Seconds since the gateway started', registers, collect() { this.set(Math.round((Date.now() - gw.startedAt) / 1000)); } });
+    new Gauge({
+      name: 'sslgate_bans',
+      help: 'Addresses banned and user names locked now',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const c = gw.gate.guard.counts();
+        this.set({ kind: 'address' }, c.address);
+        this.set({ kind: 'user' }, c.user);
+      },
+    });
+    new Gauge({
+      name: 'sslgate_pool_addresses',
+      help: 'Addresses of each pool, leased or free',
+      labelNames: ['pool', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of new Set(gw.pools.values())) {
+          this.set({ pool: formatCidr(p.subnet), state: 'leased' }, p.used);
+          this.set({ pool: formatCidr(p.subnet), state: 'free' }, p.size - p.used);
+        }
+      },
+    });
+    const perChannel = (name: string, help: string, pick: Partial<Record<'in' | 'out', (t: Totals) => number>>): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['direction', 'channel'],
+        registers,
+        collect() {
+          // Computed from data-plane counters: set by reset + inc (a Counter has no set()).
+          const totals = stats.totals();
+          this.reset();
+          for (const ch of ['TLS', 'DTLS'] as const) {
+            for (const [direction, f] of Object.entries(pick)) this.inc({ direction, channel: ch }, f(totals[ch]));
+          }
+        },
+      });
+    };
+    // direction "in" = from clients into the gateway, "out" = to clients.
+    perChannel('sslgate_tunnel_bytes_total', 'Tunnel payload bytes by direction (in = from clients) and channel', { in: (t) => t.rxBytes, out: (t) => t.txBytes });
+    perChannel('sslgate_tunnel_packets_total', 'Tunnel packets by direction (in = from clients) and channel', { in: (t) => t.rxPackets, out: (t) => t.txPackets });
+    perChannel('sslgate_tunnel_drops_total', 'Packets to clients dropped because the send queue was full', { out: (t) => t.txDrops });
+    new Counter({
+      name: 'sslgate_router_packets_total',
+      help: 'TUN-side packets: read from the TUN, or dropped by the router (no session, spoofed source, TUN write error)',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const c = gw.routerCounters;
+        this.reset();
+        if (!c) return;
+        this.inc({ result: 'tun-read' }, c.tunRxPackets);
+        this.inc({ result: 'no-route' }, c.noRoute);
+        this.inc({ result: 'spoofed' }, c.spoofed);
+        this.inc({ result: 'tun-write-error' }, c.tunWriteErrors);
+      },
+    });
+    new Counter({
+      name: 'sslgate_refused_connections_total',
+      help: 'TCP connections closed before TLS: banned address or over its connection rate',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(gw.gate.refused)) this.inc({ reason }, n);
+      },
+    });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.registry.clear();
+  }
+}

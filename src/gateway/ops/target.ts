@@ -1,0 +1,25 @@
+/**
+ * What the operations layer (control API, metrics) needs from the running gateway. The Gateway
+ * class satisfies it as is; unit tests pass a small fake.
+ */
+import type { BanGuard } from '../ban-guard.js';
+import type { GatewayConfig } from '../config.js';
+import type { IpPool } from '../ip-pool.js';
+import type { ReloadResult } from '../reload.js';
+import type { RouterCounters } from '../router.js';
+import type { Session, SessionStore } from '../sessions.js';
+import type { GatewayEvents } from './events.js';
+
+export interface OpsTarget {
+  readonly sessions: SessionStore;
+  readonly events: GatewayEvents;
+  readonly startedAt: number;
+  readonly gate: { readonly guard: BanGuard; readonly refused: Readonly<Record<string, number>> };
+  readonly currentConfig: GatewayConfig;
+  readonly routerCounters: RouterCounters | null;
+  readonly tlsConnections: number;
+  /** group name -> pool */
+  readonly pools: ReadonlyMap<string, IpPool>;
+  endSession(s: Session, why: string): void;
+  reload(): Promise<ReloadResult>;
+}
