@@ -37,7 +37,16 @@ export class DtlsListener {
   private readonly byId = new Map<string, { session: Session; tunnel: SessionTunnel }>();
   private readonly byPeer = new Map<string, Association>();
 
-  constructor(private readonly router: Router, private readonly log: Logger, private readonly timers: { dpd: () => number; keepalive: () => number }) {}
+  constructor(
+    private readonly router: Router,
+    private readonly log: Logger,
+    private readonly hooks: {
+      dpd: () => number;
+      keepalive: () => number;
+      /** a handshake finished (for events and metrics) */
+      onHandshake?: (session: Session, mode: string, result: 'ok' | 'failed' | 'timeout') => void;
+    },
+  ) {}
 
   async listen(host: string, port: number): Promise<void> {
     const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
@@ -124,7 +133,7 @@ export class DtlsListener {
       endpoint,
       role: 'gateway',
       send: (dgram) => sock.send(dgram, rinfo.port, rinfo.address),
-      dpd: this.timers.dpd(),
+      dpd: this.hooks.dpd(),
       keepalive: 0,
       onPacket: (buf, start, end) => {
         // The client uses DTLS: answer over DTLS too.
@@ -133,6 +142,7 @@ export class DtlsListener {
       },
       onEstablished: (info) => {
         this.counters.handshakesOk++;
+        this.hooks.onHandshake?.(session, info.suiteName, 'ok');
         d.info = info;
         tunnel.useDtls = true;
         this.log.info({ session: session.id, user: session.user, peer: key, dtls: info.suiteName, mode: info.mode }, 'DTLS up');
@@ -140,12 +150,15 @@ export class DtlsListener {
       onClose: (why) => {
         if (why.kind === 'handshake-failed') {
           this.counters.handshakesFailed++;
+          this.hooks.onHandshake?.(session, d.offer.name, why.reason === 'timeout' ? 'timeout' : 'failed');
           this.log.warn({ session: session.id, peer: key, reason: why.reason, err: why.message }, 'DTLS handshake failed');
         } else if (why.kind !== 'local') {
           this.log.info({ session: session.id, peer: key, why: why.kind }, 'DTLS closed; data goes over TLS');
         }
-        d.closedRxPackets += channel.counters.rxPackets;
-        d.closedTxPackets += channel.counters.txPackets;
+        d.closed.rxPackets += channel.counters.rxPackets;
+        d.closed.txPackets += channel.counters.txPackets;
+        d.closed.rxBytes += channel.counters.rxBytes;
+        d.closed.txBytes += channel.counters.txBytes;
         if (d.channel === channel) {
           d.channel = null;
           d.info = null;

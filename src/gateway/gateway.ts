@@ -65,7 +65,11 @@ export class Gateway {
     }
     await this.openDataPlane();
     if (cfg.dtls.enabled) {
-      this.dtls = new DtlsListener(this.router!, this.log, { dpd: () => this.config.dpd, keepalive: () => this.config.keepalive });
+      this.dtls = new DtlsListener(this.router!, this.log, {
+        dpd: () => this.config.dpd,
+        keepalive: () => this.config.keepalive,
+        onHandshake: (session, mode, result) => this.events.emit({ type: 'dtls-handshake', session: session.id, mode, result }),
+      });
       await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
     }
     const deps = this.connectionDeps();
@@ -189,7 +193,8 @@ export class Gateway {
         continue;
       }
       if (s.channel) {
-        const rx = s.channel.counters.rxPackets;
+        // Traffic on either channel counts as activity (DTLS carries most of it when up).
+        const rx = s.channel.counters.rxPackets + (s.tunnel?.dtlsTotals().rxPackets ?? 0);
         if (rx !== s.idleSeenRx) {
           s.idleSeenRx = rx;
           s.lastActivity = now;

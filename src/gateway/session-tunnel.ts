@@ -18,9 +18,19 @@ export interface SessionDtlsState {
   channel: DtlsChannel | null;
   info: DtlsSessionInfo | null;
   peer: string | null;
-  /** packets of DTLS associations that already ended (handshake redone, replaced) */
-  closedRxPackets: number;
-  closedTxPackets: number;
+  /** traffic of DTLS associations that already ended (handshake redone, replaced) */
+  closed: DtlsTotals;
+}
+
+export interface DtlsTotals {
+  rxPackets: number;
+  txPackets: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export function emptyDtlsTotals(): DtlsTotals {
+  return { rxPackets: 0, txPackets: 0, rxBytes: 0, txBytes: 0 };
 }
 
 export class SessionTunnel {
@@ -39,12 +49,17 @@ export class SessionTunnel {
     return this.cstp.sendPacket(buf, off, len);
   }
 
-  /** Packets carried over DTLS in this tunnel so far, both directions. */
-  dtlsPackets(): { rx: number; tx: number } {
+  /** Traffic carried over DTLS in this tunnel so far (all associations), both directions. */
+  dtlsTotals(): DtlsTotals {
     const d = this.dtls;
-    if (!d) return { rx: 0, tx: 0 };
+    if (!d) return emptyDtlsTotals();
     const c = d.channel?.counters;
-    return { rx: d.closedRxPackets + (c?.rxPackets ?? 0), tx: d.closedTxPackets + (c?.txPackets ?? 0) };
+    return {
+      rxPackets: d.closed.rxPackets + (c?.rxPackets ?? 0),
+      txPackets: d.closed.txPackets + (c?.txPackets ?? 0),
+      rxBytes: d.closed.rxBytes + (c?.rxBytes ?? 0),
+      txBytes: d.closed.txBytes + (c?.txBytes ?? 0),
+    };
   }
 
   /** "DTLS" or "TLS": the channel new packets take now. */

@@ -10,7 +10,7 @@ import { CSTP_TERMINATE, DisconnectReason } from '../protocol/cstp.js';
 import type { HttpRequest } from '../protocol/http.js';
 import { formatResponse } from '../protocol/http.js';
 import { formatCidrDottedMask, formatIpv4, parseIpv4 } from '../protocol/ipv4.js';
-import { negotiateLinkMtu, tlsCipherOverhead, tlsDataMtu } from '../protocol/mtu.js';
+import { dtlsDataMtu, negotiateLinkMtu, tlsCipherOverhead, tlsDataMtu } from '../protocol/mtu.js';
 import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js';
 import type { Logger } from '../log.js';
 import { PRODUCT, VERSION } from '../version.js';
@@ -18,9 +18,9 @@ import type { GatewayConfig } from './config.js';
 import type { Router } from './router.js';
 import type { Session, SessionStore } from './sessions.js';
 import { randomBytes } from 'node:crypto';
-import { chooseDtlsOffer, dtlsResponseHeaders, offerLabel } from './dtls-offer.js';
+import { chooseDtlsOffer, dtlsResponseHeaders, offerLabel, offerOverhead } from './dtls-offer.js';
 import type { DtlsListener } from './dtls-listener.js';
-import { SessionTunnel } from './session-tunnel.js';
+import { emptyDtlsTotals, SessionTunnel } from './session-tunnel.js';
 import type { GatewayEvents } from './ops/events.js';
 import { noteTunnelDown, noteTunnelUp, REPLACED } from './ops/tunnel-events.js';
 
@@ -109,6 +109,9 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   const dtlsId = offer ? randomBytes(32) : null;
   if (offer && dtlsId) {
     params.extra.push(...dtlsResponseHeaders({ offer, id: dtlsId, port: cfg.dtls.port, dpd: cfg.dpd, keepalive: cfg.keepalive, linkMtu: link }));
+    // openconnect sizes its TUN to max(X-CSTP-MTU, X-DTLS-MTU): keep the CSTP value within the
+    // DTLS one so a full-size packet also fits one DTLS record in the link MTU (§6.9).
+    params.mtu = Math.min(params.mtu, dtlsDataMtu(link, offerOverhead(offer)));
   }
 
   sock.removeAllListeners('data');
@@ -131,7 +134,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   if (offer && dtlsId) {
     // PSK-NEGOTIATE: the key is the TLS exporter of this very connection (§6.7).
     const psk = offer.mode === 'psk' ? exportPsk(sock) : null;
-    tunnel.dtls = { offer, idHex: dtlsId.toString('hex'), psk, channel: null, info: null, peer: null, closedRxPackets: 0, closedTxPackets: 0 };
+    tunnel.dtls = { offer, idHex: dtlsId.toString('hex'), psk, channel: null, info: null, peer: null, closed: emptyDtlsTotals() };
     d.dtls!.expect(s, tunnel);
   }
   s.channel = channel;
@@ -141,17 +144,17 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   d.router.attach(addr, tunnel);
   channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
   channel.feed(rest);
-  d.log.info({ session: s.id, user: s.user, address: params.address, mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
-  noteTunnelUp(s, sock, remoteAddr, mtu, d.events);
+  d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
+  noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
 }
 
 function onChannelClose(s: Session, channel: CstpChannel, tunnel: SessionTunnel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {
   d.router.detach(addr, tunnel);
   noteTunnelDown(s, channel, why, d.events, tunnel.dtls?.channel?.counters);
-  const dtlsPackets = tunnel.dtlsPackets();
   d.dtls?.forget(tunnel);
-  s.closedRxBytes += channel.counters.rxBytes;
-  s.closedTxBytes += channel.counters.txBytes;
+  const dtlsTotals = tunnel.dtlsTotals();
+  s.closedRxBytes += channel.counters.rxBytes + dtlsTotals.rxBytes;
+  s.closedTxBytes += channel.counters.txBytes + dtlsTotals.txBytes;
   if (s.channel !== channel) return; // replaced by a reconnect
   s.channel = null;
   s.tunnel = null;
@@ -160,8 +163,8 @@ function onChannelClose(s: Session, channel: CstpChannel, tunnel: SessionTunnel,
     rxPackets: channel.counters.rxPackets,
     txPackets: channel.counters.txPackets,
     txDrops: channel.counters.txDrops,
-    dtlsRxPackets: dtlsPackets.rx,
-    dtlsTxPackets: dtlsPackets.tx,
+    dtlsRxPackets: dtlsTotals.rxPackets,
+    dtlsTxPackets: dtlsTotals.txPackets,
   };
   switch (why.kind) {
     case 'peer-disconnect':

@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IpPool } from '../../src/gateway/ip-pool.js';
-import { LoginGuard } from '../../src/gateway/login-guard.js';
 import { UserStore } from '../../src/gateway/user-store.js';
 import { formatIpv4, parseIpv4, parseIpv4Cidr, maskToPrefix, formatCidrDottedMask, ipv4Destination } from '../../src/protocol/ipv4.js';
 import { dtlsDataMtu, tlsDataMtu, clientRequestedMtu, negotiateLinkMtu } from '../../src/protocol/mtu.js';
@@ -49,19 +48,6 @@ test('pool: stable lease per key, skips the gateway address, refuses when full',
   assert.notEqual(pool.lease('s6'), null);
   pool.release('s6');
   assert.equal(pool.lease('s7', parseIpv4('10.9.0.1')!) === parseIpv4('10.9.0.1'), false, 'hint of the gateway address is not honoured');
-});
-
-test('login guard: bans after max failures, slows down before', () => {
-  let now = 1000;
-  const g = new LoginGuard({ maxFailures: 3, window: 60, banTime: 10 }, () => now);
-  assert.ok(g.fail('1.2.3.4') > 0);
-  g.fail('1.2.3.4');
-  assert.equal(g.bannedFor('1.2.3.4'), 0);
-  g.fail('1.2.3.4');
-  assert.equal(g.bannedFor('1.2.3.4'), 10_000);
-  assert.equal(g.bannedFor('5.6.7.8'), 0, 'other addresses unaffected');
-  now += 10_001;
-  assert.equal(g.bannedFor('1.2.3.4'), 0);
 });
 
 test('user store: scrypt hashes, atomic file with private mode, groups', async () => {

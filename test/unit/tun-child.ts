@@ -309,7 +309,9 @@ async function main(): Promise<void> {
       await waitFor('onError', () => errors.length > 0);
       await sleep(50);
       assert.equal(errors.length, 1);
-      assert.equal(errors[0]!.code, 'EBADFD');
+      // The kernel reports EBADFD on the read; when the poller only sees error wake-ups with
+      // nothing to read (a busy machine coalesces them), its backstop reports EIO instead.
+      assert.ok(['EBADFD', 'EIO'].includes(errors[0]!.code), `error code ${errors[0]!.code}`);
       assert.equal(gone.write(Buffer.from([0x45, 0, 0, 20])), false, 'writes fail quietly');
     } finally {
       gone.close();

@@ -46,6 +46,9 @@ export type EventListener = (ev: GatewayEvent) => void;
 
 export class GatewayEvents {
   private readonly listeners = new Set<EventListener>();
+  /** events emitted by a listener wait for the current one: the stream keeps cause before effect */
+  private readonly queue: GatewayEvent[] = [];
+  private emitting = false;
 
   /** Returns the function that unsubscribes. */
   subscribe(fn: EventListener): () => void {
@@ -61,14 +64,23 @@ export class GatewayEvents {
 
   emit(body: GatewayEventBody): void {
     if (this.listeners.size === 0) return;
-    const ev = { ...body, time: new Date().toISOString() } as GatewayEvent;
-    for (const fn of this.listeners) {
-      // A faulty listener (a closed stream, a metrics bug) must not break a login.
-      try {
-        fn(ev);
-      } catch {
-        // ignored on purpose
+    this.queue.push({ ...body, time: new Date().toISOString() } as GatewayEvent);
+    // The ban guard emits `ban` while it handles an `auth-failure`: deliver that one afterwards.
+    if (this.emitting) return;
+    this.emitting = true;
+    try {
+      for (let ev = this.queue.shift(); ev; ev = this.queue.shift()) {
+        for (const fn of this.listeners) {
+          // A faulty listener (a closed stream, a metrics bug) must not break a login.
+          try {
+            fn(ev);
+          } catch {
+            // ignored on purpose
+          }
+        }
       }
+    } finally {
+      this.emitting = false;
     }
   }
 }
