@@ -7,6 +7,14 @@
       "cflags_c": ["-O2", "-std=gnu11"],
       "cflags!": ["-O3"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
+    },
+    {
+      "target_name": "sslgate_dtls",
+      "sources": ["native/dtls_record.c"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags_c": ["-O2", "-std=gnu11"],
+      "cflags!": ["-O3"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
     }
   ]
 }

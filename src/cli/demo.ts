@@ -83,11 +83,41 @@ async function stop(p: Proc | undefined, signal: NodeJS.Signals): Promise<number
   return code;
 }
 
+/** Removes namespaces of earlier demo runs whose process is gone (e.g. killed with SIGKILL). */
+function sweepStale(): void {
+  let list = '';
+  try {
+    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const m = /^sg-demo-(\d+)-\d+-(gw|cl)$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // still running
+    } catch {
+      // gone: its namespaces are ours to remove
+    }
+    try {
+      ip(['netns', 'del', name]);
+    } catch {
+      // raced with another sweeper
+    }
+    rmSync(join('/etc/netns', name), { recursive: true, force: true });
+  }
+}
+
 async function runDemo(): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new CliError('the demo creates network namespaces and TUN devices, which needs root: run `sudo npm run demo` (or `sudo bin/sslgate demo`)');
   }
-  const id = `sgdemo${process.pid}`;
+  sweepStale();
+  // Named like the test beds (sg-<tag>-<pid>-<n>-gw|cl), so leftovers of a killed run are
+  // recognised and removed by the next demo (and by the test suite's sweeper).
+  const id = `sg-demo-${process.pid}-0`;
   const gwNs = `${id}-gw`;
   const clNs = `${id}-cl`;
   const dir = mkdtempSync(join(tmpdir(), 'sslgate-demo-'));

@@ -110,7 +110,7 @@ export async function authenticate(o: AuthFlowOptions): Promise<AuthResult> {
 
 async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | null }): Promise<AuthResult> {
   const { progress, connector, filler } = o;
-  const jar = new CookieJar();
+  let jar = new CookieJar();
   let url = o.url;
   // (a cast, not an annotation: the closures below assign it, which narrowing cannot see)
   let conn = null as HttpsConnection | null;
@@ -190,6 +190,7 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
       conn?.destroy();
       conn = null;
       url = next;
+      jar = new CookieJar(); // cookies belong to the host that set them
       target = url.path;
       restart(buildInit({ identity: o.identity, groupAccess: url.groupAccess, ...(chosenGroup ?? o.authgroup ? { groupSelect: (chosenGroup ?? o.authgroup)! } : {}) }));
       continue;

@@ -12,7 +12,7 @@
  *
  * Routes through the TUN vanish with the device; only the ones outside it are undone here.
  */
-import { addrAdd, linkSetMtu, linkSetUp, routeAdd, routeDel, routeGet, type RouteOptions } from '../os/ip.js';
+import { ip, ipBatch, linkSetMtu, linkSetUp, routeAdd, routeDel, routeGet, type RouteOptions } from '../os/ip.js';
 import type { TunnelParams } from '../protocol/connect-headers.js';
 import { formatCidr, maskToPrefix, networkOf, parseIpv4, parseIpv4Cidr } from '../protocol/ipv4.js';
 import type { Progress } from './progress.js';
@@ -56,41 +56,54 @@ export class HostConfig {
     // every ip(8) run costs milliseconds of connect time).
     const needPath = full4 || full6 || exc4.length > 0 || exc6.length > 0;
     const path = needPath ? await routeGet(gateway).catch(() => undefined) : undefined;
-    await linkSetUp(this.dev, mtu);
+    if (needPath && !path) this.progress.warn(`no route to the gateway ${gateway}: cannot keep it outside the tunnel`);
+
+    // Addresses: `replace`, so a retry after a partial failure does not trip over what exists.
+    const addrs: string[][] = [];
     let subnet: string | undefined;
     if (p.address) {
       const mask = parseIpv4(p.netmask);
       const len = mask === null ? 32 : (maskToPrefix(mask) ?? 32);
-      await addrAdd(this.dev, `${p.address}/${len}`);
-      // The kernel adds this one with the address.
+      addrs.push(['addr', 'replace', `${p.address}/${len}`, 'dev', this.dev]);
+      // The kernel adds the subnet route with the address.
       const addr = parseIpv4(p.address);
       if (addr !== null) subnet = formatCidr({ address: networkOf({ address: addr, prefix: len }), prefix: len });
     }
-    if (p.addressIp6) {
-      await addrAdd(this.dev, p.addressIp6.includes('/') ? p.addressIp6 : `${p.addressIp6}/128`).catch((e: Error) =>
-        this.progress.warn(`cannot set the IPv6 address: ${e.message}`),
-      );
-    }
-    const via: RouteOptions = path?.via ? { via: path.via } : {};
-    const viaDev = path?.dev;
+    const addr6 = p.addressIp6 ? (p.addressIp6.includes('/') ? p.addressIp6 : `${p.addressIp6}/128`) : undefined;
 
-    if ((full4 || full6 || exc4.length || exc6.length) && !path) {
-      this.progress.warn(`no route to the gateway ${gateway}: cannot keep it outside the tunnel`);
-    }
-    if ((full4 || full6) && path) {
-      const host = gateway.includes(':') ? `${gateway}/128` : `${gateway}/32`;
-      await this.outside(host, viaDev, { ...via, replace: true });
-    }
+    const outside: Undo[] = [];
     if (path) {
-      for (const r of [...exc4, ...exc6]) await this.outside(r, viaDev, { ...via, replace: true });
+      const via: RouteOptions = path.via ? { via: path.via } : {};
+      if (full4 || full6) outside.push({ cidr: gateway.includes(':') ? `${gateway}/128` : `${gateway}/32`, dev: path.dev, opts: via });
+      for (const r of [...exc4, ...exc6]) outside.push({ cidr: r, dev: path.dev, opts: via });
     }
     const tunRoutes = [...inc4.filter((r) => r !== subnet), ...inc6];
     if (full4) tunRoutes.push('0.0.0.0/1', '128.0.0.0/1');
     if (full6) tunRoutes.push('::/1', '8000::/1');
-    for (const r of tunRoutes) {
-      await routeAdd(r, this.dev, { replace: true }).catch((e: Error) => this.progress.warn(`cannot add route ${r}: ${e.message}`));
+
+    // Fast path: everything in one ip(8) process. On any failure, the same again step by step,
+    // which says exactly what failed and carries on where it can.
+    const batch: string[][] = [
+      ['link', 'set', 'dev', this.dev, 'mtu', String(mtu), 'up'],
+      ...addrs,
+      ...(addr6 ? [['addr', 'replace', addr6, 'dev', this.dev]] : []),
+      ...outside.map((u) => ['route', 'replace', u.cidr, ...(u.opts.via ? ['via', u.opts.via] : []), 'dev', u.dev!]),
+      ...tunRoutes.map((r) => ['route', 'replace', r, 'dev', this.dev]),
+    ];
+    try {
+      await ipBatch(batch);
+      this.undo.push(...outside);
+    } catch (e) {
+      this.progress.info(`ip -batch failed (${(e as Error).message}); configuring step by step`);
+      await linkSetUp(this.dev, mtu);
+      for (const a of addrs) await ip(a);
+      if (addr6) await ip(['addr', 'replace', addr6, 'dev', this.dev]).catch((err: Error) => this.progress.warn(`cannot set the IPv6 address: ${err.message}`));
+      for (const u of outside) await this.outside(u.cidr, u.dev, { ...u.opts, replace: true });
+      for (const r of tunRoutes) {
+        await routeAdd(r, this.dev, { replace: true }).catch((err: Error) => this.progress.warn(`cannot add route ${r}: ${err.message}`));
+      }
     }
-    this.progress.info(`routes via ${this.dev}: ${tunRoutes.join(', ') || '(none)'}`);
+    this.progress.info(`routes via ${this.dev}: ${[subnet, ...tunRoutes].filter(Boolean).join(', ') || '(none)'}`);
   }
 
   /** A new MTU after a reconnect. */

@@ -32,6 +32,13 @@ export function formatRequest(method: string, target: string, headers: Array<[st
   return head + '\r\n';
 }
 
+/** Cookie values are session credentials: the dump shows their names only. */
+function elideCookies(head: string): string {
+  return head
+    .replace(/^(Cookie): (.*)$/gim, (_m, name: string, v: string) => `${name}: ${v.split(';').map((c) => c.replace(/=.*/, '=<elided>')).join(';')}`)
+    .replace(/^(Set-Cookie): ([^=;]*)=([^;]*)/gim, (_m, name: string, k: string, v: string) => `${name}: ${k}=${v ? '<elided>' : ''}`);
+}
+
 export class HttpsConnection {
   private pending: Pending | null = null;
   private closedFlag = false;
@@ -64,7 +71,7 @@ export class HttpsConnection {
   request(head: string, body?: string, opts: { dumpText?: string; connect?: boolean } = {}): Promise<HttpResponse> {
     if (!this.open) return Promise.reject(new ConnectionClosedError('the connection to the gateway is closed'));
     if (this.pending) return Promise.reject(new Error('HttpsConnection: one request at a time'));
-    this.progress.dump('>', head + (opts.dumpText ?? body ?? ''));
+    if (this.progress.dumpHttp) this.progress.dump('>', elideCookies(head) + (opts.dumpText ?? body ?? ''));
     return new Promise((resolve, reject) => {
       const parser = new HttpResponseParser(undefined, opts.connect === true);
       const timer = setTimeout(() => {
@@ -116,9 +123,11 @@ export class HttpsConnection {
     this.leftover = p.parser.rest();
     const conn = (res.headers.get('connection') ?? '').toLowerCase();
     if (conn === 'close' || (res.version === 'HTTP/1.0' && conn !== 'keep-alive')) this.reusable = false;
-    let dumpHead = `${res.version} ${res.status} ${res.reason}\n`;
-    for (const [k, v] of res.headers.list) dumpHead += `${k}: ${v}\n`;
-    this.progress.dump('<', dumpHead + '\n' + res.body.toString('utf8'));
+    if (this.progress.dumpHttp) {
+      let dumpHead = `${res.version} ${res.status} ${res.reason}\n`;
+      for (const [k, v] of res.headers.list) dumpHead += `${k}: ${v}\n`;
+      this.progress.dump('<', elideCookies(dumpHead) + '\n' + res.body.toString('utf8'));
+    }
     p.resolve(res);
   }
 

@@ -138,11 +138,6 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
       if (auth.user) prefs.defaultUser = auth.user;
       prefs.defaultHostName = auth.url.host;
       if (auth.group) prefs.defaultGroup = auth.group;
-      try {
-        prefsM.savePreferences(dir, prefs);
-      } catch (e) {
-        progress.warn(`cannot save preferences in ${dir}: ${(e as Error).message}`);
-      }
     }
   } catch (e) {
     if (e instanceof InterruptedError) throw new ClientError('interrupted', 130);
@@ -151,7 +146,20 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
     prompter.close();
   }
 
+  // Written once the tunnel is up (or the run ends), off the connect path.
+  let saved = !auth;
+  const savePrefs = (): void => {
+    if (saved) return;
+    saved = true;
+    try {
+      prefsM.savePreferences(dir, prefs);
+    } catch (e) {
+      progress.warn(`cannot save preferences in ${dir}: ${(e as Error).message}`);
+    }
+  };
+
   if (o.mode === 'cookieonly' || o.mode === 'authenticate') {
+    savePrefs();
     auth?.conn?.close();
     if (o.mode === 'cookieonly') {
       process.stdout.write(`${cookie}\n`);
@@ -166,11 +174,6 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
   }
 
   const target = auth?.url ?? url;
-  if (auth?.profile) {
-    await syncProfile({ profile: auth.profile, dir, url: target, connector, userAgent, jar: auth.jar, progress });
-  }
-
-  starting = true;
   const s = new TunnelSession({
     url: target,
     connector,
@@ -184,9 +187,17 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
     ...(auth?.sessionToken !== undefined ? { sessionToken: auth.sessionToken } : {}),
     ...(o.baseMtu !== undefined ? { baseMtu: o.baseMtu } : {}),
   });
-  await s.start(auth?.conn ?? null);
-  session = s;
-  progress.info(`connected in ${progress.elapsed()} ms`);
+  try {
+    if (auth?.profile) {
+      await syncProfile({ profile: auth.profile, dir, url: target, connector, userAgent, jar: auth.jar, progress });
+    }
+    starting = true;
+    await s.start(auth?.conn ?? null);
+    session = s;
+    progress.info(`connected in ${progress.elapsed()} ms`);
+  } finally {
+    savePrefs();
+  }
   if (signalled) void s.stop();
   const end = await s.done;
   if (end.exitCode === 0) {

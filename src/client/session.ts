@@ -19,6 +19,7 @@ import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js'
 import { openTun, type TunDevice } from '../os/tun.js';
 import { runVpncScript } from '../os/vpnc-script.js';
 import { buildLogout } from '../protocol/auth-xml-client.js';
+import { Backoff } from './backoff.js';
 import { ClientError } from './errors.js';
 import type { GatewayUrl } from './gateway-url.js';
 import { HostConfig } from './host-config.js';
@@ -53,9 +54,6 @@ export interface SessionEnd {
   exitCode: number;
   message?: string;
 }
-
-const FIRST_RETRY_MS = 1000;
-const MAX_RETRY_MS = 30_000;
 
 export class TunnelSession {
   private tun: TunDevice | null = null;
@@ -101,14 +99,27 @@ export class TunnelSession {
       preInit = this.script('pre-init');
       preInit.catch(() => undefined); // awaited below
     }
-    const c = await this.connect(conn, []);
+    const connecting = this.connect(conn, []);
+    connecting.catch(() => undefined); // awaited below
+    // The TUN opens while the gateway answers CONNECT (after pre-init, which may load the tun
+    // module); a failed CONNECT closes it again in end().
+    try {
+      if (this.o.script) await (preInit ?? this.script('pre-init'));
+      this.tun = openTun(this.o.interfaceName ? { name: this.o.interfaceName } : {});
+    } catch (e) {
+      void connecting.then((c) => c.socket.destroy(), () => undefined);
+      const code = (e as { code?: string }).code;
+      if (code === 'EPERM' || code === 'EACCES') {
+        throw new ClientError(`cannot create the TUN device (${(e as Error).message}): sslgate connect needs root or CAP_NET_ADMIN`);
+      }
+      throw e;
+    }
+    const dev = this.tun.name;
+    p.info(`opened TUN device ${dev}`);
+    const c = await connecting;
     this.params = c.params;
     this.cstpHeaders = c.cstpHeaders;
     this.mtu = c.params.mtu;
-    if (this.o.script) await (preInit ?? this.script('pre-init'));
-    this.tun = openTun(this.o.interfaceName ? { name: this.o.interfaceName } : {});
-    const dev = this.tun.name;
-    p.info(`opened TUN device ${dev}`);
     this.attach(c);
     if (this.o.script) {
       await this.script('connect');
@@ -199,22 +210,22 @@ export class TunnelSession {
         // openconnect (it does not reconnect after a server DISCONNECT).
         if (reason.reason === DisconnectReason.Reconnect) {
           p.step(`The gateway asked to reconnect${reason.text ? `: ${reason.text}` : ''}`);
-          void this.reconnect(0);
+          void this.reconnect();
           return;
         }
         void this.end({ exitCode: 1, message: `the gateway ended the session${reason.text ? `: ${reason.text}` : ''} (reason 0x${reason.reason.toString(16)})` });
         return;
       case 'dpd-timeout':
         p.step('The gateway stopped answering (dead peer detection); reconnecting');
-        void this.reconnect(0);
+        void this.reconnect();
         return;
       case 'protocol-error':
         p.step(`CSTP error: ${reason.error.message}; reconnecting`);
-        void this.reconnect(0);
+        void this.reconnect();
         return;
       case 'socket-closed':
         p.step(`Connection to the gateway lost${reason.error ? ` (${reason.error.message})` : ''}; reconnecting`);
-        void this.reconnect(0);
+        void this.reconnect();
         return;
     }
   }
@@ -235,31 +246,29 @@ export class TunnelSession {
       this.o.progress.info('rekey: opening a new tunnel connection');
       this.channel = null;
       ch.destroy({ kind: 'local', text: 'rekey' });
-      void this.reconnect(0);
+      void this.reconnect();
     }, ms);
     this.rekeyTimer.unref();
   }
 
   // ---------------------------------------------------------------- reconnect (§8.5)
 
-  private async reconnect(firstDelayMs: number): Promise<void> {
+  private async reconnect(): Promise<void> {
     if (this.reconnecting || this.stopping) return;
     this.reconnecting = true;
     const p = this.o.progress;
     const t0 = Date.now();
-    const deadline = t0 + this.o.reconnectTimeoutS * 1000;
-    let delay = firstDelayMs;
+    const backoff = new Backoff(t0, this.o.reconnectTimeoutS);
     let attempt = 0;
     const old = this.params!;
     try {
       for (;;) {
-        if (delay > 0) {
-          if (Date.now() + delay > deadline) {
-            await this.end({ exitCode: 1, message: `gave up reconnecting after ${Math.round((Date.now() - t0) / 1000)} s (--reconnect-timeout ${this.o.reconnectTimeoutS})` });
-            return;
-          }
-          await this.sleep(delay);
+        const delay = backoff.next(Date.now());
+        if (delay === null) {
+          await this.end({ exitCode: 1, message: `gave up reconnecting after ${Math.round((Date.now() - t0) / 1000)} s (--reconnect-timeout ${this.o.reconnectTimeoutS})` });
+          return;
         }
+        if (delay > 0) await this.sleep(delay);
         if (this.stopping) return;
         attempt++;
         if (this.o.script) await this.script('attempt-reconnect').catch((e: Error) => p.warn(e.message));
@@ -300,7 +309,6 @@ export class TunnelSession {
           p.info(`reconnect attempt ${attempt} failed: ${(e as Error).message}`);
           if (attempt === 1) p.step(`Reconnect failed (${(e as Error).message}); retrying for up to ${this.o.reconnectTimeoutS} s`);
         }
-        delay = delay === 0 ? FIRST_RETRY_MS : Math.min(delay * 2, MAX_RETRY_MS);
       }
     } finally {
       this.reconnecting = false;

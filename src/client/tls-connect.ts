@@ -74,8 +74,8 @@ export class TlsConnector {
   private readonly secure: Pick<tls.ConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx'>;
   /** TLS sessions of trusted connections, with the certificate that was verified for them */
   private readonly sessions = new Map<string, { session: Buffer; der: Buffer }>();
-  /** set after the first trusted handshake: later connections must show the same certificate */
-  private acceptedSha1: string | undefined;
+  /** by "host:port", after the first trusted handshake: later ones must show the same certificate */
+  private readonly accepted = new Map<string, string>();
 
   constructor(
     readonly settings: TlsSettings,
@@ -166,17 +166,18 @@ export class TlsConnector {
     }
     // Within one run the gateway must keep its certificate (a reconnect to another one is
     // refused like a changed certificate, unless it is pinned).
-    if (this.acceptedSha1 && this.acceptedSha1 !== decision.sha1 && decision.how !== 'pinned') {
+    const acceptedSha1 = this.accepted.get(key);
+    if (acceptedSha1 && acceptedSha1 !== decision.sha1 && decision.how !== 'pinned') {
       socket.destroy();
       throw new UntrustedServerError({
         ok: false,
         reason: 'changed',
         sha1: decision.sha1,
         pin: decision.pin,
-        message: `the certificate of ${url.hostHeader} changed during the session (was SHA-1 ${this.acceptedSha1}, now ${decision.sha1}); refusing`,
+        message: `the certificate of ${url.hostHeader} changed during the session (was SHA-1 ${acceptedSha1}, now ${decision.sha1}); refusing`,
       });
     }
-    this.acceptedSha1 = decision.sha1;
+    this.accepted.set(key, decision.sha1);
     trustedDer = der;
     if (pendingSession) this.sessions.set(key, { session: pendingSession, der });
     const cipher = socket.getCipher();

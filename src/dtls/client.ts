@@ -22,7 +22,8 @@ import {
   RANDOM_LENGTH,
   versionName,
 } from './constants.js';
-import { DtlsEndpointBase, type FlightItem } from './endpoint.js';
+import { DtlsEndpointBase } from './endpoint.js';
+import type { FlightItem } from './flight.js';
 import {
   computeVerifyData,
   deriveExtendedMasterSecret,

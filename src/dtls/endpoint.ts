@@ -55,8 +55,6 @@ import {
 
 export type EndpointState = 'idle' | 'handshaking' | 'established' | 'failed' | 'closed';
 
-export type { FlightItem } from './flight.js';
-
 /** Next-epoch records kept until the ChangeCipherSpec arrives (RFC 6347 §4.1 allows buffering). */
 const MAX_BUFFERED_RECORDS = 8;
 

@@ -33,7 +33,8 @@ import {
   versionName,
 } from './constants.js';
 import { computeCookie, verifyCookie } from './cookie.js';
-import { DtlsEndpointBase, type FlightItem } from './endpoint.js';
+import { DtlsEndpointBase } from './endpoint.js';
+import type { FlightItem } from './flight.js';
 import {
   computeVerifyData,
   deriveExtendedMasterSecret,

@@ -148,3 +148,30 @@ export async function routeGet(addr: string): Promise<RouteGetResult> {
   if (typeof r.gateway === 'string') res.via = r.gateway;
   return res;
 }
+
+/**
+ * Several ip(8) commands in one process (`ip -batch -`), in order, stopping at the first that
+ * fails. Each spawn of ip costs milliseconds, which adds up on a VPN client's connect path.
+ * Each command is the argument list without the leading `ip` and without global options
+ * (families are inferred from the addresses). Every argument must be a plain token: no
+ * whitespace, quotes or '#', and only the first may not start with '-'.
+ */
+export function ipBatch(commands: ReadonlyArray<readonly string[]>): Promise<void> {
+  const text = commands
+    .map((args) => {
+      for (const a of args) {
+        if (a === '' || /[\s"'#\\]/.test(a) || a.startsWith('-')) throw new TypeError(`ip: invalid batch argument ${JSON.stringify(a)}`);
+      }
+      return args.join(' ');
+    })
+    .join('\n');
+  const command = `ip -batch - <<< ${JSON.stringify(text)}`;
+  return new Promise((resolve, reject) => {
+    const child = execFile(IP_BIN, ['-batch', '-'], { timeout: TIMEOUT_MS, encoding: 'utf8' }, (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      const code = typeof err.code === 'number' ? err.code : undefined;
+      reject(new IpError(command, String(stderr).trim(), code, err));
+    });
+    child.stdin?.end(text + '\n');
+  });
+}

@@ -4,10 +4,29 @@
  *
  * The DTLS state machine is pure (src/dtls); this class owns what it cannot: the clock, the
  * retransmission timer, the UDP send function, and liveness (DPD/keepalive on the DTLS path,
- * §8.1-8.2). Outbound per packet: 1. one buffer with the record's headroom, the type byte and the
- * packet  2. protected in place  3. one datagram. No other allocation, no promises, no logging.
+ * §8.1-8.2).
+ *
+ * Data path. Until 'established' every datagram goes through the endpoint. From then on the
+ * channel protects records itself with the endpoint's exported traffic keys (native AEAD /
+ * CBC+HMAC when the addon is built, src/dtls/native-record.ts), so the per-packet path never
+ * touches the handshake code:
+ *   out: 1. the type byte and the packet are copied into a slot of the sink's slab (gateway:
+ *        one sendmmsg per TUN batch) or into one new buffer  2. sealed in place with the next
+ *        sequence number  3. queued / sent.  No other allocation, no closures, no promises.
+ *   in:  application_data records of the current epoch and version are opened in place (own
+ *        replay window) and handed on as (datagram, start, end). Every other record (handshake
+ *        retransmissions, alerts, other epochs, garbage) still goes to `endpoint.handleDatagram`,
+ *        so retransmission and close_notify keep working.
+ * The sealer continues the endpoint's write sequence (`nextWriteSeq`). Records the endpoint
+ * still produces afterwards (its last flight retransmitted, close_notify) would reuse sequence
+ * numbers (and, for AES-GCM, nonces) the sealer already used, so they are re-sealed with fresh
+ * sequence numbers before they leave (`resequence`).
  */
-import { clearResult, createResult, type DtlsClient, type DtlsResult, type DtlsServer, type DtlsSessionInfo, type DtlsFailReason, type DropReason } from '../dtls/index.js';
+import { clearResult, createResult, type DtlsClient, type DtlsResult, type DtlsServer, type DtlsSessionInfo, type DtlsFailReason, type DropReason, type DtlsTrafficKeys } from '../dtls/index.js';
+import { ContentType } from '../dtls/constants.js';
+import { createRecordProtection, type RecordProtection } from '../dtls/record-cipher.js';
+import { getSuite } from '../dtls/suites.js';
+import { createRecordOpener, createRecordSealer, OPEN_REPLAY, type DatagramSink, type RecordOpener, type RecordSealer } from '../dtls/native-record.js';
 
 /** AnyConnect packet types on DTLS (§5.2, §6.1). */
 const DATA = 0x00;
@@ -16,6 +35,10 @@ const DPD_RESP = 0x04;
 const DISCONNECT = 0x05;
 const KEEPALIVE = 0x07;
 const COMPRESSED = 0x08;
+
+const APP_DATA = ContentType.applicationData;
+const HEADER = 13;
+const EMPTY = Buffer.alloc(0);
 
 export type DtlsCloseReason =
   | { kind: 'handshake-failed'; reason: DtlsFailReason; message: string }
@@ -36,6 +59,11 @@ export interface DtlsChannelOptions {
   onEstablished: (info: DtlsSessionInfo) => void;
   /** called once when the channel stops (handshake failure, DPD timeout, close) */
   onClose: (why: DtlsCloseReason) => void;
+  /**
+   * Optional batched output for data records (the gateway's sendmmsg slab, see
+   * UdpBatchSender). Without it each data record is one `send` call.
+   */
+  sink?: DatagramSink | null;
 }
 
 export interface DtlsChannelCounters {
@@ -59,8 +87,20 @@ export class DtlsChannel {
   private seenRx = 0;
   private seenTx = 0;
   private lastDpdSentMs = 0;
+  // Data path after 'established' (null before, or if the suite has no exportable keys).
+  private sealer: RecordSealer | null = null;
+  private opener: RecordOpener | null = null;
+  private keys: DtlsTrafficKeys | null = null;
+  /** record header bytes 1-4 (version, epoch) every data record of this association carries */
+  private hdrVersion = 0;
+  private hdrEpoch = 0;
+  /** the endpoint's own write protection, to re-seal records it still produces (resequence) */
+  private endpointWrite: RecordProtection | null = null;
+  private readonly sink: DatagramSink | null;
 
-  constructor(private readonly opts: DtlsChannelOptions) {}
+  constructor(private readonly opts: DtlsChannelOptions) {
+    this.sink = opts.sink ?? null;
+  }
 
   get endpoint(): DtlsClient | DtlsServer {
     return this.opts.endpoint;
@@ -86,33 +126,86 @@ export class DtlsChannel {
   /** One datagram from the peer. */
   handleDatagram(dgram: Buffer): void {
     if (this.closed) return;
-    clearResult(this.res);
-    this.opts.endpoint.handleDatagram(dgram, Date.now(), this.res);
-    this.process();
+    const op = this.opener;
+    if (op === null) {
+      this.toEndpoint(dgram);
+      return;
+    }
+    // Established: open our application records here, hand every other record to the endpoint.
+    const total = dgram.length;
+    let off = 0;
+    while (off < total) {
+      if (total - off < HEADER) {
+        this.toEndpoint(off === 0 ? dgram : dgram.subarray(off));
+        return;
+      }
+      const end = off + HEADER + ((dgram[off + 11]! << 8) | dgram[off + 12]!);
+      if (end > total) {
+        this.toEndpoint(off === 0 ? dgram : dgram.subarray(off)); // truncated: the endpoint counts it
+        return;
+      }
+      if (
+        dgram[off] === APP_DATA &&
+        ((dgram[off + 1]! << 8) | dgram[off + 2]!) === this.hdrVersion &&
+        ((dgram[off + 3]! << 8) | dgram[off + 4]!) === this.hdrEpoch
+      ) {
+        const n = op.open(dgram, off, end - off);
+        if (n >= 0) {
+          const start = off + op.plaintextOffset;
+          this.onPayload(dgram, start, start + n);
+        } else {
+          this.drop(n === OPEN_REPLAY ? 'replay' : 'bad-mac');
+        }
+      } else {
+        this.toEndpoint(off === 0 && end === total ? dgram : dgram.subarray(off, end));
+      }
+      if (this.closed) return;
+      off = end;
+    }
   }
 
   /** Sends one IP packet over DTLS. False when the association is not up (caller uses CSTP). */
   sendPacket(buf: Uint8Array, off: number, len: number): boolean {
     const ep = this.opts.endpoint;
     if (this.closed || !ep.established) return false;
-    const head = ep.headroom;
-    const out = Buffer.allocUnsafe(head + 1 + len + ep.tailroom);
-    out[head] = DATA;
-    out.set(buf.subarray(off, off + len), head + 1);
-    const n = ep.protectInPlace(out, head, 1 + len);
-    this.opts.send(out.subarray(0, n));
+    const sealer = this.sealer;
+    if (sealer !== null) {
+      const room = sealer.headroom + 1 + len + sealer.tailroom;
+      const sink = this.sink;
+      const at = sink !== null ? sink.reserve(room) : -1;
+      if (at >= 0) {
+        sink!.commit(sealer.sealFrom(sink!.slab, at, buf, off, len, DATA, APP_DATA));
+      } else {
+        const out = Buffer.allocUnsafe(room);
+        const n = sealer.sealFrom(out, 0, buf, off, len, DATA, APP_DATA);
+        this.opts.send(n === room ? out : out.subarray(0, n));
+      }
+    } else {
+      const head = ep.headroom;
+      const out = Buffer.allocUnsafe(head + 1 + len + ep.tailroom);
+      out[head] = DATA;
+      out.set(buf.subarray(off, off + len), head + 1);
+      const n = ep.protectInPlace(out, head, 1 + len);
+      this.opts.send(out.subarray(0, n));
+    }
     this.counters.txPackets++;
     this.counters.txBytes += len;
     return true;
   }
 
-  /** Sends a control packet (type byte + payload). */
-  private sendControl(type: number, payload?: Uint8Array): void {
+  /** Sends a control packet: type byte + buf[start, end). */
+  private sendControl(type: number, buf: Uint8Array = EMPTY, start = 0, end = 0): void {
     const ep = this.opts.endpoint;
     if (this.closed || !ep.established) return;
-    const body = Buffer.allocUnsafe(1 + (payload?.length ?? 0));
+    const sealer = this.sealer;
+    if (sealer !== null) {
+      const out = Buffer.allocUnsafe(sealer.headroom + 1 + (end - start) + sealer.tailroom);
+      this.opts.send(out.subarray(0, sealer.sealFrom(out, 0, buf, start, end - start, type, APP_DATA)));
+      return;
+    }
+    const body = Buffer.allocUnsafe(1 + end - start);
     body[0] = type;
-    if (payload) body.set(payload, 1);
+    body.set(buf.subarray(start, end), 1);
     this.opts.send(ep.protect(body));
   }
 
@@ -121,8 +214,77 @@ export class DtlsChannel {
     if (this.closed) return;
     clearResult(this.res);
     this.opts.endpoint.close(this.res);
-    for (const d of this.res.send) this.opts.send(d);
+    for (const d of this.res.send) this.sendFromEndpoint(d);
     this.stop({ kind: 'local', text });
+  }
+
+  private toEndpoint(dgram: Buffer): void {
+    clearResult(this.res);
+    this.opts.endpoint.handleDatagram(dgram, Date.now(), this.res);
+    this.process();
+  }
+
+  private drop(why: DropReason): void {
+    this.counters.drops++;
+    this.counters.lastDrop = why;
+  }
+
+  /** After 'established': take over record protection from the endpoint (see the file header). */
+  private startDataPath(): void {
+    const keys = this.opts.endpoint.exportTrafficKeys();
+    if (!keys) return;
+    try {
+      this.sealer = createRecordSealer(keys);
+      this.opener = createRecordOpener(keys);
+    } catch {
+      // A suite the record code cannot build from exported keys: keep using the endpoint.
+      this.sealer = null;
+      this.opener = null;
+      return;
+    }
+    this.keys = keys;
+    this.hdrVersion = keys.version;
+    this.hdrEpoch = keys.epoch;
+  }
+
+  private sendFromEndpoint(d: Buffer): void {
+    this.opts.send(this.sealer !== null ? this.resequence(d) : d);
+  }
+
+  /**
+   * The endpoint numbers its records from its own counter, which stopped at `nextWriteSeq` when
+   * the sealer took over. Re-seal its current-epoch records (rare: a retransmitted last flight,
+   * close_notify) with the sealer so no sequence number, and no AEAD nonce, is used twice.
+   */
+  private resequence(d: Buffer): Buffer {
+    const keys = this.keys!;
+    const sealer = this.sealer!;
+    let touched = false;
+    for (let off = 0; off + HEADER <= d.length; off += HEADER + d.readUInt16BE(off + 11)) {
+      if (d.readUInt16BE(off + 3) === keys.epoch) touched = true;
+    }
+    if (!touched) return d;
+    const suite = getSuite(keys.suiteId)!;
+    this.endpointWrite ??= createRecordProtection(suite, keys.write);
+    const parts: Buffer[] = [];
+    let off = 0;
+    while (off + HEADER <= d.length) {
+      const end = off + HEADER + d.readUInt16BE(off + 11);
+      if (end > d.length) break;
+      if (d.readUInt16BE(off + 3) !== keys.epoch) {
+        parts.push(d.subarray(off, end));
+      } else {
+        const type = d[off]!;
+        const pt = this.endpointWrite.open(type, d.readUInt16BE(off + 1), keys.epoch, d.readUIntBE(off + 5, 6), d.subarray(off + HEADER, end));
+        if (pt !== null) {
+          const out = Buffer.allocUnsafe(sealer.headroom + pt.length + sealer.tailroom);
+          parts.push(out.subarray(0, sealer.sealFrom(out, 0, pt, 0, pt.length, -1, type)));
+        }
+        // (cannot fail: the endpoint sealed it with these keys; if it did, the record is not sent)
+      }
+      off = end;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   private stop(why: DtlsCloseReason): void {
@@ -136,15 +298,18 @@ export class DtlsChannel {
 
   private process(): void {
     const r = this.res;
-    for (const d of r.send) this.opts.send(d);
+    for (const d of r.send) this.sendFromEndpoint(d);
     if (r.drops.length) {
       this.counters.drops += r.drops.length;
       this.counters.lastDrop = r.drops[r.drops.length - 1]!;
     }
-    for (const p of r.deliver) this.onPayload(p);
+    // Once the channel opens data records itself the endpoint never gets any, so it delivers
+    // nothing; ignoring its deliveries keeps a record from passing two replay windows.
+    if (this.opener === null) for (const p of r.deliver) this.onPayload(p, 0, p.length);
     for (const e of r.events) {
       if (e.type === 'established') {
         this.lastRxMs = Date.now();
+        this.startDataPath();
         this.armLiveness();
         this.opts.onEstablished(e.info);
       } else if (e.type === 'failed') {
@@ -158,26 +323,27 @@ export class DtlsChannel {
     this.armHandshakeTimer(r.timerAt);
   }
 
-  private onPayload(p: Buffer): void {
-    if (p.length === 0) return;
-    const type = p[0]!;
+  /** One application payload, buf[start, end): type byte ‖ packet or control data (§6.1). */
+  private onPayload(buf: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    const type = buf[start]!;
     if (type === DATA) {
       this.counters.rxPackets++;
-      this.counters.rxBytes += p.length - 1;
-      this.opts.onPacket(p, 1, p.length);
+      this.counters.rxBytes += end - start - 1;
+      this.opts.onPacket(buf, start + 1, end);
       return;
     }
     this.counters.rxControl++;
     switch (type) {
       case DPD_REQ:
         // Same length back: openconnect probes the MTU with DPD sizes (§6.9).
-        this.sendControl(DPD_RESP, p.subarray(1));
+        this.sendControl(DPD_RESP, buf, start + 1, end);
         break;
       case DPD_RESP:
       case KEEPALIVE:
         break;
       case DISCONNECT:
-        this.stop({ kind: 'peer-disconnect', reason: p.length > 1 ? p[1]! : 0 });
+        this.stop({ kind: 'peer-disconnect', reason: end - start > 1 ? buf[start + 1]! : 0 });
         break;
       case COMPRESSED:
       default:

@@ -82,29 +82,51 @@ test('sslgate connect -> ocserv 1.1.6, password auth, select-groups', { skip, ti
   });
 
   await t.test('connect time: sslgate vs openconnect 9.01 against the same ocserv (diagnostic)', async () => {
+    // Tool-independent: from spawn until a ping through the tunnel is answered, interleaved
+    // runs, median. openconnect (--no-dtls: TLS only, like us) runs Debian's vpnc-script;
+    // sslgate runs with it and without.
+    const firstPing = async (t0: number): Promise<number> => {
+      for (;;) {
+        if ((await tb!.cl.exec('ping', ['-n', '-q', '-c', '1', '-W', '1', server!.tunAddr], { timeoutMs: 5000 })).code === 0) return Date.now() - t0;
+        if (Date.now() - t0 > 30_000) throw new Error('no ping through the tunnel within 30 s');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
     const runs = 3;
     const ours: number[] = [];
     const oursScript: number[] = [];
+    const oursInner: number[] = [];
     const theirs: number[] = [];
     for (let i = 0; i < runs; i++) {
       for (const script of [undefined, VPNC_SCRIPT]) {
+        const t0 = Date.now();
         const c = startClient(tb!.cl, { ...base, passwords: ['secret'], authgroup: 'Employees', iface: 'sgpw1', ...(script ? { script } : {}) });
         running.add(c);
-        const up = await c.waitTunnel();
-        (script ? oursScript : ours).push(up.ms);
+        try {
+          (script ? oursScript : ours).push(await firstPing(t0));
+        } catch (e) {
+          throw new Error(`sslgate${script ? ' + vpnc-script' : ''}: ${(e as Error).message}\n${c.proc.tail()}`);
+        }
+        const inner = /connected in (\d+) ms/.exec(c.output())?.[1];
+        if (inner && !script) oursInner.push(Number(inner));
         await c.stop();
         running.delete(c);
       }
-      const oc = startOpenconnect(tb!.cl, { url: server!.url, user: 'alice', password: 'secret', authgroup: 'Employees', servercert: server!.pin, iface: 'ocpw1' });
+      // The reference tool's hiccups are reported, not failed on: this suite tests sslgate.
+      const t0 = Date.now();
+      const oc = startOpenconnect(tb!.cl, { url: server!.url, user: 'alice', password: 'secret', authgroup: 'Employees', servercert: server!.pin, iface: 'ocpw1', noDtls: true });
       try {
-        theirs.push((await oc.waitTunnel(20_000)).ms);
+        theirs.push(await firstPing(t0));
+      } catch (e) {
+        t.diagnostic(`openconnect run ${i + 1} failed: ${(e as Error).message}\n${oc.proc.tail(10)}`);
       } finally {
         await oc.stop();
       }
     }
     t.diagnostic(
-      `connect to tunnel up (spawn -> configured, median of ${runs}): openconnect+vpnc-script ${median(theirs)} ms [${theirs.join(', ')}]; ` +
-        `sslgate+vpnc-script ${median(oursScript)} ms [${oursScript.join(', ')}]; sslgate (ip, no script) ${median(ours)} ms [${ours.join(', ')}]`,
+      `spawn -> first ping through the tunnel (median of ${runs}): openconnect+vpnc-script ${median(theirs)} ms [${theirs.join(', ')}]; ` +
+        `sslgate+vpnc-script ${median(oursScript)} ms [${oursScript.join(', ')}]; sslgate (ip, no script) ${median(ours)} ms [${ours.join(', ')}], ` +
+        `of which in-process (TLS to tunnel configured) ${median(oursInner)} ms`,
     );
   });
 });

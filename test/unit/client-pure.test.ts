@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { X509Certificate } from 'node:crypto';
+import { Backoff } from '../../src/client/backoff.js';
 import { CookieJar } from '../../src/client/cookies.js';
 import { parseGatewayUrl, resolveOn, sameHost } from '../../src/client/gateway-url.js';
 import { xPad, authRequestHead } from '../../src/client/request-headers.js';
@@ -175,4 +176,15 @@ test('CertificateRequest reader: CA names from a TLS 1.2 server flight', () => {
   assert.deepEqual(parseCertificateRequest(record), { requested: true, authorities: ['CN=Test CA'] });
   const noReq = Buffer.concat([Buffer.from([22, 3, 3, 0, 4]), serverHelloDone]);
   assert.deepEqual(parseCertificateRequest(noReq), { requested: false, authorities: [] });
+});
+
+test('reconnect back-off: at once, then 1 s doubling to 30 s, nothing past --reconnect-timeout', () => {
+  const b = new Backoff(0, 60);
+  assert.deepEqual([b.next(0), b.next(0), b.next(1000), b.next(3000), b.next(7000), b.next(15000)], [0, 1000, 2000, 4000, 8000, 16000]);
+  assert.equal(b.next(29000), 30000, 'capped at 30 s, still inside the deadline');
+  assert.equal(b.next(31000), null, '31 s + 30 s would start past 60 s');
+  const short = new Backoff(0, 3);
+  assert.equal(short.next(0), 0);
+  assert.equal(short.next(500), 1000);
+  assert.equal(short.next(1500), null, 'an attempt at 3.5 s would be past the 3 s timeout');
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BanGuard, normalizeAddr, type BanPolicy } from '../../src/gateway/ban-guard.js';
 import { ConnectionLimiter } from '../../src/gateway/connection-limiter.js';
-import type { GatewayEvent, GatewayEventBody } from '../../src/gateway/ops/events.js';
+import { GatewayEvents, type GatewayEvent, type GatewayEventBody } from '../../src/gateway/ops/events.js';
 import { parseIpv4Cidr } from '../../src/protocol/ipv4.js';
 
 const policy = (o: Partial<BanPolicy> = {}): BanPolicy => ({
@@ -101,4 +101,18 @@ test('connection limiter: a burst, then the rate; buckets refill and are swept',
   assert.equal(l.size, 0, 'full buckets carry no information');
   l.setOptions({ rate: 0, burst: 1 });
   assert.ok([1, 2, 3, 4, 5].every(() => l.take('10.0.0.1')), 'rate 0 = unlimited');
+});
+
+test('events: one emitted by a listener is delivered after the event that caused it', () => {
+  const bus = new GatewayEvents();
+  const seen: string[] = [];
+  bus.subscribe((e) => {
+    if (e.type === 'auth-failure') bus.emit({ type: 'ban', kind: 'address', key: e.remote, seconds: 1, score: 1 });
+  });
+  bus.subscribe((e) => seen.push(e.type));
+  bus.subscribe(() => {
+    throw new Error('a broken listener');
+  });
+  bus.emit({ type: 'auth-failure', remote: '10.0.0.1', reason: 'bad-credentials' });
+  assert.deepEqual(seen, ['auth-failure', 'ban']);
 });
