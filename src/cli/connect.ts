@@ -31,6 +31,9 @@ interface RawOptions {
   disableIpv6?: boolean;
   baseMtu?: string;
   timeout: string;
+  dtls: boolean;
+  dtlsCiphers?: string;
+  dtls12Ciphers?: string;
 }
 
 function positiveInt(name: string, v: string): number {
@@ -56,6 +59,7 @@ function toOptions(url: string, r: RawOptions): ConnectOptions {
     dumpHttp: r.dumpHttpTraffic === true,
     ipv6: r.disableIpv6 !== true,
     connectTimeoutS: Math.max(1, positiveInt('--timeout', r.timeout)),
+    dtls: r.dtls,
   };
   if (r.user !== undefined) o.user = r.user;
   if (r.authgroup !== undefined) o.authgroup = r.authgroup;
@@ -66,6 +70,9 @@ function toOptions(url: string, r: RawOptions): ConnectOptions {
   if (r.interface !== undefined) o.interfaceName = r.interface;
   if (r.useragent !== undefined) o.userAgent = r.useragent;
   if (r.prefsDir !== undefined) o.prefsDir = r.prefsDir;
+  // (checked against the names src/dtls runs in runConnect, before any network traffic)
+  if (r.dtlsCiphers !== undefined) o.dtlsCiphers = r.dtlsCiphers;
+  if (r.dtls12Ciphers !== undefined) o.dtls12Ciphers = r.dtls12Ciphers;
   if (r.baseMtu !== undefined) {
     const m = Number(r.baseMtu);
     if (!Number.isInteger(m) || m < 576 || m > 65535) throw new CliError(`--base-mtu must be 576..65535, got ${r.baseMtu}`);
@@ -126,6 +133,9 @@ export function register(program: Command): void {
     .option('--disable-ipv6', 'ask for IPv4 only')
     .addOption(new Option('--base-mtu <bytes>', 'link MTU to announce (default: the outgoing interface\'s)'))
     .option('--timeout <seconds>', 'TCP/TLS connect timeout', '20')
+    .option('--no-dtls', 'do not offer DTLS: everything over TLS')
+    .option('--dtls-ciphers <list>', 'offer only these X-DTLS-CipherSuite names, colon-separated, and no X-DTLS12-CipherSuite (e.g. PSK-NEGOTIATE, AES128-SHA, OC-DTLS1_2-AES256-GCM)')
+    .option('--dtls12-ciphers <list>', 'offer only these X-DTLS12-CipherSuite names, colon-separated, and no X-DTLS-CipherSuite (e.g. AES256-GCM-SHA384)')
     .addHelpText(
       'after',
       '\nExit status: 0 after a clean disconnect (Ctrl-C/SIGTERM), 1 connection or tunnel failure,\n' +

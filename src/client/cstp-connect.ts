@@ -3,14 +3,18 @@
  * request headers openconnect sends (connect-headers.ts formats them), then every response
  * header read into TunnelParams. After a 200 the same TLS stream carries CSTP frames.
  *
- * No X-DTLS-* offer (DTLS is not implemented yet) and no X-CSTP-Accept-Encoding (we implement no
- * compression, and a gateway must not compress what we did not offer, §7.1).
+ * DTLS (step 6): the X-DTLS-* offer goes in the same request (dtls-offer.ts, a fresh master secret
+ * every CONNECT) and the answer is read here, with the PSK exported from this TLS connection for
+ * PSK-NEGOTIATE (§6.7). No X-CSTP-Accept-Encoding (we implement no compression, and a gateway
+ * must not compress what we did not offer, §7.1).
  */
+import { randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import { ConnectResponseError, formatConnectRequest, parseConnectResponse, type TunnelParams } from '../protocol/connect-headers.js';
 import { clientRequestedMtu } from '../protocol/mtu.js';
 import { baseMtuFor } from './base-mtu.js';
+import { buildDtlsOffer, parseDtlsAnswer, type DtlsAnswer, type DtlsOfferOptions } from './dtls-offer.js';
 import { ClientError } from './errors.js';
 import type { GatewayUrl } from './gateway-url.js';
 import { ConnectionClosedError, type HttpsConnection } from './https-connection.js';
@@ -33,6 +37,8 @@ export interface CstpConnectOptions {
   addressHints?: string[];
   /** override the detected base MTU */
   baseMtu?: number;
+  /** the DTLS offer's options; null = --no-dtls (no X-DTLS-* headers) */
+  dtls: DtlsOfferOptions | null;
 }
 
 export interface CstpConnected {
@@ -43,6 +49,10 @@ export interface CstpConnected {
   baseMtu: number;
   /** every X-CSTP-* answer header without the prefix, for CISCO_CSTP_OPTIONS */
   cstpHeaders: Array<[string, string]>;
+  /** the DTLS mode the gateway chose, or why there is none */
+  dtls: DtlsAnswer;
+  /** PSK-NEGOTIATE: exportKeyingMaterial of this connection (§6.7); else null */
+  psk: Buffer | null;
 }
 
 export function clientHostname(): string {
@@ -54,6 +64,7 @@ export function clientHostname(): string {
 export async function cstpConnect(o: CstpConnectOptions): Promise<CstpConnected> {
   const socket = o.conn.socket;
   const baseMtu = o.baseMtu ?? baseMtuFor(socket.localAddress);
+  const offer = o.dtls ? buildDtlsOffer(o.dtls, randomBytes) : null;
   const head = formatConnectRequest({
     host: o.url.hostHeader,
     userAgent: o.userAgent,
@@ -63,6 +74,7 @@ export async function cstpConnect(o: CstpConnectOptions): Promise<CstpConnected>
     mtu: clientRequestedMtu(baseMtu),
     ipv6: o.ipv6,
     ...(o.addressHints?.length ? { addressHints: o.addressHints } : {}),
+    ...(offer ? { extra: offer.headers } : {}),
   });
   let res;
   try {
@@ -94,7 +106,19 @@ export async function cstpConnect(o: CstpConnectOptions): Promise<CstpConnected>
     o.conn.destroy();
     throw new ClientError(`the gateway chose CSTP compression "${encoding}", which was not offered`);
   }
+  const dtls: DtlsAnswer = offer ? parseDtlsAnswer(res.headers, offer, params) : { ok: false, reason: 'disabled (--no-dtls)' };
+  const psk = dtls.ok && dtls.plan.setup.mode === 'psk' ? exportPsk(socket) : null;
   const leftover = o.conn.detach();
   const cstpHeaders = res.headers.list.filter(([k]) => /^X-CSTP-/i.test(k)).map(([k, v]): [string, string] => [k.slice(7), v]);
-  return { params, socket, leftover, baseMtu, cstpHeaders };
+  return { params, socket, leftover, baseMtu, cstpHeaders, dtls, psk };
+}
+
+/**
+ * PSK-NEGOTIATE's key: the TLS exporter, label EXPORTER-openconnect-psk, 32 bytes and NO context
+ * (§6.7; for TLS 1.2 "no context" and "empty context" differ). Node's typings demand the context
+ * argument, so it is called untyped, as the gateway does (src/gateway/tunnel-setup.ts).
+ */
+export function exportPsk(sock: TLSSocket): Buffer {
+  const exporter = sock.exportKeyingMaterial as unknown as (length: number, label: string) => Buffer;
+  return exporter.call(sock, 32, 'EXPORTER-openconnect-psk');
 }

@@ -46,6 +46,10 @@ export interface ConnectOptions {
   ipv6: boolean;
   baseMtu?: number;
   connectTimeoutS: number;
+  /** false: --no-dtls */
+  dtls: boolean;
+  dtlsCiphers?: string;
+  dtls12Ciphers?: string;
 }
 
 /** Single-quoted for a POSIX shell (`eval "$(sslgate connect --authenticate ...)"`). */
@@ -55,6 +59,16 @@ function shq(s: string): string {
 
 export async function runConnect(o: ConnectOptions): Promise<number> {
   const progress = new Progress({ verbosity: o.verbosity, dumpHttp: o.dumpHttp });
+  if (o.dtls && (o.dtlsCiphers !== undefined || o.dtls12Ciphers !== undefined)) {
+    // A name src/dtls cannot run must never reach the gateway (it might pick it): refuse it now.
+    const { parseCipherList } = await import('./dtls-offer.js');
+    try {
+      if (o.dtlsCiphers !== undefined) parseCipherList('X-DTLS-CipherSuite', o.dtlsCiphers, '--dtls-ciphers');
+      if (o.dtls12Ciphers !== undefined) parseCipherList('X-DTLS12-CipherSuite', o.dtls12Ciphers, '--dtls12-ciphers');
+    } catch (e) {
+      throw new ClientError((e as Error).message);
+    }
+  }
   const userAgent = o.userAgent ?? DEFAULT_USER_AGENT;
   const url = parseGatewayUrl(o.url);
   // preferences.xml is read while the first handshake runs (the trust check needs it after).
@@ -186,6 +200,9 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
     ...(o.interfaceName !== undefined ? { interfaceName: o.interfaceName } : {}),
     ...(auth?.sessionToken !== undefined ? { sessionToken: auth.sessionToken } : {}),
     ...(o.baseMtu !== undefined ? { baseMtu: o.baseMtu } : {}),
+    dtls: o.dtls
+      ? { ...(o.dtlsCiphers !== undefined ? { dtlsCiphers: o.dtlsCiphers } : {}), ...(o.dtls12Ciphers !== undefined ? { dtls12Ciphers: o.dtls12Ciphers } : {}) }
+      : null,
   });
   try {
     if (auth?.profile) {

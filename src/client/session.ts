@@ -4,9 +4,11 @@
  * CLOSED on 401/TERMINATE/DISCONNECT from the gateway or user exit).
  *
  * Data path, both ways, with no allocation beyond the frame buffer and no promises:
- *   TUN batch → CstpChannel.sendPacket (header + copy, one TLS record per frame)
- *   CstpChannel.onPacket (a view) → TUN write
- * DPD and keepalive run in the channel on the gateway's timers (X-CSTP-DPD/-Keepalive).
+ *   TUN batch → DTLS when established (dtls-session.ts), else CstpChannel.sendPacket (header +
+ *   copy, one TLS record per frame); CstpChannel.onPacket / DTLS packets (views) → TUN write
+ * DPD and keepalive run in the channels on the gateway's timers (X-CSTP-DPD/-Keepalive,
+ * X-DTLS-DPD/-Keepalive). DTLS comes up after CSTP and takes over without a gap; when it fails
+ * or dies, data stays on / goes back to TLS (dtls-fallback.ts has the MTU and script rules).
  *
  * The TUN device, its address and the host configuration outlive reconnects: only the TLS
  * connection and the channel are replaced. While there is no channel, packets from the TUN are
@@ -16,6 +18,7 @@ import type { TLSSocket } from 'node:tls';
 import type { TunnelParams } from '../protocol/connect-headers.js';
 import { CSTP_MAX_PAYLOAD, DisconnectReason } from '../protocol/cstp.js';
 import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js';
+import { linkSetMtu } from '../os/ip.js';
 import { openTun, type TunDevice } from '../os/tun.js';
 import { runVpncScript } from '../os/vpnc-script.js';
 import { buildLogout } from '../protocol/auth-xml-client.js';
@@ -27,6 +30,8 @@ import { HttpsConnection } from './https-connection.js';
 import type { Progress } from './progress.js';
 import { authRequestHead } from './request-headers.js';
 import { CookieRejectedError, cstpConnect, type CstpConnected } from './cstp-connect.js';
+import { DtlsFallback } from './dtls-fallback.js';
+import type { DtlsOfferOptions } from './dtls-offer.js';
 import type { TlsConnector } from './tls-connect.js';
 import { vpncScriptEnv, type ScriptReason } from './vpnc-env.js';
 
@@ -47,6 +52,8 @@ export interface SessionOptions {
   sessionToken?: string;
   /** --base-mtu */
   baseMtu?: number;
+  /** DTLS offer options (--dtls-ciphers, --dtls12-ciphers); null = --no-dtls */
+  dtls: DtlsOfferOptions | null;
 }
 
 /** How the session ended: the CLI's exit code and the line to print. */
@@ -68,6 +75,12 @@ export class TunnelSession {
   private reconnecting = false;
   private rekeyTimer: NodeJS.Timeout | null = null;
   private wakeSleep: (() => void) | null = null;
+  /** MTU changes (ip link + vpnc-script) one after the other */
+  private mtuChain: Promise<void> = Promise.resolve();
+  private readonly dtls: DtlsFallback;
+  /** CSTP traffic of channels that were replaced, and the last channel attached */
+  private readonly cstpDone = { txPackets: 0, rxPackets: 0 };
+  private lastCstp: CstpChannel | null = null;
   private endResolve!: (e: SessionEnd) => void;
   private ended = false;
   /** packets from the TUN dropped while no channel was up */
@@ -76,6 +89,14 @@ export class TunnelSession {
 
   constructor(private readonly o: SessionOptions) {
     this.done = new Promise((r) => (this.endResolve = r));
+    this.dtls = new DtlsFallback({
+      progress: o.progress,
+      onPacket: this.onPacket,
+      currentMtu: () => this.mtu,
+      changeMtu: (mtu, why, announce) => {
+        this.mtuChain = this.mtuChain.then(() => this.applyMtu(mtu, why, announce));
+      },
+    });
   }
 
   /** CONNECT (on the auth connection when still open), TUN, host configuration, channel. */
@@ -119,7 +140,8 @@ export class TunnelSession {
     const c = await connecting;
     this.params = c.params;
     this.cstpHeaders = c.cstpHeaders;
-    this.mtu = c.params.mtu;
+    // [SEED] §5: the adapter comes up with X-DTLS-MTU when DTLS is expected.
+    this.mtu = this.dtls.connectAnswer(c, this.gateway);
     this.attach(c);
     if (this.o.script) {
       await this.script('connect');
@@ -129,10 +151,13 @@ export class TunnelSession {
     }
     const tun = this.tun;
     tun.start(this.onTunBatch, (err) => void this.end({ exitCode: 1, message: `TUN device ${dev} failed: ${err.message}` }));
+    // DTLS after CSTP is up and the TUN configured (so a fallback finds it ready); data flows
+    // over TLS meanwhile ([SEED] §6).
+    this.dtls.start();
     const prm = c.params;
     const mask = prm.netmask ? `/${prm.netmask}` : '';
     p.step(
-      `Tunnel up: ${prm.address || prm.addressIp6}${mask} on ${dev}, MTU ${this.mtu}, over TLS (DTLS not used)` +
+      `Tunnel up: ${prm.address || prm.addressIp6}${mask} on ${dev}, MTU ${this.mtu}, over TLS; ${this.dtls.status}` +
         (prm.dns.length ? `, DNS ${prm.dns.join(' ')}` : '') +
         (prm.splitInclude.length ? `, routes ${prm.splitInclude.join(' ')}` : ', all traffic'),
     );
@@ -144,6 +169,7 @@ export class TunnelSession {
     if (this.stopping) return;
     this.stopping = true;
     this.wakeSleep?.();
+    this.dtls.stop();
     const ch = this.channel;
     const sock = this.socket;
     if (ch?.isOpen && sock) {
@@ -167,7 +193,12 @@ export class TunnelSession {
     const tun = this.tun!;
     const slot = tun.slot;
     const hr = tun.headroom;
-    for (let i = 0; i < count; i++) ch.sendPacket(slab, i * slot + hr, lens[i]!);
+    const d = this.dtls;
+    for (let i = 0; i < count; i++) {
+      const off = i * slot + hr;
+      const len = lens[i]!;
+      if (!d.sendPacket(slab, off, len)) ch.sendPacket(slab, off, len);
+    }
   };
 
   private readonly onPacket = (buf: Buffer, start: number, end: number): void => {
@@ -187,6 +218,12 @@ export class TunnelSession {
       onClose: (reason) => this.onChannelClose(ch, reason),
     });
     ch.feed(c.leftover);
+    const last = this.lastCstp;
+    if (last) {
+      this.cstpDone.txPackets += last.counters.txPackets;
+      this.cstpDone.rxPackets += last.counters.rxPackets;
+    }
+    this.lastCstp = ch;
     this.channel = ch;
     this.socket = c.socket;
     this.armRekey(prm);
@@ -196,6 +233,8 @@ export class TunnelSession {
   private onChannelClose(ch: CstpChannel, reason: ChannelCloseReason): void {
     if (this.channel !== ch) return;
     this.channel = null;
+    // DTLS belongs to this CONNECT (its keys came with it): a reconnect starts it over.
+    this.dtls.stop();
     if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
     if (this.stopping || this.ended) return;
     const p = this.o.progress;
@@ -245,6 +284,7 @@ export class TunnelSession {
       if (!ch || this.stopping) return;
       this.o.progress.info('rekey: opening a new tunnel connection');
       this.channel = null;
+      this.dtls.stop();
       ch.destroy({ kind: 'local', text: 'rekey' });
       void this.reconnect();
     }, ms);
@@ -286,14 +326,18 @@ export class TunnelSession {
             await this.end({ exitCode: 1, message: `reconnect gave a different address (${c.params.address || c.params.addressIp6}, was ${old.address || old.addressIp6}); giving up` });
             return;
           }
-          if (c.params.mtu !== this.mtu) {
-            this.mtu = c.params.mtu;
-            if (this.hostConfig) await this.hostConfig.setMtu(this.mtu).catch((e: Error) => p.warn(e.message));
+          // The new answer's MTU (DTLS expected again: the DTLS one), on the TUN with or without a
+          // script (Debian's vpnc-script does nothing on reason=reconnect).
+          const mtu = this.dtls.connectAnswer(c, this.gateway);
+          if (mtu !== this.mtu && this.tun) {
+            this.mtu = mtu;
+            await linkSetMtu(this.tun.name, mtu).catch((e: Error) => p.warn(e.message));
           }
           this.params = c.params;
           this.cstpHeaders = c.cstpHeaders;
           this.attach(c);
           if (this.o.script) await this.script('reconnect').catch((e: Error) => p.warn(e.message));
+          this.dtls.start();
           p.step(`Reconnected after ${Date.now() - t0} ms (attempt ${attempt}), address ${c.params.address || c.params.addressIp6}${this.dropped ? `; ${this.dropped} packets dropped meanwhile` : ''}`);
           this.dropped = 0;
           return;
@@ -348,9 +392,11 @@ export class TunnelSession {
       ipv6: this.o.ipv6,
       addressHints: hints,
       ...(this.o.baseMtu !== undefined ? { baseMtu: this.o.baseMtu } : {}),
+      dtls: this.o.dtls,
     });
     this.gateway = (res.socket as TLSSocket).remoteAddress ?? this.o.url.host;
     p.info(`CONNECT answered: address ${res.params.address}/${res.params.netmask}, MTU ${res.params.mtu} (base ${res.baseMtu} sent)`);
+    if (!res.dtls.ok && this.o.dtls) p.info(`DTLS not used: ${res.dtls.reason}`);
     return res;
   }
 
@@ -367,6 +413,31 @@ export class TunnelSession {
     const t0 = Date.now();
     await runVpncScript(this.o.script!, vars, { onLine: (l) => p.info(`script: ${l}`) });
     p.info(`vpnc-script ${reason} done in ${Date.now() - t0} ms`);
+  }
+
+  /** The TUN MTU for DTLS/TLS ([SEED] §6.1), from DtlsFallback; runs on `mtuChain`. */
+  private async applyMtu(mtu: number, why: string, announce: boolean): Promise<void> {
+    const tun = this.tun;
+    if (this.ended || !tun) return;
+    const p = this.o.progress;
+    if (mtu !== this.mtu) {
+      const from = this.mtu;
+      this.mtu = mtu;
+      await linkSetMtu(tun.name, mtu).catch((e: Error) => p.warn(`cannot set the MTU of ${tun.name}: ${e.message}`));
+      p.step(`TUN ${tun.name} MTU ${from} -> ${mtu} (${why})`);
+    }
+    // The "reconnect" the user sees in the seed: the script hears about the new MTU.
+    if (announce && this.o.script && !this.ended) await this.script('reconnect').catch((e: Error) => p.warn(e.message));
+  }
+
+  /** One line of packet counts per channel, so a run shows what carried the data. */
+  private trafficSummary(): void {
+    const c = this.lastCstp?.counters;
+    const d = this.dtls.totals();
+    this.o.progress.info(
+      `traffic: TLS tx ${this.cstpDone.txPackets + (c?.txPackets ?? 0)} rx ${this.cstpDone.rxPackets + (c?.rxPackets ?? 0)} packets; ` +
+        `DTLS tx ${d.txPackets} rx ${d.rxPackets} packets (${d.txBytes} / ${d.rxBytes} bytes), ${d.handshakes} DTLS handshakes`,
+    );
   }
 
   /** ASA-style logout POST on a fresh connection; best effort, bounded. */
@@ -392,10 +463,12 @@ export class TunnelSession {
     this.stopping = true;
     this.wakeSleep?.();
     if (this.rekeyTimer) clearTimeout(this.rekeyTimer);
+    this.dtls.stop();
     const ch = this.channel;
     this.channel = null;
     if (ch?.isOpen) ch.destroy({ kind: 'local', text: 'session end' });
     const p = this.o.progress;
+    this.trafficSummary();
     if (this.o.script && this.tun) await this.script('disconnect').catch((err: Error) => p.warn(err.message));
     if (this.hostConfig) await this.hostConfig.restore();
     this.tun?.close();

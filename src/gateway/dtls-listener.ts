@@ -43,6 +43,10 @@ export class DtlsListener {
   /** App-ID / Session-ID (hex) -> the session's tunnel, for sessions whose CONNECT completed */
   private readonly byId = new Map<string, { session: Session; tunnel: SessionTunnel }>();
   private readonly byPeer = new Map<string, Association>();
+  /** onMessage's one-entry cache of byPeer; reset whenever byPeer changes */
+  private lastPeer: Association | null = null;
+  private lastAddress = '';
+  private lastPort = -1;
 
   constructor(
     private readonly router: Router,
@@ -74,6 +78,7 @@ export class DtlsListener {
   close(): void {
     for (const a of this.byPeer.values()) a.channel.close('gateway shutting down');
     this.byPeer.clear();
+    this.lastPeer = null;
     this.batch?.flush();
     this.batch = null;
     this.socket?.close();
@@ -94,6 +99,7 @@ export class DtlsListener {
       const a = this.byPeer.get(d.peer);
       if (a && a.tunnel === tunnel) {
         this.byPeer.delete(d.peer);
+        this.lastPeer = null;
         a.channel.close('tunnel closed');
       }
     }
@@ -101,8 +107,18 @@ export class DtlsListener {
 
   private readonly onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
     this.counters.rxDatagrams++;
-    const key = `${rinfo.address}:${rinfo.port}`;
-    const a = this.byPeer.get(key);
+    // Per-packet fast path: the same peer as last time, without building its key.
+    let a = this.lastPeer;
+    let key: string;
+    if (a !== null && rinfo.port === this.lastPort && rinfo.address === this.lastAddress) {
+      key = a.key;
+    } else {
+      key = `${rinfo.address}:${rinfo.port}`;
+      a = this.byPeer.get(key) ?? null;
+      this.lastPeer = a;
+      this.lastAddress = rinfo.address;
+      this.lastPort = rinfo.port;
+    }
     if (a) {
       a.channel.handleDatagram(msg);
       if (a.channel.counters.lastDrop === 'new-handshake') {
@@ -130,6 +146,7 @@ export class DtlsListener {
       const old = this.byPeer.get(d.peer);
       if (old) {
         this.byPeer.delete(d.peer);
+        this.lastPeer = null;
         old.channel.close('replaced');
       }
     }
@@ -177,12 +194,14 @@ export class DtlsListener {
           tunnel.useDtls = false;
         }
         if (this.byPeer.get(key)?.channel === channel) this.byPeer.delete(key);
+        this.lastPeer = null;
       },
     });
     this.counters.handshakesStarted++;
     d.channel = channel;
     d.peer = key;
     this.byPeer.set(key, { session, tunnel, channel, key });
+    this.lastPeer = null;
     channel.handleDatagram(msg);
   }
 }
