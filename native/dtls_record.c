@@ -26,7 +26,9 @@
  *         payload already at recordOffset + headroom; tag / MAC + padding written after it
  *     .sealFrom(dst, recordOffset, src, srcOffset, srcLength, prefixByte, contentType) -> length
  *         payload = [prefixByte if 0..255] ‖ src[srcOffset, +srcLength), copied into place first
- *     .nextSeq (get)  .headroom (get: 13 + explicit IV/nonce)  .tailroom (get: worst case)
+ *     .nextSeq (getter)  .headroom (13 + explicit IV/nonce)  .tailroom (worst case: tag or MAC + pad)
+ *     seal/sealFrom/open, headroom/tailroom/plaintextOffset are own properties of each instance:
+ *     the functions carry the native state as their callback data (no napi_unwrap per record).
  *   new RecordOpener(kind, cipher, macHash, encKey, fixedIv, macKey, version, epoch)
  *     .open(buf, recordOffset, recordLength) -> plaintext length (plaintext decrypted in place at
  *         recordOffset + plaintextOffset), or OPEN_BAD (-1: authentication / padding / format),
@@ -34,13 +36,15 @@
  *         supplies type, version, epoch and seq; version and epoch must equal the opener's.
  *         The replay window is updated only after authentication succeeded (RFC 6347 §4.1.2.6).
  *     .plaintextOffset (get)
- *   sendBatch(fd, slab, offsets, lens, addrs, ports, count) -> datagrams consumed
- *       sendmmsg(2) to IPv4 peers (addrs: host-order Uint32Array, ports: Uint32Array). Stops at
- *       EAGAIN (the return value says where); other per-datagram errors drop that datagram.
+ *   sendBatch(fd, slab, offsets, lens, addrs, ports, count, flags) -> datagrams consumed
+ *       sendmmsg(2) to IPv4 peers (addrs: host-order Uint32Array, ports: Uint32Array), with
+ *       UDP GSO for runs of equal-sized datagrams to one peer while flags[0] & 1. Stops at
+ *       EAGAIN (the return value says where); other errors drop that message's datagrams.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA*_Init/Update/Final: allocation-free HMAC states */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +101,8 @@ typedef struct {
   /* opener: 64-record window, bit i = max - i seen */
   uint64_t win_max, win_bits;
   bool win_any;
+  /* owners: the wrapped object and its per-instance seal/sealFrom/open functions */
+  int refs;
 } Rec;
 
 /* ---------------------------------------------------------------- helpers */
@@ -229,11 +235,28 @@ static void rec_free(Rec *r) {
   free(r);
 }
 
-static void rec_finalize(napi_env env, void *data, void *hint) {
+/* Finalizer of the object and of each of its functions: the last one frees. */
+static void rec_unref(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  rec_free(data);
+  Rec *r = data;
+  if (--r->refs == 0) rec_free(r);
 }
+
+/* The hot methods are per-instance functions whose callback data is the Rec itself: that saves
+   a napi_unwrap (a private-property lookup) on every record. The functions keep the Rec alive
+   too (refcount), so a detached `const f = sealer.seal` stays safe. */
+static bool add_method(napi_env env, napi_value self, Rec *r, const char *name, napi_callback cb) {
+  napi_value fn;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, r, &fn) != napi_ok) return false;
+  r->refs++;
+  if (napi_add_finalizer(env, fn, r, rec_unref, NULL, NULL) != napi_ok) { r->refs--; return false; }
+  return napi_set_named_property(env, self, name, fn) == napi_ok;
+}
+
+static napi_value sealer_seal(napi_env env, napi_callback_info info);
+static napi_value sealer_seal_from(napi_env env, napi_callback_info info);
+static napi_value opener_open(napi_env env, napi_callback_info info);
 
 /* Shared constructor: (kind, cipher, macHash, encKey, fixedIv, macKey, version, epoch[, firstSeq]) */
 static napi_value rec_new(napi_env env, napi_callback_info info, int enc) {
@@ -314,22 +337,47 @@ static napi_value rec_new(napi_env env, napi_callback_info info, int enc) {
     napi_throw_error(env, "ERR_DTLS_NATIVE", err);
     return NULL;
   }
-  if (napi_wrap(env, self, r, rec_finalize, NULL, NULL) != napi_ok) {
+  r->refs = 1;
+  if (napi_wrap(env, self, r, rec_unref, NULL, NULL) != napi_ok) {
     rec_free(r);
     CHECK(env, napi_generic_failure);
   }
+  bool ok = enc ? add_method(env, self, r, "seal", sealer_seal) && add_method(env, self, r, "sealFrom", sealer_seal_from)
+                : add_method(env, self, r, "open", opener_open);
+  if (!ok) CHECK(env, napi_generic_failure);
+  /* Constant per instance and read per packet: plain read-only data properties. */
+  napi_value head, tail;
+  CHECK(env, napi_create_uint32(env, HDR + r->explicit_len, &head));
+  CHECK(env, napi_create_uint32(env, r->kind == KIND_CBC ? r->mac_len + r->block : TAG, &tail));
+  napi_property_descriptor props[] = {
+      {enc ? "headroom" : "plaintextOffset", NULL, NULL, NULL, NULL, head, napi_enumerable, NULL},
+      {"tailroom", NULL, NULL, NULL, NULL, tail, napi_enumerable, NULL},
+  };
+  CHECK(env, napi_define_properties(env, self, enc ? 2 : 1, props));
   return self;
 }
 
 static napi_value sealer_new(napi_env env, napi_callback_info info) { return rec_new(env, info, 1); }
 static napi_value opener_new(napi_env env, napi_callback_info info) { return rec_new(env, info, 0); }
 
-static Rec *unwrap_args(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int enc) {
+/* Per-instance method: the Rec is the function's data. */
+static Rec *method_args(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  void *r = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, NULL, &r) != napi_ok || !r) {
+    napi_throw_error(env, NULL, "sslgate_dtls: napi_get_cb_info");
+    return NULL;
+  }
+  return r;
+}
+
+/* Accessor on the prototype: unwrap `this`. */
+static Rec *unwrap_this(napi_env env, napi_callback_info info, int enc) {
   napi_value self;
   void *r = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok || napi_unwrap(env, self, &r) != napi_ok || !r ||
-      ((Rec *)r)->enc != enc) {
-    napi_throw_type_error(env, NULL, enc ? "not a RecordSealer" : "not a RecordOpener");
+  size_t argc = 0;
+  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok || napi_unwrap(env, self, &r) != napi_ok || !r ||
+      (enc >= 0 && ((Rec *)r)->enc != enc)) {
+    napi_throw_type_error(env, NULL, enc == 1 ? "not a RecordSealer" : enc == 0 ? "not a RecordOpener" : "not a record object");
     return NULL;
   }
   return r;
@@ -411,7 +459,7 @@ static napi_value sealer_seal(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   uint8_t *buf;
   uint32_t off, plen, type;
-  Rec *r = unwrap_args(env, info, &argc, argv, 1);
+  Rec *r = method_args(env, info, &argc, argv);
   if (!r) return NULL;
   if (argc < 4 || !get_bytes(env, argv[0], &buf, &blen) || !get_u32(env, argv[1], &off) || !get_u32(env, argv[2], &plen) ||
       !get_u32(env, argv[3], &type) || type > 255) {
@@ -432,7 +480,7 @@ static napi_value sealer_seal_from(napi_env env, napi_callback_info info) {
   uint8_t *dst, *src;
   uint32_t off, soff, sl, type;
   int32_t prefix;
-  Rec *r = unwrap_args(env, info, &argc, argv, 1);
+  Rec *r = method_args(env, info, &argc, argv);
   if (!r) return NULL;
   if (argc < 7 || !get_bytes(env, argv[0], &dst, &dlen) || !get_u32(env, argv[1], &off) || !get_bytes(env, argv[2], &src, &slen) ||
       !get_u32(env, argv[3], &soff) || !get_u32(env, argv[4], &sl) || napi_get_value_int32(env, argv[5], &prefix) != napi_ok ||
@@ -454,31 +502,10 @@ static napi_value sealer_seal_from(napi_env env, napi_callback_info info) {
 }
 
 static napi_value sealer_next_seq(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
   napi_value v;
-  Rec *r = unwrap_args(env, info, &argc, NULL, 1);
+  Rec *r = unwrap_this(env, info, 1);
   if (!r) return NULL;
   CHECK(env, napi_create_double(env, (double)r->seq, &v));
-  return v;
-}
-
-static napi_value rec_headroom(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  napi_value self, v;
-  void *r = NULL;
-  CHECK(env, napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
-  CHECK(env, napi_unwrap(env, self, &r));
-  CHECK(env, napi_create_uint32(env, HDR + ((Rec *)r)->explicit_len, &v));
-  return v;
-}
-
-static napi_value rec_tailroom(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  napi_value self, v;
-  void *r = NULL;
-  CHECK(env, napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
-  CHECK(env, napi_unwrap(env, self, &r));
-  CHECK(env, napi_create_uint32(env, tailroom(r), &v));
   return v;
 }
 
@@ -552,7 +579,10 @@ static int open_core(Rec *r, uint8_t *p, uint32_t reclen) {
         return OPEN_BAD;
       /* Padding check without an early exit (RFC 5246 §6.2.3.2): look at up to 256 trailing
          bytes whatever the pad value, then MAC over the length the padding implies (or, if the
-         padding is bad, as if there were none). Same logic as record-cipher.ts. */
+         padding is bad, as if there were none). Same logic as record-cipher.ts. As there, the
+         HMAC's running time still depends on the length the padding implies (Lucky Thirteen):
+         DTLS drops bad records silently, so there is no error oracle, only that timing; the
+         AEAD suites have no such issue and are what openconnect negotiates by default. */
       uint32_t pad = ct[n - 1];
       uint32_t bad = (pad + 1 + ml > n) ? 1 : 0;
       uint32_t scan = n < 256 ? n : 256;
@@ -583,7 +613,7 @@ static napi_value opener_open(napi_env env, napi_callback_info info) {
   napi_value argv[3], res;
   uint8_t *buf;
   uint32_t off, len;
-  Rec *r = unwrap_args(env, info, &argc, argv, 0);
+  Rec *r = method_args(env, info, &argc, argv);
   if (!r) return NULL;
   if (argc < 3 || !get_bytes(env, argv[0], &buf, &blen) || !get_u32(env, argv[1], &off) || !get_u32(env, argv[2], &len)) {
     napi_throw_type_error(env, NULL, "open(buf, recordOffset, recordLength)");
@@ -597,19 +627,39 @@ static napi_value opener_open(napi_env env, napi_callback_info info) {
 /* ---------------------------------------------------------------- sendmmsg */
 
 #define MAX_MMSG 64
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#define GSO_MAX_SEGS 64    /* UDP_MAX_SEGMENTS of older kernels */
+#define GSO_MAX_BYTES 61440 /* well under 64 KiB minus headers */
+#define FLAG_GSO 1u
 
-/* sendBatch(fd, slab, offsets, lens, addrs, ports, count) -> datagrams consumed */
+/*
+ * sendBatch(fd, slab, offsets, lens, addrs, ports, count, flags) -> datagrams consumed
+ *
+ * flags: Uint32Array(1). Bit 0 (FLAG_GSO): runs of datagrams to the same peer with the same
+ * length (the last of a run may be shorter) go out as one UDP GSO message (UDP_SEGMENT, Linux
+ * >= 4.18): one pass through the socket/IP/route/device layers for up to 64 datagrams; the
+ * kernel (or the NIC) cuts it into the same datagrams again. If the kernel refuses GSO on this
+ * path (EIO: no checksum offload, xfrm; EINVAL/ENOPROTOOPT: too old) the bit is cleared here and
+ * the caller keeps it cleared; that run is resent as plain datagrams.
+ * Stops at EAGAIN (socket buffer full; the return value says how far it got). Any other error
+ * drops the datagram(s) of that one message and goes on.
+ */
 static napi_value send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 7, slab_len = 0, n_off = 0, n_len = 0, n_addr = 0, n_port = 0;
-  napi_value argv[7], res;
+  size_t argc = 8, slab_len = 0, n_off = 0, n_len = 0, n_addr = 0, n_port = 0, n_flags = 0;
+  napi_value argv[8], res;
   uint8_t *slab;
-  uint32_t fd, count, *offs, *lens, *addrs, *ports;
+  uint32_t fd, count, *offs, *lens, *addrs, *ports, *flags;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 7 || !get_u32(env, argv[0], &fd) || !get_bytes(env, argv[1], &slab, &slab_len) ||
+  if (argc < 8 || !get_u32(env, argv[0], &fd) || !get_bytes(env, argv[1], &slab, &slab_len) ||
       !get_u32_array(env, argv[2], &offs, &n_off) || !get_u32_array(env, argv[3], &lens, &n_len) ||
       !get_u32_array(env, argv[4], &addrs, &n_addr) || !get_u32_array(env, argv[5], &ports, &n_port) ||
-      !get_u32(env, argv[6], &count)) {
-    napi_throw_type_error(env, NULL, "sendBatch(fd, slab, offsets, lens, addrs, ports: Uint32Array, count)");
+      !get_u32(env, argv[6], &count) || !get_u32_array(env, argv[7], &flags, &n_flags) || n_flags < 1) {
+    napi_throw_type_error(env, NULL, "sendBatch(fd, slab, offsets, lens, addrs, ports: Uint32Array, count, flags: Uint32Array(1))");
     return NULL;
   }
   if (count > n_off || count > n_len || count > n_addr || count > n_port) {
@@ -625,12 +675,31 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   struct mmsghdr msgs[MAX_MMSG];
   struct iovec iov[MAX_MMSG];
   struct sockaddr_in sa[MAX_MMSG];
+  uint32_t segs[MAX_MMSG]; /* datagrams in each message */
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctl[MAX_MMSG];
   uint32_t done = 0;
   while (done < count) {
-    uint32_t k = 0;
-    for (uint32_t i = done; i < count && k < MAX_MMSG; i++, k++) {
-      iov[k].iov_base = slab + offs[i];
-      iov[k].iov_len = lens[i];
+    /* Build up to MAX_MMSG datagrams into messages (one per GSO run, else one per datagram). */
+    bool gso = (flags[0] & FLAG_GSO) != 0;
+    uint32_t k = 0, d = 0, i = done;
+    while (i < count && d < MAX_MMSG) {
+      uint32_t n = 1, bytes = lens[i];
+      if (gso) {
+        /* extend the run: same peer, previous one full size, this one not longer */
+        while (i + n < count && d + n < MAX_MMSG && n < GSO_MAX_SEGS && addrs[i + n] == addrs[i] &&
+               ports[i + n] == ports[i] && lens[i + n - 1] == lens[i] && lens[i + n] <= lens[i] && lens[i + n] > 0 &&
+               bytes + lens[i + n] <= GSO_MAX_BYTES) {
+          bytes += lens[i + n];
+          n++;
+        }
+      }
+      for (uint32_t j = 0; j < n; j++) {
+        iov[d + j].iov_base = slab + offs[i + j];
+        iov[d + j].iov_len = lens[i + j];
+      }
       memset(&sa[k], 0, sizeof sa[k]);
       sa[k].sin_family = AF_INET;
       sa[k].sin_port = htons((uint16_t)ports[i]);
@@ -638,15 +707,37 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       memset(&msgs[k], 0, sizeof msgs[k]);
       msgs[k].msg_hdr.msg_name = &sa[k];
       msgs[k].msg_hdr.msg_namelen = sizeof sa[k];
-      msgs[k].msg_hdr.msg_iov = &iov[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_iov = &iov[d];
+      msgs[k].msg_hdr.msg_iovlen = n;
+      if (n > 1) {
+        memset(&ctl[k], 0, sizeof ctl[k]);
+        msgs[k].msg_hdr.msg_control = ctl[k].buf;
+        msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[k].msg_hdr);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t size = (uint16_t)lens[i];
+        memcpy(CMSG_DATA(cm), &size, sizeof size);
+      }
+      segs[k++] = n;
+      d += n;
+      i += n;
     }
     int r = sendmmsg((int)fd, msgs, k, MSG_DONTWAIT);
-    if (r > 0) { done += (uint32_t)r; continue; }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (r < 0 && errno == EBADF) { done = count; break; }
-    done++; /* this datagram was refused (EPERM, ENETUNREACH, EMSGSIZE...): drop it, go on */
+    if (r > 0) {
+      for (int m = 0; m < r; m++) done += segs[m];
+      continue;
+    }
+    int e = r < 0 ? errno : EIO;
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) break;
+    if (e == EBADF) { done = count; break; }
+    if (segs[0] > 1 && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
+      flags[0] &= ~FLAG_GSO; /* this path cannot do GSO: plain datagrams from now on */
+      continue;
+    }
+    done += segs[0]; /* refused (EPERM, ENETUNREACH, EMSGSIZE...): drop this message, go on */
   }
   CHECK(env, napi_create_uint32(env, done, &res));
   return res;
@@ -655,21 +746,14 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
 /* ---------------------------------------------------------------- module */
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* seal/sealFrom/open and headroom/tailroom/plaintextOffset are set per instance (rec_new). */
   napi_property_descriptor sealer_props[] = {
-      {"seal", NULL, sealer_seal, NULL, NULL, NULL, napi_default, NULL},
-      {"sealFrom", NULL, sealer_seal_from, NULL, NULL, NULL, napi_default, NULL},
       {"nextSeq", NULL, NULL, sealer_next_seq, NULL, NULL, napi_default, NULL},
-      {"headroom", NULL, NULL, rec_headroom, NULL, NULL, napi_default, NULL},
-      {"tailroom", NULL, NULL, rec_tailroom, NULL, NULL, napi_default, NULL},
-  };
-  napi_property_descriptor opener_props[] = {
-      {"open", NULL, opener_open, NULL, NULL, NULL, napi_default, NULL},
-      {"plaintextOffset", NULL, NULL, rec_headroom, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, fn, v;
-  CHECK(env, napi_define_class(env, "RecordSealer", NAPI_AUTO_LENGTH, sealer_new, NULL, 5, sealer_props, &cls));
+  CHECK(env, napi_define_class(env, "RecordSealer", NAPI_AUTO_LENGTH, sealer_new, NULL, 1, sealer_props, &cls));
   CHECK(env, napi_set_named_property(env, exports, "RecordSealer", cls));
-  CHECK(env, napi_define_class(env, "RecordOpener", NAPI_AUTO_LENGTH, opener_new, NULL, 2, opener_props, &cls));
+  CHECK(env, napi_define_class(env, "RecordOpener", NAPI_AUTO_LENGTH, opener_new, NULL, 0, NULL, &cls));
   CHECK(env, napi_set_named_property(env, exports, "RecordOpener", cls));
   CHECK(env, napi_create_function(env, "sendBatch", NAPI_AUTO_LENGTH, send_batch, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "sendBatch", fn));

@@ -92,6 +92,7 @@ interface DtlsAddon {
   ) => RecordOpener;
   sendBatch(
     fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number,
+    flags: Uint32Array,
   ): number;
 }
 
@@ -271,15 +272,23 @@ export interface DatagramSink {
   commit(length: number): void;
 }
 
+interface UdpHandleState {
+  handle?: { fd?: unknown } | null;
+}
+
+/** dgram's internal per-socket state ({ handle: UDPWrap | null, ... }), or undefined. */
+function udpState(socket: Socket): UdpHandleState | undefined {
+  const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+  return sym ? (socket as unknown as Record<symbol, UdpHandleState | undefined>)[sym] : undefined;
+}
+
 /**
  * The fd of a bound dgram socket, or -1. Node has no public accessor (and `socket._handle`
  * prints DEP0112), so this reads the UDPWrap handle from the socket's internal state symbol;
  * UDPWrap exposes `fd` on Unix. Used for sendmmsg only: libuv keeps reading the socket.
  */
 export function udpSocketFd(socket: Socket): number {
-  const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
-  const state = sym ? (socket as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[sym] : undefined;
-  const fd = state?.handle?.fd;
+  const fd = udpState(socket)?.handle?.fd;
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
 }
 
@@ -305,11 +314,19 @@ export interface UdpBatchSenderCounters {
   viaDgram: number;
 }
 
+/** sendBatch flags[0] bit: UDP GSO allowed (the addon clears it if the kernel refuses). */
+const FLAG_GSO = 1;
+
 /**
  * Collects datagrams for many IPv4 peers of one socket and sends them with sendmmsg(2), at the
  * latest in a microtask after the call that queued the first one (the TUN batch callback, or a
  * 'message' event), or when the slab is full. Create with `UdpBatchSender.create`, which returns
  * null when batching is not possible (no addon, no fd, IPv6 socket).
+ *
+ * Runs of equal-sized datagrams to one peer (a bulk TCP flow: full-size segments) go out as one
+ * UDP GSO message each (UDP_SEGMENT): the kernel's send path runs once per run instead of once
+ * per datagram, and the peer still receives ordinary datagrams. Turned off for good when the
+ * kernel refuses it on this path, or with SSLGATE_UDP_GSO=0.
  */
 export class UdpBatchSender {
   readonly counters: UdpBatchSenderCounters = { batches: 0, datagrams: 0, viaDgram: 0 };
@@ -320,6 +337,8 @@ export class UdpBatchSender {
   private readonly ports: Uint32Array;
   private count = 0;
   private scheduled = false;
+  private closed = false;
+  private readonly flags = new Uint32Array(1);
   private pendingAddr = 0;
   private pendingPort = 0;
 
@@ -332,14 +351,18 @@ export class UdpBatchSender {
     } catch {
       return null; // not bound
     }
+    const state = udpState(socket);
+    const handle = state?.handle;
     const fd = udpSocketFd(socket);
-    if (fd < 0 || family !== 'IPv4') return null;
-    return new UdpBatchSender(a, socket, fd, opts.slot ?? 2304, opts.batch ?? 64);
+    if (!state || !handle || fd < 0 || family !== 'IPv4') return null;
+    return new UdpBatchSender(a, socket, state, handle, fd, opts.slot ?? 2304, opts.batch ?? 64);
   }
 
   private constructor(
     private readonly addon: DtlsAddon,
     private readonly socket: Socket,
+    private readonly state: UdpHandleState,
+    private readonly handle: object,
     private readonly fd: number,
     readonly slot: number,
     readonly batch: number,
@@ -350,6 +373,18 @@ export class UdpBatchSender {
     this.addrs = new Uint32Array(batch);
     this.ports = new Uint32Array(batch);
     for (let i = 0; i < batch; i++) this.offsets[i] = i * slot;
+    this.flags[0] = process.env['SSLGATE_UDP_GSO'] === '0' ? 0 : FLAG_GSO;
+  }
+
+  /** Whether UDP GSO is (still) in use. */
+  get gso(): boolean {
+    return (this.flags[0]! & FLAG_GSO) !== 0;
+  }
+
+  /** Sends what is queued and stops: the socket's fd may be closed (and reused) after this. */
+  close(): void {
+    this.flush();
+    this.closed = true;
   }
 
   /** A sink bound to one peer (one per association). */
@@ -361,7 +396,7 @@ export class UdpBatchSender {
 
   /** @internal PeerSink.reserve */
   reserve(length: number, addr: number, port: number): number {
-    if (length > this.slot) return -1;
+    if (length > this.slot || this.closed) return -1;
     if (this.count === this.batch) this.flush();
     this.pendingAddr = addr;
     this.pendingPort = port;
@@ -390,13 +425,19 @@ export class UdpBatchSender {
   /** Sends everything queued now. */
   flush(): void {
     const n = this.count;
-    if (n === 0) return;
+    if (n === 0 || this.closed) return;
     this.count = 0;
+    if (this.state.handle !== this.handle) {
+      // The socket was closed (dgram drops its handle at once): its fd number may already
+      // belong to another file. Never write to it again; the queued datagrams are lost.
+      this.closed = true;
+      return;
+    }
     this.counters.batches++;
     this.counters.datagrams += n;
     let done: number;
     try {
-      done = this.addon.sendBatch(this.fd, this.slab, this.offsets, this.lens, this.addrs, this.ports, n);
+      done = this.addon.sendBatch(this.fd, this.slab, this.offsets, this.lens, this.addrs, this.ports, n, this.flags);
     } catch {
       done = 0;
     }

@@ -72,14 +72,14 @@ export class DtlsListener {
     });
     this.socket = sock;
     this.batch = UdpBatchSender.create(sock);
-    this.log.info({ records: recordBackend(), sendmmsg: this.batch !== null }, 'DTLS data path');
+    this.log.info({ records: recordBackend(), sendmmsg: this.batch !== null, gso: this.batch?.gso ?? false }, 'DTLS data path');
   }
 
   close(): void {
     for (const a of this.byPeer.values()) a.channel.close('gateway shutting down');
     this.byPeer.clear();
     this.lastPeer = null;
-    this.batch?.flush();
+    this.batch?.close();
     this.batch = null;
     this.socket?.close();
     this.socket = null;
