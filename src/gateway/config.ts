@@ -52,7 +52,8 @@ export interface GatewayConfig extends OpsConfig {
   tun: { name: string };
   /** DTLS on UDP (same address; port defaults to the TLS port) */
   dtls: { enabled: boolean; port: number };
-  auth: { maxFailures: number; failureWindow: number; banTime: number };
+  /** cacheSeconds: how long a verified password is remembered (as an HMAC), 0 = never */
+  auth: { maxFailures: number; failureWindow: number; banTime: number; cacheSeconds: number };
   limits: { maxClients: number; authTimeout: number } & OpsLimits;
 }
 
@@ -234,13 +235,14 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   if (dtlsO['enabled'] !== undefined && typeof dtlsO['enabled'] !== 'boolean') r.fail('dtls.enabled', 'expected true or false');
 
   const authO = r.obj(o['auth'], 'auth');
-  r.known(authO, 'auth', ['max-failures', 'failure-window', 'ban-time']);
+  r.known(authO, 'auth', ['max-failures', 'failure-window', 'ban-time', 'cache-seconds']);
   const limO = r.obj(o['limits'], 'limits');
   r.known(limO, 'limits', ['max-clients', 'auth-timeout', ...OPS_LIMIT_KEYS]);
   const auth = {
     maxFailures: r.int(authO['max-failures'], 'auth.max-failures', 10, 1, 1000),
     failureWindow: r.int(authO['failure-window'], 'auth.failure-window', 300, 1, 86400),
     banTime: r.int(authO['ban-time'], 'auth.ban-time', 300, 1, 86400),
+    cacheSeconds: r.int(authO['cache-seconds'], 'auth.cache-seconds', 600, 0, 86400),
   };
   const state = r.path(o['state'], 'state') ?? resolve(base, 'sslgate-state');
 

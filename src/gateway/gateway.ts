@@ -56,6 +56,7 @@ export class Gateway {
     const cfg = this.config;
     this.identity = await loadOrCreateIdentity({ ...cfg.tls, stateDir: cfg.state, subjectHost: cfg.listen.host });
     this.users = UserStore.inState(cfg.state);
+    this.users.cacheSeconds = cfg.auth.cacheSeconds;
     this.gate = new Gatekeeper(cfg, this.events, this.log);
     this.loadProfile();
     for (const g of cfg.groups) {
@@ -250,6 +251,7 @@ export class Gateway {
     this.pools.clear();
     for (const [name, pool] of plan.pools) this.pools.set(name, pool);
     this.gate.apply(plan.config);
+    this.users.cacheSeconds = plan.config.auth.cacheSeconds;
     // Only a level edited in the file wins over `serve --log-level`.
     if (logChanged) this.log.level = plan.config.log.level;
     const { changed, restartNeeded } = plan;

@@ -63,6 +63,17 @@ test('user store: scrypt hashes, atomic file with private mode, groups', async (
     assert.equal(await again.verify('nobody', 'secret'), null);
     assert.deepEqual(again.get('alice')!.groups, ['Employees']);
     await assert.rejects(() => again.set('bad name', 'x'));
+    // the verified-password cache: a repeat is fast, a wrong password still fails, a changed
+    // password (another stored hash) is not served from the cache
+    again.cacheSeconds = 60;
+    assert.ok(await again.verify('alice', 'secret'));
+    const t0 = performance.now();
+    assert.ok(await again.verify('alice', 'secret'));
+    assert.ok(performance.now() - t0 < 5, 'cached verification should skip scrypt');
+    assert.equal(await again.verify('alice', 'wrong'), null);
+    await again.set('alice', 'changed');
+    assert.equal(await again.verify('alice', 'secret'), null);
+    assert.ok(await again.verify('alice', 'changed'));
     assert.ok(again.delete('alice'));
     assert.equal(again.list().length, 0);
   } finally {
