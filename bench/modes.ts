@@ -67,6 +67,3 @@ export const MODES: Mode[] = [
   },
 ];
 
-export function modeById(id: string): Mode | undefined {
-  return MODES.find((m) => m.id === id);
-}

@@ -14,7 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   ocserv: reference gateway (also provides ocpasswd)
 #   iproute2: ip netns / veth / addresses;  iputils-ping: ping
 #   openssl: test certificates;  ca-certificates: openssl's default trust dir
-PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates)
+#   nftables: nft, to drop the gateway's UDP port in client DTLS fallback tests
+PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables)
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

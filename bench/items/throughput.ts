@@ -125,7 +125,13 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Pro
             s.samples[dir].push(sample);
           } catch (e) {
             failed(s.side, e);
-            ctx.log(`${SETUPS[s.key].label} [${mode.id}]: ${s.side.reason}`);
+            // What the tunnel's ends said last: a stalled tunnel usually explains itself there.
+            s.side.diagnostics = [
+              `${dir} run ${run + 1}`,
+              ...(s.client?.proc.tail(15).split('\n').map((l) => `client ${l}`) ?? []),
+              ...(s.lab?.gateway.tail(15).split('\n').map((l) => `gateway ${l}`) ?? []),
+            ];
+            ctx.log(`${SETUPS[s.key].label} [${mode.id}]: ${s.side.reason}\n${s.side.diagnostics.join('\n')}`);
           }
         }
       }

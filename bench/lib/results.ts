@@ -22,6 +22,8 @@ export interface Side {
   status: SideStatus;
   /** why n/a or what failed */
   reason?: string;
+  /** on failure: the last lines the peers printed (JSON only) */
+  diagnostics?: string[];
   samples: Sample[];
 }
 

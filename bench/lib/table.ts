@@ -1,10 +1,14 @@
 /** Renders the result rows as the plain-text (and Markdown) table printed at the end. */
-import { fmt, type Summary } from './stats.js';
+import { fmt, summarize, type Summary } from './stats.js';
 import { goalText, summarizeRow, type Row, type Side } from './results.js';
 
 function cell(side: Side, s: Summary | null, unit: string): string {
   if (side.status === 'n/a') return 'n/a';
-  if (side.status === 'error') return 'error';
+  if (side.status === 'error') {
+    // Runs that completed before the failure still say something; the ratio ignores them.
+    const partial = summarize(side.samples.map((x) => x.value));
+    return partial ? `error (${partial.n} runs done: ${fmt(partial.median)} ${unit})` : 'error';
+  }
   if (!s) return '–';
   // One sample (quick mode, or the single 10k-session run): no range to show.
   const range = s.n > 1 ? ` [${fmt(s.min)}–${fmt(s.max)}]` : '';

@@ -4,7 +4,7 @@
  * route to the pool). Everything is removed by `close()`, or by the helper's exit handler when
  * the benchmark fails or is interrupted.
  */
-import { createTestbed, type Testbed } from '../../test/helpers/netns.js';
+import { createTestbed, type NsProcess, type Testbed } from '../../test/helpers/netns.js';
 import { BENCH_USER, type BenchContext } from '../context.js';
 import type { Mode } from '../modes.js';
 import { netnsPids } from '../lib/proc.js';
@@ -29,9 +29,9 @@ export interface Lab {
   kind: GatewayKind;
   tb: Testbed;
   login: Login;
-  /** the gateway's pid (ours) or ocserv's main pid */
-  mainPid: number;
-  /** every gateway process (ocserv: main, sec-mod, workers) */
+  /** our gateway's process, or ocserv's main process */
+  gateway: NsProcess;
+  /** every process in the gateway namespace: the gateway (ocserv: main, sec-mod, workers) and any server started next to it */
   gatewayPids(): number[];
   close(): Promise<void>;
 }
@@ -44,7 +44,7 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
     const common = { listenHost: tb.gwAddr, user: BENCH_USER.user, password: BENCH_USER.password, pki: ctx.pki, cpus: ctx.pinning.gateway };
     let stop: () => Promise<void>;
     let login: Login;
-    let mainPid: number;
+    let gateway: NsProcess;
     if (kind === 'ocserv') {
       const g = await startRefOcserv(tb.gw, {
         ...common,
@@ -52,7 +52,7 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
         maxClients: o.maxClients ?? 64,
       });
       stop = g.stop;
-      mainPid = g.server.handle.pid;
+      gateway = g.server.handle;
       login = { url: g.url, pin: g.pin, user: BENCH_USER.user, password: BENCH_USER.password, group: BENCH_USER.group, tunAddr: g.tunAddr };
     } else {
       const g = await startSslgate(tb.gw, {
@@ -63,14 +63,14 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
         yaml: o.mode?.sslgateYaml ?? '',
       });
       stop = g.stop;
-      mainPid = g.proc.pid;
+      gateway = g.proc;
       login = { url: g.url, pin: g.pin, user: BENCH_USER.user, password: BENCH_USER.password, group: BENCH_USER.group, tunAddr: g.tunAddr };
     }
     return {
       kind,
       tb,
       login,
-      mainPid,
+      gateway,
       gatewayPids: () => netnsPids(tb.gw.name),
       async close(): Promise<void> {
         await stop().catch(() => undefined);
@@ -83,6 +83,3 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
   }
 }
 
-export function gatewayLabel(kind: GatewayKind): string {
-  return kind === 'ocserv' ? 'ocserv' : 'sslgate';
-}

@@ -109,6 +109,11 @@ export async function cstpConnect(o: CstpConnectOptions): Promise<CstpConnected>
   const dtls: DtlsAnswer = offer ? parseDtlsAnswer(res.headers, offer, params) : { ok: false, reason: 'disabled (--no-dtls)' };
   const psk = dtls.ok && dtls.plan.setup.mode === 'psk' ? exportPsk(socket) : null;
   const leftover = o.conn.detach();
+  // Until the session attaches its CSTP channel (after awaits: pre-init script, TUN), CSTP bytes
+  // must wait in the socket: a flowing stream without a 'data' listener drops them, and an error
+  // without a listener would throw. The session resumes it (session.ts attach).
+  socket.pause();
+  socket.on('error', () => undefined); // the channel reports errors (and 'close') itself
   const cstpHeaders = res.headers.list.filter(([k]) => /^X-CSTP-/i.test(k)).map(([k, v]): [string, string] => [k.slice(7), v]);
   return { params, socket, leftover, baseMtu, cstpHeaders, dtls, psk };
 }

@@ -54,9 +54,13 @@ export class DtlsFallback {
       this.plan = null;
       this.expected = false;
       this.notUsed = c.dtls.reason;
+      this.h.progress.info(`DTLS not used: ${c.dtls.reason}`);
       return this.cstpMtu;
     }
-    this.plan = c.dtls.plan;
+    const d = c.dtls.plan;
+    const id = d.appId ? `App-ID ${d.appId.toString('hex').slice(0, 8)}…` : `Session-ID ${d.sessionId!.toString('hex').slice(0, 8)}…`;
+    this.h.progress.info(`DTLS answer: ${planLabel(d)}, port ${d.port}, ${id}, DPD ${d.dpd} s, keepalive ${d.keepalive} s, MTU ${d.mtu ?? '-'}`);
+    this.plan = d;
     this.psk = c.psk;
     this.gateway = gateway;
     this.linkMtu = c.params.baseMtu ?? c.baseMtu;
@@ -67,7 +71,7 @@ export class DtlsFallback {
   /** For the "Tunnel up" line. */
   get status(): string {
     const p = this.plan;
-    return p ? `DTLS ${planLabel(p)} to ${this.gateway}:${p.port} starting` : `DTLS not used: ${this.notUsed}`;
+    return p ? `DTLS starting (${planLabel(p)} to ${this.gateway}:${p.port})` : `DTLS not used: ${this.notUsed}`;
   }
 
   /** Starts the first round (after the TUN is configured, so a fallback finds it ready). */

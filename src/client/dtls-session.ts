@@ -12,6 +12,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsClient, type DtlsClientOptions, type DtlsSessionInfo } from '../dtls/index.js';
+import { UdpBatchSender } from '../dtls/native-record.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { planLabel, type DtlsPlan } from './dtls-offer.js';
 import { DTLS_ATTEMPTS, DTLS_RETRY_LATER_MS, dtlsRoundTimers } from './dtls-schedule.js';
@@ -141,9 +142,13 @@ export class ClientDtls {
       this.giveUp(`cannot set up DTLS (${planLabel(plan)}): ${(e as Error).message}`);
       return;
     }
+    // Data records go out with one sendmmsg per TUN batch, as on the gateway (NODE-DATAPLANE.md
+    // §5); null (plain dgram.send) without the native addon or over IPv6.
+    const batch = UdpBatchSender.create(sock);
     const ch: DtlsChannel = new DtlsChannel({
       endpoint: ep,
       role: 'client',
+      sink: batch?.sinkFor(this.o.gateway, plan.port) ?? null,
       send: (d) => this.send(sock, d),
       dpd: plan.dpd,
       keepalive: plan.keepalive,
@@ -169,6 +174,7 @@ export class ClientDtls {
   private noteAttempt(): void {
     const now = Date.now();
     const n = ++this.attempts;
+    if (n === 1) this.roundStart = now; // the round's clock starts with its first ClientHello
     const { gateway, plan } = this.o;
     const retry = n === 1 ? '' : ` (retry ${n - 1}, ${now - this.lastAttemptAt} ms after attempt ${n - 1})`;
     this.lastAttemptAt = now;

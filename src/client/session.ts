@@ -218,6 +218,7 @@ export class TunnelSession {
       onClose: (reason) => this.onChannelClose(ch, reason),
     });
     ch.feed(c.leftover);
+    c.socket.resume(); // paused since CONNECT (cstp-connect.ts)
     const last = this.lastCstp;
     if (last) {
       this.cstpDone.txPackets += last.counters.txPackets;
@@ -326,16 +327,15 @@ export class TunnelSession {
             await this.end({ exitCode: 1, message: `reconnect gave a different address (${c.params.address || c.params.addressIp6}, was ${old.address || old.addressIp6}); giving up` });
             return;
           }
-          // The new answer's MTU (DTLS expected again: the DTLS one), on the TUN with or without a
-          // script (Debian's vpnc-script does nothing on reason=reconnect).
-          const mtu = this.dtls.connectAnswer(c, this.gateway);
-          if (mtu !== this.mtu && this.tun) {
-            this.mtu = mtu;
-            await linkSetMtu(this.tun.name, mtu).catch((e: Error) => p.warn(e.message));
-          }
+          // Attach before any await: the detached socket is not paused, CSTP bytes must not be lost.
           this.params = c.params;
           this.cstpHeaders = c.cstpHeaders;
+          const mtu = this.dtls.connectAnswer(c, this.gateway);
           this.attach(c);
+          // The new answer's MTU (DTLS expected again: the DTLS one), on the TUN with or without a
+          // script (Debian's vpnc-script does nothing on reason=reconnect), queued behind any MTU
+          // change still pending from the previous CONNECT's DTLS.
+          await (this.mtuChain = this.mtuChain.then(() => this.applyMtu(mtu, 'new CONNECT answer', false)));
           if (this.o.script) await this.script('reconnect').catch((e: Error) => p.warn(e.message));
           this.dtls.start();
           p.step(`Reconnected after ${Date.now() - t0} ms (attempt ${attempt}), address ${c.params.address || c.params.addressIp6}${this.dropped ? `; ${this.dropped} packets dropped meanwhile` : ''}`);
@@ -396,7 +396,6 @@ export class TunnelSession {
     });
     this.gateway = (res.socket as TLSSocket).remoteAddress ?? this.o.url.host;
     p.info(`CONNECT answered: address ${res.params.address}/${res.params.netmask}, MTU ${res.params.mtu} (base ${res.baseMtu} sent)`);
-    if (!res.dtls.ok && this.o.dtls) p.info(`DTLS not used: ${res.dtls.reason}`);
     return res;
   }
 

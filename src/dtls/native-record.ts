@@ -442,13 +442,25 @@ export class UdpBatchSender {
       done = 0;
     }
     // Socket buffer full: let libuv queue the rest (it waits for POLLOUT). Rare; allocation is fine.
+    // A connected socket (the client's) refuses an explicit destination: send without one.
+    let connected = false;
+    if (done < n) {
+      try {
+        this.socket.remoteAddress();
+        connected = true;
+      } catch {
+        connected = false;
+      }
+    }
     for (let i = done; i < n; i++) {
       const o = this.offsets[i]!;
       const a = this.addrs[i]!;
       const ip = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
       this.counters.viaDgram++;
       try {
-        this.socket.send(Buffer.from(this.slab.subarray(o, o + this.lens[i]!)), this.ports[i]!, ip);
+        const dgram = Buffer.from(this.slab.subarray(o, o + this.lens[i]!));
+        if (connected) this.socket.send(dgram);
+        else this.socket.send(dgram, this.ports[i]!, ip);
       } catch {
         // socket closed meanwhile: the datagram is lost, as UDP allows
       }

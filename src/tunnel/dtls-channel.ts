@@ -333,7 +333,10 @@ export class DtlsChannel {
       this.opts.onPacket(buf, start + 1, end);
       return;
     }
-    this.counters.rxControl++;
+    // On the client, the gateway's own DPD requests prove only gateway->client works; counting
+    // them as liveness would hide a lost client->gateway path for 3-4xDPD (openconnect has the
+    // same blind spot). Our DPD's answer, or data, is what proves the path both ways.
+    if (type !== DPD_REQ || this.opts.role !== 'client') this.counters.rxControl++;
     switch (type) {
       case DPD_REQ:
         // Same length back: openconnect probes the MTU with DPD sizes (§6.9).

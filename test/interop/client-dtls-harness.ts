@@ -49,18 +49,20 @@ export async function unblockUdp(gw: Ns): Promise<void> {
   await gw.exec('nft', ['delete', 'table', 'inet', TABLE], { timeoutMs: 10_000 });
 }
 
-// Source that sends CHUNK bytes every TICK ms (random data, hashed) until BYTES are out.
+// Source that sends CHUNK random bytes every TICK ms (hashed) for DURATION ms (0: until a line
+// arrives on stdin), then ends.
 const PACED_SOURCE_JS = `
 const net = require('node:net'), crypto = require('node:crypto');
-const total = Number(process.env.BYTES), chunk = Number(process.env.CHUNK), tick = Number(process.env.TICK);
-const h = crypto.createHash('sha256'); let sent = 0; let t0 = 0;
+const duration = Number(process.env.DURATION), chunk = Number(process.env.CHUNK), tick = Number(process.env.TICK);
+const h = crypto.createHash('sha256'); let sent = 0; let t0 = 0; let stop = false;
+process.stdin.on('data', () => { stop = true; });
 const s = net.connect({ host: process.env.HOST, port: Number(process.env.PORT) }, () => {
   t0 = Date.now(); console.log('STARTED');
   const timer = setInterval(() => {
-    if (s.writableLength > 4 * chunk) return; // the path is slow: do not queue without bound
-    const b = crypto.randomBytes(Math.min(chunk, total - sent));
+    if (stop || (duration > 0 && Date.now() - t0 >= duration)) { clearInterval(timer); s.end(); process.stdin.destroy(); return; }
+    if (s.writableLength > 4 * chunk) return; // the path is stalled: do not queue without bound
+    const b = crypto.randomBytes(chunk);
     h.update(b); sent += b.length; s.write(b);
-    if (sent >= total) { clearInterval(timer); s.end(); }
   }, tick);
 });
 s.resume();
@@ -82,20 +84,22 @@ srv.listen(0, process.env.SINK_HOST, () => console.log('LISTENING ' + srv.addres
 
 export interface PacedTransfer {
   source: NsProcess;
+  /** ends the transfer now (for durationMs 0) */
+  finish(): void;
   sink: NsProcess;
   /** resolves when both ends reported */
   done: Promise<{ sent: { bytes: number; sha256: string; ms: number }; received: { bytes: number; sha256: string } }>;
 }
 
 /**
- * Starts a TCP transfer of `bytes` from `from` to `toAddr` (inside `to`) at about
- * chunk * 1000 / tickMs bytes per second; resolves once the source is connected.
+ * Starts a TCP transfer from `from` to `toAddr` (inside `to`) of about chunk * 1000 / tickMs
+ * bytes per second for `durationMs` (0: until finish()); resolves once the source is connected.
  */
-export async function startPacedTransfer(from: Ns, to: Ns, toAddr: string, bytes: number, chunk: number, tickMs: number, timeoutMs: number): Promise<PacedTransfer> {
+export async function startPacedTransfer(from: Ns, to: Ns, toAddr: string, durationMs: number, chunk: number, tickMs: number, timeoutMs: number): Promise<PacedTransfer> {
   const sink = to.spawn(process.execPath, ['-e', SINK_JS], { env: { ...process.env, SINK_HOST: toAddr }, label: `paced-sink@${to.name}` });
   const port = (await sink.waitForLine(/^LISTENING (\d+)$/, 10_000))[1]!;
   const source = from.spawn(process.execPath, ['-e', PACED_SOURCE_JS], {
-    env: { ...process.env, HOST: toAddr, PORT: port, BYTES: String(bytes), CHUNK: String(chunk), TICK: String(tickMs) },
+    env: { ...process.env, HOST: toAddr, PORT: port, DURATION: String(durationMs), CHUNK: String(chunk), TICK: String(tickMs) },
     label: `paced-source@${from.name}`,
   });
   await source.waitForLine(/^STARTED$/, 10_000);
@@ -104,7 +108,7 @@ export async function startPacedTransfer(from: Ns, to: Ns, toAddr: string, bytes
     received: JSON.parse(r[1]!) as { bytes: number; sha256: string },
   }));
   done.catch(() => undefined); // awaited by the test
-  return { source, sink, done };
+  return { source, sink, done, finish: () => source.write('stop\n') };
 }
 
 /** The MTU of a device in a namespace. */

@@ -1,0 +1,95 @@
+/**
+ * Issue 4, client test 4: the gateway's UDP port is dropped (nftables, in the gateway's
+ * namespace) before the client connects. [SEED] §6.1 exactly: the client's DTLS ClientHello
+ * goes out at t0 and is retried after 1, 2, 4, 8, 16 s (±10%, from the client's own log
+ * timestamps); 16 s after the last retry it falls back: the TUN MTU goes from the DTLS MTU to
+ * X-CSTP-MTU, the vpnc-script runs with reason=reconnect and the new INTERNAL_IP4_MTU, no new
+ * CONNECT is sent, and a TCP transfer that started while DTLS was still being tried (before the
+ * fallback) carries on over TLS across the MTU change and completes intact.
+ *
+ * Against our gateway, whose X-CSTP-MTU (TLS path) is smaller than the DTLS MTU, so the MTU
+ * change is visible (ocserv answers the same value for both, §6.9).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createTestbed, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
+import { VPNC_SCRIPT } from '../helpers/openconnect.js';
+import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { startClient, type SslgateClient } from './client-harness.js';
+import { blockUdp, linkMtu, logMs, startPacedTransfer, traffic, unblockUdp } from './client-dtls-harness.js';
+
+const skip = interopSkipReason(['ping', 'ip', 'nft']) || (!fs.existsSync(VPNC_SCRIPT) && `missing ${VPNC_SCRIPT} (vpnc-scripts)`);
+const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
+const SCHEDULE = [1000, 2000, 4000, 8000, 16000];
+
+test('UDP blocked: DTLS retried after 1, 2, 4, 8, 16 s, then X-CSTP-MTU and TLS only', { skip, timeout: 240_000 }, async (t) => {
+  let tb: Testbed | undefined;
+  let gw: SslgateGateway | undefined;
+  let c: SslgateClient | undefined;
+  t.after(async () => {
+    await c?.stop().catch(() => undefined);
+    await gw?.stop().catch(() => undefined);
+    if (tb) await unblockUdp(tb.gw).catch(() => undefined);
+    await tb?.cleanup();
+  });
+  tb = await createTestbed({ tag: 'cldf' });
+  const net = tb.poolNet(0);
+  gw = await startGateway(tb.gw, {
+    listenHost: tb.gwAddr,
+    yaml: `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
+    users: [{ name: 'alice', password: 'secret' }],
+  });
+  await blockUdp(tb.gw, 443);
+
+  // A vpnc-script that records each call, then does what Debian's does.
+  const dir = tempDir('cldf-script');
+  const calls = path.join(dir, 'calls');
+  const script = path.join(dir, 'script.sh');
+  fs.writeFileSync(script, `#!/bin/sh\necho "$reason $INTERNAL_IP4_MTU" >> ${calls}\nexec ${VPNC_SCRIPT}\n`, { mode: 0o755 });
+
+  c = startClient(tb.cl, { url: gw.url, prefsDir: tempDir('cldf-prefs'), user: 'alice', passwords: ['secret'], servercert: [gw.pin], authgroup: 'Employees', iface: 'sgdf0', script });
+  const tun = await c.waitTunnel();
+  const cstpMtu = Number(/CONNECT answered: .*?, MTU (\d+) /.exec(c.output())?.[1]);
+  assert.ok(cstpMtu > 0, 'X-CSTP-MTU in the log');
+  assert.ok(tun.mtu > cstpMtu, `the TUN starts with the DTLS MTU (${tun.mtu}), which is larger than X-CSTP-MTU ${cstpMtu} here`);
+  assert.equal(await linkMtu(tb.cl, 'sgdf0'), tun.mtu);
+
+  // ~1.3 MB/s for 60 s: running well before and well after the fallback (round start + 47 s).
+  const transfer = await startPacedTransfer(tb.cl, tb.gw, gwHost(net), 60_000, 32 * 1024, 25, 150_000);
+
+  const fallback = await c.proc.waitForLine(/^DTLS fallback: the gateway did not answer the DTLS ClientHello \(6 attempts/, 60_000);
+  const mtuLine = await c.proc.waitForLine(new RegExp(`^TUN sgdf0 MTU ${tun.mtu} -> ${cstpMtu} \\(DTLS fallback: X-CSTP-MTU\\)`), 10_000);
+  await c.proc.waitForLine(/vpnc-script reconnect done/, 10_000);
+  assert.equal(await linkMtu(tb.cl, 'sgdf0'), cstpMtu, 'TUN MTU is X-CSTP-MTU after the fallback');
+
+  const attempts = c.proc.lines.map((l) => l.text).filter((l) => /^DTLS attempt \d of 6: ClientHello/.test(l));
+  assert.equal(attempts.length, 6, attempts.join('\n'));
+  const times = attempts.map(logMs);
+  const gaps = times.slice(1).map((x, i) => x - times[i]!);
+  t.diagnostic(`attempts at +${times.map((x) => x - times[0]!).join(', +')} ms (gaps ${gaps.join(', ')} ms); fallback at +${logMs(fallback.input!) - times[0]!} ms; MTU ${tun.mtu} -> ${cstpMtu} at +${logMs(mtuLine.input!) - times[0]!} ms`);
+  gaps.forEach((g, i) => assert.ok(Math.abs(g - SCHEDULE[i]!) <= SCHEDULE[i]! * 0.1, `retry ${i + 1} came ${g} ms after the previous attempt, want ${SCHEDULE[i]} ms ±10%`));
+  const lastWait = logMs(fallback.input!) - times[5]!;
+  assert.ok(Math.abs(lastWait - 16_000) <= 1600, `fallback ${lastWait} ms after the last retry, want 16 s ±10%`);
+
+  const scriptCalls = fs.readFileSync(calls, 'utf8').trim().split('\n');
+  assert.deepEqual(scriptCalls, ['pre-init ', `connect ${tun.mtu}`, `reconnect ${cstpMtu}`], 'vpnc-script: connect with the DTLS MTU, then reconnect with X-CSTP-MTU');
+  assert.equal(c.output().match(/CONNECT answered/g)?.length, 1, 'no new CONNECT');
+
+  const res = await transfer.done;
+  assert.equal(res.received.bytes, res.sent.bytes);
+  assert.equal(res.received.sha256, res.sent.sha256);
+  const endT = transfer.sink.lines.find((l) => l.text.startsWith('RESULT'))!.t;
+  const fbT = c.proc.lines.find((l) => l.text === fallback.input)!.t;
+  assert.ok(endT > fbT + 5000, 'the transfer was still running when the MTU changed');
+  t.diagnostic(`paced transfer ${res.sent.bytes} bytes in ${res.sent.ms} ms, intact, ended ${Math.round((endT - fbT) / 1000)} s after the fallback`);
+
+  const client = c;
+  const st = await client.stop();
+  c = undefined;
+  assert.equal(st.code, 0);
+  const tr = traffic(client);
+  assert.equal(tr.dtlsTx + tr.dtlsRx, 0, 'nothing went over DTLS');
+  assert.ok(tr.tlsTx > 10_000, `TLS tx ${tr.tlsTx} packets`);
+});
