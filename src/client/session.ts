@@ -1,7 +1,8 @@
 /**
  * Steps 5 and 6 of the flow: the tunnel and keeping it up (PROTOCOL.md Appendix A.4:
  * CONNECT → TUNNEL(TLS) → on TLS loss RECONNECT (cookie, §8.5; same addresses required) →
- * CLOSED on 401/TERMINATE/DISCONNECT from the gateway or user exit).
+ * CLOSED on 401/TERMINATE/DISCONNECT from the gateway or user exit). The reconnect attempts
+ * themselves (backoff, same-address rule) are in reconnect.ts.
  *
  * Data path, both ways, with no allocation beyond the frame buffer and no promises:
  *   TUN batch → DTLS when established (dtls-session.ts), else CstpChannel.sendPacket (header +
@@ -21,15 +22,14 @@ import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js'
 import { linkSetMtu } from '../os/ip.js';
 import { openTun, type TunDevice } from '../os/tun.js';
 import { runVpncScript } from '../os/vpnc-script.js';
-import { buildLogout } from '../protocol/auth-xml-client.js';
-import { Backoff } from './backoff.js';
 import { ClientError } from './errors.js';
 import type { GatewayUrl } from './gateway-url.js';
 import { HostConfig } from './host-config.js';
 import { HttpsConnection } from './https-connection.js';
+import { logout } from './logout.js';
+import { reconnectLoop } from './reconnect.js';
 import type { Progress } from './progress.js';
-import { authRequestHead } from './request-headers.js';
-import { CookieRejectedError, cstpConnect, type CstpConnected } from './cstp-connect.js';
+import { cstpConnect, type CstpConnected } from './cstp-connect.js';
 import { DtlsFallback } from './dtls-fallback.js';
 import type { DtlsOfferOptions } from './dtls-offer.js';
 import type { TlsConnector } from './tls-connect.js';
@@ -178,7 +178,7 @@ export class TunnelSession {
       ch.disconnect(DisconnectReason.User, why);
       await Promise.race([closed, sleep(2000)]);
     }
-    if (this.o.sessionToken) await this.logout(this.o.sessionToken);
+    if (this.o.sessionToken) await logout(this.o, this.o.sessionToken);
     await this.end({ exitCode: 0, message: 'Disconnected' });
   }
 
@@ -297,66 +297,41 @@ export class TunnelSession {
   private async reconnect(): Promise<void> {
     if (this.reconnecting || this.stopping) return;
     this.reconnecting = true;
-    const p = this.o.progress;
-    const t0 = Date.now();
-    const backoff = new Backoff(t0, this.o.reconnectTimeoutS);
-    let attempt = 0;
-    const old = this.params!;
+    const o = this.o;
     try {
-      for (;;) {
-        const delay = backoff.next(Date.now());
-        if (delay === null) {
-          await this.end({ exitCode: 1, message: `gave up reconnecting after ${Math.round((Date.now() - t0) / 1000)} s (--reconnect-timeout ${this.o.reconnectTimeoutS})` });
-          return;
-        }
-        if (delay > 0) await this.sleep(delay);
-        if (this.stopping) return;
-        attempt++;
-        if (this.o.script) await this.script('attempt-reconnect').catch((e: Error) => p.warn(e.message));
-        try {
-          const hints = [old.address, old.addressIp6?.split('/')[0]].filter((a): a is string => !!a);
-          const c = await this.connect(null, hints);
-          if (this.stopping) {
-            c.socket.destroy();
-            return;
-          }
-          // The same addresses or nothing: routes and the script's state depend on them
-          // (openconnect aborts too, `library.c` install_vpn_opts, quirk 20).
-          if (c.params.address !== old.address || (c.params.addressIp6 ?? '') !== (old.addressIp6 ?? '')) {
-            c.socket.destroy();
-            await this.end({ exitCode: 1, message: `reconnect gave a different address (${c.params.address || c.params.addressIp6}, was ${old.address || old.addressIp6}); giving up` });
-            return;
-          }
-          // Attach before any await: the detached socket is not paused, CSTP bytes must not be lost.
-          this.params = c.params;
-          this.cstpHeaders = c.cstpHeaders;
-          const mtu = this.dtls.connectAnswer(c, this.gateway);
-          this.attach(c);
-          // The new answer's MTU (DTLS expected again: the DTLS one), on the TUN with or without a
-          // script (Debian's vpnc-script does nothing on reason=reconnect), queued behind any MTU
-          // change still pending from the previous CONNECT's DTLS.
-          await (this.mtuChain = this.mtuChain.then(() => this.applyMtu(mtu, 'new CONNECT answer', false)));
-          if (this.o.script) await this.script('reconnect').catch((e: Error) => p.warn(e.message));
-          this.dtls.start();
-          p.step(`Reconnected after ${Date.now() - t0} ms (attempt ${attempt}), address ${c.params.address || c.params.addressIp6}${this.dropped ? `; ${this.dropped} packets dropped meanwhile` : ''}`);
+      await reconnectLoop({
+        progress: o.progress,
+        timeoutS: o.reconnectTimeoutS,
+        lost: this.params!,
+        attemptScript: o.script ? () => this.script('attempt-reconnect') : null,
+        stopping: () => this.stopping,
+        sleep: (ms) => this.sleep(ms),
+        connect: (hints) => this.connect(null, hints),
+        resume: (c) => this.resume(c),
+        takeDropped: () => {
+          const n = this.dropped;
           this.dropped = 0;
-          return;
-        } catch (e) {
-          if (e instanceof CookieRejectedError) {
-            await this.end({ exitCode: 1, message: e.message });
-            return;
-          }
-          if (e instanceof ClientError && e.exitCode === 3) {
-            await this.end({ exitCode: 3, message: e.message });
-            return;
-          }
-          p.info(`reconnect attempt ${attempt} failed: ${(e as Error).message}`);
-          if (attempt === 1) p.step(`Reconnect failed (${(e as Error).message}); retrying for up to ${this.o.reconnectTimeoutS} s`);
-        }
-      }
+          return n;
+        },
+        end: (e) => this.end(e),
+      });
     } finally {
       this.reconnecting = false;
     }
+  }
+
+  /** A reconnect's new connection: attach it (before any await: the socket is not paused). */
+  private async resume(c: CstpConnected): Promise<void> {
+    this.params = c.params;
+    this.cstpHeaders = c.cstpHeaders;
+    const mtu = this.dtls.connectAnswer(c, this.gateway);
+    this.attach(c);
+    // The new answer's MTU (DTLS expected again: the DTLS one), on the TUN with or without a
+    // script (Debian's vpnc-script does nothing on reason=reconnect), queued behind any MTU
+    // change still pending from the previous CONNECT's DTLS.
+    await (this.mtuChain = this.mtuChain.then(() => this.applyMtu(mtu, 'new CONNECT answer', false)));
+    if (this.o.script) await this.script('reconnect').catch((e: Error) => this.o.progress.warn(e.message));
+    this.dtls.start();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -437,22 +412,6 @@ export class TunnelSession {
       `traffic: TLS tx ${this.cstpDone.txPackets + (c?.txPackets ?? 0)} rx ${this.cstpDone.rxPackets + (c?.rxPackets ?? 0)} packets; ` +
         `DTLS tx ${d.txPackets} rx ${d.rxPackets} packets (${d.txBytes} / ${d.rxBytes} bytes), ${d.handshakes} DTLS handshakes`,
     );
-  }
-
-  /** ASA-style logout POST on a fresh connection; best effort, bounded. */
-  private async logout(token: string): Promise<void> {
-    const p = this.o.progress;
-    try {
-      const t = await this.o.connector.connect(this.o.url);
-      const conn = new HttpsConnection(t.socket, p, 3000);
-      const body = buildLogout(token);
-      const head = authRequestHead({ method: 'POST', target: '/', hostHeader: this.o.url.hostHeader, userAgent: this.o.userAgent, cookie: `webvpn=${this.o.cookie}`, body });
-      const res = await conn.request(head, body);
-      conn.close();
-      p.info(`logout: HTTP ${res.status}`);
-    } catch (e) {
-      p.info(`logout failed: ${(e as Error).message}`);
-    }
   }
 
   /** Ends the session once: undo the host configuration, close the TUN, resolve done. */

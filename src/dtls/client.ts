@@ -11,7 +11,6 @@
  *
  * Both handle a HelloVerifyRequest (RFC 6347 §4.2.1; ASA behaviour unknown, §12 item 7).
  */
-import { timingSafeEqual } from 'node:crypto';
 import {
   AlertDescription,
   DTLS0_9,
@@ -35,7 +34,6 @@ import {
   encodeClientHello,
   encodePskIdentity,
   findExtension,
-  parseFinished,
   parseHelloVerifyRequest,
   parsePskIdentity,
   parseServerHello,
@@ -322,45 +320,16 @@ export class DtlsClient extends DtlsEndpointBase {
   }
 
   private onFinished(msg: HandshakeMessage, nowMs: number, out: DtlsResult): void {
-    const verify = parseFinished(msg.body);
-    if (!verify) {
-      out.drops.push('malformed');
-      return;
-    }
-    const suite = this.suite!;
-    const transcript = this.transcript!;
-    const expected = computeVerifyData(this.version, suite, this.masterSecret!, 'server', transcript.digest());
-    if (!timingSafeEqual(expected, verify)) {
-      return this.fail('bad-finished', 'server Finished does not verify (wrong master secret or PSK?)', out, AlertDescription.decryptError);
-    }
-    this.hs = 'done';
-    const info = {
-      role: 'client' as const,
+    const done = this.onPeerFinished(msg, nowMs, out, {
       mode: this.opts.mode,
-      version: this.version,
-      suiteId: suite.id,
-      suiteName: suite.name,
-      extendedMasterSecret: this.ems,
-      maxRecordOverhead: this.maxRecordOverhead(),
-    };
-    if (this.opts.mode === 'psk') {
-      this.establish(info, out, false);
-      return;
-    }
-    // Resume: our CCS + Finished is the final flight; keep it for when the server resends.
-    transcript.add(HandshakeType.finished, msg.messageSeq, verify);
-    const ccsSeq = this.version === DTLS0_9 ? this.sendSeq++ : 0;
-    const finSeq = this.sendSeq++;
-    const clientVerify = computeVerifyData(this.version, suite, this.masterSecret!, 'client', transcript.digest());
-    this.sendFlight(
-      [
-        { epoch: 0, kind: 'ccs', msgType: 0, messageSeq: ccsSeq, body: Buffer.alloc(0) },
-        { epoch: 1, kind: 'handshake', msgType: HandshakeType.finished, messageSeq: finSeq, body: clientVerify },
-      ],
-      nowMs,
-      out,
-      false,
-    );
-    this.establish(info, out, true);
+      suite: this.suite!,
+      transcript: this.transcript!,
+      masterSecret: this.masterSecret!,
+      ems: this.ems,
+      // PSK: the server's Finished ends it. Resume: our CCS + Finished is the final flight.
+      peerSpeaksLast: this.opts.mode === 'psk',
+      nextMessageSeq: () => this.sendSeq++,
+    });
+    if (done) this.hs = 'done';
   }
 }

@@ -67,7 +67,7 @@ import type { DtlsClientOptions, DtlsEndpointOptions, DtlsServerOptions } from '
 
 export { DtlsClient, RESUME_REFUSED_MESSAGE } from './client.js';
 export { DtlsServer } from './server.js';
-export type { EndpointState } from './endpoint.js';
+export type { EndpointState } from './record-layer.js';
 export * from './types.js';
 export {
   DTLS0_9,

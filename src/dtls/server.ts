@@ -18,7 +18,6 @@
  * puts in its ClientHello (record version FE FF, extensions 13/35/65281/28, no
  * EMS) is accepted; unknown extensions are ignored.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { isAllZero } from './bytes.js';
 import {
   AlertDescription,
@@ -48,7 +47,6 @@ import {
   encodeServerHello,
   findExtension,
   parseClientHello,
-  parseFinished,
   parsePskIdentity,
   type ClientHello,
   type Extension,
@@ -318,44 +316,16 @@ export class DtlsServer extends DtlsEndpointBase {
   }
 
   private onFinished(msg: HandshakeMessage, nowMs: number, out: DtlsResult): void {
-    const verify = parseFinished(msg.body);
-    if (!verify) {
-      out.drops.push('malformed');
-      return;
-    }
-    const suite = this.suite!;
-    const transcript = this.transcript!;
-    const expected = computeVerifyData(this.version, suite, this.masterSecret!, 'client', transcript.digest());
-    if (!timingSafeEqual(expected, verify)) {
-      return this.fail('bad-finished', 'client Finished does not verify (wrong master secret or PSK?)', out, AlertDescription.decryptError);
-    }
-    this.hs = 'done';
-    const info = {
-      role: 'server' as const,
+    const done = this.onPeerFinished(msg, nowMs, out, {
       mode: this.opts.mode,
-      version: this.version,
-      suiteId: suite.id,
-      suiteName: suite.name,
-      extendedMasterSecret: this.ems,
-      maxRecordOverhead: this.maxRecordOverhead(),
-    };
-    if (this.opts.mode === 'resume') {
-      this.establish(info, out, false);
-      return;
-    }
-    transcript.add(HandshakeType.finished, msg.messageSeq, verify);
-    const finSeq = this.sendSeq++;
-    const serverVerify = computeVerifyData(this.version, suite, this.masterSecret!, 'server', transcript.digest());
-    this.sendFlight(
-      [
-        { epoch: 0, kind: 'ccs', msgType: 0, messageSeq: 0, body: Buffer.alloc(0) },
-        { epoch: 1, kind: 'handshake', msgType: HandshakeType.finished, messageSeq: finSeq, body: serverVerify },
-      ],
-      nowMs,
-      out,
-      false,
-    );
-    // Final flight: keep it to answer a client that did not get it (RFC 6347 §4.2.4).
-    this.establish(info, out, true);
+      suite: this.suite!,
+      transcript: this.transcript!,
+      masterSecret: this.masterSecret!,
+      ems: this.ems,
+      // Resume: the client's Finished ends it. PSK: our CCS + Finished is the final flight.
+      peerSpeaksLast: this.opts.mode === 'resume',
+      nextMessageSeq: () => this.sendSeq++,
+    });
+    if (done) this.hs = 'done';
   }
 }

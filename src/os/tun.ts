@@ -6,10 +6,8 @@
  * makes one JS call per batch. Writes are synchronous, one packet per write(2); a packet the
  * kernel refuses is dropped, never queued, like a full NIC ring.
  */
-import { closeSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { closeSync } from 'node:fs';
+import { loadAddon, type AddonLoadError } from './native-addon.js';
 
 /** A kernel interface name: at most 15 bytes; may hold one `%d` for the kernel to number. */
 export type InterfaceName = string;
@@ -98,29 +96,14 @@ interface TunAddon {
 
 let addon: TunAddon | undefined;
 
-/** Walks up from this file (src/os/ or dist/src/os/) to the sslgate package root. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (pkg.name === 'sslgate') return dir;
-    } catch {
-      // no (readable) package.json here: keep walking
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new TunError('cannot find the sslgate package root', 'ERR_TUN_ADDON');
-    dir = up;
-  }
-}
-
 /** Loaded on first use, so modules that merely import this file work without the addon built. */
-function loadAddon(): TunAddon {
+function tunAddon(): TunAddon {
   if (addon) return addon;
-  const path = join(packageRoot(), 'build', 'Release', 'sslgate_tun.node');
   try {
-    addon = createRequire(import.meta.url)(path) as TunAddon;
-  } catch (cause) {
+    addon = loadAddon<TunAddon>('sslgate_tun');
+  } catch (e) {
+    const { path, cause } = e as AddonLoadError;
+    if (path === null) throw new TunError('cannot find the sslgate package root', 'ERR_TUN_ADDON');
     throw new TunError(`cannot load ${path} (run \`npm run install\` to build it)`, 'ERR_TUN_ADDON', undefined, { cause });
   }
   return addon;
@@ -211,7 +194,7 @@ class LinuxTun implements TunDevice {
 
 /** Opens (creates, if needed) a TUN interface. Needs CAP_NET_ADMIN. The interface starts down. */
 export function openTun(opts: OpenTunOptions = {}): TunDevice {
-  const native = loadAddon();
+  const native = tunAddon();
   const headroom = opts.headroom ?? DEFAULT_HEADROOM;
   if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError('openTun: headroom must be a non-negative integer');
   const slot = positiveInt('slot', opts.slot ?? headroom + DEFAULT_PACKET_ROOM);

@@ -13,8 +13,8 @@
  * Inbound: the TLS plaintext stream goes through the incremental CstpDecoder; DATA payloads are
  * handed to `onPacket` as views (no copy); control frames are answered here.
  *
- * Liveness (DPD/keepalive, §8.1-8.2) is checked on a coarse timer from packet counters, so the
- * per-packet path does no clock reads and arms no timers.
+ * Liveness (DPD/keepalive, §8.1-8.2) is checked on a coarse timer from packet counters
+ * (liveness.ts), so the per-packet path does no clock reads and arms no timers.
  */
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -29,6 +29,7 @@ import {
   encodeDisconnect,
   writeCstpHeader,
 } from '../protocol/cstp.js';
+import { Liveness } from './liveness.js';
 
 export type ChannelRole = 'client' | 'gateway';
 
@@ -73,13 +74,7 @@ export class CstpChannel {
   private writing = false;
   private inFlush = false;
   private closed = false;
-  private timer: NodeJS.Timeout | null = null;
-  // liveness bookkeeping, updated from counters on each tick
-  private lastRxMs = Date.now();
-  private lastTxMs = Date.now();
-  private seenRx = 0;
-  private seenTx = 0;
-  private lastDpdSentMs = 0;
+  private readonly liveness: Liveness;
   private readonly queueLimit: number;
   /** the TLS socket, when it is one (a plain stream in unit tests): record size control */
   private readonly tls: TLSSocket | null;
@@ -90,11 +85,16 @@ export class CstpChannel {
     this.queueLimit = opts.queueLimit ?? 512;
     this.tls = socket instanceof TLSSocket ? socket : null;
     this.decoder = new CstpDecoder(this.onFrame, opts.maxPayload);
+    this.liveness = new Liveness(opts, this.counters, {
+      sendProbe: () => this.sendFrame(CSTP_DPD_REQ),
+      sendKeepalive: () => this.sendFrame(CSTP_KEEPALIVE),
+      dead: () => this.closeWith({ kind: 'dpd-timeout' }, true),
+    });
     socket.on('data', this.onData);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
     socket.on('end', this.onSocketEnd);
-    this.armTimer();
+    this.liveness.start();
   }
 
   /** Feeds bytes that arrived before the channel took over the socket (after the HTTP head). */
@@ -266,10 +266,7 @@ export class CstpChannel {
   };
 
   private closeWith(reason: ChannelCloseReason, hard: boolean): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.liveness.stop();
     if (hard) {
       this.queue.length = 0;
       this.queueHead = 0;
@@ -281,55 +278,6 @@ export class CstpChannel {
     // Let the peer's final frames (already queued) go out before the socket ends: flush() ends it.
     this.opts.onClose(reason);
   }
-
-  private armTimer(): void {
-    const { dpd, keepalive } = this.opts;
-    const periods = [dpd, keepalive].filter((s) => s > 0);
-    if (periods.length === 0) return;
-    // Tick often enough to act within a quarter period, at most once a second.
-    const tickMs = Math.max(1000, Math.floor((Math.min(...periods) * 1000) / 4));
-    this.timer = setTimeout(this.onTick, tickMs);
-    this.timer.unref();
-  }
-
-  private readonly onTick = (): void => {
-    this.timer = null;
-    if (this.closed) return;
-    const now = Date.now();
-    const c = this.counters;
-    const rx = c.rxPackets + c.rxControl;
-    const tx = c.txPackets;
-    if (rx !== this.seenRx) {
-      this.seenRx = rx;
-      this.lastRxMs = now;
-    }
-    if (tx !== this.seenTx) {
-      this.seenTx = tx;
-      this.lastTxMs = now;
-    }
-    const { dpd, keepalive, role } = this.opts;
-    const silent = now - this.lastRxMs;
-    if (dpd > 0) {
-      // client (openconnect): probe after DPD, dead after 2×DPD; gateway (ocserv): probe after
-      // 2×DPD, dead after 3×DPD (§8.2).
-      const probeAfter = (role === 'client' ? 1 : 2) * dpd * 1000;
-      const deadAfter = (role === 'client' ? 2 : 3) * dpd * 1000;
-      if (silent >= deadAfter) {
-        this.closeWith({ kind: 'dpd-timeout' }, true);
-        return;
-      }
-      if (silent >= probeAfter && now - this.lastDpdSentMs >= (dpd * 1000) / 2) {
-        this.lastDpdSentMs = now;
-        this.sendFrame(CSTP_DPD_REQ);
-        this.lastTxMs = now;
-      }
-    }
-    if (keepalive > 0 && now - this.lastTxMs >= keepalive * 1000) {
-      this.sendFrame(CSTP_KEEPALIVE);
-      this.lastTxMs = now;
-    }
-    this.armTimer();
-  };
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -4,7 +4,7 @@
  *
  * The DTLS state machine is pure (src/dtls); this class owns what it cannot: the clock, the
  * retransmission timer, the UDP send function, and liveness (DPD/keepalive on the DTLS path,
- * §8.1-8.2).
+ * §8.1-8.2, liveness.ts).
  *
  * Data path. Until 'established' every datagram goes through the endpoint. From then on the
  * channel protects records itself with the endpoint's exported traffic keys (native AEAD /
@@ -26,7 +26,9 @@ import { clearResult, createResult, type DtlsClient, type DtlsResult, type DtlsS
 import { ContentType } from '../dtls/constants.js';
 import { createRecordProtection, type RecordProtection } from '../dtls/record-cipher.js';
 import { getSuite } from '../dtls/suites.js';
-import { createRecordOpener, createRecordSealer, OPEN_REPLAY, type DatagramSink, type RecordOpener, type RecordSealer } from '../dtls/native-record.js';
+import { createRecordOpener, createRecordSealer, OPEN_REPLAY, type RecordOpener, type RecordSealer } from '../dtls/native-record.js';
+import type { DatagramSink } from '../dtls/udp-batch.js';
+import { Liveness } from './liveness.js';
 
 /** AnyConnect packet types on DTLS (§5.2, §6.1). */
 const DATA = 0x00;
@@ -80,13 +82,9 @@ export class DtlsChannel {
   readonly counters: DtlsChannelCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxControl: 0, drops: 0, lastDrop: null };
   private readonly res: DtlsResult = createResult();
   private handshakeTimer: NodeJS.Timeout | null = null;
-  private liveTimer: NodeJS.Timeout | null = null;
+  /** started at 'established' */
+  private readonly liveness: Liveness;
   private closed = false;
-  private lastRxMs = Date.now();
-  private lastTxMs = Date.now();
-  private seenRx = 0;
-  private seenTx = 0;
-  private lastDpdSentMs = 0;
   // Data path after 'established' (null before, or if the suite has no exportable keys).
   private sealer: RecordSealer | null = null;
   private opener: RecordOpener | null = null;
@@ -100,6 +98,13 @@ export class DtlsChannel {
 
   constructor(private readonly opts: DtlsChannelOptions) {
     this.sink = opts.sink ?? null;
+    // As on CSTP: the client probes after DPD and gives up after 2xDPD; the gateway probes
+    // after 2xDPD and stops using UDP after 3xDPD (ocserv, §8.2).
+    this.liveness = new Liveness(opts, this.counters, {
+      sendProbe: () => this.sendControl(DPD_REQ),
+      sendKeepalive: () => this.sendControl(KEEPALIVE),
+      dead: () => this.stop({ kind: 'dpd-timeout' }),
+    });
   }
 
   get endpoint(): DtlsClient | DtlsServer {
@@ -291,8 +296,8 @@ export class DtlsChannel {
     if (this.closed) return;
     this.closed = true;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.liveTimer) clearTimeout(this.liveTimer);
-    this.handshakeTimer = this.liveTimer = null;
+    this.handshakeTimer = null;
+    this.liveness.stop();
     this.opts.onClose(why);
   }
 
@@ -308,9 +313,8 @@ export class DtlsChannel {
     if (this.opener === null) for (const p of r.deliver) this.onPayload(p, 0, p.length);
     for (const e of r.events) {
       if (e.type === 'established') {
-        this.lastRxMs = Date.now();
+        this.liveness.start();
         this.startDataPath();
-        this.armLiveness();
         this.opts.onEstablished(e.info);
       } else if (e.type === 'failed') {
         this.stop({ kind: 'handshake-failed', reason: e.reason, message: e.message });
@@ -370,50 +374,5 @@ export class DtlsChannel {
     clearResult(this.res);
     this.opts.endpoint.onTimer(Date.now(), this.res);
     this.process();
-  };
-
-  private armLiveness(): void {
-    const periods = [this.opts.dpd, this.opts.keepalive].filter((s) => s > 0);
-    if (periods.length === 0 || this.closed) return;
-    const tickMs = Math.max(1000, Math.floor((Math.min(...periods) * 1000) / 4));
-    this.liveTimer = setTimeout(this.onLiveTick, tickMs);
-    this.liveTimer.unref();
-  }
-
-  private readonly onLiveTick = (): void => {
-    this.liveTimer = null;
-    if (this.closed) return;
-    const now = Date.now();
-    const c = this.counters;
-    if (c.rxPackets + c.rxControl !== this.seenRx) {
-      this.seenRx = c.rxPackets + c.rxControl;
-      this.lastRxMs = now;
-    }
-    if (c.txPackets !== this.seenTx) {
-      this.seenTx = c.txPackets;
-      this.lastTxMs = now;
-    }
-    const { dpd, keepalive, role } = this.opts;
-    const silent = now - this.lastRxMs;
-    if (dpd > 0) {
-      // As on CSTP: the client probes after DPD and gives up after 2xDPD; the gateway probes
-      // after 2xDPD and stops using UDP after 3xDPD (ocserv, §8.2).
-      const probeAfter = (role === 'client' ? 1 : 2) * dpd * 1000;
-      const deadAfter = (role === 'client' ? 2 : 3) * dpd * 1000;
-      if (silent >= deadAfter) {
-        this.stop({ kind: 'dpd-timeout' });
-        return;
-      }
-      if (silent >= probeAfter && now - this.lastDpdSentMs >= (dpd * 1000) / 2) {
-        this.lastDpdSentMs = now;
-        this.sendControl(DPD_REQ);
-        this.lastTxMs = now;
-      }
-    }
-    if (keepalive > 0 && now - this.lastTxMs >= keepalive * 1000) {
-      this.sendControl(KEEPALIVE);
-      this.lastTxMs = now;
-    }
-    this.armLiveness();
   };
 }

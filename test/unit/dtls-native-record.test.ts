@@ -9,7 +9,7 @@
  *   - the replay window rejects repeats and records left of the window, and only moves on
  *     authentic records;
  *   - sealFrom (prefix byte + copy), payload sizes 0..2^14, bounds errors;
- *   - UdpBatchSender: sendmmsg batches reach a dgram socket intact and in order.
+ *   - UdpBatchSender (udp-batch.ts): sendmmsg batches reach a dgram socket intact and in order.
  */
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
@@ -19,15 +19,13 @@ import { ContentType, DTLS0_9, DTLS1_2, allSuites, type CipherSuite, type DtlsTr
 import {
   OPEN_BAD,
   OPEN_REPLAY,
-  UdpBatchSender,
   createRecordOpener,
   createRecordSealer,
-  ipv4ToInt,
   nativeDtlsAddon,
-  udpSocketFd,
   type RecordOpener,
   type RecordSealer,
 } from '../../src/dtls/native-record.js';
+import { UdpBatchSender, ipv4ToInt, udpSocketFd } from '../../src/dtls/udp-batch.js';
 import { createRecordProtection } from '../../src/dtls/record-cipher.js';
 import { encodeRecord, newRecordHeader, readRecordHeader } from '../../src/dtls/record.js';
 
