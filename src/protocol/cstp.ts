@@ -94,7 +94,11 @@ export type CstpFrameHandler = (type: number, buf: Buffer, start: number, end: n
  * closed: a bad header means we lost framing and nothing after it can be trusted).
  */
 export class CstpDecoder {
-  private pending: Buffer;
+  /**
+   * A frame split across chunks is assembled here. Allocated on first need, not per decoder: a
+   * gateway holds one decoder per session (10,000 of them), and most frames arrive whole.
+   */
+  private pendingBuf: Buffer | null = null;
   private pendingLen = 0;
   private failed: CstpError | null = null;
 
@@ -106,7 +110,6 @@ export class CstpDecoder {
     private readonly onFrame: CstpFrameHandler,
     private readonly maxPayload: number = CSTP_MAX_PAYLOAD,
   ) {
-    this.pending = Buffer.allocUnsafe(CSTP_HEADER_LEN + maxPayload);
   }
 
   get error(): CstpError | null {
@@ -135,6 +138,11 @@ export class CstpDecoder {
     }
     if (pos < n) this.fillPending(chunk, pos);
     return this.failed;
+  }
+
+  private get pending(): Buffer {
+    this.pendingBuf ??= Buffer.allocUnsafe(CSTP_HEADER_LEN + this.maxPayload);
+    return this.pendingBuf;
   }
 
   /** Appends chunk[pos..] to the pending frame; delivers it when complete. Returns the new pos. */
