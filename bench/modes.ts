@@ -9,8 +9,10 @@
  * "Established DTLS connection ... Ciphersuite" line against `dtls`; a gateway that answers with
  * something else, or with no DTLS, makes its rows n/a with openconnect's line as the reason.
  *
- * When our client gets DTLS, put the options that select each mode in `sslgateClientArgs`; until
- * `sslgate connect --help` mentions DTLS its DTLS rows are n/a.
+ * Our client takes openconnect's option names (`--no-dtls`, `--dtls-ciphers`); an option its
+ * `--help` does not list makes that mode n/a for it (for TLS, `--no-dtls` is simply left out: a
+ * client without DTLS is TLS-only anyway). Its "DTLS up after N ms: <plan>, <version> <suite>"
+ * line is checked against `sslgateClientDtls`.
  */
 
 export interface Mode {
@@ -24,6 +26,8 @@ export interface Mode {
   sslgateYaml: string;
   /** our client's arguments for this mode */
   sslgateClientArgs: string[];
+  /** what follows "DTLS up after N ms: " in our client's output, or null for TLS */
+  sslgateClientDtls: RegExp | null;
   /** goal for our gateway's throughput, as a multiple of ocserv's */
   gatewayGoal: number;
 }
@@ -35,7 +39,8 @@ export const MODES: Mode[] = [
     openconnectArgs: ['--no-dtls'],
     dtls: null,
     sslgateYaml: '',
-    sslgateClientArgs: [],
+    sslgateClientArgs: ['--no-dtls'],
+    sslgateClientDtls: null,
     gatewayGoal: 1.5,
   },
   {
@@ -45,6 +50,7 @@ export const MODES: Mode[] = [
     dtls: /\(DTLS1\.2\)-\(PSK\)/,
     sslgateYaml: '',
     sslgateClientArgs: [],
+    sslgateClientDtls: /^PSK-NEGOTIATE, DTLS 1\.2 /,
     gatewayGoal: 1.2,
   },
   {
@@ -53,7 +59,8 @@ export const MODES: Mode[] = [
     openconnectArgs: ['--dtls-ciphers=OC-DTLS1_2-AES256-GCM'],
     dtls: /\(DTLS1\.2\)-\((?!PSK)/,
     sslgateYaml: '',
-    sslgateClientArgs: [],
+    sslgateClientArgs: ['--dtls-ciphers=OC-DTLS1_2-AES256-GCM'],
+    sslgateClientDtls: /^DTLS 1\.2 /,
     gatewayGoal: 1.2,
   },
   {
@@ -62,7 +69,8 @@ export const MODES: Mode[] = [
     openconnectArgs: ['--dtls-ciphers=AES128-SHA'],
     dtls: /\(DTLS0\.9\)/,
     sslgateYaml: '',
-    sslgateClientArgs: [],
+    sslgateClientArgs: ['--dtls-ciphers=AES128-SHA'],
+    sslgateClientDtls: /^DTLS 0\.9 /,
     gatewayGoal: 1.2,
   },
 ];

@@ -15,7 +15,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   iproute2: ip netns / veth / addresses;  iputils-ping: ping
 #   openssl: test certificates;  ca-certificates: openssl's default trust dir
 #   nftables: nft, to drop the gateway's UDP port in client DTLS fallback tests
-PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables)
+#   iperf3: the benchmark smoke (npm run bench -- --quick) that .ci/run runs after the tests
+PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3)
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

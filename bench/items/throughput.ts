@@ -13,7 +13,7 @@
 import type { BenchContext } from '../context.js';
 import { MODES, type Mode } from '../modes.js';
 import { failed, newSide, notAvailable, type Row, type Sample, type Side } from '../lib/results.js';
-import { connectOpenconnect, connectSslgateClient, NoDtlsError, sslgateClientSupport, type TunnelClient } from '../peers/clients.js';
+import { connectOpenconnect, connectSslgateClient, NoDtlsError, sslgateClientArgs, sslgateClientSupport, type TunnelClient } from '../peers/clients.js';
 import { runIperf, startIperfServer, type Direction } from '../peers/iperf.js';
 import { startLab, type GatewayKind, type Lab } from '../peers/lab.js';
 import { groupCpu } from '../lib/proc.js';
@@ -44,12 +44,14 @@ interface Setup {
   samples: Record<Direction, Sample[]>;
 }
 
-/** Why our side cannot run this mode, or null when it should. */
+/** Why our client cannot run this mode, or null when it should. */
 function oursUnsupported(key: SetupKey, mode: Mode): string | null {
   if (SETUPS[key].client !== 'sslgate') return null;
   const s = sslgateClientSupport();
   if (!s.connect) return `our client is not available yet (${s.reason ?? 'no sslgate connect'})`;
   if (mode.dtls && !s.dtls) return 'not implemented (sslgate connect has no DTLS yet)';
+  const a = sslgateClientArgs(mode.sslgateClientArgs, mode.dtls !== null);
+  if ('missing' in a) return `not implemented (sslgate connect has no ${a.missing})`;
   return null;
 }
 
@@ -71,8 +73,8 @@ async function bringUp(ctx: BenchContext, s: Setup, mode: Mode): Promise<void> {
     if (def.client === 'openconnect') {
       s.client = await connectOpenconnect(lab.tb.cl, lab.login, mode.openconnectArgs, mode.dtls);
     } else {
-      s.client = await connectSslgateClient(lab.tb.cl, lab.login, mode.sslgateClientArgs);
-      if (mode.dtls && !(s.client.dtls && mode.dtls.test(s.client.dtls))) throw new NoDtlsError(`sslgate connect did not bring DTLS up (${s.client.dtls ?? 'TLS only'})`);
+      const a = sslgateClientArgs(mode.sslgateClientArgs, mode.dtls !== null);
+      s.client = await connectSslgateClient(lab.tb.cl, lab.login, 'args' in a ? a.args : [], { dtls: mode.sslgateClientDtls });
     }
   } catch (e) {
     if (e instanceof NoDtlsError && s.key !== 'oc-ocserv') notAvailable(s.side, `not implemented (${e.message})`);

@@ -148,15 +148,43 @@ export function spawnSslgateClient(ns: Ns, l: Login, args: string[], opts: { scr
   };
 }
 
-export async function connectSslgateClient(ns: Ns, l: Login, args: string[], opts: { script?: boolean; timeoutMs?: number } = {}): Promise<TunnelClient> {
+/**
+ * The mode's arguments our client understands: null (with the missing option) when a DTLS mode
+ * needs an option it lacks; `--no-dtls` is dropped for a client that has no DTLS at all.
+ */
+export function sslgateClientArgs(args: string[], dtls: boolean): { args: string[] } | { missing: string } {
+  const flags = sslgateClientSupport().flags;
+  const out: string[] = [];
+  for (const a of args) {
+    const name = /^--([a-z0-9-]+)/.exec(a)?.[1];
+    if (name === undefined || flags.has(name)) out.push(a);
+    else if (dtls || name !== 'no-dtls') return { missing: `--${name}` };
+  }
+  return { args: out };
+}
+
+export async function connectSslgateClient(
+  ns: Ns,
+  l: Login,
+  args: string[],
+  opts: { script?: boolean; timeoutMs?: number; dtls?: RegExp | null } = {},
+): Promise<TunnelClient> {
   const t0 = Date.now();
   const c = spawnSslgateClient(ns, l, args, opts);
   try {
     const address = await waitAddress(ns, c.iface, c.proc, opts.timeoutMs ?? 30_000);
     await waitRoute(ns, l.tunAddr, c.iface, 5000);
-    const dtls = c.proc.lines.map((x) => /Tunnel up:.*over (DTLS[^,)]*)/.exec(x.text)?.[1]).find((x) => x !== undefined);
     const out: TunnelClient = { kind: 'sslgate', proc: c.proc, iface: c.iface, address, ms: Date.now() - t0, stop: c.stop };
-    if (dtls !== undefined) out.dtls = dtls;
+    if (opts.dtls) {
+      // "DTLS up after N ms: <plan>, <version> <suite>; data over DTLS", or its fallback line.
+      const m = await c.proc.waitForLine(/DTLS up after \d+ ms: (.*); data over DTLS|DTLS fallback: .*|DTLS given up.*/, 10_000).catch(() => null);
+      const up = m?.[1];
+      if (up === undefined || !opts.dtls.test(up)) {
+        const said = m?.[0] ?? c.proc.lines.map((x) => x.text).filter((t) => /DTLS/.test(t)).pop() ?? 'no DTLS line';
+        throw new NoDtlsError(`sslgate connect: ${said}`);
+      }
+      out.dtls = up;
+    }
     return out;
   } catch (e) {
     await c.stop().catch(() => undefined);

@@ -23,6 +23,8 @@ export interface LabOptions {
   maxClients?: number;
   /** our gateway's password hashing: see peers/sslgate.ts */
   kdf?: 'default' | 'light';
+  /** our gateway's credential cache: see peers/sslgate.ts */
+  credentialCache?: boolean;
 }
 
 export interface Lab {
@@ -60,6 +62,7 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
         network: pool.replace(/\.0\/(\d+)$/, '.1/$1'),
         maxClients: o.maxClients ?? 1000,
         kdf: o.kdf ?? 'default',
+        ...(o.credentialCache !== undefined ? { credentialCache: o.credentialCache } : {}),
         yaml: o.mode?.sslgateYaml ?? '',
       });
       stop = g.stop;

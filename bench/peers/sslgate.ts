@@ -27,6 +27,13 @@ export interface SslgateOptions {
   cpus: string | null;
   maxClients?: number;
   kdf?: 'default' | 'light';
+  /**
+   * false: `auth.cache-seconds: 0`, every login runs the KDF (as ocserv runs crypt on every
+   * login). Default: the gateway's credential cache, which lets a user who logged in within the
+   * last minutes skip the KDF; the benchmark logs in as one user over and over, so with the cache
+   * every login after the first is a cache hit.
+   */
+  credentialCache?: boolean;
   logLevel?: string;
   /** extra YAML (per-mode settings such as DTLS, once the gateway has them) */
   yaml?: string;
@@ -88,6 +95,7 @@ export async function startSslgate(ns: Ns, o: SslgateOptions): Promise<SslgateUn
       // No per-address connection rate limit: every load-generator session comes from one
       // address (the ocserv helper sets rate-limit-ms = 0 likewise).
       '  connection-rate: 0',
+      ...(o.credentialCache === false ? ['auth:', '  cache-seconds: 0'] : []),
       o.yaml ?? '',
       '',
     ].join('\n'),
