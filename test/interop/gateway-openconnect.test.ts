@@ -60,8 +60,10 @@ profile: profile.xml
       { name: 'bob', password: 'hunter2', groups: ['Contractors'] },
     ],
   });
+  // --no-dtls: this file checks the CSTP (TLS) data path, so every packet must take it;
+  // gateway-dtls.test.ts covers DTLS.
   const connect = (o: { user: string; password: string; authgroup?: string; extraArgs?: string[] }): OpenconnectClient => {
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, ...o });
+    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, noDtls: true, ...o });
     clients.push(c);
     return c;
   };
@@ -75,6 +77,7 @@ profile: profile.xml
     const oc = connect({ user: 'alice', password: 'secret', authgroup: 'Employees' });
     const tun = await oc.waitTunnel(20_000);
     assert.ok(tun.address.startsWith(prefix3(emp)), `address ${tun.address} not in ${emp}`);
+    assert.notEqual(tun.dtls, 'connected', 'this test must run over CSTP');
     assert.ok(await tb!.cl.ping(gwHost(emp), { count: 1, timeoutMs: 10_000 }), 'no ping answer through the tunnel');
     t.diagnostic(`openconnect->sslgate: tunnel up ${tun.ms} ms after spawn, first ping answered ${Date.now() - t0} ms after spawn`);
     const up = await tcpTransfer(tb!.cl, tb!.gw, gwHost(emp), MB20);
