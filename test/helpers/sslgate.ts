@@ -89,3 +89,27 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     },
   };
 }
+
+/** "10.100.7.0/24" -> "10.100.7.1": the gateway's own address in a testbed pool. */
+export function gwHost(net: string): string {
+  return net.replace(/\.0\/24$/, '.1');
+}
+
+/**
+ * The config most interop tests use: Employees on `emp` (the default network, with DNS), the
+ * "External Contractors" group on its own pool `con`, both routed, a banner and a profile file.
+ */
+export function twoGroupYaml(emp: string, con: string): string {
+  return `network:
+  address: ${gwHost(emp)}/24
+  dns: [${gwHost(emp)}]
+  routes: [${emp}, ${con}]
+banner: Welcome to the sslgate testbed
+groups:
+  - name: Employees
+  - name: Contractors
+    label: External Contractors
+    network: { address: ${gwHost(con)}/24 }
+profile: profile.xml
+`;
+}

@@ -16,12 +16,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createTestbed, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
 import { VPNC_SCRIPT } from '../helpers/openconnect.js';
-import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 import { startClient, type SslgateClient } from './client-harness.js';
 import { blockUdp, linkMtu, logMs, startPacedTransfer, traffic, unblockUdp } from './client-dtls-harness.js';
 
 const skip = interopSkipReason(['ping', 'ip', 'nft']) || (!fs.existsSync(VPNC_SCRIPT) && `missing ${VPNC_SCRIPT} (vpnc-scripts)`);
-const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
 const SCHEDULE = [1000, 2000, 4000, 8000, 16000];
 
 test('UDP blocked: DTLS retried after 1, 2, 4, 8, 16 s, then X-CSTP-MTU and TLS only', { skip, timeout: 240_000 }, async (t) => {

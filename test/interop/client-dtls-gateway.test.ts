@@ -8,13 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, interopSkipReason, tcpTransfer, tempDir, type Testbed } from '../helpers/netns.js';
-import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 import { startClient, type SslgateClient } from './client-harness.js';
 import { traffic, waitDtlsUp } from './client-dtls-harness.js';
 
 const skip = interopSkipReason(['ping', 'ip']);
 const MB20 = 20 * 1024 * 1024;
-const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
 
 const MODES: Array<{ name: string; args: string[]; label: RegExp; suite: RegExp }> = [
   { name: 'PSK-NEGOTIATE (default offer)', args: [], label: /^PSK-NEGOTIATE$/, suite: /^DTLS 1\.2 TLS_PSK_WITH_AES_256_GCM_SHA384$/ },

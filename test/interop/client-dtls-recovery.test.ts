@@ -11,13 +11,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, interopSkipReason, tcpTransfer, tempDir, type Testbed } from '../helpers/netns.js';
 import { startOcserv, type OcservServer } from '../helpers/ocserv.js';
-import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 import { startClient, type SslgateClient } from './client-harness.js';
 import { blockUdp, startPacedTransfer, traffic, unblockUdp, waitDtlsUp } from './client-dtls-harness.js';
 
 const skip = interopSkipReason(['ocserv', 'ocpasswd', 'occtl', 'openssl', 'ping', 'ip', 'nft']);
 const MB5 = 5 * 1024 * 1024;
-const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
 
 for (const peer of ['sslgate', 'ocserv'] as const) {
   test(`${peer}: UDP cut mid-transfer -> TLS, transfer intact; UDP back -> DTLS again`, { skip, timeout: 240_000 }, async (t) => {

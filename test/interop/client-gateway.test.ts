@@ -10,12 +10,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createTestbed, interopSkipReason, tcpTransfer, tempDir, type Testbed } from '../helpers/netns.js';
 import { VPNC_SCRIPT } from '../helpers/openconnect.js';
-import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { twoGroupYaml, gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 import { runClient, startClient, type SslgateClient } from './client-harness.js';
 
 const skip = interopSkipReason(['ping', 'ip']) || (!fs.existsSync(VPNC_SCRIPT) && `missing ${VPNC_SCRIPT} (vpnc-scripts)`);
 const MB20 = 20 * 1024 * 1024;
-const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
 const prefix3 = (net: string): string => net.split('.').slice(0, 3).join('.') + '.';
 const PROFILE_XML = `<?xml version="1.0" encoding="UTF-8"?>
 <AnyConnectProfile xmlns="http://schemas.xmlsoap.org/encoding/">
@@ -37,18 +36,7 @@ test('sslgate connect -> sslgate serve (TLS)', { skip, timeout: 240_000 }, async
   const con = tb.poolNet(1);
   gw = await startGateway(tb.gw, {
     listenHost: tb.gwAddr,
-    yaml: `network:
-  address: ${gwHost(emp)}/24
-  dns: [${gwHost(emp)}]
-  routes: [${emp}, ${con}]
-banner: Welcome to the sslgate testbed
-groups:
-  - name: Employees
-  - name: Contractors
-    label: External Contractors
-    network: { address: ${gwHost(con)}/24 }
-profile: profile.xml
-`,
+    yaml: twoGroupYaml(emp, con),
     files: { 'profile.xml': PROFILE_XML },
     users: [{ name: 'alice', password: 'secret' }],
   });

@@ -8,11 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestbed, interopSkipReason, tcpTransfer, type Testbed } from '../helpers/netns.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
-import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
 const MB20 = 20 * 1024 * 1024;
-const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
 
 const MODES: Array<{ name: string; args: string[]; expect: RegExp }> = [
   { name: 'PSK-NEGOTIATE (default offer)', args: [], expect: /\(DTLS1\.2\)-\(PSK\)-\(AES-256-GCM\)/ },

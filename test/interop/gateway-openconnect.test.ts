@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestbed, interopSkipReason, tcpTransfer, tempDir, type Testbed } from '../helpers/netns.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
-import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { twoGroupYaml, gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
 const MB20 = 20 * 1024 * 1024;
@@ -24,8 +24,6 @@ const PROFILE_XML = `<?xml version="1.0" encoding="UTF-8"?>
 </AnyConnectProfile>
 `;
 
-/** "10.100.7.0/24" -> "10.100.7.1" (the gateway's address in that pool) */
-const gwHost = (net: string): string => net.replace(/\.0\/24$/, '.1');
 const prefix3 = (net: string): string => net.split('.').slice(0, 3).join('.') + '.';
 
 test('openconnect 9.01 -> sslgate gateway (TLS only)', { skip, timeout: 240_000 }, async (t) => {
@@ -42,18 +40,7 @@ test('openconnect 9.01 -> sslgate gateway (TLS only)', { skip, timeout: 240_000 
   const con = tb.poolNet(1);
   gw = await startGateway(tb.gw, {
     listenHost: tb.gwAddr,
-    yaml: `network:
-  address: ${gwHost(emp)}/24
-  dns: [${gwHost(emp)}]
-  routes: [${emp}, ${con}]
-banner: Welcome to the sslgate testbed
-groups:
-  - name: Employees
-  - name: Contractors
-    label: External Contractors
-    network: { address: ${gwHost(con)}/24 }
-profile: profile.xml
-`,
+    yaml: twoGroupYaml(emp, con),
     files: { 'profile.xml': PROFILE_XML },
     users: [
       { name: 'alice', password: 'secret' },
