@@ -20,7 +20,6 @@ import type { BanGuard } from './ban-guard.js';
 import type { GatewayEvents } from './ops/events.js';
 import { admitSession, sessionTimeouts } from './session-limits.js';
 import type { Session, SessionStore } from './sessions.js';
-import type { UserStore } from './user-store.js';
 
 export interface HttpReply {
   status: number;
@@ -38,9 +37,19 @@ export interface RequestContext {
   path: string;
 }
 
+/**
+ * Checks a user's password. The gateway's network process never holds password hashes: in
+ * `sslgate serve` this is a request to the privileged process (gateway/priv/), which owns the
+ * user store; tests may pass a UserStore or a fake.
+ */
+export interface PasswordChecker {
+  /** The user's allowed groups (undefined = every group) when the password is right, else null. */
+  verify(user: string, password: string): Promise<{ groups?: string[] | undefined } | null>;
+}
+
 export interface AuthDeps {
   config: () => GatewayConfig;
-  users: UserStore;
+  users: PasswordChecker;
   sessions: SessionStore;
   guard: BanGuard;
   /** login, failures (the guard scores them from here), limits */
