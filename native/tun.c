@@ -13,6 +13,9 @@
  *   write(fd, buf, offset, length)              -> bytes written or -errno (never throws for I/O)
  *   writeBatch(fd, slab, offsets, lens, count)  -> packets written
  *   errnoText(errno)                            -> [code, message]
+ *   lockDown()                                  -> 0 or -errno: no_new_privs + empty capability
+ *                                                  bounding set (before the gateway's network
+ *                                                  process gives up root; see gateway/priv/drop.ts)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <linux/capability.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -421,6 +426,22 @@ static napi_value tun_errno_text(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* lockDown(): what Node cannot do itself before setuid. PR_SET_NO_NEW_PRIVS: no later execve
+   (a setuid binary, a file with capabilities) can ever give this process privileges back.
+   PR_CAPBSET_DROP for every capability: even a uid-0 process could not regain one. The bounding
+   set needs CAP_SETPCAP, so this runs while still root. */
+static napi_value tun_lock_down(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value res;
+  int rc = 0;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) rc = -errno;
+  for (int cap = 0; rc == 0 && cap <= 63; cap++) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) rc = -errno;
+  }
+  CHECK(env, napi_create_int32(env, rc, &res));
+  return res;
+}
+
 /* ---------------------------------------------------------------- module */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -441,6 +462,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "writeBatch", fn));
   CHECK(env, napi_create_function(env, "errnoText", NAPI_AUTO_LENGTH, tun_errno_text, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "errnoText", fn));
+  CHECK(env, napi_create_function(env, "lockDown", NAPI_AUTO_LENGTH, tun_lock_down, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "lockDown", fn));
   return exports;
 }
 

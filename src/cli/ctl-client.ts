@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, loadConfig } from '../gateway/config.js';
+import { ConfigError, DEFAULT_STATE_DIR, loadConfig } from '../gateway/config.js';
 import { CliError } from './errors.js';
 
 export interface AdminEndpoint {
@@ -55,7 +55,7 @@ function lenient(file: string): AdminEndpoint {
     throw new CliError(`cannot read ${abs} to find the admin socket: ${(e as Error).message.split('\n')[0]}; use --socket PATH`);
   }
   const base = dirname(abs);
-  const state = resolve(base, typeof doc?.state === 'string' ? doc.state : 'sslgate-state');
+  const state = typeof doc?.state === 'string' ? resolve(base, doc.state) : DEFAULT_STATE_DIR;
   const socket = doc?.admin?.socket;
   if (socket === 'none' && typeof doc?.admin?.listen === 'string') {
     const tokenFile = typeof doc.admin['token-file'] === 'string' ? resolve(base, doc.admin['token-file']) : join(state, 'admin.token');

@@ -36,6 +36,9 @@ export interface GatewayConfig extends OpsConfig {
   listen: { host: string; port: number };
   tls: { cert?: string; key?: string; clientCa?: string };
   state: string;
+  /** who the network-facing process runs as (ocserv's run-as-user / run-as-group) */
+  runAsUser: string;
+  runAsGroup: string;
   network: NetworkConfig;
   groups: GroupConfig[];
   profile?: string;
@@ -64,10 +67,15 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Where users, the generated certificate and the admin socket live when the config names no
+ * `state`: an absolute path (FHS: variable state of a daemon), never the current directory.
+ */
+export const DEFAULT_STATE_DIR = '/var/lib/sslgate';
+
 /** Embedded defaults: what `sslgate serve` runs on with no --config. */
 export const DEFAULT_YAML = `
 listen: 0.0.0.0:443
-state: ./sslgate-state
 network:
   address: 192.168.77.1/24
   dns: [192.168.77.1]
@@ -175,7 +183,7 @@ function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
 export function buildConfig(doc: unknown, where: string, base: string, file: string | null): GatewayConfig {
   const r: Reader = new Reader(where, base);
   const o = r.obj(doc, '(top level)');
-  r.known(o, '', ['listen', 'tls', 'state', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', ...OPS_TOP_KEYS]);
+  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', ...OPS_TOP_KEYS]);
 
   const listenText = r.str(o['listen'], 'listen') ?? '0.0.0.0:443';
   const lm = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(listenText) ?? /^()()(\d{1,5})$/.exec(listenText);
@@ -244,7 +252,15 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     banTime: r.int(authO['ban-time'], 'auth.ban-time', 300, 1, 86400),
     cacheSeconds: r.int(authO['cache-seconds'], 'auth.cache-seconds', 600, 0, 86400),
   };
-  const state = r.path(o['state'], 'state') ?? resolve(base, 'sslgate-state');
+  const state = r.path(o['state'], 'state') ?? DEFAULT_STATE_DIR;
+  // A name or a number, as getent takes it (ocserv's defaults: nobody / daemon; Debian's
+  // nogroup is the group that owns nothing).
+  const account = (key: string, dflt: string): string => {
+    const v = r.str(o[key], key) ?? dflt;
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/.test(v)) r.fail(key, `expected a user or group name (or number), got ${JSON.stringify(v)}`);
+    if (v === '0' || v === 'root') r.fail(key, 'must not be root: the network-facing process must not keep root');
+    return v;
+  };
 
   const cfg: GatewayConfig = {
     ...readOpsConfig(r, o, state, auth),
@@ -252,6 +268,8 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     listen,
     tls,
     state,
+    runAsUser: account('run-as-user', 'nobody'),
+    runAsGroup: account('run-as-group', 'nogroup'),
     network,
     groups,
     dpd: r.int(o['dpd'], 'dpd', 90, 5, 3600),

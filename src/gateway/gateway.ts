@@ -1,16 +1,17 @@
 /**
- * The gateway process: TLS listener, auth, sessions, address pools and the TUN data plane wired
- * together. `start()` needs root (TUN, addresses); `stop()` says goodbye to every client first.
+ * The gateway's network process: TLS listener, auth, sessions, address pools and the TUN data
+ * plane wired together. It runs unprivileged (priv/network-process.ts): what needs root is done
+ * by the privileged process and arrives here ready-made (the TUN fd, the TLS identity, the
+ * profile) or is asked for through `priv` (password checks, new pool subnets on reload).
+ *
+ * Start-up: listen() binds every socket while still root; serve() starts reading them once
+ * root has been given up. stop() says goodbye to every client first.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { formatIpv4, formatCidr, networkOf, type Ipv4Cidr } from '../protocol/ipv4.js';
-import { profileManifest } from '../protocol/profile.js';
-import { tlsDataMtu } from '../protocol/mtu.js';
-import { addrAdd, IpError, linkSetUp } from '../os/ip.js';
-import { openTun, type TunDevice } from '../os/tun.js';
+import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
+import type { TunDevice } from '../os/tun.js';
 import type { Logger } from '../log.js';
-import { AuthHandler } from './auth-handler.js';
+import { AuthHandler, type PasswordChecker } from './auth-handler.js';
 import type { GatewayConfig } from './config.js';
 import { serveConnection, type ServedProfile } from './http-connection.js';
 import { IpPool } from './ip-pool.js';
@@ -19,10 +20,30 @@ import { GatewayEvents } from './ops/events.js';
 import { planReload, type ReloadPlan, type ReloadResult } from './reload.js';
 import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
-import { loadOrCreateIdentity, type TlsIdentity } from './tls-cert.js';
+import type { TlsIdentity } from './tls-cert.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
-import { UserStore } from './user-store.js';
 import { DtlsListener } from './dtls-listener.js';
+
+/** What the privileged process does for the network process (priv/privileged-client.ts). */
+export interface PrivilegedOps extends PasswordChecker {
+  /** Reload step 1: the config file, profile and user store read and validated again. */
+  readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number }>;
+  /** Reload step 2: these pool subnets (of the config just read) go on the TUN device. */
+  addSubnets(cidrs: Ipv4Cidr[]): Promise<void>;
+  /** Reload step 3: the new config is adopted; the user store switches too. */
+  commitReload(): Promise<void>;
+}
+
+/** Everything the gateway gets ready-made from the privileged process. */
+export interface GatewayResources {
+  identity: TlsIdentity;
+  /** PEM of the CAs whose client certificates are requested (tls.client-ca) */
+  clientCaPem: string | null;
+  profile: ServedProfile | null;
+  /** the TUN device, already configured with the pool subnets and up */
+  tun: TunDevice;
+  priv: PrivilegedOps;
+}
 
 /** How often timeouts (idle, session, reconnect window) are checked. */
 const SWEEP_MS = 5000;
@@ -30,10 +51,9 @@ const SWEEP_MS = 5000;
 export class Gateway {
   readonly sessions = new SessionStore();
   readonly pools = new Map<string, IpPool>();
-  identity!: TlsIdentity;
-  users!: UserStore;
+  readonly identity: TlsIdentity;
   private server: Server | null = null;
-  private tun: TunDevice | null = null;
+  private tun: TunDevice | null;
   private router: Router | null = null;
   private dtls: DtlsListener | null = null;
   private profile: ServedProfile | null = null;
@@ -45,28 +65,41 @@ export class Gateway {
   /** bans, connection rate, request limits */
   gate!: Gatekeeper;
   private reloadQueue: Promise<unknown> = Promise.resolve();
+  /** false until serve(): connections that arrive while the process still has root are dropped */
+  private serving = false;
+  private readonly priv: PrivilegedOps;
 
-  constructor(private config: GatewayConfig, private readonly log: Logger) {}
+  constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
+    this.identity = res.identity;
+    this.profile = res.profile;
+    this.tun = res.tun;
+    this.priv = res.priv;
+    this.clientCaPem = res.clientCaPem;
+  }
+
+  private readonly clientCaPem: string | null;
 
   get tunName(): string | undefined {
     return this.tun?.name;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Binds the TLS and DTLS listeners (still as root: ports below 1024). Nothing read from them is
+   * parsed before serve(): the TLS listener drops connections until then, and the UDP socket's
+   * datagrams are only delivered by the event loop's poll phase, which the caller does not reach
+   * before it gives up root and calls serve() (priv/network-process.ts).
+   */
+  async listen(): Promise<void> {
     const cfg = this.config;
-    this.identity = await loadOrCreateIdentity({ ...cfg.tls, stateDir: cfg.state, subjectHost: cfg.listen.host });
-    this.users = UserStore.inState(cfg.state);
-    this.users.cacheSeconds = cfg.auth.cacheSeconds;
     this.gate = new Gatekeeper(cfg, this.events, this.log);
-    this.loadProfile();
     for (const g of cfg.groups) {
       const key = formatCidr(g.network.address);
       const pool = [...this.pools.values()].find((p) => formatCidr(p.subnet) === key) ?? new IpPool(g.network.address);
       this.pools.set(g.name, pool);
     }
-    await this.openDataPlane();
+    this.router = new Router(this.tun!);
     if (cfg.dtls.enabled) {
-      this.dtls = new DtlsListener(this.router!, this.log, {
+      this.dtls = new DtlsListener(this.router, this.log, {
         dpd: () => this.config.dpd,
         keepalive: () => this.config.keepalive,
         onHandshake: (session, mode, result) => this.events.emit({ type: 'dtls-handshake', session: session.id, mode, result }),
@@ -79,13 +112,15 @@ export class Gateway {
       cert: this.identity.certPem,
       key: this.identity.keyPem,
       minVersion: 'TLSv1.2',
-      // No TLS session tickets: every connection here is short-lived or long-lived, never resumed.
+      // Session tickets and the server-side session cache stay on (Node's defaults): openconnect
+      // opens a second connection for CONNECT right after the login, and resuming saves a full
+      // handshake. 300 s bounds how long a ticket is accepted.
       sessionTimeout: 300,
     };
-    if (cfg.tls.clientCa) {
+    if (this.clientCaPem) {
       // Ask for a client certificate, listing our CAs' names in the CertificateRequest (§3.2);
       // accept without one: the auth step decides.
-      tlsOpts.ca = readFileSync(cfg.tls.clientCa);
+      tlsOpts.ca = this.clientCaPem;
       tlsOpts.requestCert = true;
       tlsOpts.rejectUnauthorized = false;
     }
@@ -100,6 +135,10 @@ export class Gateway {
     });
     // Banned and over-rate addresses are refused before the TLS handshake: a flood costs little.
     server.prependListener('connection', this.gate.admit);
+    // Before serve() (still root): close before a byte is read. Prepended last, so it runs first.
+    server.prependListener('connection', (sock: import('node:net').Socket) => {
+      if (!this.serving) sock.destroy();
+    });
     // A TLS handshake that fails (random bytes, wrong protocol) only costs that connection.
     server.on('tlsClientError', (err, sock) => {
       this.log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
@@ -114,35 +153,15 @@ export class Gateway {
     });
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
     this.server = server;
+  }
+
+  /** Starts the data plane and accepting clients (after root is given up). */
+  serve(): void {
+    this.serving = true;
+    this.router!.start();
+    this.log.info({ tun: this.tun!.name }, 'data plane up');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
-  }
-
-  private loadProfile(): void {
-    const file = this.config.profile;
-    if (!file) {
-      this.profile = null;
-      return;
-    }
-    const content = readFileSync(file);
-    const m = profileManifest(file, content);
-    this.profile = { uri: m.uri, sha1: m.sha1, content };
-  }
-
-  private async openDataPlane(): Promise<void> {
-    const cfg = this.config;
-    const tun = openTun({ name: cfg.tun.name });
-    this.tun = tun;
-    const subnets = new Map<string, Ipv4Cidr>();
-    subnets.set(formatCidr(cfg.network.address), cfg.network.address);
-    for (const g of cfg.groups) subnets.set(formatCidr(g.network.address), g.network.address);
-    for (const c of subnets.values()) await addrAdd(tun.name, formatCidr(c));
-    // The TUN's MTU bounds what the kernel sends us; TLS 1.2 AES-GCM is the larger overhead
-    // among the ciphers we negotiate, so every client's MTU is at least this.
-    await linkSetUp(tun.name, tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' }));
-    this.router = new Router(tun);
-    this.router.start();
-    this.log.info({ tun: tun.name, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`) }, 'data plane up');
   }
 
   private connectionDeps(): Parameters<typeof serveConnection>[1] {
@@ -150,7 +169,7 @@ export class Gateway {
     const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events };
     const auth = new AuthHandler({
       config: () => this.config,
-      users: this.users,
+      users: this.priv,
       sessions: this.sessions,
       guard: this.gate.guard,
       pools: this.pools,
@@ -230,15 +249,15 @@ export class Gateway {
 
   private async reloadNow(): Promise<ReloadResult> {
     let plan: ReloadPlan;
+    let users = 0;
     try {
+      const next = await this.priv.readConfig();
+      users = next.users;
       const live = new Set<IpPool>(this.pools.values());
       for (const s of this.sessions.all()) live.add(s.pool);
-      plan = planReload(this.config, live);
-      for (const c of plan.newSubnets) {
-        // A subnet dropped by an earlier reload may still be on the TUN: "File exists" is fine.
-        if (this.tun) await addrAdd(this.tun.name, formatCidr(c)).catch((e: unknown) => { if (!(e instanceof IpError && /exists/i.test(e.stderr))) throw e; });
-      }
-      this.users.reload();
+      plan = planReload(this.config, next.config, next.profile, live);
+      if (plan.newSubnets.length) await this.priv.addSubnets(plan.newSubnets);
+      await this.priv.commitReload();
     } catch (e) {
       const error = (e as Error).message ?? String(e);
       this.log.error({ err: error }, 'reload refused; the running configuration stays');
@@ -251,11 +270,10 @@ export class Gateway {
     this.pools.clear();
     for (const [name, pool] of plan.pools) this.pools.set(name, pool);
     this.gate.apply(plan.config);
-    this.users.cacheSeconds = plan.config.auth.cacheSeconds;
     // Only a level edited in the file wins over `serve --log-level`.
     if (logChanged) this.log.level = plan.config.log.level;
     const { changed, restartNeeded } = plan;
-    this.log.info({ changed, restartNeeded, users: this.users.list().length }, 'configuration reloaded');
+    this.log.info({ changed, restartNeeded, users }, 'configuration reloaded');
     this.events.emit({ type: 'reload', ok: true, restartNeeded });
     return { ok: true, changed, restartNeeded };
   }

@@ -1,7 +1,8 @@
 /**
- * Live reload (SIGHUP, `ctl reload`): re-read the config file, the profile and the user store,
- * and decide what the running gateway adopts. Everything is read and validated first; a
- * problem throws (ConfigError names the key) and the gateway keeps its old state untouched.
+ * Live reload (SIGHUP, `ctl reload`): the privileged process re-reads the config file, the
+ * profile and the user store (priv/parent.ts); planReload() decides what the running gateway
+ * adopts. Everything is read and validated first; a problem throws (ConfigError names the key)
+ * and the gateway keeps its old state untouched.
  *
  * What applies: groups, routes, DNS, banners, profile, timeouts, limits, bans, log level, users.
  * New values reach new sessions; live sessions keep the group/network they logged in with
@@ -15,7 +16,6 @@ import { profileManifest } from '../protocol/profile.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import type { ServedProfile } from './http-connection.js';
 import { IpPool } from './ip-pool.js';
-import { UserStore } from './user-store.js';
 
 /** A reload that cannot be applied although the file is valid (e.g. a pool still in use). */
 export class ReloadError extends Error {
@@ -39,7 +39,7 @@ export interface ReloadPlan {
   restartNeeded: string[];
 }
 
-const RESTART_KEYS = ['listen', 'tls', 'state', 'tun', 'mtu', 'dtls', 'admin', 'metrics'] as const;
+const RESTART_KEYS = ['listen', 'tls', 'state', 'runAsUser', 'runAsGroup', 'tun', 'mtu', 'dtls', 'admin', 'metrics'] as const;
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -58,12 +58,25 @@ export function readProfile(file: string | undefined): ServedProfile | null {
 }
 
 /**
- * Reads and validates everything a reload needs. `livePools`: every pool that may hold leases
- * (the current groups' and those of live sessions). Throws ConfigError / ReloadError / I/O errors.
+ * Reload step 1, in the privileged process: the config file and the profile read and validated
+ * again. Throws ConfigError (names the key) or ReloadError.
  */
-export function planReload(cur: GatewayConfig, livePools: Iterable<IpPool>): ReloadPlan {
+export function readForReload(cur: GatewayConfig): { config: GatewayConfig; profile: ServedProfile | null } {
   if (!cur.file) throw new ReloadError('the gateway runs on the embedded defaults (no --config file): nothing to re-read');
-  const next = loadConfig(cur.file);
+  const config = loadConfig(cur.file);
+  try {
+    return { config, profile: readProfile(config.profile) };
+  } catch (e) {
+    throw new ReloadError(`profile: cannot read ${config.profile}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Decides what a reload changes, from the running config `cur` and the one just read (`next`,
+ * with its `profile`). `livePools`: every pool that may hold leases (the current groups' and
+ * those of live sessions). Throws ReloadError.
+ */
+export function planReload(cur: GatewayConfig, next: GatewayConfig, profile: ServedProfile | null, livePools: Iterable<IpPool>): ReloadPlan {
   const restartNeeded: string[] = [];
   const effective: GatewayConfig = { ...next };
   const keep = effective as unknown as Record<string, unknown>;
@@ -75,18 +88,6 @@ export function planReload(cur: GatewayConfig, livePools: Iterable<IpPool>): Rel
   }
   const changed = Object.keys(keep).filter((k) => !RESTART_KEYS.includes(k as (typeof RESTART_KEYS)[number]) && !same(old[k], keep[k]));
 
-  let profile: ServedProfile | null;
-  try {
-    profile = readProfile(effective.profile);
-  } catch (e) {
-    throw new ReloadError(`profile: cannot read ${effective.profile}: ${(e as Error).message}`);
-  }
-  // Validate the user store now; the gateway re-reads its own instance when applying.
-  try {
-    void UserStore.inState(effective.state);
-  } catch (e) {
-    throw new ReloadError(`user store: ${(e as Error).message}`);
-  }
 
   const known = new Map<string, IpPool>();
   for (const p of livePools) known.set(formatCidr(p.subnet), p);

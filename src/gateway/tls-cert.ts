@@ -4,10 +4,11 @@
  * openconnect's --servercert pin-sha256:… (printed at start).
  */
 import { webcrypto, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { certSha1Hex, pinSha256 } from '../protocol/cert-pin.js';
+import { ensurePrivateDir, readPrivateFile, tightenConfiguredKeyFile, writePrivateFile, type TightenNotice } from '../os/safe-files.js';
 
 export interface TlsIdentity {
   certPem: string;
@@ -59,7 +60,8 @@ export async function generateSelfSigned(commonName: string, altNames: { dns?: s
   return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', pkcs8) };
 }
 
-function identity(certPem: string, keyPem: string, generated: boolean, certFile: string): TlsIdentity {
+/** The identity from its PEM texts (the network process rebuilds it from what it is sent). */
+export function identity(certPem: string, keyPem: string, generated: boolean, certFile: string): TlsIdentity {
   const cert = new X509Certificate(certPem);
   return { certPem, keyPem, der: cert.raw, sha1: certSha1Hex(cert.raw), pin: pinSha256(cert.raw), generated, certFile };
 }
@@ -68,16 +70,20 @@ function identity(certPem: string, keyPem: string, generated: boolean, certFile:
  * Loads the configured certificate, or the one generated earlier into `stateDir`, or generates it
  * now. `subjectHost` names the certificate (listen address or host name).
  */
-export async function loadOrCreateIdentity(opts: { cert?: string; key?: string; stateDir: string; subjectHost: string }): Promise<TlsIdentity> {
-  if (opts.cert && opts.key) return identity(readFileSync(opts.cert, 'utf8'), readFileSync(opts.key, 'utf8'), false, opts.cert);
+export async function loadOrCreateIdentity(opts: { cert?: string; key?: string; stateDir: string; subjectHost: string; notice?: TightenNotice }): Promise<TlsIdentity> {
+  if (opts.cert && opts.key) {
+    tightenConfiguredKeyFile(opts.key, opts.notice);
+    return identity(readFileSync(opts.cert, 'utf8'), readFileSync(opts.key, 'utf8'), false, opts.cert);
+  }
   const certFile = join(opts.stateDir, 'server-cert.pem');
   const keyFile = join(opts.stateDir, 'server-key.pem');
-  if (existsSync(certFile) && existsSync(keyFile)) return identity(readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'), false, certFile);
-  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(opts.stateDir, opts.notice);
+  const key = readPrivateFile(keyFile, opts.notice);
+  if (key) return identity(readFileSync(certFile, 'utf8'), key.toString('utf8'), false, certFile);
   const isIp = /^[\d.]+$|:/.test(opts.subjectHost) && opts.subjectHost !== '0.0.0.0' && opts.subjectHost !== '::';
   const host = opts.subjectHost === '0.0.0.0' || opts.subjectHost === '::' ? hostname() : opts.subjectHost;
   const { certPem, keyPem } = await generateSelfSigned(host, isIp ? { ip: [host] } : { dns: [host] });
-  writeFileSync(keyFile, keyPem, { mode: 0o600 });
-  writeFileSync(certFile, certPem, { mode: 0o644 });
+  writePrivateFile(keyFile, keyPem);
+  writePrivateFile(certFile, certPem, 0o644);
   return identity(certPem, keyPem, true, certFile);
 }

@@ -3,8 +3,8 @@
  * KDF). Writes are atomic (temp file + rename) so a crash never leaves a half-written store.
  */
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ensurePrivateDir, readPrivateFile, writePrivateFile, type TightenNotice } from '../os/safe-files.js';
 
 export interface UserRecord {
   /** "scrypt$N$r$p$saltB64$hashB64" */
@@ -84,21 +84,28 @@ export class UserStore {
   cacheSeconds = 0;
   private readonly verified = new VerifiedCache(() => this.cacheSeconds * 1000);
 
-  constructor(readonly file: string) {
+  /** `notice`: told when the file's mode had to be tightened (safe-files.ts) */
+  constructor(readonly file: string, private readonly notice?: TightenNotice) {
     this.reload();
   }
 
-  static inState(stateDir: string): UserStore {
-    return new UserStore(join(stateDir, 'users.json'));
+  static inState(stateDir: string, notice?: TightenNotice): UserStore {
+    return new UserStore(join(stateDir, 'users.json'), notice);
   }
 
   reload(): void {
-    if (!existsSync(this.file)) {
+    const text = readPrivateFile(this.file, this.notice);
+    if (text === null) {
       this.data = { version: 1, users: {} };
       return;
     }
-    const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as StoreFile;
-    if (parsed.version !== 1 || typeof parsed.users !== 'object') throw new Error(`${this.file}: not a sslgate user store`);
+    let parsed: StoreFile;
+    try {
+      parsed = JSON.parse(text.toString('utf8')) as StoreFile;
+    } catch (e) {
+      throw new Error(`${this.file}: not valid JSON (${(e as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || parsed.version !== 1 || typeof parsed.users !== 'object' || parsed.users === null) throw new Error(`${this.file}: not a sslgate user store`);
     this.data = parsed;
   }
 
@@ -152,9 +159,11 @@ export class UserStore {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600 });
-    renameSync(tmp, this.file);
+    ensurePrivateDir(dirname(this.file), this.notice);
+    writePrivateFile(this.file, JSON.stringify(this.data, null, 2) + '\n');
+  }
+
+  get count(): number {
+    return Object.keys(this.data.users).length;
   }
 }

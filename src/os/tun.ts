@@ -92,6 +92,7 @@ interface TunAddon {
   write(fd: number, buf: Buffer, offset: number, length: number): number;
   writeBatch(fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number;
   errnoText(errno: number): [code: string, message: string];
+  lockDown(): number;
 }
 
 let addon: TunAddon | undefined;
@@ -192,14 +193,52 @@ class LinuxTun implements TunDevice {
   }
 }
 
-/** Opens (creates, if needed) a TUN interface. Needs CAP_NET_ADMIN. The interface starts down. */
-export function openTun(opts: OpenTunOptions = {}): TunDevice {
-  const native = tunAddon();
+function slabShape(opts: OpenTunOptions): { headroom: number; slot: number; batch: number } {
   const headroom = opts.headroom ?? DEFAULT_HEADROOM;
   if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError('openTun: headroom must be a non-negative integer');
   const slot = positiveInt('slot', opts.slot ?? headroom + DEFAULT_PACKET_ROOM);
   const batch = positiveInt('batch', opts.batch ?? DEFAULT_BATCH);
   if (slot <= headroom) throw new RangeError('openTun: slot must be larger than headroom');
+  return { headroom, slot, batch };
+}
+
+/**
+ * Creates (or attaches to) a TUN interface and returns its fd, without reading from it: the
+ * gateway's privileged process does this and hands the fd to the network process (priv/), which
+ * adopts it with adoptTun(). Needs CAP_NET_ADMIN.
+ */
+export function createTunInterface(name: InterfaceName, multiQueue = false): { fd: number; name: InterfaceName } {
+  if (Buffer.byteLength(name) > 15) throw new RangeError(`openTun: interface name ${JSON.stringify(name)} is longer than 15 bytes`);
+  try {
+    return tunAddon().open(name, multiQueue);
+  } catch (e) {
+    throw asTunError(e);
+  }
+}
+
+/** A TunDevice on an fd opened elsewhere (inherited from the privileged process). */
+export function adoptTun(fd: number, name: InterfaceName, opts: OpenTunOptions = {}): TunDevice {
+  const { headroom, slot, batch } = slabShape(opts);
+  return new LinuxTun(tunAddon(), name, fd, slot, headroom, batch);
+}
+
+/**
+ * no_new_privs and an empty capability bounding set for this process (native/tun.c lockDown);
+ * run as root just before giving up root. Throws TunError on failure.
+ */
+export function lockDownProcess(): void {
+  const native = tunAddon();
+  const rc = native.lockDown();
+  if (rc !== 0) {
+    const [code, message] = native.errnoText(rc);
+    throw new TunError(`prctl (no_new_privs / capability bounding set): ${message}`, code, rc);
+  }
+}
+
+/** Opens (creates, if needed) a TUN interface. Needs CAP_NET_ADMIN. The interface starts down. */
+export function openTun(opts: OpenTunOptions = {}): TunDevice {
+  const native = tunAddon();
+  const { headroom, slot, batch } = slabShape(opts);
   const name = opts.name ?? '';
   if (Buffer.byteLength(name) > 15) throw new RangeError(`openTun: interface name ${JSON.stringify(name)} is longer than 15 bytes`);
   let h: { fd: number; name: string };

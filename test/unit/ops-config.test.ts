@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, parseConfigText } from '../../src/gateway/config.js';
+import { ConfigError, loadConfig, parseConfigText, type GatewayConfig } from '../../src/gateway/config.js';
 import { IpPool } from '../../src/gateway/ip-pool.js';
-import { planReload, ReloadError } from '../../src/gateway/reload.js';
+import { planReload, readForReload, ReloadError } from '../../src/gateway/reload.js';
 import { admitSession, sessionTimeouts } from '../../src/gateway/session-limits.js';
 import { SessionStore } from '../../src/gateway/sessions.js';
 import { locateAdmin } from '../../src/cli/ctl-client.js';
@@ -93,6 +93,12 @@ test('session limits: end-oldest evicts the oldest, refuse-newest refuses, max-c
   assert.deepEqual(sessionTimeouts(g, g.groups[1]!), { idleTimeout: null, sessionTimeout: 200 });
 });
 
+/** What a reload does: the privileged process reads, the network process plans. */
+function replan(cur: GatewayConfig, pools: IpPool[]): ReturnType<typeof planReload> {
+  const next = readForReload(cur);
+  return planReload(cur, next.config, next.profile, pools);
+}
+
 test('reload plan: applies what it can, keeps socket-bound keys, refuses broken files and overlapping pools', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sg-reload-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,7 +107,7 @@ test('reload plan: applies what it can, keeps socket-bound keys, refuses broken 
   const cur = loadConfig(file);
   const pool = new IpPool(cur.groups[0]!.network.address);
   writeFileSync(file, 'listen: 10.0.0.1:8443\nstate: st\nnetwork: {address: 10.50.0.1/24, routes: [10.50.0.0/24, 10.60.0.0/16]}\nbanner: hi\n');
-  const plan = planReload(cur, [pool]);
+  const plan = replan(cur, [pool]);
   assert.ok(plan.restartNeeded.includes('listen'), plan.restartNeeded.join());
   assert.ok(!plan.changed.includes('listen'));
   assert.equal(plan.config.listen.port, 443, 'listen keeps its running value');
@@ -110,18 +116,18 @@ test('reload plan: applies what it can, keeps socket-bound keys, refuses broken 
   assert.deepEqual(plan.newSubnets, []);
 
   writeFileSync(file, 'listen: 10.0.0.1:443\nstate: st\nnetwork: {address: 10.50.0.1/24, routes: [nope]}\n');
-  assert.throws(() => planReload(cur, [pool]), (e: unknown) => e instanceof ConfigError && e.key === 'network.routes[0]');
+  assert.throws(() => replan(cur, [pool]), (e: unknown) => e instanceof ConfigError && e.key === 'network.routes[0]');
 
   writeFileSync(file, 'listen: 10.0.0.1:443\nstate: st\nnetwork: {address: 10.50.0.1/23}\n');
   pool.lease('tok');
-  assert.throws(() => planReload(cur, [pool]), (e: unknown) => e instanceof ReloadError && /overlaps pool 10\.50\.0\.1\/24/.test(e.message));
+  assert.throws(() => replan(cur, [pool]), (e: unknown) => e instanceof ReloadError && /overlaps pool 10\.50\.0\.1\/24/.test(e.message));
   pool.release('tok');
-  const moved = planReload(cur, [pool]);
+  const moved = replan(cur, [pool]);
   assert.notEqual(moved.pools.get('default'), pool, 'an unused pool may be renumbered');
   assert.equal(moved.newSubnets.length, 1);
 
   writeFileSync(file, 'listen: 10.0.0.1:443\nstate: st\nnetwork: {address: 10.50.0.1/24}\nprofile: missing.xml\n');
-  assert.throws(() => planReload(cur, [pool]), (e: unknown) => e instanceof ReloadError && /profile/.test(e.message));
+  assert.throws(() => replan(cur, [pool]), (e: unknown) => e instanceof ReloadError && /profile/.test(e.message));
 });
 
 test('ctl finds the admin socket from the config, even when the file no longer validates', (t) => {

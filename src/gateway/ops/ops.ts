@@ -4,9 +4,8 @@
  * them needs a restart (a reload reports that).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { dirname } from 'node:path';
+import { readPrivateFile, writePrivateFile } from '../../os/safe-files.js';
 import type { Logger } from '../../log.js';
 import { adminHandler, closeServer, listenTcp, listenUnix, metricsHandler } from './admin-server.js';
 import { GatewayMetrics } from './metrics.js';
@@ -23,11 +22,12 @@ export interface Ops {
 
 /** The bearer token for the TCP admin listener: read, or created (random, 0600) when missing. */
 export function readOrCreateToken(file: string): Buffer {
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+  let text = readPrivateFile(file);
+  if (text === null) {
+    text = Buffer.from(randomBytes(32).toString('base64url') + '\n');
+    writePrivateFile(file, text);
   }
-  const token = readFileSync(file, 'utf8').trim();
+  const token = text.toString('utf8').trim();
   if (token.length < 16) throw new Error(`${file}: the admin token must have at least 16 characters`);
   return Buffer.from(token);
 }

@@ -1,0 +1,12 @@
+/** Sizes shared by both ends of the privileged channel. */
+
+/** Longest frame the privileged process accepts from the network process (auth requests are tiny). */
+export const MAX_FRAME_FROM_NETWORK = 64 * 1024;
+/** Longest frame the network process accepts (the config and the profile travel this way). */
+export const MAX_FRAME_FROM_PRIVILEGED = 64 * 1024 * 1024;
+/** A user name as the auth part accepts it: USER_NAME in user-store.ts allows 64 characters. */
+export const USER_NAME_MAX_BYTES = 256;
+/** Password checks running at once in the privileged process (scrypt: CPU and 16 MiB each). */
+export const AUTH_CONCURRENCY = 4;
+/** Password checks waiting beyond that; more are answered "busy" at once. */
+export const AUTH_QUEUE = 512;

@@ -1,0 +1,134 @@
+/**
+ * What the gateway's two processes say to each other over the local channel (frames.ts).
+ *
+ * The network process is the one that parses the internet, so the privileged process treats
+ * everything it receives as hostile: parseNetworkMessage() accepts only the shapes below, with
+ * bounded strings and lists, and anything else ends the channel (the privileged process then
+ * stops the gateway: a network process that says nonsense may be compromised).
+ */
+import { USER_NAME_MAX_BYTES } from './limits.js';
+
+/** network process -> privileged process */
+export type NetworkMessage =
+  /** listeners bound and root given up; `pid` for the log */
+  | { t: 'ready'; pid: number }
+  /** start-up failed; `error` is printed by the privileged process */
+  | { t: 'fatal'; error: string; code?: string }
+  /** is this user's password right? (the hashes live only in the privileged process) */
+  | { t: 'auth'; id: number; user: string; password: string }
+  /** reload step 1: read and validate the config file, profile and user store again */
+  | { t: 'reload-read'; id: number }
+  /** reload step 2: add these pool subnets (from the config read in step 1) to the TUN device */
+  | { t: 'reload-subnets'; id: number; cidrs: string[] }
+  /** reload step 3: the network process adopted the new config; switch the user store too */
+  | { t: 'reload-commit'; id: number };
+
+/** A profile as the network process serves it (the privileged process reads the file). */
+export interface ProfileWire {
+  uri: string;
+  sha1: string;
+  /** base64 */
+  content: string;
+}
+
+/** privileged process -> network process */
+export type PrivilegedMessage =
+  | {
+      t: 'init';
+      /** GatewayConfig, as JSON (no secrets of the auth part: see parent.ts networkView) */
+      config: unknown;
+      identity: { certPem: string; keyPem: string; certFile: string; generated: boolean };
+      clientCaPem: string | null;
+      profile: ProfileWire | null;
+      tun: { name: string; fd: number };
+      runAs: { uid: number; gid: number; user: string; group: string };
+      users: number;
+      logLevel: string;
+      logFormat: 'json' | 'pretty' | 'auto';
+    }
+  | { t: 'auth-result'; id: number; ok: boolean; groups?: string[]; error?: string }
+  | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number }
+  | { t: 'reload-done'; id: number; ok: boolean; error?: string }
+  | { t: 'reload-failed'; id: number; ok: false; error: string }
+  /** SIGHUP reached the privileged process */
+  | { t: 'reload' }
+  /** SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit */
+  | { t: 'stop'; signal: string };
+
+export class ChannelProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChannelProtocolError';
+  }
+}
+
+const MAX_PASSWORD_BYTES = 1024;
+const MAX_ERROR_CHARS = 2000;
+const MAX_SUBNETS = 256;
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+function fail(why: string): never {
+  throw new ChannelProtocolError(`network process sent an invalid message: ${why}`);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function onlyKeys(o: Record<string, unknown>, keys: string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`unexpected key ${JSON.stringify(k.slice(0, 40))}`);
+}
+
+function id(o: Record<string, unknown>): number {
+  const v = o['id'];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail('id must be a non-negative integer');
+  return v;
+}
+
+function boundedString(v: unknown, what: string, maxBytes: number): string {
+  if (typeof v !== 'string') fail(`${what} must be a string`);
+  if (Buffer.byteLength(v) > maxBytes) fail(`${what} longer than ${maxBytes} bytes`);
+  return v;
+}
+
+/** Validates one decoded frame from the network process. Throws ChannelProtocolError. */
+export function parseNetworkMessage(v: unknown): NetworkMessage {
+  if (!isObj(v)) fail('not an object');
+  switch (v['t']) {
+    case 'ready': {
+      onlyKeys(v, ['t', 'pid']);
+      const pid = v['pid'];
+      if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) fail('pid');
+      return { t: 'ready', pid };
+    }
+    case 'fatal': {
+      onlyKeys(v, ['t', 'error', 'code']);
+      const error = boundedString(v['error'], 'error', MAX_ERROR_CHARS * 4);
+      const m: NetworkMessage = { t: 'fatal', error: error.slice(0, MAX_ERROR_CHARS) };
+      if (v['code'] !== undefined) m.code = boundedString(v['code'], 'code', 64);
+      return m;
+    }
+    case 'auth': {
+      onlyKeys(v, ['t', 'id', 'user', 'password']);
+      return { t: 'auth', id: id(v), user: boundedString(v['user'], 'user', USER_NAME_MAX_BYTES), password: boundedString(v['password'], 'password', MAX_PASSWORD_BYTES) };
+    }
+    case 'reload-read':
+    case 'reload-commit':
+      onlyKeys(v, ['t', 'id']);
+      return { t: v['t'], id: id(v) };
+    case 'reload-subnets': {
+      onlyKeys(v, ['t', 'id', 'cidrs']);
+      const list = v['cidrs'];
+      if (!Array.isArray(list) || list.length > MAX_SUBNETS) fail(`cidrs must be a list of at most ${MAX_SUBNETS}`);
+      const cidrs = list.map((c) => {
+        const s = boundedString(c, 'cidr', 18);
+        const m = CIDR.exec(s);
+        if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32) fail(`not an IPv4 CIDR: ${JSON.stringify(s)}`);
+        return s;
+      });
+      return { t: 'reload-subnets', id: id(v), cidrs };
+    }
+    default:
+      fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
+  }
+}

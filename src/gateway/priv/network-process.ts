@@ -1,0 +1,117 @@
+/**
+ * Entry point of the gateway's network process: the one that reads from the internet (TLS,
+ * HTTP, aggregate-auth XML, CSTP, DTLS). The privileged process (parent.ts) starts it as root
+ * with the channel on fd 3 and the TUN device on fd 4, and sends `init`. Then, in this order:
+ *   1. every module and addon is loaded (before root goes: the code may live where the
+ *      run-as-user cannot read);
+ *   2. the admin socket, the metrics and admin TCP listeners, the DTLS socket and the TLS
+ *      listener are bound (ports below 1024, a socket in the root-only state folder);
+ *   3. root is given up for good (drop.ts), checked in /proc/self/status;
+ *   4. only then does the gateway start reading: serve().
+ * From then on it holds no capability, cannot read users.json or the config file, and asks the
+ * privileged process for password checks and reload steps.
+ */
+import { Socket } from 'node:net';
+import { createLogger, type Logger } from '../../log.js';
+import { adoptTun } from '../../os/tun.js';
+import type { GatewayConfig } from '../config.js';
+import { Gateway } from '../gateway.js';
+import { startOps, type Ops } from '../ops/ops.js';
+import { identity } from '../tls-cert.js';
+import { Channel, Requests } from './channel.js';
+import { dropPrivileges } from './drop.js';
+import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
+import type { NetworkMessage, PrivilegedMessage } from './messages.js';
+import { PrivilegedClient, profileFromWire } from './privileged-client.js';
+
+type Init = Extract<PrivilegedMessage, { t: 'init' }>;
+type Answer = Extract<PrivilegedMessage, { id: number }>;
+
+/** Light checks: the privileged process is trusted; this catches version skew and bugs. */
+function parsePrivileged(v: unknown): PrivilegedMessage {
+  if (typeof v !== 'object' || v === null || typeof (v as { t?: unknown }).t !== 'string') throw new Error('malformed message from the privileged process');
+  return v as PrivilegedMessage;
+}
+
+const requests = new Requests<Answer>();
+let gw: Gateway | null = null;
+let ops: Ops | null = null;
+let log: Logger | null = null;
+let stopping = false;
+
+const channel = new Channel<PrivilegedMessage, NetworkMessage>(
+  new Socket({ fd: 3, readable: true, writable: true }),
+  MAX_FRAME_FROM_PRIVILEGED,
+  parsePrivileged,
+  (m) => onMessage(m),
+  (err) => {
+    requests.failAll(new Error('the privileged process is gone'));
+    if (!stopping) {
+      // Without it there is no login and no reload: say goodbye to every client and exit.
+      log?.error({ err: err?.message }, 'privileged process gone; shutting down');
+      void shutdown(1);
+    }
+  },
+);
+
+function onMessage(m: PrivilegedMessage): void {
+  switch (m.t) {
+    case 'init':
+      start(m).catch((e: unknown) => {
+        const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+        const where = err.address ? ` ${err.address}${err.port ? `:${err.port}` : ''}` : '';
+        channel.send({ t: 'fatal', error: `${err.message ?? String(e)}${where && !String(err.message).includes(where.trim()) ? ` (${where.trim()})` : ''}`, ...(err.code ? { code: String(err.code) } : {}) });
+        setTimeout(() => process.exit(1), 50);
+      });
+      break;
+    case 'reload':
+      void gw?.reload();
+      break;
+    case 'stop':
+      log?.info({ signal: m.signal }, 'shutting down');
+      void shutdown(0);
+      break;
+    default:
+      if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
+  }
+}
+
+async function start(init: Init): Promise<void> {
+  const config = init.config as GatewayConfig;
+  log = createLogger({ level: init.logLevel, format: init.logFormat });
+  const tun = adoptTun(init.tun.fd, init.tun.name);
+  const id = init.identity;
+  gw = new Gateway(config, log, {
+    identity: identity(id.certPem, id.keyPem, id.generated, id.certFile),
+    clientCaPem: init.clientCaPem,
+    profile: profileFromWire(init.profile),
+    tun,
+    priv: new PrivilegedClient(channel, requests),
+  });
+  // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
+  // the network listeners come after it and root goes right after them, in the same turn.
+  ops = await startOps(gw, log);
+  await gw.listen();
+  dropPrivileges(init.runAs);
+  gw.serve();
+  channel.send({ t: 'ready', pid: process.pid });
+}
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  try {
+    await ops?.close();
+    await gw?.stop();
+  } finally {
+    channel.close(null);
+    process.exit(code);
+  }
+}
+
+// A signal that reaches this process directly (Ctrl-C reaches the whole process group) means
+// the same as the privileged process's `stop`.
+process.once('SIGTERM', () => void shutdown(0));
+process.once('SIGINT', () => void shutdown(0));
+// SIGHUP goes to the privileged process, which re-reads the files; here it must not kill us.
+process.on('SIGHUP', () => undefined);

@@ -1,0 +1,345 @@
+/**
+ * The gateway's privileged process (`sslgate serve` itself), after ocserv's main + sec-mod split:
+ *
+ *   privileged process (root, this file)        network process (run-as-user, no capabilities)
+ *   - reads the config file, users.json,         - TLS, HTTP, aggregate-auth XML, CSTP, DTLS:
+ *     the TLS key, the profile                     everything from the internet
+ *   - creates the TUN device, adds the pool      - sessions, pools, bans, admin API, metrics
+ *     addresses (start and reload)               - asks over the channel: "is this password
+ *   - checks passwords (hashes never leave it)     right?", "reload", "add these subnets"
+ *   - forwards SIGHUP / SIGTERM
+ *
+ * The channel is a socketpair (fd 3 of the network process) carrying length-prefixed JSON
+ * (frames.ts); every message from the network process is validated (messages.ts) and a bad one
+ * stops the gateway. This process never reads a byte from the network.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../../log.js';
+import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
+import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
+import { ensurePrivateDir } from '../../os/safe-files.js';
+import { createTunInterface } from '../../os/tun.js';
+import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
+import { tlsDataMtu } from '../../protocol/mtu.js';
+import type { GatewayConfig } from '../config.js';
+import type { ServedProfile } from '../http-connection.js';
+import { readForReload, readProfile } from '../reload.js';
+import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
+import { UserStore } from '../user-store.js';
+import { AuthQueue } from './auth-queue.js';
+import { Channel } from './channel.js';
+import { MAX_FRAME_FROM_NETWORK } from './limits.js';
+import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage, type ProfileWire } from './messages.js';
+import { resolveRunAs, type RunAs } from './run-as.js';
+
+/** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
+export class ServeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServeError';
+  }
+}
+
+export interface ServeOptions {
+  config: GatewayConfig;
+  logLevel: string;
+  logFormat: 'json' | 'pretty' | 'auto';
+}
+
+/** How long the network process may take to bind and give up root. */
+const START_TIMEOUT_MS = 60_000;
+/** How long a stopping network process gets to say goodbye to its clients. */
+const STOP_TIMEOUT_MS = 10_000;
+
+function unprivilegedPortStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+  } catch {
+    return 1024;
+  }
+}
+
+/** What `serve` needs and this process lacks, one line each; empty when it can start. */
+export function missingPrivileges(cfg: GatewayConfig, st = readProcStatus('self')): string[] {
+  const lacks: string[] = [];
+  const need = (cap: number, name: string, why: string): void => {
+    if (!hasCap(st.capEff, cap)) lacks.push(`${name}: ${why}`);
+  };
+  need(CAP.NET_ADMIN, 'CAP_NET_ADMIN', `to create the TUN device (${cfg.tun.name}) and give it the pool addresses`);
+  const low = Math.min(cfg.listen.port, cfg.dtls.enabled ? cfg.dtls.port : cfg.listen.port);
+  if (low < unprivilegedPortStart()) need(CAP.NET_BIND_SERVICE, 'CAP_NET_BIND_SERVICE', `to bind port ${low}`);
+  need(CAP.SETUID, 'CAP_SETUID', `to run the network process as run-as-user ${cfg.runAsUser}`);
+  need(CAP.SETGID, 'CAP_SETGID', `to run the network process as run-as-group ${cfg.runAsGroup}`);
+  need(CAP.SETPCAP, 'CAP_SETPCAP', "to empty the network process's capability bounding set");
+  if (st.uid[1] !== 0) lacks.unshift(`root (uid 0; this is uid ${st.uid[1]}): the state folder ${cfg.state} and its secrets belong to root`);
+  return lacks;
+}
+
+/** The config as the network process gets it. Secrets of the auth part (none yet) are cut here. */
+function networkView(cfg: GatewayConfig): unknown {
+  return JSON.parse(JSON.stringify(cfg)) as unknown;
+}
+
+function profileWire(p: ServedProfile | null): ProfileWire | null {
+  return p ? { uri: p.uri, sha1: p.sha1, content: p.content.toString('base64') } : null;
+}
+
+function subnetsOf(cfg: GatewayConfig): Map<string, Ipv4Cidr> {
+  const m = new Map<string, Ipv4Cidr>();
+  m.set(formatCidr(cfg.network.address), cfg.network.address);
+  for (const g of cfg.groups) m.set(formatCidr(g.network.address), g.network.address);
+  return m;
+}
+
+async function addSubnet(tun: string, c: string): Promise<void> {
+  // A subnet dropped by an earlier reload may still be on the TUN: "File exists" is fine.
+  await addrAdd(tun, c).catch((e: unknown) => {
+    if (!(e instanceof IpError && /exists/i.test(e.stderr))) throw e;
+  });
+}
+
+export class PrivilegedParent {
+  private config: GatewayConfig;
+  private readonly log: Logger;
+  private users!: UserStore;
+  private identity!: TlsIdentity;
+  private runAs!: RunAs;
+  private tunName = '';
+  private child: ChildProcess | null = null;
+  private channel: Channel<NetworkMessage, PrivilegedMessage> | null = null;
+  private readonly auth = new AuthQueue();
+  /** reload step 1's result, until step 3 (or the next step 1) */
+  private pending: { config: GatewayConfig; users: UserStore } | null = null;
+  private stopping = false;
+  networkPid = 0;
+
+  constructor(private readonly opts: ServeOptions) {
+    this.config = opts.config;
+    this.log = createLogger({ level: opts.logLevel, format: opts.logFormat }).child({ proc: 'privileged' });
+  }
+
+  get userCount(): number {
+    return this.users.count;
+  }
+
+  get pin(): string {
+    return this.identity.pin;
+  }
+
+  get certificate(): { file: string; generated: boolean } {
+    return { file: this.identity.certFile, generated: this.identity.generated };
+  }
+
+  get tun(): string {
+    return this.tunName;
+  }
+
+  /** Everything up to a network process that is listening without root. Throws ServeError. */
+  async start(): Promise<void> {
+    const cfg = this.config;
+    const lacks = missingPrivileges(cfg);
+    if (lacks.length) throw new ServeError(`sslgate serve must be started as root; it lacks:\n  - ${lacks.join('\n  - ')}`);
+    this.runAs = resolveRunAs(cfg.runAsUser, cfg.runAsGroup);
+    const notice = (message: string): void => this.log.warn({ file: message.split(':')[0] }, message);
+    ensurePrivateDir(cfg.state, notice);
+    this.identity = await loadOrCreateIdentity({ ...cfg.tls, stateDir: cfg.state, subjectHost: cfg.listen.host, notice });
+    this.users = UserStore.inState(cfg.state, notice);
+    this.users.cacheSeconds = cfg.auth.cacheSeconds;
+    const profile = readProfile(cfg.profile);
+    const clientCaPem = cfg.tls.clientCa ? readFileSync(cfg.tls.clientCa, 'utf8') : null;
+
+    const tun = createTunInterface(cfg.tun.name);
+    this.tunName = tun.name;
+    let tunFdOpen = true;
+    try {
+      const subnets = subnetsOf(cfg);
+      for (const c of subnets.keys()) await addrAdd(tun.name, c);
+      // The TUN's MTU bounds what the kernel sends us; TLS 1.2 AES-GCM is the larger overhead
+      // among the ciphers we negotiate, so every client's MTU is at least this.
+      await linkSetUp(tun.name, tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' }));
+      this.log.info({ tun: tun.name, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`) }, 'TUN device configured');
+
+      const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
+      const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd] });
+      this.child = child;
+      // The network process holds the TUN now; this one never reads packets.
+      closeSync(tun.fd);
+      tunFdOpen = false;
+      await this.handshake(child, {
+        t: 'init',
+        config: networkView(cfg),
+        identity: { certPem: this.identity.certPem, keyPem: this.identity.keyPem, certFile: this.identity.certFile, generated: this.identity.generated },
+        clientCaPem,
+        profile: profileWire(profile),
+        tun: { name: tun.name, fd: 4 },
+        runAs: this.runAs,
+        users: this.users.count,
+        logLevel: this.opts.logLevel,
+        logFormat: this.opts.logFormat,
+      });
+    } catch (e) {
+      if (tunFdOpen) closeSync(tun.fd);
+      this.child?.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  private handshake(child: ChildProcess, init: PrivilegedMessage): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ServeError(`the network process did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      let started = false;
+      const settle = (err: Error | null): void => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      child.once('exit', (code, signal) => {
+        this.channel?.close(null);
+        if (!started) {
+          settle(new ServeError(`the network process exited during start-up (${signal ?? `exit ${code}`})`));
+          return;
+        }
+        if (this.stopping) return;
+        this.log.fatal({ code, signal }, 'network process exited; the gateway stops');
+        this.cleanup();
+        process.exit(1);
+      });
+      this.channel = new Channel<NetworkMessage, PrivilegedMessage>(
+        child.stdio[3] as Socket,
+        MAX_FRAME_FROM_NETWORK,
+        parseNetworkMessage,
+        (m) => {
+          if (m.t === 'ready' && !started) {
+            started = true;
+            this.networkPid = child.pid ?? m.pid;
+            settle(null);
+          } else if (m.t === 'fatal' && !started) {
+            settle(new ServeError(m.code && /^E[A-Z]+$/.test(m.code) ? `${m.error} [${m.code}]` : m.error));
+          } else this.onRequest(m);
+        },
+        (err) => {
+          if (err && !this.stopping) this.log.error({ err: err.message }, 'channel to the network process closed; stopping it');
+          // A network process that broke the protocol may be compromised: it goes.
+          if (!this.stopping && this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+        },
+      );
+      this.channel.send(init);
+    });
+  }
+
+  private reply(m: PrivilegedMessage): void {
+    this.channel?.send(m);
+  }
+
+  private onRequest(m: NetworkMessage): void {
+    switch (m.t) {
+      case 'auth': {
+        const { id, user, password } = m;
+        const users = this.users;
+        const queued = this.auth.run(async () => {
+          try {
+            const rec = await users.verify(user, password);
+            this.reply(rec ? { t: 'auth-result', id, ok: true, ...(rec.groups ? { groups: rec.groups } : {}) } : { t: 'auth-result', id, ok: false });
+          } catch (e) {
+            this.log.error({ err: (e as Error).message }, 'password check failed');
+            this.reply({ t: 'auth-result', id, ok: false, error: 'the password check failed' });
+          }
+        });
+        if (!queued) this.reply({ t: 'auth-result', id, ok: false, error: 'too many password checks waiting' });
+        break;
+      }
+      case 'reload-read':
+        this.reloadRead(m.id);
+        break;
+      case 'reload-subnets':
+        void this.reloadSubnets(m.id, m.cidrs);
+        break;
+      case 'reload-commit':
+        this.reloadCommit(m.id);
+        break;
+      default:
+        this.log.warn({ type: m.t }, 'unexpected message from the network process');
+    }
+  }
+
+  private reloadRead(id: number): void {
+    this.pending = null;
+    try {
+      const { config, profile } = readForReload(this.config);
+      // The state folder is bound at start (a restart key): users come from the running one.
+      const users = UserStore.inState(this.config.state, (message) => this.log.warn(message));
+      users.cacheSeconds = config.auth.cacheSeconds;
+      this.pending = { config, users };
+      this.reply({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count });
+    } catch (e) {
+      this.reply({ t: 'reload-failed', id, ok: false, error: (e as Error).message });
+    }
+  }
+
+  private async reloadSubnets(id: number, cidrs: string[]): Promise<void> {
+    const p = this.pending;
+    // Only subnets of the file this process read: the network process cannot choose addresses.
+    const allowed = p ? subnetsOf(p.config) : new Map<string, Ipv4Cidr>();
+    const bad = cidrs.find((c) => !allowed.has(c));
+    if (bad !== undefined) {
+      this.log.warn({ subnet: bad }, 'network process asked for a subnet that is not in the configuration; refused');
+      this.reply({ t: 'reload-failed', id, ok: false, error: `subnet ${bad} is not in the configuration just read` });
+      return;
+    }
+    try {
+      for (const c of cidrs) await addSubnet(this.tunName, c);
+      this.reply({ t: 'reload-done', id, ok: true });
+    } catch (e) {
+      this.reply({ t: 'reload-failed', id, ok: false, error: `adding a pool subnet to ${this.tunName}: ${(e as Error).message}` });
+    }
+  }
+
+  private reloadCommit(id: number): void {
+    const p = this.pending;
+    if (!p) {
+      this.reply({ t: 'reload-failed', id, ok: false, error: 'no reload in progress' });
+      return;
+    }
+    this.pending = null;
+    this.users = p.users;
+    // Keys bound at start keep their running values (reload.ts RESTART_KEYS).
+    this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
+    if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
+    this.reply({ t: 'reload-done', id, ok: true });
+  }
+
+  /** SIGHUP: the network process runs the reload (it knows the leases) and asks for each step. */
+  reload(): void {
+    this.channel?.send({ t: 'reload' });
+  }
+
+  /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
+  async stop(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      this.channel?.send({ t: 'stop', signal });
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.cleanup();
+  }
+
+  /** The admin socket sits in the root-only state folder: the network process cannot remove it. */
+  private cleanup(): void {
+    const sock = this.config.admin.socket;
+    if (sock && existsSync(sock) && lstatSync(sock).isSocket()) {
+      try {
+        unlinkSync(sock);
+      } catch {
+        // gone already
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Issue 9 §1 acceptance: privilege separation, with real openconnect clients. While sessions run
+ * over TLS and over DTLS, the process that reads from the network has a uid that is not 0 and
+ * no capabilities at all (/proc/PID/status), never opened users.json (its open files), and
+ * cannot read it; the privileged process still checks passwords, and a reload still adds a pool
+ * (its subnet appears on the TUN device and a client of the new group gets an address there).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseProcStatus } from '../../src/os/proc-status.js';
+import { ctl } from '../helpers/ctl.js';
+import { createTestbed, execIn, interopSkipReason, tcpTransfer, type Testbed } from '../helpers/netns.js';
+import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
+import { gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+
+const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'setpriv']);
+const MB5 = 5 * 1024 * 1024;
+
+function statusOf(pid: number): ReturnType<typeof parseProcStatus> {
+  return parseProcStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
+/** Every file the process has open, as the kernel names them. */
+function openFiles(pid: number): string[] {
+  return fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  });
+}
+
+test('privilege separation: the network process runs without root or capabilities', { skip, timeout: 240_000 }, async (t) => {
+  let tb: Testbed | undefined;
+  let gw: SslgateGateway | undefined;
+  const clients: OpenconnectClient[] = [];
+  t.after(async () => {
+    for (const c of clients) await c.stop().catch(() => undefined);
+    await gw?.stop().catch(() => undefined);
+    await tb?.cleanup();
+  });
+  tb = await createTestbed({ tag: 'privsep' });
+  const net = tb.poolNet(0);
+  const net2 = tb.poolNet(3);
+  const base = `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}, ${net2}]\ngroups:\n  - name: Employees\n`;
+  gw = await startGateway(tb.gw, { listenHost: tb.gwAddr, yaml: base, users: [{ name: 'alice', password: 'pw-a' }] });
+  const listening = await gw.waitLog(/gateway listening/);
+  const netPid = Number(listening['networkPid']);
+  const privPid = Number(listening['privilegedPid']);
+  assert.ok(netPid > 0 && privPid > 0 && netPid !== privPid, `pids in the log: ${JSON.stringify(listening)}`);
+  const usersFile = path.join(gw.dir, 'state', 'users.json');
+
+  const checkNetworkProcess = (when: string): void => {
+    const st = statusOf(netPid);
+    assert.ok(st.uid.every((u) => u !== 0), `${when}: network process uids ${st.uid.join('/')}`);
+    assert.ok(st.gid.every((g) => g !== 0), `${when}: network process gids ${st.gid.join('/')}`);
+    assert.equal(st.capEff, 0n, `${when}: CapEff ${st.capEff.toString(16)}`);
+    assert.equal(st.capPrm, 0n, `${when}: CapPrm ${st.capPrm.toString(16)}`);
+    assert.equal(st.capBnd, 0n, `${when}: CapBnd ${st.capBnd.toString(16)}`);
+    assert.equal(st.noNewPrivs, true, `${when}: NoNewPrivs`);
+    assert.ok(!openFiles(netPid).some((f) => f.includes('users.json')), `${when}: the network process has users.json open`);
+    // the privileged process keeps root: it owns the TUN set-up and the password hashes
+    assert.equal(statusOf(privPid).uid[1], 0);
+  };
+
+  await t.test('TLS session: uid not 0, CapEff 0, no users.json', async () => {
+    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'pw-a', noDtls: true });
+    clients.push(c);
+    await c.waitTunnel(20_000);
+    assert.ok(await tb!.cl.ping(gwHost(net), { count: 2, timeoutMs: 10_000 }), 'no ping over TLS');
+    checkNetworkProcess('TLS session');
+    await c.stop();
+    clients.splice(clients.indexOf(c), 1);
+  });
+
+  await t.test('DTLS session: uid not 0, CapEff 0; data moves over DTLS', async () => {
+    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'pw-a' });
+    clients.push(c);
+    await c.waitTunnel(20_000);
+    await c.proc.waitForLine(/Established DTLS connection/, 15_000);
+    const up = await tcpTransfer(tb!.cl, tb!.gw, gwHost(net), MB5);
+    assert.equal(up.receivedSha256, up.sentSha256);
+    checkNetworkProcess('DTLS session');
+    const mark = gw!.proc.lines.length;
+    await c.stop();
+    clients.splice(clients.indexOf(c), 1);
+    const closed = await gw!.waitLog(/client disconnected/, 5000, mark);
+    assert.ok(Number(closed['dtlsRxPackets']) > 1000, `DTLS rx packets: ${closed['dtlsRxPackets']}`);
+  });
+
+  await t.test('the network uid cannot read users.json', async () => {
+    const st = statusOf(netPid);
+    const r = await execIn(null, 'setpriv', [`--reuid=${st.uid[0]}`, `--regid=${st.gid[0]}`, '--clear-groups', 'cat', usersFile]);
+    assert.notEqual(r.code, 0, 'the run-as-user could read users.json');
+    assert.match(r.stderr, /Permission denied/);
+    assert.equal(fs.statSync(usersFile).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(gw!.dir, 'state')).mode & 0o777, 0o700);
+  });
+
+  await t.test('a reload adds a pool: its subnet goes on the TUN, a client of the new group gets an address there', async () => {
+    fs.appendFileSync(gw!.configFile, `  - name: Contractors\n    network: { address: ${gwHost(net2)}/24 }\n`);
+    const r = await ctl(gw!, ['reload']);
+    assert.equal(r.code, 0, r.stderr);
+    const addrs = (await tb!.gw.exec('ip', ['-4', '-o', 'addr', 'show'])).stdout;
+    assert.ok(addrs.includes(`${gwHost(net2)}/24`), `new pool subnet not on the TUN:\n${addrs}`);
+    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'pw-a', authgroup: 'Contractors', noDtls: true });
+    clients.push(c);
+    const tun = await c.waitTunnel(20_000);
+    assert.equal(tun.address.split('.').slice(0, 3).join('.'), net2.split('.').slice(0, 3).join('.'), `address ${tun.address} not in ${net2}`);
+    assert.ok(await tb!.cl.ping(gwHost(net2), { count: 2, timeoutMs: 10_000 }), 'no ping in the new pool');
+    checkNetworkProcess('after reload');
+  });
+
+  await t.test('a wrong password is still refused (checked by the privileged process)', async () => {
+    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'wrong', authgroup: 'Employees', noDtls: true });
+    clients.push(c);
+    const ex = await c.proc.waitExit(20_000);
+    assert.notEqual(ex.code, 0);
+    assert.ok(c.lines.some((l) => /Login failed/.test(l.text)), `no "Login failed." shown:\n${c.proc.tail()}`);
+  });
+});
