@@ -2,8 +2,9 @@
  * Linux TUN device for the data plane, backed by the native addon in native/tun.c.
  *
  * Reads arrive in batches: the addon fills a preallocated slab (one fixed-size slot per packet,
- * `headroom` bytes free before each packet so CSTP/DTLS headers can be written in place) and
- * makes one JS call per batch. Writes are synchronous, one packet per write(2); a packet the
+ * starting `headroom` bytes into the slot) and makes one JS call per batch. The headroom is
+ * reserved for sealing CSTP/DTLS records in place; no caller writes there yet (the CSTP channel
+ * and the DTLS sealers build each record in their own buffer), so today it is only an offset. Writes are synchronous, one packet per write(2); a packet the
  * kernel refuses is dropped, never queued, like a full NIC ring.
  */
 import { closeSync } from 'node:fs';
@@ -32,7 +33,7 @@ export interface TunDevice {
   readonly fd: number;
   /** Bytes per slot in the read slab. */
   readonly slot: number;
-  /** Bytes free before each packet in its slot (for in-place CSTP/DTLS headers). */
+  /** Bytes before each packet in its slot (reserved for in-place headers; unused so far). */
   readonly headroom: number;
   /** Packets dropped on read because they did not fit in slot - headroom bytes. */
   readonly truncated: number;
@@ -69,7 +70,10 @@ export interface OpenTunOptions {
   multiQueue?: boolean;
 }
 
-/** Room for DTLS (13 B header + 16 B explicit IV) or CSTP (8 B) headers, rounded to a cache line. */
+/**
+ * Would hold a DTLS (13 B header + 16 B explicit IV) or CSTP (8 B) header, rounded to a cache
+ * line, once records are sealed in place; nothing writes there today.
+ */
 export const DEFAULT_HEADROOM = 64;
 /** Payload room per slot: covers a 1500-byte MTU with room after it for a CBC pad + MAC or GCM tag. */
 export const DEFAULT_PACKET_ROOM = 2048;
