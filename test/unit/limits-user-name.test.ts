@@ -59,6 +59,6 @@ test('an invalid user name is a failed login scored against the address only, ne
   assert.ok(failure && failure.type === 'auth-failure' && failure.user === undefined && failure.reason === 'bad-credentials');
   const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'login failed');
   assert.ok(logged, lines.join(''));
-  assert.equal(logged['user'], 'mallory?{"level":30,"msg":"logi... (20034 characters)');
+  assert.equal(logged['user'], 'mallory?{"level":30,"msg":"login... (20034 characters)');
   assert.ok(lines.join('').length < 2000, 'the name is not logged in full');
 });
