@@ -15,10 +15,12 @@ const [mode = '', host = '', portText = '443', ...rest] = process.argv.slice(2);
 const port = Number(portText);
 /** the attacker never runs longer than this, whatever happens */
 const LIFETIME_MS = 120_000;
+// Not unref'd: a paused socket keeps no event loop alive, and an attacker whose connection the
+// gateway never closes must say so ("lifetime-over") rather than exit quietly.
 setTimeout(() => {
   report({ event: 'lifetime-over' });
   process.exit(3);
-}, LIFETIME_MS).unref();
+}, LIFETIME_MS);
 
 function report(o: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(o) + '\n');
