@@ -95,6 +95,10 @@ export async function startSslgate(ns: Ns, o: SslgateOptions): Promise<SslgateUn
       // No per-address connection rate limit: every load-generator session comes from one
       // address (the ocserv helper sets rate-limit-ms = 0 likewise).
       '  connection-rate: 0',
+      // ... and all as one user, 32 logins in flight at once: no per-user session limit and no
+      // cap on unauthenticated connections per address (like ocserv's max-same-clients = 0).
+      '  max-sessions-per-user: none',
+      '  max-unauth-per-address: 0',
       ...(o.credentialCache === false ? ['auth:', '  cache-seconds: 0'] : []),
       o.yaml ?? '',
       '',

@@ -20,6 +20,7 @@ import type { BanGuard } from './ban-guard.js';
 import type { GatewayEvents } from './ops/events.js';
 import { admitSession, sessionTimeouts } from './session-limits.js';
 import type { Session, SessionStore } from './sessions.js';
+import { isValidUserName, printableUserName } from './user-name.js';
 
 export interface HttpReply {
   status: number;
@@ -138,6 +139,12 @@ export class AuthHandler {
     const { group } = this.chooseGroup(doc.groupSelect ?? doc.fields.get('group_list'), ctx.path);
     const user = (doc.fields.get('username') ?? '').trim();
     const password = doc.fields.get('password') ?? '';
+    if (user && !isValidUserName(user)) {
+      // No such user can exist: a failed login, scored against the address only (user-name.ts).
+      this.d.log.warn({ remote: ctx.remoteAddr, user: printableUserName(user), group: group.name, reason: 'invalid user name' }, 'login failed');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, group: group.name, reason: 'bad-credentials' });
+      return this.form(group, ctx, LOGIN_FAILED);
+    }
     const banned = this.d.guard.bannedFor(ctx.remoteAddr);
     if (banned > 0) {
       this.d.log.warn({ remote: ctx.remoteAddr, user }, 'login refused: address is banned');

@@ -10,6 +10,7 @@
  */
 import { cidrContains, parseIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { GatewayEvent, GatewayEventBody } from './ops/events.js';
+import { addressKey } from './address-key.js';
 
 export interface BanPoints {
   password: number;
@@ -46,15 +47,20 @@ interface Entry {
   bannedUntil: number;
 }
 
-/** Past this many tracked keys, the oldest unbanned ones are forgotten (a spray must not eat memory). */
+/**
+ * Past this many tracked keys, the oldest unbanned ones are forgotten (a spray must not eat
+ * memory). User names are validated (at most 64 characters) before they get here; when a map is
+ * full of live bans, a new key is not tracked at all rather than growing the map.
+ */
 const MAX_ENTRIES = 100_000;
 /** Longest pause before answering a failed login (slows guessing, harmless to people). */
 const MAX_DELAY_MS = 2000;
 
-/** "::ffff:10.0.0.1" (an IPv4 client on a dual-stack socket) and "10.0.0.1" are one address. */
-export function normalizeAddr(addr: string): string {
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
-}
+/**
+ * The per-address key (address-key.ts): "::ffff:10.0.0.1" and "10.0.0.1" are one address, and
+ * an IPv6 /64 is one address.
+ */
+export const normalizeAddr = addressKey;
 
 export class BanGuard {
   private readonly byAddr = new Map<string, Entry>();
@@ -64,6 +70,7 @@ export class BanGuard {
     private policy: BanPolicy,
     private readonly emit: (ev: GatewayEventBody) => void = () => undefined,
     private readonly now: () => number = Date.now,
+    private readonly maxEntries: number = MAX_ENTRIES,
   ) {}
 
   /** A reload: new limits and allow-list apply from now on; scores and bans are kept. */
@@ -154,6 +161,11 @@ export class BanGuard {
     return out.sort((a, b) => b.bannedUntil - a.bannedUntil || b.score - a.score);
   }
 
+  /** Keys tracked (scores and bans), per map: bounded by `maxEntries` each. */
+  tracked(): { address: number; user: number } {
+    return { address: this.byAddr.size, user: this.byUser.size };
+  }
+
   counts(): { address: number; user: number } {
     const now = this.now();
     let address = 0;
@@ -178,7 +190,8 @@ export class BanGuard {
     const now = this.now();
     let e = map.get(key);
     if (!e) {
-      if (map.size >= MAX_ENTRIES) this.evict(map);
+      if (map.size >= this.maxEntries) this.evict(map);
+      if (map.size >= this.maxEntries) return false; // all live bans: the address score still counts
       e = { score: 0, lastAt: now, bannedUntil: 0 };
       map.set(key, e);
     }
@@ -197,7 +210,7 @@ export class BanGuard {
   private evict(map: Map<string, Entry>): void {
     const now = this.now();
     // Maps iterate in insertion order: the first unbanned entries are the oldest.
-    let drop = Math.ceil(MAX_ENTRIES / 10);
+    let drop = Math.ceil(this.maxEntries / 10);
     for (const [key, e] of map) {
       if (drop <= 0) break;
       if (e.bannedUntil <= now) {

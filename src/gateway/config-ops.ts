@@ -7,7 +7,8 @@
  * admin:   { socket: admin.sock, listen: 127.0.0.1:9443, token-file: admin.token }
  * metrics: { listen: 127.0.0.1:9100, path: /metrics }
  * log:     { level: info, format: auto }           # auto = pretty on a terminal, else JSON
- * limits:  { max-sessions-per-user: 1, session-overflow: end-oldest, connection-rate: 20, ... }
+ * limits:  { max-sessions-per-user: 2, session-overflow: end-oldest, connection-rate: 20,
+ *            max-unauth-per-address: 16, max-unauth-connections: 2048, ... }
  * ban:     { max-score: 100, user-max-score: 300, reset-time: 300, ban-time: 300,
  *            points: { password: 10, cookie: 10, malformed: 10, connection: 0 }, allow: [..] }
  * ```
@@ -47,7 +48,7 @@ export interface LogConfig {
 export type SessionOverflow = 'end-oldest' | 'refuse-newest';
 
 export interface OpsLimits {
-  /** null = unlimited */
+  /** null = unlimited; default 2, ocserv's max-same-clients */
   maxSessionsPerUser: number | null;
   sessionOverflow: SessionOverflow;
   /** new TLS connections per second per source address (0 = unlimited), and the burst allowed */
@@ -56,6 +57,9 @@ export interface OpsLimits {
   maxHeaderBytes: number;
   maxBodyBytes: number;
   maxCookieBytes: number;
+  /** connections not yet a tunnel, per address (an IPv6 /64 is one) and in total; 0 = no cap */
+  maxUnauthPerAddress: number;
+  maxUnauthConnections: number;
 }
 
 export interface OpsConfig {
@@ -66,7 +70,7 @@ export interface OpsConfig {
 }
 
 export const OPS_TOP_KEYS = ['admin', 'metrics', 'log', 'ban'];
-export const OPS_LIMIT_KEYS = ['max-sessions-per-user', 'session-overflow', 'connection-rate', 'connection-burst', 'max-header-bytes', 'max-body-bytes', 'max-cookie-bytes'];
+export const OPS_LIMIT_KEYS = ['max-sessions-per-user', 'session-overflow', 'connection-rate', 'connection-burst', 'max-header-bytes', 'max-body-bytes', 'max-cookie-bytes', 'max-unauth-per-address', 'max-unauth-connections'];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 type Obj = Record<string, unknown>;
@@ -89,15 +93,36 @@ function oneOf<T extends string>(r: Reader, v: unknown, key: string, allowed: re
 export function readOpsLimits(r: Reader, lim: Obj): OpsLimits {
   const perUser = lim['max-sessions-per-user'];
   return {
-    maxSessionsPerUser: perUser === undefined || perUser === null || perUser === 'none' || perUser === 0 ? null : r.int(perUser, 'limits.max-sessions-per-user', 0, 1, 1000),
+    maxSessionsPerUser:
+      perUser === undefined ? DEFAULT_SESSIONS_PER_USER : perUser === null || perUser === 'none' || perUser === 0 ? null : r.int(perUser, 'limits.max-sessions-per-user', 0, 1, 1000),
     sessionOverflow: oneOf(r, lim['session-overflow'], 'limits.session-overflow', ['end-oldest', 'refuse-newest'] as const, 'end-oldest'),
     connectionRate: r.int(lim['connection-rate'], 'limits.connection-rate', 20, 0, 100_000),
     connectionBurst: r.int(lim['connection-burst'], 'limits.connection-burst', 100, 1, 1_000_000),
     maxHeaderBytes: r.int(lim['max-header-bytes'], 'limits.max-header-bytes', 16 * 1024, 1024, 1024 * 1024),
     maxBodyBytes: r.int(lim['max-body-bytes'], 'limits.max-body-bytes', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxCookieBytes: r.int(lim['max-cookie-bytes'], 'limits.max-cookie-bytes', 4096, 128, 64 * 1024),
+    maxUnauthPerAddress: r.int(lim['max-unauth-per-address'], 'limits.max-unauth-per-address', DEFAULT_UNAUTH_PER_ADDRESS, 0, 1_000_000),
+    maxUnauthConnections: r.int(lim['max-unauth-connections'], 'limits.max-unauth-connections', DEFAULT_UNAUTH_CONNECTIONS, 0, 1_000_000),
   };
 }
+
+/** ocserv's max-same-clients default (ocserv.conf.sample): a laptop and a phone. */
+const DEFAULT_SESSIONS_PER_USER = 2;
+/**
+ * A client holds one connection in the auth phase at a time (openconnect: the auth POSTs on one
+ * keep-alive connection, then CONNECT on a new one), two for a moment. 16 lets about eight
+ * people behind one NAT address log in at the same instant (each login lasts well under a
+ * second: more in a row are fine), while one address can hold at most 16 slow connections,
+ * each for at most auth-timeout seconds, instead of all of them. The ban allow-list lifts it
+ * for known NATs.
+ */
+const DEFAULT_UNAUTH_PER_ADDRESS = 16;
+/**
+ * All unauthenticated connections (TLS handshakes and logins in progress): about 100 MB of TLS
+ * state at most, and at the handshake rate a core sustains (~1,000/s with ECDSA) far more than a
+ * login storm after a restart needs, given that each lasts well under a second.
+ */
+const DEFAULT_UNAUTH_CONNECTIONS = 2048;
 
 /** `auth` is the older failure-count section: it supplies the ban defaults (max-failures x password points). */
 export function readOpsConfig(r: Reader, o: Obj, state: string, auth: { maxFailures: number; failureWindow: number; banTime: number }): OpsConfig {

@@ -1,10 +1,11 @@
 /**
- * Per-address rate limit of new TLS connections: a token bucket per source address (`rate`
+ * Per-address rate limit of new TLS connections: a token bucket per source address (an IPv6 /64
+ * counts as one, address-key.ts) (`rate`
  * connections per second, bursts of up to `burst`). Checked on accept, before the TLS handshake,
  * so a flood costs the gateway almost nothing. Offices behind one NAT address make many
  * connections at 9:00: the defaults are generous and the ban allow-list bypasses this too.
  */
-import { normalizeAddr } from './ban-guard.js';
+import { addressKey } from './address-key.js';
 
 export interface RateOptions {
   /** tokens per second; 0 = no limit */
@@ -32,7 +33,7 @@ export class ConnectionLimiter {
   take(addr: string): boolean {
     const { rate, burst } = this.opts;
     if (rate <= 0) return true;
-    const key = normalizeAddr(addr);
+    const key = addressKey(addr); // an IPv6 /64 is one address
     const now = this.now();
     let b = this.buckets.get(key);
     if (!b) {

@@ -1,7 +1,8 @@
 /**
  * Who may open a connection, and the limits every connection lives under: the ban guard (scores
- * fed by gateway events), the per-address connection rate, HTTP header/body/cookie sizes and the
- * auth timeout. `apply()` pushes a (re)loaded config to the parts that keep their own copy, so
+ * fed by gateway events), the per-address connection rate, the caps and the deadline of
+ * connections that are not a tunnel yet (unauth-connections.ts), HTTP header/body/cookie sizes.
+ * `apply()` pushes a (re)loaded config to the parts that keep their own copy, so
  * a reload reaches connections opened afterwards.
  */
 import type { Socket } from 'node:net';
@@ -11,17 +12,24 @@ import { BanGuard } from './ban-guard.js';
 import type { GatewayConfig } from './config.js';
 import { ConnectionLimiter } from './connection-limiter.js';
 import type { GatewayEvents } from './ops/events.js';
+import { UnauthConnections, type RemoteEnd, type UnauthOptions } from './unauth-connections.js';
 
 /** The mutable part of ConnectionDeps a reload updates. */
 export interface ConnectionLimits {
-  authTimeout: number;
   maxCookieBytes: number;
+}
+
+function unauthOptions(cfg: GatewayConfig): UnauthOptions {
+  const l = cfg.limits;
+  return { deadlineMs: l.authTimeout * 1000, maxPerAddress: l.maxUnauthPerAddress, maxTotal: l.maxUnauthConnections };
 }
 
 export class Gatekeeper {
   readonly guard: BanGuard;
   /** connections closed before TLS, by why (read by the metrics) */
-  readonly refused = { banned: 0, 'rate-limit': 0 };
+  readonly refused = { banned: 0, 'rate-limit': 0, 'unauth-per-address': 0, 'unauth-total': 0 };
+  /** connections before CONNECT: their deadline and caps */
+  readonly unauth: UnauthConnections;
   /** one object shared with every connection's parser: updated in place */
   readonly httpLimits: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
   private readonly limiter: ConnectionLimiter;
@@ -31,6 +39,7 @@ export class Gatekeeper {
     this.guard = new BanGuard(cfg.ban, (ev) => events.emit(ev));
     events.subscribe(this.guard.observe);
     this.limiter = new ConnectionLimiter({ rate: cfg.limits.connectionRate, burst: cfg.limits.connectionBurst });
+    this.unauth = new UnauthConnections(unauthOptions(cfg));
     this.apply(cfg);
   }
 
@@ -44,14 +53,20 @@ export class Gatekeeper {
     const l = cfg.limits;
     this.guard.setPolicy(cfg.ban);
     this.limiter.setOptions({ rate: l.connectionRate, burst: l.connectionBurst });
+    this.unauth.setOptions(unauthOptions(cfg));
     Object.assign(this.httpLimits, { maxHeaderBytes: l.maxHeaderBytes, maxBodyBytes: l.maxBodyBytes });
-    if (this.conn) Object.assign(this.conn, { authTimeout: l.authTimeout, maxCookieBytes: l.maxCookieBytes });
+    if (this.conn) Object.assign(this.conn, { maxCookieBytes: l.maxCookieBytes });
   }
 
-  /** On accept, before TLS: a banned or over-rate address is closed at once. */
+  /**
+   * On accept, before TLS: a banned or over-rate address, or one over its unauthenticated
+   * connections, is closed at once; an admitted connection runs under the auth deadline.
+   */
   readonly admit = (raw: Socket): void => {
     const addr = raw.remoteAddress ?? '';
-    const why = this.guard.bannedFor(addr) > 0 ? 'banned' : this.guard.isAllowListed(addr) || this.limiter.take(addr) ? null : 'rate-limit';
+    const allowed = this.guard.isAllowListed(addr);
+    let why: keyof Gatekeeper['refused'] | null = this.guard.bannedFor(addr) > 0 ? 'banned' : allowed || this.limiter.take(addr) ? null : 'rate-limit';
+    why ??= this.unauth.admit(raw, allowed);
     if (why) {
       this.refused[why]++;
       this.log.debug({ remote: addr, why }, 'connection refused');
@@ -59,6 +74,11 @@ export class Gatekeeper {
       return;
     }
     this.guard.addPoints(addr, 'connection');
+  };
+
+  /** The connection became a tunnel (CONNECT accepted): its auth deadline and count end. */
+  readonly tunnelUp = (sock: RemoteEnd): void => {
+    this.unauth.promote(sock);
   };
 
   sweep(): void {

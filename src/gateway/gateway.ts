@@ -186,7 +186,7 @@ export class Gateway {
       profile: () => this.profile,
       log: this.log,
       httpLimits: this.gate.httpLimits,
-      authTimeout: this.config.limits.authTimeout,
+      tunnelUp: this.gate.tunnelUp,
       maxCookieBytes: this.config.limits.maxCookieBytes,
       events: this.events,
     };

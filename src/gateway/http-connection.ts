@@ -3,6 +3,11 @@
  * profile download and the downloader stubs, then CONNECT (PROTOCOL.md §1.5 URL map). Requests are
  * answered in order, one at a time; every size is bounded by the parser; anything malformed gets
  * an error status and the connection is closed.
+ *
+ * While a request is in work the socket is paused and the parser holds at most the rest of one
+ * chunk: a pipelined flood waits in the kernel (TCP flow control pushes back on the sender)
+ * instead of in our memory, and after MAX_REQUESTS the connection closes. The time until CONNECT
+ * is bounded by the auth deadline, armed at accept (unauth-connections.ts).
  */
 import type { TLSSocket } from 'node:tls';
 import { formatResponse, HttpError, HttpRequestParser, parseCookies, type HttpLimits, type HttpRequest } from '../protocol/http.js';
@@ -27,8 +32,8 @@ export interface ConnectionDeps {
   profile: () => ServedProfile | null;
   log: Logger;
   httpLimits: HttpLimits;
-  /** seconds a connection may spend before CONNECT */
-  authTimeout: number;
+  /** the connection became a tunnel: its auth deadline ends (Gatekeeper.tunnelUp) */
+  tunnelUp: (sock: TLSSocket) => void;
   /** longest Cookie header accepted (all Cookie lines together) */
   maxCookieBytes: number;
   /** malformed requests and bad cookies are events: the ban guard scores them */
@@ -57,19 +62,28 @@ function stub(path: string): HttpReply | null {
   return null;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
   const remoteAddr = sock.remoteAddress ?? '?';
   const parser = new HttpRequestParser(d.httpLimits);
-  let chain: Promise<void> = Promise.resolve();
   let count = 0;
   /** no more answers: the connection is closing or became a tunnel */
   let done = false;
   /** no more input is parsed (after a parse error or CONNECT) */
   let stopped = false;
+  /** a request is in work: the socket is paused */
+  let busy = false;
 
   sock.setNoDelay(true);
-  sock.setTimeout(d.authTimeout * 1000, () => sock.destroy());
   sock.on('error', () => sock.destroy());
+
+  /** After the last answer went out, close for good: nothing the peer still sends is read. */
+  const close = (msg: Buffer | string): void => {
+    done = true;
+    sock.once('finish', () => sock.destroy());
+    sock.end(msg);
+  };
 
   const send = (r: HttpReply): void => {
     if (done || sock.destroyed) return;
@@ -77,10 +91,8 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
     if (r.close) headers.push(['Connection', 'close']);
     // Head and body in one write: one TLS record, no delayed-ACK stall (issue 5's note on ocserv).
     const msg = formatResponse(r.status, r.reason, headers, r.body);
-    if (r.close) {
-      done = true;
-      sock.end(msg);
-    } else sock.write(msg);
+    if (r.close) close(msg);
+    else sock.write(msg);
   };
 
   const handle = async (req: HttpRequest): Promise<void> => {
@@ -97,11 +109,16 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
     }
     if (req.method === 'CONNECT') {
       done = true;
+      stopped = true;
       if (req.target !== CONNECT_PATH && req.target !== CONNECT_PATH.slice(1)) {
-        sock.end(formatResponse(404, 'Not Found', [], ''));
+        close(formatResponse(404, 'Not Found', [], ''));
         return;
       }
-      openTunnel(sock, req, parser.rest(), d.tunnel, remoteAddr);
+      if (openTunnel(sock, req, parser.rest(), d.tunnel, remoteAddr)) {
+        d.tunnelUp(sock);
+        // The CSTP channel reads the socket from here on.
+        sock.resume();
+      } else sock.once('finish', () => sock.destroy()); // refused: openTunnel answered and ends
       return;
     }
     if (req.method === 'POST') {
@@ -135,24 +152,45 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
     send({ status: 404, reason: 'Not Found', headers: [], body: '', close: true });
   };
 
-  sock.on('data', (chunk: Buffer) => {
-    if (stopped) return;
-    let reqs: HttpRequest[];
-    try {
-      reqs = parser.push(chunk);
-    } catch (e) {
-      const err = e instanceof HttpError ? e : new HttpError(400, 'bad request');
-      d.log.warn({ remote: remoteAddr, status: err.status, err: err.message }, 'bad HTTP request');
-      d.events.emit({ type: 'bad-request', remote: remoteAddr, reason: `http-${err.status}` });
-      stopped = true;
-      chain = chain.then(() => send({ status: err.status, reason: err.status === 431 ? 'Request Header Fields Too Large' : err.status === 413 ? 'Payload Too Large' : 'Bad Request', headers: [], body: '', close: true }));
-      return;
-    }
-    for (const req of reqs) {
-      chain = chain.then(() => handle(req)).catch((e: unknown) => {
+  /** Answers the requests in the parser's buffer one at a time, then reads again. */
+  const work = async (chunk: Buffer): Promise<void> => {
+    let input = chunk;
+    for (;;) {
+      let req: HttpRequest | undefined;
+      try {
+        req = parser.push(input, 1)[0];
+      } catch (e) {
+        const err = e instanceof HttpError ? e : new HttpError(400, 'bad request');
+        d.log.warn({ remote: remoteAddr, status: err.status, err: err.message }, 'bad HTTP request');
+        d.events.emit({ type: 'bad-request', remote: remoteAddr, reason: `http-${err.status}` });
+        stopped = true;
+        send({ status: err.status, reason: err.status === 431 ? 'Request Header Fields Too Large' : err.status === 413 ? 'Payload Too Large' : 'Bad Request', headers: [], body: '', close: true });
+        return;
+      }
+      input = EMPTY;
+      if (!req) break;
+      try {
+        await handle(req);
+      } catch (e) {
         d.log.error({ remote: remoteAddr, err: (e as Error).message }, 'request failed');
         send({ status: 500, reason: 'Internal Server Error', headers: [], body: '', close: true });
-      });
+      }
+      if (done || stopped || sock.destroyed) return;
     }
+    busy = false;
+    sock.resume();
+  };
+
+  sock.on('data', (chunk: Buffer) => {
+    if (stopped || done) return;
+    if (busy) {
+      // Cannot happen while paused; if it did, handling it would break the order of answers.
+      d.log.error({ remote: remoteAddr }, 'data while a request is in work; closing');
+      sock.destroy();
+      return;
+    }
+    busy = true;
+    sock.pause();
+    void work(chunk);
   });
 }

@@ -41,7 +41,8 @@ function refuse(sock: TLSSocket, status: number, reason: string, xReason?: strin
   sock.end(formatResponse(status, reason, headers, ''));
 }
 
-export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: TunnelDeps, remoteAddr: string): void {
+/** True when the socket is now a tunnel; false when the CONNECT was refused (the socket ends). */
+export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: TunnelDeps, remoteAddr: string): boolean {
   const creq = parseConnectRequest(req.headers);
   const s = d.sessions.byCookie(creq.cookie);
   if (!s) {
@@ -49,7 +50,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     d.events.emit({ type: 'auth-failure', remote: remoteAddr, reason: 'bad-cookie' });
     // openconnect stops reconnecting on 401 (§4.2); the text is ocserv's.
     refuse(sock, 401, 'Cookie is not acceptable');
-    return;
+    return false;
   }
   const cfg = d.config();
   if (s.channel) {
@@ -66,7 +67,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   if (addr === null) {
     d.log.error({ session: s.id, group: s.group.name }, 'address pool exhausted');
     refuse(sock, 503, 'Service Unavailable', 'No address available');
-    return;
+    return false;
   }
   s.address = addr;
   const cipher = sock.getCipher();
@@ -146,6 +147,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   channel.feed(rest);
   d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
   noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
+  return true;
 }
 
 function onChannelClose(s: Session, channel: CstpChannel, tunnel: SessionTunnel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {

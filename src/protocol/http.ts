@@ -99,8 +99,12 @@ export class HttpRequestParser {
 
   constructor(private readonly limits: HttpLimits = DEFAULT_HTTP_LIMITS) {}
 
-  /** Throws HttpError on a malformed or oversized request; the caller answers and closes. */
-  push(chunk: Buffer): HttpRequest[] {
+  /**
+   * Throws HttpError on a malformed or oversized request; the caller answers and closes. At most
+   * `max` requests are parsed; the bytes after them stay buffered for the next call (a server
+   * that handles one request at a time passes 1, so a pipelined flood is never parsed ahead).
+   */
+  push(chunk: Buffer, max = Infinity): HttpRequest[] {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     if (this.stopped) {
       // After CONNECT the bytes are CSTP, kept for whoever takes over the socket (bounded).
@@ -108,7 +112,7 @@ export class HttpRequestParser {
       return [];
     }
     const out: HttpRequest[] = [];
-    for (;;) {
+    while (out.length < max) {
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) {
         if (this.buf.length > this.limits.maxHeaderBytes) throw new HttpError(431, 'request header too large');
@@ -131,6 +135,7 @@ export class HttpRequestParser {
         return out;
       }
     }
+    return out;
   }
 
   /** Bytes received after the last request (after CONNECT: the first CSTP bytes, if any). */

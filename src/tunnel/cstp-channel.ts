@@ -45,7 +45,11 @@ export interface CstpChannelOptions {
   role: ChannelRole;
   /** largest inbound payload accepted (MTU + slack) */
   maxPayload: number;
-  /** frames waiting for the socket before new packets are dropped (a NIC-like tail drop) */
+  /**
+   * frames waiting for the socket before new packets are dropped (a NIC-like tail drop); control
+   * frames may go CONTROL_SLACK past it, then the channel closes: a peer that sends DPD requests
+   * and never reads the answers must not grow our memory
+   */
   queueLimit?: number;
   /** seconds; 0 = off */
   dpd: number;
@@ -126,9 +130,18 @@ export class CstpChannel {
     return true;
   }
 
-  /** Sends a prepared control frame (DPD, keepalive, disconnect...). */
+  /**
+   * Sends a prepared control frame (DPD, keepalive, disconnect...). Data is tail-dropped at the
+   * queue limit; a control frame may not be dropped (a lost DPD answer looks like a dead peer),
+   * so past the limit plus a little slack the peer is not reading and the channel closes.
+   */
   sendFrame(frame: Buffer): void {
-    if (!this.closed) this.enqueue(frame);
+    if (this.closed) return;
+    if (this.queued >= this.queueLimit + CONTROL_SLACK) {
+      this.closeWith({ kind: 'protocol-error', error: new Error(`peer does not read: ${this.queued} frames wait for the socket (send queue limit ${this.queueLimit})`) }, true);
+      return;
+    }
+    this.enqueue(frame);
   }
 
   /** Sends DISCONNECT (reason, text) and closes after it is written. */
@@ -220,6 +233,7 @@ export class CstpChannel {
   };
 
   private readonly onFrame = (type: number, buf: Buffer, start: number, end: number): void => {
+    if (this.closed) return; // the rest of a chunk after a close (e.g. the send queue overflowed)
     if (type === CstpType.Data) {
       this.counters.rxPackets++;
       this.counters.rxBytes += end - start;
@@ -281,6 +295,11 @@ export class CstpChannel {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Control frames allowed past a full queue: a live peer has at most a DPD request or two in
+ * flight while bulk data fills the queue; a flood needs thousands.
+ */
+const CONTROL_SLACK = 16;
 /** OpenSSL's bounds for SSL_set_max_send_fragment */
 const MIN_FRAGMENT = 512;
 const MAX_FRAGMENT = 16384;

@@ -29,7 +29,8 @@ test('live reload and session limits', { skip, timeout: 240_000 }, async (t) => 
   const net = tb.poolNet(0);
   const extra = tb.poolNet(7); // a route only: nothing answers there, clients just get it
   const gwTun = net.replace(/\.0\/24$/, '.1');
-  const yaml = (routes: string[], banner: string, limits = ''): string =>
+  // alice holds three sessions at once below: more than the default max-sessions-per-user (2).
+  const yaml = (routes: string[], banner: string, limits = 'limits: { max-sessions-per-user: none }\n'): string =>
     `network:\n  address: ${gwTun}/24\n  routes: [${routes.join(', ')}]\ngroups:\n  - name: Employees\nbanner: ${banner}\n${limits}`;
   gw = await startGateway(tb.gw, { listenHost: tb.gwAddr, yaml: yaml([net], 'Banner one'), users: [{ name: 'alice', password: 'pw-a' }, { name: 'bob', password: 'pw-b' }] });
   // startGateway's file = these first lines + our YAML; a reload test rewrites the YAML part.

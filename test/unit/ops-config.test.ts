@@ -24,8 +24,13 @@ test('ops config: defaults', () => {
   assert.equal(c.metrics.listen, null);
   assert.equal(c.metrics.path, '/metrics');
   assert.deepEqual(c.log, { level: 'info', format: 'auto' });
-  assert.equal(c.limits.maxSessionsPerUser, null);
+  // ocserv's max-same-clients default; none = unlimited
+  assert.equal(c.limits.maxSessionsPerUser, 2);
+  assert.equal(parse('limits: {max-sessions-per-user: none}\n').limits.maxSessionsPerUser, null);
   assert.equal(c.limits.sessionOverflow, 'end-oldest');
+  assert.equal(c.limits.authTimeout, 60);
+  assert.equal(c.limits.maxUnauthPerAddress, 16);
+  assert.equal(c.limits.maxUnauthConnections, 2048);
   assert.equal(c.limits.maxHeaderBytes, 16384);
   // ban defaults come from the older auth section: 10 failures x 10 points, its window and ban time
   assert.equal(c.ban.maxScore, 100);
@@ -41,7 +46,7 @@ test('ops config: every key, and errors naming the key', () => {
 admin: { socket: /run/sg.sock, listen: 127.0.0.1:9443, token-file: tok }
 metrics: { listen: 127.0.0.1:9100, path: /m }
 log: { level: debug, format: pretty }
-limits: { max-sessions-per-user: 1, session-overflow: refuse-newest, connection-rate: 5, connection-burst: 10, max-cookie-bytes: 512 }
+limits: { max-sessions-per-user: 1, session-overflow: refuse-newest, connection-rate: 5, connection-burst: 10, max-cookie-bytes: 512, max-unauth-per-address: 4, max-unauth-connections: 0 }
 ban: { max-score: 50, user-max-score: none, reset-time: 10, ban-time: 20, points: { password: 5, connection: 1 }, allow: [10.1.0.0/16, 10.2.3.4] }
 groups: [{ name: A, idle-timeout: 600, session-timeout: none }]
 `);
@@ -51,6 +56,7 @@ groups: [{ name: A, idle-timeout: 600, session-timeout: none }]
   assert.deepEqual(c.metrics, { listen: { host: '127.0.0.1', port: 9100 }, path: '/m' });
   assert.equal(c.limits.maxSessionsPerUser, 1);
   assert.equal(c.limits.sessionOverflow, 'refuse-newest');
+  assert.deepEqual([c.limits.maxUnauthPerAddress, c.limits.maxUnauthConnections], [4, 0]);
   assert.equal(c.ban.userMaxScore, 0);
   assert.deepEqual(c.ban.points, { password: 5, cookie: 10, malformed: 10, connection: 1 });
   assert.equal(c.ban.allow[1]!.prefix, 32);
@@ -64,6 +70,8 @@ groups: [{ name: A, idle-timeout: 600, session-timeout: none }]
   expectError('log: {format: xml}\n', 'log.format');
   expectError('limits: {session-overflow: random}\n', 'limits.session-overflow');
   expectError('limits: {max-sessions-per-user: -1}\n', 'limits.max-sessions-per-user');
+  expectError('limits: {max-unauth-per-address: -1}\n', 'limits.max-unauth-per-address');
+  expectError('limits: {max-unauth-connections: many}\n', 'limits.max-unauth-connections');
   expectError('ban: {points: {password: many}}\n', 'ban.points.password');
   expectError('ban: {allow: [10.0.0.0/40]}\n', 'ban.allow[0]');
   expectError('groups: [{name: A, idle-timeout: soon}]\n', 'groups[0].idle-timeout');

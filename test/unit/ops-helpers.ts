@@ -38,7 +38,7 @@ export class FakeGateway implements OpsTarget {
 
   constructor() {
     this.currentConfig = parseConfigText('network: {address: 10.50.0.1/24, routes: [10.50.0.0/24]}\n', 'test', '/tmp', '/tmp/gw.yaml');
-    this.gate = { guard: new BanGuard(this.currentConfig.ban, (e) => this.events.emit(e)), refused: { banned: 0, 'rate-limit': 0 } };
+    this.gate = { guard: new BanGuard(this.currentConfig.ban, (e) => this.events.emit(e)), refused: { banned: 0, 'rate-limit': 0, 'unauth-per-address': 0, 'unauth-total': 0 } };
     this.pools.set('default', new IpPool(this.currentConfig.network.address));
   }
 

@@ -165,7 +165,7 @@ export class GatewayMetrics {
     });
     new Counter({
       name: 'sslgate_refused_connections_total',
-      help: 'TCP connections closed before TLS: banned address or over its connection rate',
+      help: 'TCP connections closed before TLS: banned address, over its connection rate, or over the unauthenticated connections of its address or in total',
       labelNames: ['reason'],
       registers,
       collect() {
