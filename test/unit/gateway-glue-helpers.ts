@@ -3,7 +3,11 @@
  * SessionStore, BanGuard, pools and events, with a fake password checker, a fake router and a
  * recorder of ended sessions. No TUN, no privileged process, no child processes.
  */
+import type { AddressInfo } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
+import { HttpRequestParser, HttpResponseParser, type HttpRequest, type HttpResponse } from '../../src/protocol/http.js';
+import { generateSelfSigned } from '../../src/gateway/tls-cert.js';
 import { AuthHandler, type AuthDeps, type PasswordChecker } from '../../src/gateway/auth-handler.js';
 import { BanGuard } from '../../src/gateway/ban-guard.js';
 import { parseConfigText, type GatewayConfig } from '../../src/gateway/config.js';
@@ -137,4 +141,147 @@ export function formFacts(body: string): { selected: string | null; error: strin
   const error = /<error[^>]*>([^<]*)<\/error>/.exec(body)?.[1] ?? null;
   const options = [...body.matchAll(/<option value="([^"]*)"/g)].map((m) => m[1]!);
   return { selected, error, options };
+}
+
+// ---------------------------------------------------------------- a real TLS pair on 127.0.0.1
+
+let identity: Promise<{ certPem: string; keyPem: string }> | null = null;
+
+/**
+ * A TLS server on 127.0.0.1 (port 0) that hands each accepted socket to `onSocket`; `connect()`
+ * opens a client connection (TLS 1.3 unless `maxVersion` says otherwise).
+ */
+export async function tlsLoopback(onSocket: (sock: TLSSocket) => void): Promise<{
+  connect(opts?: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string }): Promise<ClientConn>;
+  close(): Promise<void>;
+}> {
+  identity ??= generateSelfSigned('glue.test', { ip: ['127.0.0.1'] });
+  const { certPem, keyPem } = await identity;
+  const server = createTlsServer({ cert: certPem, key: keyPem }, onSocket);
+  const open = new Set<TLSSocket>();
+  server.on('secureConnection', (s: TLSSocket) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const clients = new Set<TLSSocket>();
+  return {
+    connect: (opts = {}) =>
+      new Promise((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => resolve(new ClientConn(s)));
+        clients.add(s);
+        s.once('error', reject);
+      }),
+    close: async () => {
+      for (const s of [...clients, ...open]) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The client end: what it received, responses one by one, and whether the gateway closed. */
+export class ClientConn {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  closed = false;
+  readonly closedP: Promise<void>;
+
+  constructor(readonly sock: TLSSocket) {
+    sock.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    sock.on('error', () => undefined); // a reset after the gateway's close: `closed` says enough
+    this.closedP = new Promise((r) =>
+      sock.once('close', () => {
+        this.closed = true;
+        this.wake();
+        r();
+      }),
+    );
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async until<T>(what: string, pick: () => T | null, timeoutMs = 10_000): Promise<T> {
+    const deadline = setTimeout(() => this.wake(), timeoutMs);
+    const started = Date.now();
+    try {
+      for (;;) {
+        const v = pick();
+        if (v !== null) return v;
+        if (this.closed) throw new Error(`connection closed while waiting for ${what}; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
+        if (Date.now() - started >= timeoutMs) throw new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
+        await new Promise<void>((r) => this.waiters.push(r));
+      }
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  write(data: string | Buffer): void {
+    this.sock.write(data);
+  }
+
+  /** The next response (Content-Length delimited; `head` for HEAD: no body is read). */
+  next(head = false): Promise<HttpResponse> {
+    return this.until('a response', () => {
+      const p = new HttpResponseParser(undefined, head);
+      const r = p.push(this.buf);
+      if (r === null) return null;
+      this.buf = Buffer.from(p.rest());
+      return r;
+    });
+  }
+
+  /** A response head only (the CONNECT answer: CSTP follows); returns it and the bytes after it. */
+  nextHead(): Promise<{ status: number; reason: string; headers: Array<[string, string]> }> {
+    return this.until('a response head', () => {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) return null;
+      const lines = this.buf.toString('latin1', 0, end).split('\r\n');
+      this.buf = this.buf.subarray(end + 4);
+      const m = /^HTTP\/1\.1 (\d{3}) (.*)$/.exec(lines[0]!);
+      if (!m) throw new Error(`not a status line: ${lines[0]}`);
+      const headers = lines.slice(1).map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+      return { status: Number(m[1]), reason: m[2]!, headers };
+    });
+  }
+
+  /** Bytes received and not yet consumed. */
+  pending(): Buffer {
+    return this.buf;
+  }
+
+  /** Waits for `n` unconsumed bytes and takes them. */
+  take(n: number): Promise<Buffer> {
+    return this.until(`${n} bytes`, () => {
+      if (this.buf.length < n) return null;
+      const b = this.buf.subarray(0, n);
+      this.buf = this.buf.subarray(n);
+      return Buffer.from(b);
+    });
+  }
+
+  /** Resolves once the gateway closed the connection (with whatever came before). */
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    await this.until('the close', () => (this.closed ? true : null), timeoutMs).catch((e: Error) => {
+      if (!this.closed) throw e;
+    });
+  }
+
+  end(): void {
+    this.sock.destroy();
+  }
+}
+
+/** An HTTP request as the gateway parser sees it (for calling openTunnel directly). */
+export function parseRequest(text: string): { req: HttpRequest; rest: Buffer } {
+  const p = new HttpRequestParser();
+  const [req] = p.push(Buffer.from(text, 'latin1'));
+  if (!req) throw new Error('incomplete request');
+  return { req, rest: p.rest() };
 }
