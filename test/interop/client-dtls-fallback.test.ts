@@ -23,8 +23,8 @@ import { DTLS_ROUND_MS } from '../../src/client/dtls-schedule.js';
 
 const skip = interopSkipReason(['ping', 'ip', 'nft'], [VPNC_SCRIPT]);
 const SCHEDULE = [1000, 2000, 4000, 8000, 16000];
-/** log time stamps are whole milliseconds, taken a little after the send */
-const LOG_SLACK_MS = 5;
+/** how much earlier than the round's end the fallback may appear in the log stamps (see below) */
+const ROUND_SLACK_MS = 1000;
 
 test('UDP blocked: DTLS retried after 1, 2, 4, 8, 16 s, then X-CSTP-MTU and TLS only', { skip, timeout: 240_000 }, async (t) => {
   let tb: Testbed | undefined;
@@ -75,12 +75,14 @@ test('UDP blocked: DTLS retried after 1, 2, 4, 8, 16 s, then X-CSTP-MTU and TLS 
   const gaps = times.slice(1).map((x, i) => x - times[i]!);
   t.diagnostic(`attempts at +${times.map((x) => x - times[0]!).join(', +')} ms (gaps ${gaps.join(', ')} ms); fallback at +${logMs(fallback.input!) - times[0]!} ms; MTU ${tun.mtu} -> ${cstpMtu} at +${logMs(mtuLine.input!) - times[0]!} ms`);
   // No speed limits here (a loaded machine fires timers late): the exact schedule is checked on
-  // a fake clock in test/unit/client-dtls-schedule.test.ts. What real time can show without
-  // flaking is that no retry came early (a timer never fires before its time; LOG_SLACK_MS covers
-  // the millisecond log stamps) and that the fallback waited for the whole round (47 s).
-  gaps.forEach((g, i) => assert.ok(g >= SCHEDULE[i]! - LOG_SLACK_MS, `retry ${i + 1} came ${g} ms after the previous attempt, before its ${SCHEDULE[i]} ms`));
+  // a fake clock in test/unit/client-dtls-schedule.test.ts. Real time is read from log stamps,
+  // taken a little after each send (the first one ~15 ms late in a quiet run), so a gap can look
+  // shorter than its timer. What this checks, generously, is the shape: six attempts, each wait at
+  // least half its planned length (a retransmission without back-off fails from retry 2 on), and
+  // a fallback only after (nearly) the whole 47 s round.
+  gaps.forEach((g, i) => assert.ok(g >= SCHEDULE[i]! / 2, `retry ${i + 1} came ${g} ms after the previous attempt; its wait is ${SCHEDULE[i]} ms`));
   const round = logMs(fallback.input!) - times[0]!;
-  assert.ok(round >= DTLS_ROUND_MS - LOG_SLACK_MS, `fallback ${round} ms after the first attempt, before the ${DTLS_ROUND_MS} ms round ended`);
+  assert.ok(round >= DTLS_ROUND_MS - ROUND_SLACK_MS, `fallback ${round} ms after the first attempt, before the ${DTLS_ROUND_MS} ms round ended`);
   const lastWait = logMs(fallback.input!) - times[5]!;
   assert.ok(lastWait > 0, `the fallback (+${round} ms) came after the last retry`);
 
