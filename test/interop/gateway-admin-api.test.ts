@@ -159,7 +159,7 @@ test('admin API against a running gateway: sessions, disconnect/terminate, bans,
     const d = connect('bob', PW.bob, ['--authenticate']);
     assert.equal(await finished(d), 0);
     await api('POST', '/v1/users/bob/terminate');
-    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     const evs = got.map((l) => JSON.parse(l) as { type: string; user?: string; reason?: string });
     assert.deepEqual(evs.map((e) => [e.type, e.user]), [['login', 'bob'], ['session-end', 'bob']], got.join('\n'));
     void done; // ends with the gateway

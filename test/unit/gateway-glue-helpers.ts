@@ -285,3 +285,12 @@ export function parseRequest(text: string): { req: HttpRequest; rest: Buffer } {
   if (!req) throw new Error('incomplete request');
   return { req, rest: p.rest() };
 }
+
+/** Waits (generously: a loaded machine is slow) until `cond` holds; throws naming `what`. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

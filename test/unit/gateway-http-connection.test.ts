@@ -13,7 +13,7 @@ import { DEFAULT_HTTP_LIMITS } from '../../src/protocol/http.js';
 import { encodeCstp } from '../../src/protocol/cstp.js';
 import { profileManifest } from '../../src/protocol/profile.js';
 import { serveConnection, type ConnectionDeps, type ServedProfile } from '../../src/gateway/http-connection.js';
-import { formFacts, glue, initBody, replyBody, silentLog, tlsLoopback, type ClientConn, type Glue } from './gateway-glue-helpers.js';
+import { formFacts, glue, initBody, replyBody, silentLog, tlsLoopback, waitFor, type ClientConn, type Glue } from './gateway-glue-helpers.js';
 
 const PROFILE = Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<AnyConnectProfile><ServerList/></AnyConnectProfile>\n');
 const HOST = 'Host: 127.0.0.1\r\n';
@@ -149,7 +149,7 @@ test('CONNECT hands the socket to the tunnel: 200 CONNECTED, and a packet sent w
   const s = g.sessions.byCookie(token)!;
   assert.ok(s.channel, 'the session has its channel');
   assert.equal(g.router.attached.get(s.address!), s.tunnel);
-  for (let i = 0; i < 100 && g.router.packets.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => g.router.packets.length > 0, 'the packet at the router');
   assert.deepEqual(g.router.packets, [[s.address, packet]]);
   c.end();
 });

@@ -13,7 +13,7 @@ import { openTunnel } from '../../src/gateway/tunnel-setup.js';
 import type { DtlsListener } from '../../src/gateway/dtls-listener.js';
 import type { SessionTunnel } from '../../src/gateway/session-tunnel.js';
 import type { Session } from '../../src/gateway/sessions.js';
-import { glue, parseRequest, tlsLoopback, type ClientConn, type Glue } from './gateway-glue-helpers.js';
+import { glue, parseRequest, tlsLoopback, waitFor, type ClientConn, type Glue } from './gateway-glue-helpers.js';
 
 // openconnect 9.01's DTLS offer (transcripts/ocserv-dtls.txt)
 const MS = 'B3EF4F3369158CE248C1F7655561E55ABE450CDAEE0CDE56D6ADFDCF69015B17B0ACC19F54A903DF45428385EA3C370C';
@@ -185,7 +185,7 @@ test('the end of the channel: a lost connection keeps the session for a reconnec
   const a = await connect(g, s.token);
   const addr = s.address!;
   a.client.end(); // connection lost, no goodbye
-  for (let i = 0; i < 200 && s.channel !== null; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => s.channel === null, 'the channel to close');
   assert.equal(s.channel, null);
   assert.equal(s.tunnel, null);
   assert.notEqual(s.disconnectedAt, null);
@@ -195,7 +195,7 @@ test('the end of the channel: a lost connection keeps the session for a reconnec
 
   const b = await connect(g, s.token);
   b.client.write(encodeDisconnect(0xb0, 'user logout'));
-  for (let i = 0; i < 200 && g.ended.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => g.ended.length > 0, 'the session to end');
   assert.deepEqual(g.ended.map(([x, why]) => [x.id, why]), [[s.id, 'client disconnect']]);
   assert.equal(g.sessions.byCookie(s.token), undefined);
 });
