@@ -15,6 +15,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { prerequisite } from './prerequisites.js';
+import { streamKey } from './seed.js';
 
 // ---------------------------------------------------------------- registry
 
@@ -75,14 +77,28 @@ export function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** Debian's vpnc-script, which openconnect runs by default (test/helpers/openconnect.ts). */
+const DEBIAN_VPNC_SCRIPT = '/usr/share/vpnc-scripts/vpnc-script';
+
 /**
- * Reason an interop test must be skipped (not root, or a required program is
- * missing), or false when it can run. Use as `test(name, { skip: interopSkipReason([...]) })`.
+ * Reason an interop test cannot run (not root, a required program or file is missing), or false
+ * when it can. Use as `test(name, { skip: interopSkipReason([...]) })`: outside CI the tests are
+ * skipped with the reason; under CI=true a failing test is registered instead (see
+ * prerequisites.ts), so a CI run without its peers cannot pass. `openconnect` implies Debian's
+ * vpnc-script, which startOpenconnect runs.
  */
-export function interopSkipReason(commands: string[] = []): string | false {
+export function interopSkipReason(commands: string[] = [], files: string[] = []): string | false {
+  const what = `interop tests needing root${commands.length ? ', ' + commands.join(', ') : ''}${files.length ? ', ' + files.join(', ') : ''}`;
+  return prerequisite(what, interopMissing(commands, files));
+}
+
+function interopMissing(commands: string[], files: string[]): string | false {
   if (!isRoot()) return 'interop tests need root (network namespaces, TUN devices)';
   const missing = commands.filter((c) => !hasCommand(c));
   if (missing.length > 0) return `missing programs: ${missing.join(', ')} (scripts/test.sh installs them)`;
+  const wantFiles = commands.includes('openconnect') ? [DEBIAN_VPNC_SCRIPT, ...files] : files;
+  const absent = wantFiles.filter((f) => !fs.existsSync(f));
+  if (absent.length > 0) return `missing files: ${absent.join(', ')} (scripts/test.sh installs vpnc-scripts)`;
   return false;
 }
 
@@ -629,15 +645,17 @@ const srv = net.createServer((s) => {
 srv.listen(Number(process.env.SINK_PORT), process.env.SINK_HOST, () => console.log('LISTENING ' + srv.address().port));
 `;
 
-// Source: sends BYTES random bytes, hashing them, then waits for the peer to close.
+// Source: sends BYTES bytes of the seeded stream RNG_KEY/RNG_IV (test/helpers/seed.ts), hashing
+// them, then waits for the peer to close.
 const SOURCE_JS = `
 const net = require('node:net'), crypto = require('node:crypto');
 const total = Number(process.env.BYTES); const h = crypto.createHash('sha256'); let sent = 0; let t0 = 0;
+const rng = crypto.createCipheriv('aes-256-ctr', Buffer.from(process.env.RNG_KEY, 'hex'), Buffer.from(process.env.RNG_IV, 'hex'));
 const s = net.connect({ host: process.env.HOST, port: Number(process.env.PORT) }, () => {
   t0 = Date.now();
   const pump = () => {
     while (sent < total) {
-      const b = crypto.randomBytes(Math.min(65536, total - sent));
+      const b = rng.update(Buffer.alloc(Math.min(65536, total - sent)));
       h.update(b); sent += b.length;
       if (!s.write(b)) { s.once('drain', pump); return; }
     }
@@ -650,8 +668,16 @@ s.on('error', (e) => { console.error('source socket error: ' + e.message); proce
 s.on('close', () => console.log('RESULT ' + JSON.stringify({ bytes: sent, sha256: h.digest('hex'), ms: Date.now() - t0 })));
 `;
 
+let transferCounter = 0;
+
+/** Key and IV (hex) of a seeded byte stream, for the source processes' RNG_KEY and RNG_IV. */
+export function seededStreamEnv(label: string): { RNG_KEY: string; RNG_IV: string } {
+  const { key, iv } = streamKey(label);
+  return { RNG_KEY: key.toString('hex'), RNG_IV: iv.toString('hex') };
+}
+
 /**
- * Sends `bytes` random bytes over TCP from namespace `from` to `toAddr` (an
+ * Sends `bytes` seeded random bytes over TCP from namespace `from` to `toAddr` (an
  * address inside namespace `to`) and returns both SHA-256 digests.
  */
 export async function tcpTransfer(
@@ -669,7 +695,7 @@ export async function tcpTransfer(
     const m = await sink.waitForLine(/^LISTENING (\d+)$/, 10_000);
     const port = m[1] ?? '';
     source = from.spawn(process.execPath, ['-e', SOURCE_JS], {
-      env: { ...process.env, HOST: toAddr, PORT: port, BYTES: String(bytes) },
+      env: { ...process.env, HOST: toAddr, PORT: port, BYTES: String(bytes), ...seededStreamEnv(`tcp-transfer ${transferCounter++}`) },
       label: `tcp-source@${from.name}`,
     });
     const [sent, recv] = await Promise.all([

@@ -3,7 +3,7 @@
  * the client's DTLS log lines and exit counters, blocking the gateway's UDP port with nftables
  * inside the gateway namespace, and a paced TCP transfer long enough to span a DTLS event.
  */
-import type { Ns, NsProcess } from '../helpers/netns.js';
+import { seededStreamEnv, type Ns, type NsProcess } from '../helpers/netns.js';
 import type { SslgateClient } from './client-harness.js';
 
 /** Waits for "DTLS up after N ms: LABEL, VERSION SUITE; data over DTLS" (from line index `from`). */
@@ -49,19 +49,22 @@ export async function unblockUdp(gw: Ns): Promise<void> {
   await gw.exec('nft', ['delete', 'table', 'inet', TABLE], { timeoutMs: 10_000 });
 }
 
-// Source that sends CHUNK random bytes every TICK ms (hashed) for DURATION ms (0: until a line
+// Source that sends CHUNK bytes of the seeded stream RNG_KEY/RNG_IV every TICK ms (hashed) for DURATION ms (0: until a line
 // arrives on stdin), then ends.
+let pacedCounter = 0;
+
 const PACED_SOURCE_JS = `
 const net = require('node:net'), crypto = require('node:crypto');
 const duration = Number(process.env.DURATION), chunk = Number(process.env.CHUNK), tick = Number(process.env.TICK);
 const h = crypto.createHash('sha256'); let sent = 0; let t0 = 0; let stop = false;
+const rng = crypto.createCipheriv('aes-256-ctr', Buffer.from(process.env.RNG_KEY, 'hex'), Buffer.from(process.env.RNG_IV, 'hex'));
 process.stdin.on('data', () => { stop = true; });
 const s = net.connect({ host: process.env.HOST, port: Number(process.env.PORT) }, () => {
   t0 = Date.now(); console.log('STARTED');
   const timer = setInterval(() => {
     if (stop || (duration > 0 && Date.now() - t0 >= duration)) { clearInterval(timer); s.end(); process.stdin.destroy(); return; }
     if (s.writableLength > 4 * chunk) return; // the path is stalled: do not queue without bound
-    const b = crypto.randomBytes(chunk);
+    const b = rng.update(Buffer.alloc(chunk));
     h.update(b); sent += b.length; s.write(b);
   }, tick);
 });
@@ -99,7 +102,7 @@ export async function startPacedTransfer(from: Ns, to: Ns, toAddr: string, durat
   const sink = to.spawn(process.execPath, ['-e', SINK_JS], { env: { ...process.env, SINK_HOST: toAddr }, label: `paced-sink@${to.name}` });
   const port = (await sink.waitForLine(/^LISTENING (\d+)$/, 10_000))[1]!;
   const source = from.spawn(process.execPath, ['-e', PACED_SOURCE_JS], {
-    env: { ...process.env, HOST: toAddr, PORT: port, DURATION: String(durationMs), CHUNK: String(chunk), TICK: String(tickMs) },
+    env: { ...process.env, HOST: toAddr, PORT: port, DURATION: String(durationMs), CHUNK: String(chunk), TICK: String(tickMs), ...seededStreamEnv(`paced-transfer ${pacedCounter++}`) },
     label: `paced-source@${from.name}`,
   });
   await source.waitForLine(/^STARTED$/, 10_000);

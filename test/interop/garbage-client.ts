@@ -6,7 +6,11 @@
  */
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { randomBytes } from 'node:crypto';
+import { seeded } from '../helpers/seed.js';
+
+// Keys and payloads from the logged test seed (test/helpers/seed.ts): a failure replays.
+const rng = seeded('garbage-client');
+const randomBytes = (n: number): Buffer => rng.bytes(n);
 
 const [host = '', portText = '443', user = '', password = ''] = process.argv.slice(2);
 const port = Number(portText);
@@ -67,11 +71,20 @@ async function main(): Promise<void> {
     const r = await exchange(sock, randomBytes(4096));
     report('random-bytes', r.closed ? 'closed' : 'open');
   }
-  // 2. an HTTP request with a 1 MB header
+  // 2. an HTTP request with a 1 MB header: the gateway answers 431 and closes while this side is
+  // still writing, so the kernel may reset the connection and the answer may be lost (RST);
+  // only the close is certain.
   {
     const sock = await tls();
     const r = await exchange(sock, `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Big: ${'a'.repeat(1024 * 1024)}\r\n\r\n`);
     report('huge-header', r.closed ? 'closed' : 'open', r.answer.split('\r\n')[0] ?? '');
+  }
+  // 2b. a header over the limit (16 KB) that the gateway reads in full before it answers, so
+  // nothing unread is left to turn its close into a reset: the 431 must arrive.
+  {
+    const sock = await tls();
+    const r = await exchange(sock, `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Big: ${'a'.repeat(24 * 1024)}\r\n\r\n`);
+    report('big-header', r.closed ? 'closed' : 'open', r.answer.split('\r\n')[0] ?? '');
   }
   // 3. an XML bomb in the POST body
   {

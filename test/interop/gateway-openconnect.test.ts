@@ -137,7 +137,9 @@ test('openconnect 9.01 -> sslgate gateway (TLS only)', { skip, timeout: 240_000 
     );
     assert.equal(probes.get('random-bytes')?.outcome, 'closed', r.stdout + r.stderr);
     assert.equal(probes.get('huge-header')?.outcome, 'closed');
-    assert.match(probes.get('huge-header')?.detail ?? '', /^(HTTP\/1\.1 431|)/);
+    // (the 1 MB header's 431 may be lost to a reset, see garbage-client.ts; the 24 KB one may not)
+    assert.equal(probes.get('big-header')?.outcome, 'closed');
+    assert.match(probes.get('big-header')?.detail ?? '', /^HTTP\/1\.1 431 /);
     assert.equal(probes.get('xml-bomb')?.outcome, 'closed');
     assert.match(probes.get('xml-bomb')?.detail ?? '', /^HTTP\/1\.1 400/);
     assert.equal(probes.get('bad-cstp')?.outcome, 'closed', JSON.stringify(probes.get('bad-cstp')));

@@ -23,6 +23,7 @@ import { pinSha256 } from '../../src/protocol/cert-pin.js';
 import { HttpRequestParser, formatResponse, type HttpRequest } from '../../src/protocol/http.js';
 import { parseClientAuth } from '../../src/protocol/auth-xml.js';
 import { X509Certificate } from 'node:crypto';
+import { requireOrSkip } from '../helpers/prerequisites.js';
 
 let dir = '';
 let key: Buffer;
@@ -123,7 +124,7 @@ const COMPLETE = `<?xml version="1.0" encoding="UTF-8"?>
 <config client="vpn" type="private"><vpn-base-config><server-cert-hash>00</server-cert-hash></vpn-base-config></config></config-auth>`;
 
 test('ASA flow: group change by new init, opaque echo, challenge rules, session-token, one connection', { skip: false }, async (t) => {
-  if (!hasOpenssl) return t.skip('no openssl');
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
   const gw = await fakeGateway((req, i) => {
     switch (i) {
       case 0:
@@ -174,7 +175,7 @@ test('ASA flow: group change by new init, opaque echo, challenge rules, session-
 });
 
 test('ASA wrong password: <error> and the form again -> AuthFailedError with the text', async (t) => {
-  if (!hasOpenssl) return t.skip('no openssl');
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
   const gw = await fakeGateway((_req, i) =>
     i === 0 ? { body: asaForm('Employees', 'TG_EMP') } : { body: asaForm('Employees', 'TG_EMP', '<error id="88" param1="" param2="">Login failed.</error>') },
   );
@@ -187,7 +188,7 @@ test('ASA wrong password: <error> and the form again -> AuthFailedError with the
 });
 
 test('gateways without aggregate-auth v2: same-host redirect, legacy <auth>, HTML', async (t) => {
-  if (!hasOpenssl) return t.skip('no openssl');
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
   for (const [reply, pattern] of [
     [{ status: 302, reason: 'Found', headers: [['Location', '/+webvpn+/index.html']] as Array<[string, string]> }, /redirected the login .* does not support aggregate-auth v2/],
     [{ body: '<auth id="main"><message>Please log in</message><form method="post" action="/+webvpn+/index.html"><input type="text" name="username"/></form></auth>' }, /legacy login form .* aggregate-auth v2/],
@@ -203,7 +204,7 @@ test('gateways without aggregate-auth v2: same-host redirect, legacy <auth>, HTM
 });
 
 test('<client-cert-request/> without a certificate: a clear error', async (t) => {
-  if (!hasOpenssl) return t.skip('no openssl');
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
   const gw = await fakeGateway(() => ({ body: '<?xml version="1.0"?><config-auth client="vpn" type="auth-request"><client-cert-request/></config-auth>' }));
   try {
     await assert.rejects(login(gw.url, {}), /asks for a client certificate, but none is configured \(use --certificate\/--sslkey\)/);
@@ -213,7 +214,7 @@ test('<client-cert-request/> without a certificate: a clear error', async (t) =>
 });
 
 test('SPNEGO offered with a fallback: asked again without X-Support-HTTP-Auth', async (t) => {
-  if (!hasOpenssl) return t.skip('no openssl');
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
   const gw = await fakeGateway((req, i) => {
     if (i === 0) return { status: 401, reason: 'Unauthorized', headers: [['WWW-Authenticate', 'Negotiate'], ['X-HTTP-Auth-Support', 'fallback']] };
     return req.headers.has('X-Support-HTTP-Auth') ? { status: 500 } : { body: COMPLETE };
@@ -230,7 +231,7 @@ test('SPNEGO offered with a fallback: asked again without X-Support-HTTP-Auth', 
 });
 
 test('ASA "Certificate Validation Failure" without a certificate: says a client certificate is wanted', async (t) => {
-  if (!hasOpenssl) return t.skip('no openssl');
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
   const gw = await fakeGateway(() => ({ body: asaForm('Employees', 'TG_EMP', '<error id="15" param1="" param2="">Certificate Validation Failure</error>') }));
   try {
     await assert.rejects(login(gw.url, { user: 'alice', lines: ['x'] }), /Certificate Validation Failure: the gateway wants a client certificate \(use --certificate\/--sslkey\)/);

@@ -5,12 +5,16 @@
  * TUN MTU while DTLS is expected (§6.9).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { seeded } from '../helpers/seed.js';
 import { test } from 'node:test';
 import { DTLS0_9, DTLS1_2, SuiteId } from '../../src/dtls/index.js';
 import { buildDtlsOffer, DEFAULT_DTLS_CIPHERS, dtlsTunMtu, parseCipherList, parseDtlsAnswer, planLabel, type DtlsOffer, type DtlsPlan } from '../../src/client/dtls-offer.js';
 import { formatConnectRequest } from '../../src/protocol/connect-headers.js';
 import { HttpHeaders } from '../../src/protocol/http.js';
+
+// Keys and payloads from the logged test seed (test/helpers/seed.ts): a failure replays.
+const rng = seeded('client-dtls-offer');
+const randomBytes = (n: number): Buffer => rng.bytes(n);
 
 const CSTP = { dpd: 30, keepalive: 20 };
 const fixed = (n: number): Buffer => Buffer.alloc(n, 0xab);

@@ -25,6 +25,7 @@ import {
 } from '../../src/client/preferences.js';
 import { formatDn, parseCertificateRequest } from '../../src/client/tls-cert-request.js';
 import { certSha1Hex, pinSha256 } from '../../src/protocol/cert-pin.js';
+import { prerequisite } from '../helpers/prerequisites.js';
 
 test('cookie jar: ocserv Set-Cookie sequence (expired context, then real ones)', () => {
   const jar = new CookieJar();
@@ -89,8 +90,9 @@ const hasOpenssl = (() => {
     return false;
   }
 })();
+const noOpenssl = prerequisite('the certificate trust tests', !hasOpenssl && 'no openssl (needed for test certificates)');
 
-test('trust: untrusted without pin is refused with the exact --servercert value', { skip: !hasOpenssl && 'no openssl' }, () => {
+test('trust: untrusted without pin is refused with the exact --servercert value', { skip: noOpenssl }, () => {
   const der = makeCert('one');
   const d = decideTrust({ host: '10.0.0.1', port: 443, der, pins: [], verifyError: 'self-signed certificate' });
   assert.equal(d.ok, false);
@@ -107,7 +109,7 @@ test('trust: untrusted without pin is refused with the exact --servercert value'
   assert.ok(!wrongEvenIfValid.ok, 'a pin overrides CA trust: only that key is accepted');
 });
 
-test('trust: a changed certificate for a known host is refused unless pinned', { skip: !hasOpenssl && 'no openssl' }, () => {
+test('trust: a changed certificate for a known host is refused unless pinned', { skip: noOpenssl }, () => {
   const der = makeCert('two');
   const known = { host: 'vpn', port: 443, sha1: 'AB'.repeat(20), pin: 'pin-sha256:old' };
   const d = decideTrust({ host: 'vpn', port: 443, der, pins: [], known });

@@ -9,7 +9,7 @@
  *   - the batched sink (DatagramSink) is used for data records when given.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { seeded } from '../helpers/seed.js';
 import { test } from 'node:test';
 import {
   DTLS0_9,
@@ -24,6 +24,10 @@ import {
 import { createRecordOpener, createRecordSealer } from '../../src/dtls/native-record.js';
 import type { DatagramSink } from '../../src/dtls/udp-batch.js';
 import { DtlsChannel, type DtlsCloseReason } from '../../src/tunnel/dtls-channel.js';
+
+// Keys and payloads from the logged test seed (test/helpers/seed.ts): a failure replays.
+const rng = seeded('dtls-native-channel');
+const randomBytes = (n: number): Buffer => rng.bytes(n);
 
 interface Side {
   channel: DtlsChannel;

@@ -1,6 +1,8 @@
 /**
- * A fake gateway for the operations unit tests: real SessionStore, BanGuard and events, sessions
- * with fake channels whose counters the test sets, no sockets and no TUN.
+ * A fake gateway for the operations unit tests that are about formatting (metrics exposition,
+ * ctl tables): real SessionStore, BanGuard and events, sessions with fake channels whose counters
+ * the test sets, no sockets and no TUN. What the admin API answers is tested against a running
+ * gateway (test/interop/gateway-admin-api.test.ts), not against this.
  */
 import { BanGuard } from '../../src/gateway/ban-guard.js';
 import { parseConfigText, type GatewayConfig } from '../../src/gateway/config.js';
@@ -33,7 +35,6 @@ export class FakeGateway implements OpsTarget {
   routerCounters = { tunRxPackets: 5, noRoute: 1, spoofed: 0, tunWriteErrors: 0 };
   tlsConnections = 2;
   currentConfig: GatewayConfig;
-  reloadResult: ReloadResult = { ok: true, changed: ['banner'], restartNeeded: [] };
   ended: Array<[number, string]> = [];
 
   constructor() {
@@ -62,8 +63,8 @@ export class FakeGateway implements OpsTarget {
     this.events.emit({ type: 'session-end', session: s.id, user: s.user, reason: why });
   }
 
+  /** Not faked: reload is tested against a running gateway (test/interop/gateway-admin-api.test.ts). */
   reload(): Promise<ReloadResult> {
-    this.events.emit({ type: 'reload', ok: this.reloadResult.ok, ...(this.reloadResult.error ? { error: this.reloadResult.error } : {}) });
-    return Promise.resolve(this.reloadResult);
+    return Promise.reject(new Error('FakeGateway does not reload; test reload against a real gateway'));
   }
 }

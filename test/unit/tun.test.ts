@@ -9,8 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CHILD_ENV } from './tun-child.js';
+import { prerequisite } from '../helpers/prerequisites.js';
 
-const skip = process.getuid?.() !== 0 ? 'needs root: creates a network namespace and TUN devices' : false;
+const skip = prerequisite('the TUN tests', process.getuid?.() !== 0 && 'needs root: creates a network namespace and TUN devices');
 
 interface StepResult { name: string; ok: boolean; error?: string; info?: Record<string, unknown> }
 
