@@ -15,7 +15,7 @@ import { missingPrivileges } from '../../src/gateway/priv/parent.js';
 import { parseProcStatus, type ProcStatus } from '../../src/os/proc-status.js';
 import { ensurePrivateDir, readPrivateFile, tightenConfiguredKeyFile, UnsafePathError, writePrivateFile } from '../../src/os/safe-files.js';
 import { ConfigError, parseConfigText } from '../../src/gateway/config.js';
-import { seededRandom } from '../helpers/prng.js';
+import { seeded } from '../helpers/seed.js';
 
 test('frames: round trip, split at every byte, several per chunk', () => {
   const msgs = [{ t: 'auth', id: 1, user: 'alice', password: 'pä$$' }, { t: 'reload-read', id: 2 }, { t: 'ready', pid: 42 }];
@@ -42,7 +42,7 @@ test('frames: an oversized length is refused before it is buffered; bad JSON fai
 });
 
 test('frames: random garbage never throws anything but FrameError and never holds more than one frame', () => {
-  const rnd = seededRandom('priv-frames');
+  const rnd = seeded('priv frames garbage');
   for (let i = 0; i < 2000; i++) {
     const d = new FrameDecoder(256);
     const junk = Buffer.from(Array.from({ length: rnd.int(64) }, () => rnd.int(256)));
