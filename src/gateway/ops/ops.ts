@@ -4,7 +4,9 @@
  * them needs a restart (a reload reports that).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { dirname } from 'node:path';
 import { readPrivateFile, writePrivateFile } from '../../os/safe-files.js';
 import type { Logger } from '../../log.js';
 import { adminHandler, closeServer, listenTcp, listenUnix, metricsHandler } from './admin-server.js';
@@ -24,6 +26,7 @@ export interface Ops {
 export function readOrCreateToken(file: string): Buffer {
   let text = readPrivateFile(file);
   if (text === null) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     text = Buffer.from(randomBytes(32).toString('base64url') + '\n');
     writePrivateFile(file, text);
   }
