@@ -7,8 +7,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
 import { DtlsChannel } from '../tunnel/dtls-channel.js';
-import { recordBackend } from '../dtls/native-record.js';
-import { UdpBatchSender } from '../dtls/udp-batch.js';
+import { recordBackend } from '../os/dtls-record-addon.js';
+import { UdpBatchSender } from '../os/udp-batch.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import type { Session } from './sessions.js';
