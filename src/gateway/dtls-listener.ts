@@ -297,6 +297,7 @@ export class DtlsListener {
     });
     assoc = { session, tunnel, d, channel, key, address: rinfo.address, live: false };
     this.counters.handshakesStarted++;
+    this.log.debug({ session: session.id, peer: key, rekey: liveHere !== null }, 'DTLS handshake started');
     this.pending.set(key, assoc);
     const mine = this.pendingOf.get(tunnel);
     if (mine) mine.push(assoc);
