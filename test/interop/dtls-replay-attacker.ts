@@ -7,7 +7,8 @@
  *     the gateway's Finished and stop answering),
  *   - bare ClientHellos never followed up (they stay pending until the gateway's deadline),
  *   - garbage after a ClientHello.
- * It runs until SIGTERM, then prints one JSON line of what it did and saw:
+ * It prints "attacking" when it starts and "answered" at the gateway's first answer; it runs
+ * until SIGTERM, then prints one JSON line of what it did and saw:
  *   {"attempts":N,"established":0,"failed":N,"answers":N}
  *
  *   node dtls-replay-attacker.js HOST PORT MODE ID_HEX [RESUME_VERSION RESUME_SUITE]
@@ -49,7 +50,7 @@ function attack(kind: number): void {
   };
   sock.on('error', () => undefined);
   sock.on('message', (m) => {
-    stats.answers++;
+    if (stats.answers++ === 0) process.stdout.write('answered\n');
     if (kind !== 0) return; // only the full handshakes answer
     const r = createResult();
     ep.handleDatagram(m, Date.now(), r);
