@@ -16,8 +16,8 @@
  * port). Such a handshake cannot complete without the keys, so it never replaces anything; it
  * only costs a bounded pending slot:
  *   - per session at most `perSession` pending handshakes (when full, a ClientHello from the
- *     address of the session's TLS connection evicts the oldest pending one from another
- *     address; any other is refused and counted),
+ *     address of the session's TLS connection evicts the oldest pending one, preferably one from
+ *     another address; any other is refused and counted),
  *   - at most `total` pending handshakes in all,
  *   - each lives at most `timeoutMs` from its first datagram (the endpoint's handshake deadline;
  *     it retransmits its flight at 1 s, 2 s, 4 s meanwhile, so a spoofed ClientHello is answered
@@ -307,20 +307,24 @@ export class DtlsListener {
 
   /**
    * Whether one more pending handshake for `tunnel` from `address` fits the limits. When the
-   * session is full, a ClientHello from the address of the session's TLS connection evicts the
-   * oldest pending one from another address; otherwise the new one is refused. (A fresh
-   * ClientHello from an address:port that already has a pending handshake never comes here: that
+   * session is full, a ClientHello from the address of the session's TLS connection (where its
+   * client most likely is) evicts the oldest pending one, preferring one from another address;
+   * a ClientHello from any other address is refused. So a flood from elsewhere cannot keep the
+   * client from a new handshake, and one from the client's own address (spoofed, or a neighbour
+   * behind the same NAT) has to outpace the client's round trip to do so. (A fresh ClientHello
+   * from an address:port that already has a pending handshake never comes here: that
    * handshake's endpoint takes it and restarts, RFC 6347 §4.2.8.)
    */
   private makeRoom(tunnel: SessionTunnel, session: Session, address: string): boolean {
+    if (this.pending.size >= this.limits.total) return false;
     const mine = this.pendingOf.get(tunnel) ?? [];
     if (mine.length >= this.limits.perSession) {
       const tls = session.link ? plainAddress(session.link.remote) : null;
-      const victim = tls !== null && address === tls ? mine.find((p) => p.address !== tls) : undefined;
-      if (!victim) return false;
+      if (tls === null || address !== tls) return false;
+      const victim = mine.find((p) => p.address !== tls) ?? mine[0]!;
       victim.channel.close('evicted by a handshake from the session address');
     }
-    return this.pending.size < this.limits.total;
+    return true;
   }
 
   /** A pending handshake completed: it becomes the session's association; the old one ends. */

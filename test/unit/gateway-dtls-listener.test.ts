@@ -372,3 +372,21 @@ test('DtlsListener: when a session is full, its own client (from the TLS address
   assert.equal(gw.listener.pendingHandshakes, 1, 'one pending handshake from 127.0.0.2 was evicted');
   await roundTrip(gw, fs, user, 'user through a full session');
 });
+
+test('DtlsListener: a session full of pending handshakes from its own address still lets its client through', async (t) => {
+  const gw = await startListener(t, { perSession: 2 });
+  const fs = fakeSession(1, 'psk', LOCAL);
+  gw.router.attach(fs.session.address!, fs.tunnel);
+  gw.listener.expect(fs.session, fs.tunnel);
+  const port = gw.listener.port;
+  // A neighbour behind the same address (or a spoofed source) fills the session first.
+  const junk = await Promise.all([0, 1].map(() => Client.open(t)));
+  for (const j of junk) j.send(attackerClientHello(fs), port);
+  await until(() => gw.listener.pendingHandshakes === 2, 'session full');
+  const user = await Client.open(t);
+  user.connect(fs, port);
+  await until(() => user.established && fs.tunnel.dtls!.channel !== null, 'user handshake');
+  assert.equal(gw.listener.counters.handshakesRefused, 0);
+  assert.equal(gw.listener.pendingHandshakes, 1, 'the oldest pending handshake was evicted');
+  await roundTrip(gw, fs, user, 'user through a session full of its own address');
+});
