@@ -209,6 +209,11 @@ for (const mode of ['psk', 'resume'] as const) {
     assert.equal(fs.tunnel.dtls!.peer, `${LOCAL}:${c.port}`);
     assert.equal(fs.tunnel.channelName, 'DTLS');
     await roundTrip(gw, fs, c, 'first');
+    // A packet over DTLS with another source address than the session's: dropped by the router.
+    const spoof = ipv4Packet('10.9.0.99', '192.0.2.1', 'spoofed');
+    assert.ok(c.channel!.sendPacket(spoof, 0, spoof.length));
+    await until(() => gw.router.counters.spoofed === 1, 'spoofed packet counted');
+    assert.ok(!gw.tun.written.some((p) => p.equals(spoof)));
     // Router -> session over DTLS too (the TUN side of the gateway).
     const down = ipv4Packet('192.0.2.9', '10.9.0.2', 'via router');
     gw.tun.inject([down]);
