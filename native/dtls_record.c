@@ -107,7 +107,22 @@ typedef struct {
 
 /* ---------------------------------------------------------------- helpers */
 
-static bool get_u32(napi_env env, napi_value v, uint32_t *out) { return napi_get_value_uint32(env, v, out) == napi_ok; }
+/* A whole number in [0, 2^32): napi_get_value_uint32 alone would wrap 2^32 + 5 to 5 and -1 to
+   4294967295, so an offset or length the caller got wrong could still pass the bounds checks. */
+static bool get_u32(napi_env env, napi_value v, uint32_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) return false;
+  *out = (uint32_t)d;
+  return true;
+}
+
+/* A whole number in [min, max] (prefixByte: -1 = none, else 0..255). */
+static bool get_int_in(napi_env env, napi_value v, int32_t min, int32_t max, int32_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= min && d <= max) || d != (double)(int32_t)d) return false;
+  *out = (int32_t)d;
+  return true;
+}
 
 static bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   bool ok = false;
@@ -483,12 +498,12 @@ static napi_value sealer_seal_from(napi_env env, napi_callback_info info) {
   Rec *r = method_args(env, info, &argc, argv);
   if (!r) return NULL;
   if (argc < 7 || !get_bytes(env, argv[0], &dst, &dlen) || !get_u32(env, argv[1], &off) || !get_bytes(env, argv[2], &src, &slen) ||
-      !get_u32(env, argv[3], &soff) || !get_u32(env, argv[4], &sl) || napi_get_value_int32(env, argv[5], &prefix) != napi_ok ||
-      !get_u32(env, argv[6], &type) || type > 255 || prefix > 255) {
+      !get_u32(env, argv[3], &soff) || !get_u32(env, argv[4], &sl) || !get_int_in(env, argv[5], -1, 255, &prefix) ||
+      !get_u32(env, argv[6], &type) || type > 255) {
     napi_throw_type_error(env, NULL, "sealFrom(dst, recordOffset, src, srcOffset, srcLength, prefixByte, contentType)");
     return NULL;
   }
-  uint32_t pre = prefix >= 0 ? 1 : 0;
+  uint32_t pre = prefix >= 0 ? 1 : 0; /* -1: no prefix byte */
   uint32_t plen = pre + sl;
   if ((uint64_t)soff + sl > slen || plen > MAX_PLAINTEXT ||
       (uint64_t)off + HDR + r->explicit_len + plen + tailroom(r) > dlen) {
@@ -532,23 +547,27 @@ static void replay_mark(Rec *r, uint64_t seq) {
   }
 }
 
-/* Returns plaintext length or OPEN_*; the plaintext is left at p + HDR + explicit_len. */
+/* Returns plaintext length or OPEN_*; the plaintext is left at p + HDR + explicit_len.
+   The caller guarantees only that p[0, reclen) is readable: every read below is checked
+   against reclen first (the header against HDR, the fragment against its own length). */
 static int open_core(Rec *r, uint8_t *p, uint32_t reclen) {
   uint8_t pseudo[HDR], nonce[12];
+  int outl = 0, fl = 0;
+  if (reclen < HDR) return OPEN_BAD;
   const uint8_t *seq64 = p + 3;
   uint8_t type = p[0];
   uint16_t version = (uint16_t)(p[1] << 8 | p[2]);
   uint16_t epoch = (uint16_t)(p[3] << 8 | p[4]);
   uint32_t frag = (uint32_t)(p[11] << 8 | p[12]);
   uint64_t seq = get_seq48(p + 5);
-  int outl = 0, fl = 0;
-  if (reclen < HDR || frag != reclen - HDR || version != r->version || epoch != r->epoch) return OPEN_BAD;
+  if (frag != reclen - HDR || version != r->version || epoch != r->epoch) return OPEN_BAD;
   if (replay_check(r, seq) != 0) return OPEN_REPLAY;
   uint8_t *f = p + HDR;
   int ptlen;
   switch (r->kind) {
     case KIND_GCM:
     case KIND_CHACHA: {
+      /* explicit nonce (GCM: 8, read below) and the tag must both be in the fragment */
       if (frag < r->explicit_len + TAG) return OPEN_BAD;
       ptlen = (int)(frag - r->explicit_len - TAG);
       if (r->kind == KIND_GCM) {
@@ -570,6 +589,9 @@ static int open_core(Rec *r, uint8_t *p, uint32_t reclen) {
     }
     case KIND_CBC: {
       uint32_t bs = r->block, ml = r->mac_len;
+      /* explicit IV, then at least one whole block holding MAC + the pad-length byte: so
+         n >= ml + 1 >= 21 below, ct[n - 1] and the whole padding scan ct[n - scan, n) are in
+         the fragment, and both candidate plaintext lengths (pl) are >= 0. */
       uint32_t min_ct = ((ml + 1 + bs - 1) / bs) * bs;
       if (frag < bs || frag - bs < min_ct || (frag - bs) % bs != 0) return OPEN_BAD;
       uint32_t n = frag - bs;

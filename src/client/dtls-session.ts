@@ -12,7 +12,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsClient, type DtlsClientOptions, type DtlsSessionInfo } from '../dtls/index.js';
-import { UdpBatchSender } from '../dtls/udp-batch.js';
+import { UdpBatchSender } from '../os/udp-batch.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { planLabel, type DtlsPlan } from './dtls-offer.js';
 import { DTLS_ATTEMPTS, DTLS_RETRY_LATER_MS, dtlsRoundTimers } from './dtls-schedule.js';

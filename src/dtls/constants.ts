@@ -69,7 +69,6 @@ export const EMPTY_RENEGOTIATION_INFO_SCSV = 0x00ff;
 
 /** Fixed sizes. */
 export const RECORD_HEADER_LENGTH = 13; // type(1) version(2) epoch(2) seq(6) length(2)
-export const HANDSHAKE_HEADER_LENGTH = 12; // type(1) length(3) message_seq(2) fragment_offset(3) fragment_length(3)
 export const RANDOM_LENGTH = 32;
 export const MASTER_SECRET_LENGTH = 48;
 export const VERIFY_DATA_LENGTH = 12;
@@ -94,7 +93,6 @@ export const DtlsPacketType = {
   keepalive: 0x07,
   compressed: 0x08,
 } as const;
-export type DtlsPacketTypeValue = (typeof DtlsPacketType)[keyof typeof DtlsPacketType];
 
 export function versionName(v: number): string {
   switch (v) {

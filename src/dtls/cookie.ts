@@ -9,7 +9,7 @@ import { EMPTY, u16, u8 } from './bytes.js';
 import type { ClientHello } from './messages.js';
 
 /** 20 bytes, like OpenSSL's bad_dtls_test cookie; fits the 32-byte DTLS 0.9 limit. */
-export const COOKIE_LENGTH = 20;
+const COOKIE_LENGTH = 20;
 
 export function computeCookie(secret: Buffer, peer: Buffer | undefined, ch: ClientHello): Buffer {
   const p = peer ?? EMPTY;

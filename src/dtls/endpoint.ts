@@ -27,7 +27,7 @@ import type { Transcript } from './transcript.js';
 import { createResult, type CommonOptions, type DtlsFailReason, type DtlsResult, type DtlsSessionInfo } from './types.js';
 
 /** The role's handshake state that checking the peer's Finished needs (onPeerFinished). */
-export interface FinishedContext {
+interface FinishedContext {
   readonly mode: 'resume' | 'psk';
   readonly suite: CipherSuite;
   readonly transcript: Transcript;

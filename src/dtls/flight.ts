@@ -35,7 +35,7 @@ export interface FlightRecordWriter {
 }
 
 /** DTLS 0.9 CCS = 01 ‖ message_seq(2) (PROTOCOL.md §6.4 item 3); DTLS 1.2 CCS = 01. */
-export function ccsPayload(version: number, messageSeq: number): Buffer {
+function ccsPayload(version: number, messageSeq: number): Buffer {
   if (version === DTLS0_9) return Buffer.from([1, (messageSeq >> 8) & 0xff, messageSeq & 0xff]);
   return Buffer.from([1]);
 }

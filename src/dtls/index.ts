@@ -9,7 +9,7 @@
  *
  * ── Driving an endpoint ────────────────────────────────────────────────────
  *
- *   const ep = createDtlsEndpoint(options)          // DtlsClient | DtlsServer
+ *   const ep = new DtlsClient(options)              // or new DtlsServer(options)
  *   let r = ep.role === 'client' ? ep.start(now) : createResult()
  *   loop:
  *     for (const d of r.send) udp.send(d)           // datagrams, in order
@@ -50,8 +50,9 @@
  *   then: new DtlsServer({ role: 'server', mode: 'psk', psk, appId }) or
  *         new DtlsServer({ role: 'server', mode: 'resume', version, suite, sessionId, masterSecret })
  *   and feed it that same datagram. A 'new-handshake' drop on an established
- *   server means the client started a new association on the same flow: hand
- *   that datagram to a fresh server endpoint.
+ *   server means a new ClientHello arrived on the same flow: hand that datagram
+ *   to a fresh server endpoint, and keep the established one until the new one
+ *   completes (anyone who saw the session id can send a ClientHello).
  *
  * ── Names from CONNECT headers ──────────────────────────────────────────────
  *
@@ -61,10 +62,6 @@
  *     → { mode: 'resume', version: DTLS1_2, suite: 0xc030, name }
  *   lookupDtlsCipherName('X-DTLS-CipherSuite', 'PSK-NEGOTIATE') → { mode: 'psk', name }
  */
-import { DtlsClient } from './client.js';
-import { DtlsServer } from './server.js';
-import type { DtlsClientOptions, DtlsEndpointOptions, DtlsServerOptions } from './types.js';
-
 export { DtlsClient, RESUME_REFUSED_MESSAGE } from './client.js';
 export { DtlsServer } from './server.js';
 export type { EndpointState } from './record-layer.js';
@@ -77,7 +74,6 @@ export {
   ContentType,
   AlertDescription,
   type DtlsVersion,
-  type DtlsPacketTypeValue,
 } from './constants.js';
 export { SuiteId, getSuite, allSuites, DEFAULT_PSK_SUITES, type CipherSuite } from './suites.js';
 export {
@@ -92,18 +88,3 @@ export { maxRecordOverhead, maxPlaintextForDatagram, dtlsDataMtu } from './mtu.j
 export { prfTls10, prfTls12 } from './prf.js';
 export { deriveKeyBlock, computeVerifyData, pskPreMasterSecret, type KeyBlock, type DirectionKeys } from './keys.js';
 export { ReplayWindow } from './replay.js';
-
-/** Either role; narrow with `ep.role`. */
-export type DtlsEndpoint = DtlsClient | DtlsServer;
-
-export function createDtlsEndpoint(opts: DtlsClientOptions): DtlsClient;
-export function createDtlsEndpoint(opts: DtlsServerOptions): DtlsServer;
-export function createDtlsEndpoint(opts: DtlsEndpointOptions): DtlsClient | DtlsServer;
-export function createDtlsEndpoint(opts: DtlsEndpointOptions): DtlsClient | DtlsServer {
-  return opts.role === 'client' ? new DtlsClient(opts) : new DtlsServer(opts);
-}
-
-/** First byte of a DTLS application payload (AnyConnect packet type, §6.1), or -1 if empty. */
-export function dtlsPacketType(payload: Uint8Array): number {
-  return payload.length > 0 ? payload[0]! : -1;
-}

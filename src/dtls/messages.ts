@@ -138,7 +138,7 @@ export function parseClientHello(body: Buffer): ClientHello | null {
   return { version, random, sessionId, cookie, cipherSuites, compressionMethods, extensions, rawCipherSuites };
 }
 
-export interface ClientHelloInit {
+interface ClientHelloInit {
   version: number;
   random: Buffer;
   sessionId: Buffer;

@@ -13,7 +13,7 @@ import { DTLS0_9, type DtlsVersion } from './constants.js';
 export type PrfHash = 'sha256' | 'sha384';
 
 /** P_hash(secret, seed) from RFC 5246 §5, truncated to `length` bytes. */
-export function pHash(hash: string, secret: Buffer, seed: Buffer, length: number): Buffer {
+function pHash(hash: string, secret: Buffer, seed: Buffer, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   let a = seed; // A(0)
   let filled = 0;

@@ -28,7 +28,7 @@ interface Partial {
   missing: number;
 }
 
-export type PushResult = 'ok' | 'old' | 'dropped';
+type PushResult = 'ok' | 'old' | 'dropped';
 
 export class HandshakeReassembler {
   /** message_seq of the next message to release. */

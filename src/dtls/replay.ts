@@ -10,7 +10,7 @@
  * Representation: a 64-slot bitmap indexed by seq mod 64 plus the highest
  * sequence number seen. Sequence numbers are 48-bit, exact in a JS number.
  */
-export const REPLAY_WINDOW_SIZE = 64;
+const REPLAY_WINDOW_SIZE = 64;
 
 export class ReplayWindow {
   private max = -1;

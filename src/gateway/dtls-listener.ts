@@ -1,39 +1,111 @@
 /**
- * The gateway's UDP side (PROTOCOL.md §6.8): one socket on the listen port. A datagram from an
- * unknown address must be a ClientHello whose session id (or App-ID extension) names a session
- * whose CONNECT completed; that creates the association, found by address from then on. A new
- * ClientHello on a known address (rekey, client restart) replaces the association.
+ * The gateway's UDP side (PROTOCOL.md §6.8): one socket on the listen port.
+ *
+ * A datagram from an address with no association must be a ClientHello whose session id (or
+ * App-ID extension) names a session whose CONNECT completed. That starts a *pending* handshake
+ * for the session; only when it completes (the peer proved it holds the session's master secret
+ * or PSK) does it become the session's association, found by address from then on, and only
+ * then is the session's previous association (if any) closed. A new ClientHello on a live
+ * association's address (rekey, client restart behind the same NAT binding) starts a pending
+ * handshake the same way; until it completes, data records from that address still go to the
+ * live association and handshake records to the pending one.
+ *
+ * Why: the session id travels in clear (X-DTLS-Session-ID / App-ID in the ClientHello), so
+ * anyone who sees or guesses it can send a ClientHello naming it, from any address and port,
+ * including the client's own address with a spoofed source (another port, or even the live
+ * port). Such a handshake cannot complete without the keys, so it never replaces anything; it
+ * only costs a bounded pending slot:
+ *   - per session at most `perSession` pending handshakes (when full, a ClientHello from the
+ *     address of the session's TLS connection evicts the oldest pending one, preferably one from
+ *     another address; any other is refused and counted),
+ *   - at most `total` pending handshakes in all,
+ *   - each lives at most `timeoutMs` from its first datagram (the endpoint's handshake deadline;
+ *     it retransmits its flight at 1 s, 2 s, 4 s meanwhile, so a spoofed ClientHello is answered
+ *     with a few small flights at most: no useful reflection).
+ * A ClientHello naming another session on an address that has a live association is refused.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
-import { DtlsChannel } from '../tunnel/dtls-channel.js';
-import { recordBackend } from '../dtls/native-record.js';
-import { UdpBatchSender } from '../dtls/udp-batch.js';
+import { ContentType } from '../dtls/constants.js';
+import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
+import { recordBackend } from '../os/dtls-record-addon.js';
+import { UdpBatchSender } from '../os/udp-batch.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import type { Session } from './sessions.js';
-import type { SessionTunnel } from './session-tunnel.js';
+import type { SessionDtlsState, SessionTunnel } from './session-tunnel.js';
 
 interface Association {
-  session: Session;
-  tunnel: SessionTunnel;
-  channel: DtlsChannel;
-  key: string;
+  readonly session: Session;
+  readonly tunnel: SessionTunnel;
+  readonly d: SessionDtlsState;
+  readonly channel: DtlsChannel;
+  /** "address:port" */
+  readonly key: string;
+  readonly address: string;
+  /** false while its handshake runs (pending), true once it is the session's association */
+  live: boolean;
 }
 
 export interface DtlsListenerCounters {
   rxDatagrams: number;
+  /** datagrams from an address without association that were not a ClientHello for a known session */
   unknownPeer: number;
   handshakesStarted: number;
   handshakesOk: number;
   handshakesFailed: number;
+  /** ClientHellos for a known session refused: pending limits, or another session's address */
+  handshakesRefused: number;
+  /** live associations replaced by a completed new handshake of the same session */
+  replaced: number;
 }
+
+/** Bounds on handshakes that have not completed yet (see the file header). */
+export interface DtlsHandshakeLimits {
+  perSession: number;
+  total: number;
+  timeoutMs: number;
+}
+
+/**
+ * One handshake per session is the normal case; a few more allow a client that restarts from a
+ * new port while its old attempt is still pending. 10 s covers the client's retransmissions at
+ * 1, 2 and 4 s (RFC 6347 §4.2.4.1); openconnect retries with a fresh handshake after that.
+ */
+export const DEFAULT_HANDSHAKE_LIMITS: DtlsHandshakeLimits = { perSession: 4, total: 1024, timeoutMs: 10_000 };
 
 /** ocserv drops ~100k packets per 10 s iperf3 run at the default buffer (issue 4): ask for more. */
 const SOCKET_BUFFER = 8 * 1024 * 1024;
 
+/** A failed handshake is logged at most this often per session (an attacker can fail many). */
+const FAIL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Whether a datagram belongs to a handshake rather than to an established association: its first
+ * record is a handshake or ChangeCipherSpec record, or an unencrypted (epoch 0) alert.
+ */
+function isHandshakeDatagram(msg: Buffer): boolean {
+  if (msg.length < 13) return false;
+  const type = msg[0];
+  if (type === ContentType.handshake || type === ContentType.changeCipherSpec) return true;
+  return type === ContentType.alert && msg[3] === 0 && msg[4] === 0;
+}
+
+/** "::ffff:10.0.0.1" (a dual-stack TLS socket) -> "10.0.0.1", to compare with a UDP source. */
+function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
 export class DtlsListener {
-  readonly counters: DtlsListenerCounters = { rxDatagrams: 0, unknownPeer: 0, handshakesStarted: 0, handshakesOk: 0, handshakesFailed: 0 };
+  readonly counters: DtlsListenerCounters = {
+    rxDatagrams: 0,
+    unknownPeer: 0,
+    handshakesStarted: 0,
+    handshakesOk: 0,
+    handshakesFailed: 0,
+    handshakesRefused: 0,
+    replaced: 0,
+  };
   private socket: Socket | null = null;
   /**
    * Data records to clients go out in batches: sendmmsg(2) on this socket's fd, flushed once per
@@ -43,11 +115,19 @@ export class DtlsListener {
   private batch: UdpBatchSender | null = null;
   /** App-ID / Session-ID (hex) -> the session's tunnel, for sessions whose CONNECT completed */
   private readonly byId = new Map<string, { session: Session; tunnel: SessionTunnel }>();
-  private readonly byPeer = new Map<string, Association>();
-  /** onMessage's one-entry cache of byPeer; reset whenever byPeer changes */
+  /** live associations by "address:port" */
+  private readonly live = new Map<string, Association>();
+  /** handshakes in progress by "address:port" (at most one per address) */
+  private readonly pending = new Map<string, Association>();
+  /** handshakes in progress per session tunnel, oldest first */
+  private readonly pendingOf = new Map<SessionTunnel, Association[]>();
+  /** per session tunnel: when a failed handshake was last logged, and how many since */
+  private readonly failLog = new Map<SessionTunnel, { at: number; quiet: number }>();
+  /** onMessage's one-entry cache of `live`; reset whenever `live` changes */
   private lastPeer: Association | null = null;
   private lastAddress = '';
   private lastPort = -1;
+  private readonly limits: DtlsHandshakeLimits;
 
   constructor(
     private readonly router: Router,
@@ -58,7 +138,10 @@ export class DtlsListener {
       /** a handshake finished (for events and metrics) */
       onHandshake?: (session: Session, mode: string, result: 'ok' | 'failed' | 'timeout') => void;
     },
-  ) {}
+    limits: Partial<DtlsHandshakeLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_HANDSHAKE_LIMITS, ...limits };
+  }
 
   async listen(host: string, port: number): Promise<void> {
     const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
@@ -76,9 +159,21 @@ export class DtlsListener {
     this.log.info({ records: recordBackend(), sendmmsg: this.batch !== null, gso: this.batch?.gso ?? false }, 'DTLS data path');
   }
 
+  /** The bound port (after listen). */
+  get port(): number {
+    return this.socket?.address().port ?? 0;
+  }
+
+  /** Handshakes in progress now (all sessions). */
+  get pendingHandshakes(): number {
+    return this.pending.size;
+  }
+
   close(): void {
-    for (const a of this.byPeer.values()) a.channel.close('gateway shutting down');
-    this.byPeer.clear();
+    for (const a of [...this.live.values(), ...this.pending.values()]) a.channel.close('gateway shutting down');
+    this.live.clear();
+    this.pending.clear();
+    this.pendingOf.clear();
     this.lastPeer = null;
     this.batch?.close();
     this.batch = null;
@@ -91,18 +186,17 @@ export class DtlsListener {
     if (tunnel.dtls) this.byId.set(tunnel.dtls.idHex, { session, tunnel });
   }
 
-  /** The tunnel ended: forget its id and association. */
+  /** The tunnel ended: forget its id, its association and its pending handshakes. */
   forget(tunnel: SessionTunnel): void {
     const d = tunnel.dtls;
     if (!d) return;
     if (this.byId.get(d.idHex)?.tunnel === tunnel) this.byId.delete(d.idHex);
+    for (const p of [...(this.pendingOf.get(tunnel) ?? [])]) p.channel.close('tunnel closed');
+    this.pendingOf.delete(tunnel);
+    this.failLog.delete(tunnel);
     if (d.peer) {
-      const a = this.byPeer.get(d.peer);
-      if (a && a.tunnel === tunnel) {
-        this.byPeer.delete(d.peer);
-        this.lastPeer = null;
-        a.channel.close('tunnel closed');
-      }
+      const a = this.live.get(d.peer);
+      if (a && a.tunnel === tunnel) a.channel.close('tunnel closed');
     }
   }
 
@@ -115,23 +209,37 @@ export class DtlsListener {
       key = a.key;
     } else {
       key = `${rinfo.address}:${rinfo.port}`;
-      a = this.byPeer.get(key) ?? null;
+      a = this.live.get(key) ?? null;
       this.lastPeer = a;
       this.lastAddress = rinfo.address;
       this.lastPort = rinfo.port;
     }
-    if (a) {
+    if (a !== null) {
+      if (this.pending.size !== 0 && isHandshakeDatagram(msg)) {
+        // A new handshake runs on the live association's own address: it gets the handshake
+        // records, the live association keeps the data.
+        const p = this.pending.get(key);
+        if (p) {
+          p.channel.handleDatagram(msg);
+          return;
+        }
+      }
       a.channel.handleDatagram(msg);
       if (a.channel.counters.lastDrop === 'new-handshake') {
         a.channel.counters.lastDrop = null;
-        this.startAssociation(msg, key, rinfo);
+        this.startHandshake(msg, key, rinfo, a);
       }
       return;
     }
-    this.startAssociation(msg, key, rinfo);
+    const p = this.pending.get(key);
+    if (p) {
+      p.channel.handleDatagram(msg);
+      return;
+    }
+    this.startHandshake(msg, key, rinfo, null);
   };
 
-  private startAssociation(msg: Buffer, key: string, rinfo: { address: string; port: number }): void {
+  private startHandshake(msg: Buffer, key: string, rinfo: { address: string; port: number }, liveHere: Association | null): void {
     const id = peekClientHelloSessionId(msg);
     const entry = id ? this.byId.get(id.toString('hex')) : undefined;
     const d = entry?.tunnel.dtls;
@@ -142,22 +250,30 @@ export class DtlsListener {
       return;
     }
     const { session, tunnel } = entry;
-    // One association per session: a new handshake replaces the old one (new address, rekey).
-    if (d.peer && d.peer !== key) {
-      const old = this.byPeer.get(d.peer);
-      if (old) {
-        this.byPeer.delete(d.peer);
-        this.lastPeer = null;
-        old.channel.close('replaced');
-      }
+    if (liveHere !== null && liveHere.tunnel !== tunnel) {
+      // This address carries another session's association: never let a handshake for a second
+      // session take it over.
+      this.counters.handshakesRefused++;
+      return;
     }
-    const old = this.byPeer.get(key);
-    if (old) old.channel.close('replaced');
+    if (!this.makeRoom(tunnel, session, rinfo.address)) {
+      this.counters.handshakesRefused++;
+      return;
+    }
     const endpoint =
       d.offer.mode === 'psk'
-        ? new DtlsServer({ role: 'server', mode: 'psk', psk: d.psk!, appId: Buffer.from(d.idHex, 'hex') })
-        : new DtlsServer({ role: 'server', mode: 'resume', version: d.offer.version, suite: d.offer.suite, sessionId: Buffer.from(d.idHex, 'hex'), masterSecret: d.offer.masterSecret });
+        ? new DtlsServer({ role: 'server', mode: 'psk', psk: d.psk!, appId: Buffer.from(d.idHex, 'hex'), handshakeTimeoutMs: this.limits.timeoutMs })
+        : new DtlsServer({
+            role: 'server',
+            mode: 'resume',
+            version: d.offer.version,
+            suite: d.offer.suite,
+            sessionId: Buffer.from(d.idHex, 'hex'),
+            masterSecret: d.offer.masterSecret,
+            handshakeTimeoutMs: this.limits.timeoutMs,
+          });
     const sock = this.socket!;
+    let assoc: Association;
     const channel: DtlsChannel = new DtlsChannel({
       endpoint,
       role: 'gateway',
@@ -173,36 +289,106 @@ export class DtlsListener {
       onEstablished: (info) => {
         this.counters.handshakesOk++;
         this.hooks.onHandshake?.(session, info.suiteName, 'ok');
+        this.promote(assoc);
         d.info = info;
-        tunnel.useDtls = true;
         this.log.info({ session: session.id, user: session.user, peer: key, dtls: info.suiteName, mode: info.mode }, 'DTLS up');
       },
-      onClose: (why) => {
-        if (why.kind === 'handshake-failed') {
-          this.counters.handshakesFailed++;
-          this.hooks.onHandshake?.(session, d.offer.name, why.reason === 'timeout' ? 'timeout' : 'failed');
-          this.log.warn({ session: session.id, peer: key, reason: why.reason, err: why.message }, 'DTLS handshake failed');
-        } else if (why.kind !== 'local') {
-          this.log.info({ session: session.id, peer: key, why: why.kind }, 'DTLS closed; data goes over TLS');
-        }
-        d.closed.rxPackets += channel.counters.rxPackets;
-        d.closed.txPackets += channel.counters.txPackets;
-        d.closed.rxBytes += channel.counters.rxBytes;
-        d.closed.txBytes += channel.counters.txBytes;
-        if (d.channel === channel) {
-          d.channel = null;
-          d.info = null;
-          tunnel.useDtls = false;
-        }
-        if (this.byPeer.get(key)?.channel === channel) this.byPeer.delete(key);
-        this.lastPeer = null;
-      },
+      onClose: (why) => this.onAssociationClosed(assoc, why),
     });
+    assoc = { session, tunnel, d, channel, key, address: rinfo.address, live: false };
     this.counters.handshakesStarted++;
-    d.channel = channel;
-    d.peer = key;
-    this.byPeer.set(key, { session, tunnel, channel, key });
-    this.lastPeer = null;
+    this.log.debug({ session: session.id, peer: key, rekey: liveHere !== null }, 'DTLS handshake started');
+    this.pending.set(key, assoc);
+    const mine = this.pendingOf.get(tunnel);
+    if (mine) mine.push(assoc);
+    else this.pendingOf.set(tunnel, [assoc]);
     channel.handleDatagram(msg);
+  }
+
+  /**
+   * Whether one more pending handshake for `tunnel` from `address` fits the limits. When the
+   * session is full, a ClientHello from the address of the session's TLS connection (where its
+   * client most likely is) evicts the oldest pending one, preferring one from another address;
+   * a ClientHello from any other address is refused. So a flood from elsewhere cannot keep the
+   * client from a new handshake, and one from the client's own address (spoofed, or a neighbour
+   * behind the same NAT) has to outpace the client's round trip to do so. (A fresh ClientHello
+   * from an address:port that already has a pending handshake never comes here: that
+   * handshake's endpoint takes it and restarts, RFC 6347 §4.2.8.)
+   */
+  private makeRoom(tunnel: SessionTunnel, session: Session, address: string): boolean {
+    if (this.pending.size >= this.limits.total) return false;
+    const mine = this.pendingOf.get(tunnel) ?? [];
+    if (mine.length >= this.limits.perSession) {
+      const tls = session.link ? plainAddress(session.link.remote) : null;
+      if (tls === null || address !== tls) return false;
+      const victim = mine.find((p) => p.address !== tls) ?? mine[0]!;
+      victim.channel.close('evicted by a handshake from the session address');
+    }
+    return true;
+  }
+
+  /** A pending handshake completed: it becomes the session's association; the old one ends. */
+  private promote(a: Association): void {
+    this.dropPending(a);
+    const { d, tunnel } = a;
+    const old = d.peer !== null ? this.live.get(d.peer) : undefined;
+    a.live = true;
+    d.channel = a.channel;
+    d.peer = a.key;
+    tunnel.useDtls = true;
+    this.live.set(a.key, a);
+    this.lastPeer = null;
+    if (old && old !== a && old.tunnel === tunnel) {
+      this.counters.replaced++;
+      old.channel.close('replaced by a new handshake');
+    }
+  }
+
+  private dropPending(a: Association): void {
+    if (this.pending.get(a.key) === a) this.pending.delete(a.key);
+    const mine = this.pendingOf.get(a.tunnel);
+    if (mine) {
+      const i = mine.indexOf(a);
+      if (i >= 0) mine.splice(i, 1);
+      if (mine.length === 0) this.pendingOf.delete(a.tunnel);
+    }
+  }
+
+  private onAssociationClosed(a: Association, why: DtlsCloseReason): void {
+    const { session, tunnel, d, channel, key } = a;
+    if (!a.live) {
+      this.dropPending(a);
+      if (why.kind === 'handshake-failed') {
+        this.counters.handshakesFailed++;
+        this.hooks.onHandshake?.(session, d.offer.name, why.reason === 'timeout' ? 'timeout' : 'failed');
+        this.logFailure(a, why.reason, why.message);
+      }
+      return;
+    }
+    if (why.kind !== 'local') this.log.info({ session: session.id, peer: key, why: why.kind }, 'DTLS closed; data goes over TLS');
+    d.closed.rxPackets += channel.counters.rxPackets;
+    d.closed.txPackets += channel.counters.txPackets;
+    d.closed.rxBytes += channel.counters.rxBytes;
+    d.closed.txBytes += channel.counters.txBytes;
+    if (d.channel === channel) {
+      d.channel = null;
+      d.info = null;
+      d.peer = null;
+      tunnel.useDtls = false;
+    }
+    if (this.live.get(key) === a) this.live.delete(key);
+    this.lastPeer = null;
+  }
+
+  private logFailure(a: Association, reason: string, message: string): void {
+    const now = Date.now();
+    const f = this.failLog.get(a.tunnel);
+    if (f && now - f.at < FAIL_LOG_INTERVAL_MS) {
+      f.quiet++;
+      return;
+    }
+    const quiet = f?.quiet ?? 0;
+    this.failLog.set(a.tunnel, { at: now, quiet: 0 });
+    this.log.warn({ session: a.session.id, peer: a.key, reason, err: message, alsoFailedUnlogged: quiet }, 'DTLS handshake failed');
   }
 }

@@ -5,6 +5,8 @@
  * Preference: PSK-NEGOTIATE when offered (keys from the TLS exporter: nothing secret travels in
  * headers); else Cisco DTLS 1.2 (X-DTLS12-CipherSuite); else OC-DTLS1_2-*; else DTLS 0.9. Within
  * a header our preference order wins, never an ECDSA name (openconnect aborts DTLS on it, quirk 11).
+ * Never 3DES (DES-CBC3-SHA, a 64-bit block cipher: Sweet32) unless the config opts in with
+ * `dtls: { allow-3des: true }`; a client that offers nothing else then stays on TLS.
  */
 import { DTLS0_9, lookupDtlsCipherName, type DtlsCipherHeader, type DtlsVersion } from '../dtls/index.js';
 import type { ConnectRequest } from '../protocol/connect-headers.js';
@@ -16,7 +18,13 @@ export type DtlsOffer =
 
 const DTLS12_PREFERENCE = ['ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-GCM-SHA256'];
 const OC_PREFERENCE = ['OC-DTLS1_2-AES256-GCM', 'OC-DTLS1_2-AES128-GCM'];
-const LEGACY_PREFERENCE = ['AES256-SHA', 'AES128-SHA', 'DES-CBC3-SHA'];
+const LEGACY_PREFERENCE = ['AES256-SHA', 'AES128-SHA'];
+const LEGACY_3DES = 'DES-CBC3-SHA';
+
+export interface DtlsOfferPolicy {
+  /** answer DES-CBC3-SHA too (last resort); default false */
+  allow3des?: boolean;
+}
 
 function pick(header: DtlsCipherHeader, offered: string[], preference: string[]): { name: string; version: DtlsVersion; suite: number } | null {
   for (const name of preference) {
@@ -28,7 +36,7 @@ function pick(header: DtlsCipherHeader, offered: string[], preference: string[])
 }
 
 /** The mode to answer, or null when the client offered nothing we run (then: TLS only). */
-export function chooseDtlsOffer(req: ConnectRequest): DtlsOffer | null {
+export function chooseDtlsOffer(req: ConnectRequest, policy: DtlsOfferPolicy = {}): DtlsOffer | null {
   if (req.dtlsCipherSuites.includes('PSK-NEGOTIATE')) return { mode: 'psk', name: 'PSK-NEGOTIATE', header: 'X-DTLS-CipherSuite' };
   // The resume modes need the client's master secret: 48 bytes as 96 hex digits.
   const ms = req.dtlsMasterSecret?.trim() ?? '';
@@ -38,7 +46,7 @@ export function chooseDtlsOffer(req: ConnectRequest): DtlsOffer | null {
   if (d12) return { mode: 'resume', header: 'X-DTLS12-CipherSuite', masterSecret, ...d12 };
   const oc = pick('X-DTLS-CipherSuite', req.dtlsCipherSuites, OC_PREFERENCE);
   if (oc) return { mode: 'resume', header: 'X-DTLS-CipherSuite', masterSecret, ...oc };
-  const legacy = pick('X-DTLS-CipherSuite', req.dtlsCipherSuites, LEGACY_PREFERENCE);
+  const legacy = pick('X-DTLS-CipherSuite', req.dtlsCipherSuites, policy.allow3des ? [...LEGACY_PREFERENCE, LEGACY_3DES] : LEGACY_PREFERENCE);
   if (legacy) return { mode: 'resume', header: 'X-DTLS-CipherSuite', masterSecret, ...legacy };
   return null;
 }

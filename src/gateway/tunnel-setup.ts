@@ -106,7 +106,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   if (banner) params.banner = banner;
 
   // DTLS (step 6): the keys travel in this exchange; a fresh id on every CONNECT (quirk 44).
-  const offer = d.dtls ? chooseDtlsOffer(creq) : null;
+  const offer = d.dtls ? chooseDtlsOffer(creq, { allow3des: cfg.dtls.allow3des }) : null;
   const dtlsId = offer ? randomBytes(32) : null;
   if (offer && dtlsId) {
     params.extra.push(...dtlsResponseHeaders({ offer, id: dtlsId, port: cfg.dtls.port, dpd: cfg.dpd, keepalive: cfg.keepalive, linkMtu: link }));

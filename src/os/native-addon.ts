@@ -1,7 +1,7 @@
 /**
  * Loading the package's Node-API addons (build/Release/<name>.node, built by
  * scripts/build-addon.sh from native/). Used by os/tun.ts (sslgate_tun, required) and
- * dtls/native-record.ts (sslgate_dtls, optional); each caches the result and words its own
+ * os/dtls-record-addon.ts (sslgate_dtls, optional); each caches the result and words its own
  * error.
  */
 import { readFileSync } from 'node:fs';

@@ -8,7 +8,7 @@
  *
  * Data path. Until 'established' every datagram goes through the endpoint. From then on the
  * channel protects records itself with the endpoint's exported traffic keys (native AEAD /
- * CBC+HMAC when the addon is built, src/dtls/native-record.ts), so the per-packet path never
+ * CBC+HMAC when the addon is built, src/os/dtls-record-addon.ts), so the per-packet path never
  * touches the handshake code:
  *   out: 1. the type byte and the packet are copied into a slot of the sink's slab (gateway:
  *        one sendmmsg per TUN batch) or into one new buffer  2. sealed in place with the next
@@ -26,8 +26,9 @@ import { clearResult, createResult, type DtlsClient, type DtlsResult, type DtlsS
 import { ContentType } from '../dtls/constants.js';
 import { createRecordProtection, type RecordProtection } from '../dtls/record-cipher.js';
 import { getSuite } from '../dtls/suites.js';
-import { createRecordOpener, createRecordSealer, OPEN_REPLAY, type RecordOpener, type RecordSealer } from '../dtls/native-record.js';
-import type { DatagramSink } from '../dtls/udp-batch.js';
+import { OPEN_REPLAY, type RecordOpener, type RecordSealer } from '../dtls/record-sealer.js';
+import { createRecordOpener, createRecordSealer } from '../os/dtls-record-addon.js';
+import type { DatagramSink } from '../os/udp-batch.js';
 import { Liveness } from './liveness.js';
 
 /** AnyConnect packet types on DTLS (§5.2, §6.1). */

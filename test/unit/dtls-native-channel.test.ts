@@ -21,8 +21,8 @@ import {
   type DtlsServerOptions,
   type DtlsTrafficKeys,
 } from '../../src/dtls/index.js';
-import { createRecordOpener, createRecordSealer } from '../../src/dtls/native-record.js';
-import type { DatagramSink } from '../../src/dtls/udp-batch.js';
+import { createRecordOpener, createRecordSealer } from '../../src/os/dtls-record-addon.js';
+import type { DatagramSink } from '../../src/os/udp-batch.js';
 import { DtlsChannel, type DtlsCloseReason } from '../../src/tunnel/dtls-channel.js';
 
 // Keys and payloads from the logged test seed (test/helpers/seed.ts): a failure replays.

@@ -1,5 +1,5 @@
 /**
- * src/dtls/native-record.ts against the reference record code (record.ts + record-cipher.ts),
+ * src/os/dtls-record-addon.ts (and src/dtls/record-sealer.ts) against the reference record code (record.ts + record-cipher.ts),
  * for every suite and both record backends (the native addon when built, and the TypeScript
  * fallback):
  *   - records sealed here open with the reference code, and the reference code's records open
@@ -16,16 +16,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { seeded } from '../helpers/seed.js';
 import { test } from 'node:test';
 import { ContentType, DTLS0_9, DTLS1_2, allSuites, type CipherSuite, type DtlsTrafficKeys, type DtlsVersion } from '../../src/dtls/index.js';
-import {
-  OPEN_BAD,
-  OPEN_REPLAY,
-  createRecordOpener,
-  createRecordSealer,
-  nativeDtlsAddon,
-  type RecordOpener,
-  type RecordSealer,
-} from '../../src/dtls/native-record.js';
-import { UdpBatchSender, ipv4ToInt, udpSocketFd } from '../../src/dtls/udp-batch.js';
+import { OPEN_BAD, OPEN_REPLAY, type RecordOpener, type RecordSealer } from '../../src/dtls/record-sealer.js';
+import { createRecordOpener, createRecordSealer, nativeDtlsAddon } from '../../src/os/dtls-record-addon.js';
+import { UdpBatchSender, ipv4ToInt, udpSocketFd } from '../../src/os/udp-batch.js';
 import { createRecordProtection } from '../../src/dtls/record-cipher.js';
 import { encodeRecord, newRecordHeader, readRecordHeader } from '../../src/dtls/record.js';
 import { prerequisite } from '../helpers/prerequisites.js';

@@ -12,8 +12,11 @@ export interface ChannelView {
   type: 'TLS' | 'DTLS';
   /** the TLS connection: "TLSv1.3", "TLS_AES_256_GCM_SHA384" */
   tls: { protocol: string; cipher: string };
-  /** negotiated DTLS, when the client asked for it: mode label, suite, established or not */
-  dtls: { mode: string; cipher: string | null; established: boolean } | null;
+  /**
+   * negotiated DTLS, when the client asked for it: mode label, suite, established or not, and
+   * the id the ClientHello carries (X-DTLS-Session-ID / App-ID, hex: in clear on the wire anyway)
+   */
+  dtls: { mode: string; cipher: string | null; established: boolean; id: string } | null;
   mtu: number;
 }
 
@@ -50,7 +53,7 @@ export interface SessionView {
 function dtlsView(s: Session): ChannelView['dtls'] {
   const d = s.tunnel?.dtls;
   if (!d) return null;
-  return { mode: offerLabel(d.offer), cipher: d.info?.suiteName ?? null, established: d.channel?.established === true };
+  return { mode: offerLabel(d.offer), cipher: d.info?.suiteName ?? null, established: d.channel?.established === true, id: d.idHex };
 }
 
 /** Live counters of the session's tunnel (CSTP, plus DTLS when present). */

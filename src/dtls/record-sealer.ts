@@ -1,16 +1,10 @@
 /**
- * The DTLS data path's record protection, native when the `sslgate_dtls`
- * addon (native/dtls_record.c) is built, pure TypeScript otherwise. Same API and same bytes on
- * the wire either way (test/unit/dtls-native-*.test.ts checks both against record-cipher.ts).
- *
- * Why: node:crypto builds a cipher object per record (~3.6-3.9 us for AES-GCM, more for
- * CBC+HMAC); a context that is keyed once and only re-IV'd per record costs ~0.5 us
- * (NODE-DATAPLANE.md §3). The handshake never comes here: after 'established' the channel takes
- * `endpoint.exportTrafficKeys()` and builds one sealer and one opener from it.
- *
- *   const keys = ep.exportTrafficKeys()!
- *   const sealer = createRecordSealer(keys)        // continues at keys.nextWriteSeq, owns the seq
- *   const opener = createRecordOpener(keys)        // has its own 64-record replay window
+ * Record protection for the DTLS data path after the handshake, as objects keyed once per
+ * association: the interfaces the channel uses (RecordSealer, RecordOpener) and their pure
+ * TypeScript implementation over record-cipher.ts. The native implementation of the same
+ * interfaces (native/dtls_record.c) and the choice between the two live in
+ * src/os/dtls-record-addon.ts; test/unit/dtls-native-*.test.ts checks that both give the same
+ * bytes as record-cipher.ts.
  *
  *   // out: payload written at `off + sealer.headroom` first, tag/MAC/padding room after it
  *   n = sealer.seal(buf, off, payloadLength, ContentType.applicationData)     // record at buf[off, off+n)
@@ -20,18 +14,12 @@
  *   // in: one record at buf[off, off+len) (type 23, epoch and version already checked by peeking)
  *   r = opener.open(buf, off, len)   // >= 0: plaintext of r bytes at buf[off + opener.plaintextOffset]
  *                                    // OPEN_BAD (-1) tag/MAC/padding/format, OPEN_REPLAY (-2) seen/too old
- *
- * The sealed datagrams go out through `dgram.send` or a batched sink (udp-batch.ts, which uses
- * the same addon's sendmmsg).
- *
- * Set SSLGATE_DTLS_NATIVE=0 to force the TypeScript implementation (A/B measurements, tests).
  */
-import { loadAddon } from '../os/native-addon.js';
 import { MAX_PLAINTEXT_LENGTH, MAX_SEQUENCE, RECORD_HEADER_LENGTH } from './constants.js';
 import { createRecordProtection, type RecordProtection } from './record-cipher.js';
 import { writeRecordHeader } from './record.js';
 import { ReplayWindow } from './replay.js';
-import { getSuite, type CipherSuite } from './suites.js';
+import type { CipherSuite } from './suites.js';
 import type { DtlsTrafficKeys } from './types.js';
 
 /** open(): authentication, padding or format failure (one code on purpose). */
@@ -70,90 +58,8 @@ export interface RecordOpener {
   open(buf: Buffer, recordOffset: number, recordLength: number): number;
 }
 
-// ---------------------------------------------------------------- addon
-
-/** The `sslgate_dtls` addon (native/dtls_record.c). */
-export interface DtlsAddon {
-  openssl: string;
-  RecordSealer: new (
-    kind: string, cipher: string, macHash: string, encKey: Buffer, fixedIv: Buffer, macKey: Buffer,
-    version: number, epoch: number, firstSeq: number,
-  ) => RecordSealer;
-  RecordOpener: new (
-    kind: string, cipher: string, macHash: string, encKey: Buffer, fixedIv: Buffer, macKey: Buffer,
-    version: number, epoch: number,
-  ) => RecordOpener;
-  sendBatch(
-    fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number,
-    flags: Uint32Array,
-  ): number;
-}
-
-let addon: DtlsAddon | null | undefined;
-let addonError: string | null = null;
-
-/** The addon, or null (not built, not Linux, or SSLGATE_DTLS_NATIVE=0): then TS is used. */
-export function nativeDtlsAddon(): DtlsAddon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env['SSLGATE_DTLS_NATIVE'] === '0') {
-    addonError = 'disabled by SSLGATE_DTLS_NATIVE=0';
-    return addon;
-  }
-  try {
-    addon = loadAddon<DtlsAddon>('sslgate_dtls');
-  } catch (e) {
-    addonError = (e as Error).message;
-  }
-  return addon;
-}
-
-/** 'native (OpenSSL x.y.z)' or 'typescript (<why>)', for logs. */
-export function recordBackend(): string {
-  const a = nativeDtlsAddon();
-  return a ? `native (${a.openssl})` : `typescript (${addonError ?? 'no addon'})`;
-}
-
-// ---------------------------------------------------------------- factories
-
-function suiteOf(keys: DtlsTrafficKeys): CipherSuite {
-  const s = getSuite(keys.suiteId);
-  if (!s) throw new Error(`unknown DTLS suite 0x${keys.suiteId.toString(16)}`);
-  return s;
-}
-
-export interface RecordFactoryOptions {
-  /** Use the TypeScript implementation even when the addon is there (tests, A/B). */
-  typescript?: boolean;
-}
-
-/** Write protection for the association of `keys`, continuing at keys.nextWriteSeq. */
-export function createRecordSealer(keys: DtlsTrafficKeys, opts: RecordFactoryOptions = {}): RecordSealer {
-  const suite = suiteOf(keys);
-  const a = opts.typescript ? null : nativeDtlsAddon();
-  if (a) {
-    const k = keys.write;
-    return new a.RecordSealer(suite.kind, suite.cipher, suite.macHash ?? '', k.encKey, k.fixedIv, k.macKey,
-      keys.version, keys.epoch, keys.nextWriteSeq);
-  }
-  return new TsSealer(suite, keys);
-}
-
-/** Read protection for the association of `keys`, with its own replay window. */
-export function createRecordOpener(keys: DtlsTrafficKeys, opts: RecordFactoryOptions = {}): RecordOpener {
-  const suite = suiteOf(keys);
-  const a = opts.typescript ? null : nativeDtlsAddon();
-  if (a) {
-    const k = keys.read;
-    return new a.RecordOpener(suite.kind, suite.cipher, suite.macHash ?? '', k.encKey, k.fixedIv, k.macKey,
-      keys.version, keys.epoch);
-  }
-  return new TsOpener(suite, keys);
-}
-
-// ---------------------------------------------------------------- TypeScript fallback
-
-class TsSealer implements RecordSealer {
+/** Write protection in TypeScript, continuing at keys.nextWriteSeq. */
+export class TsRecordSealer implements RecordSealer {
   readonly headroom: number;
   readonly tailroom: number;
   private seq: number;
@@ -200,7 +106,8 @@ class TsSealer implements RecordSealer {
   }
 }
 
-class TsOpener implements RecordOpener {
+/** Read protection in TypeScript, with its own replay window. */
+export class TsRecordOpener implements RecordOpener {
   readonly plaintextOffset: number;
   private readonly prot: RecordProtection;
   private readonly replay = new ReplayWindow();

@@ -6,13 +6,13 @@
  * packet (~5 us each plus a nextTick for its address lookup, NODE-DATAPLANE.md §5). It writes
  * on the dgram socket's own fd: reads stay on dgram, and Node has no public API for the fd of a
  * UDP socket, so it is taken from the socket's internal handle (see `udpSocketFd`). Linux and
- * IPv4 only, and only with the `sslgate_dtls` addon (native-record.ts); anything else keeps
+ * IPv4 only, and only with the `sslgate_dtls` addon (dtls-record-addon.ts); anything else keeps
  * using `dgram.send`.
  *
  * Channels write into it through a `DatagramSink` (one per peer, `sinkFor`).
  */
 import type { Socket } from 'node:dgram';
-import { nativeDtlsAddon, type DtlsAddon } from './native-record.js';
+import { nativeDtlsAddon, type DtlsAddon } from './dtls-record-addon.js';
 
 /** Where a channel writes its next datagram: a slot in a shared slab, sent later in a batch. */
 export interface DatagramSink {
