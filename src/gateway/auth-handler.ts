@@ -178,8 +178,7 @@ export class AuthHandler {
     }
     for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
     const pool = this.d.pools.get(group.name)!;
-    const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent);
-    Object.assign(s, sessionTimeouts(cfg, group));
+    const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group));
     this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent }, 'login');
     this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent });
     const profile = this.d.profile();

@@ -206,21 +206,17 @@ export class Gateway {
     this.gate.sweep();
     for (const s of [...this.sessions.all()]) {
       // Each session keeps the limits it logged in with (a reload applies to new sessions).
-      const sessionTimeout = s.sessionTimeout !== undefined ? s.sessionTimeout : cfg.sessionTimeout;
-      const idleTimeout = s.idleTimeout !== undefined ? s.idleTimeout : cfg.idleTimeout;
+      const { sessionTimeout, idleTimeout } = s.limits;
       if (sessionTimeout !== null && now - s.createdAt > sessionTimeout * 1000) {
         this.endSession(s, 'session timeout');
         continue;
       }
-      if (s.channel) {
-        // Traffic on either channel counts as activity (DTLS carries most of it when up).
-        const rx = s.channel.counters.rxPackets + (s.tunnel?.dtlsTotals().rxPackets ?? 0);
-        if (rx !== s.idleSeenRx) {
-          s.idleSeenRx = rx;
-          s.lastActivity = now;
-        } else if (idleTimeout !== null && now - s.lastActivity > idleTimeout * 1000) {
-          this.endSession(s, 'idle timeout');
-        }
+      const t = s.tunnel;
+      if (t) {
+        // Data packets on either channel count as activity (DTLS carries most of it when up);
+        // the channels do not count DPD or keepalives there.
+        s.sawDataPackets(t.cstp.counters.rxPackets + t.dtlsTotals().rxPackets, now);
+        if (idleTimeout !== null && now - s.lastActivity > idleTimeout * 1000) this.endSession(s, 'idle timeout');
       } else if (s.disconnectedAt !== null && now - s.disconnectedAt > cfg.cookieTimeout * 1000) {
         this.endSession(s, 'no tunnel within cookie-timeout');
       }

@@ -12,35 +12,135 @@ import type { IpPool } from './ip-pool.js';
 import type { CstpChannel } from '../tunnel/cstp-channel.js';
 import type { SessionTunnel } from './session-tunnel.js';
 
-export interface Session {
-  /** small number for logs and <session-id> */
-  readonly id: number;
-  /** the webvpn cookie value; never logged */
-  readonly token: string;
-  readonly user: string;
-  readonly group: GroupConfig;
-  readonly createdAt: number;
-  readonly remoteAddr: string;
-  userAgent: string;
-  /** leased IPv4 address (number) once a tunnel was set up */
-  address: number | null;
-  pool: IpPool;
-  channel: CstpChannel | null;
+/** Limits fixed at login, so a reload applies to new sessions only (session-limits.ts). */
+export interface SessionLimits {
+  /** seconds without data from the client; null = none */
+  idleTimeout: number | null;
+  /** absolute lifetime in seconds; null = none */
+  sessionTimeout: number | null;
+}
+
+/**
+ * One logged-in user. It owns its tunnel state: the live tunnel (CSTP channel + optional DTLS),
+ * the leased address, when it was last active and what its ended tunnels carried. Other modules
+ * read it; they change it only through the methods below, each named for the event that causes
+ * it (CONNECT bound a tunnel, a tunnel closed, the sweep saw traffic).
+ */
+export class Session {
+  /** the current (or last) tunnel connection, for `ctl sessions` (ops/tunnel-events.ts) */
+  link: SessionLink | undefined;
+  private tunnelNow: SessionTunnel | null = null;
+  private addressNow: number | null = null;
+  private disconnectedSince: number | null;
+  private lastActive: number;
+  private rxSeen = 0;
+  private endedRx = 0;
+  private endedTx = 0;
+
+  constructor(
+    /** small number for logs and <session-id> */
+    readonly id: number,
+    /** the webvpn cookie value; never logged */
+    readonly token: string,
+    readonly user: string,
+    readonly group: GroupConfig,
+    readonly pool: IpPool,
+    readonly remoteAddr: string,
+    /** what the client said it is (the CONNECT's User-Agent replaces the login's) */
+    public userAgent: string,
+    readonly limits: SessionLimits,
+    readonly createdAt: number,
+  ) {
+    this.disconnectedSince = createdAt;
+    this.lastActive = createdAt;
+  }
+
   /** the live tunnel (CSTP + optional DTLS); null when no tunnel is up */
-  tunnel: SessionTunnel | null;
-  /** when the tunnel went away (ms), for the reconnect window */
-  disconnectedAt: number | null;
-  /** data-packet counter seen at the last idle check, and when it last moved */
-  idleSeenRx: number;
-  lastActivity: number;
+  get tunnel(): SessionTunnel | null {
+    return this.tunnelNow;
+  }
+
+  /** the live tunnel's CSTP channel */
+  get channel(): CstpChannel | null {
+    return this.tunnelNow?.cstp ?? null;
+  }
+
+  /** leased IPv4 address (number) once a tunnel was set up; null after the session ended */
+  get address(): number | null {
+    return this.addressNow;
+  }
+
+  /** when the tunnel went away (ms), for the reconnect window; null while one is up */
+  get disconnectedAt(): number | null {
+    return this.disconnectedSince;
+  }
+
+  /** when data last arrived (or the tunnel came up), ms */
+  get lastActivity(): number {
+    return this.lastActive;
+  }
+
   /** bytes of tunnels that already ended, for accounting across reconnects */
-  closedRxBytes: number;
-  closedTxBytes: number;
-  /** limits fixed at login, so a reload applies to new sessions only; absent = the config's */
-  idleTimeout?: number | null;
-  sessionTimeout?: number | null;
-  /** the current (or last) tunnel connection, for `ctl sessions` */
-  link?: SessionLink;
+  get closedRxBytes(): number {
+    return this.endedRx;
+  }
+
+  get closedTxBytes(): number {
+    return this.endedTx;
+  }
+
+  /** The address leased for this session's tunnels (CONNECT, before the tunnel is bound). */
+  leased(address: number): void {
+    this.addressNow = address;
+  }
+
+  /**
+   * CONNECT: `t` becomes the live tunnel. Returns the tunnel it replaces (a reconnect over a
+   * half-open connection, §8.5); the caller closes that one.
+   */
+  bindTunnel(t: SessionTunnel, userAgent: string, now: number): SessionTunnel | null {
+    const old = this.tunnelNow;
+    this.tunnelNow = t;
+    if (userAgent) this.userAgent = userAgent;
+    this.disconnectedSince = null;
+    this.lastActive = now;
+    this.rxSeen = 0;
+    return old;
+  }
+
+  /** The live tunnel is being replaced or taken down by the gateway: no tunnel until the next bind. */
+  unbindTunnel(t: SessionTunnel, now: number): boolean {
+    if (this.tunnelNow !== t) return false;
+    this.tunnelNow = null;
+    this.disconnectedSince = now;
+    return true;
+  }
+
+  /**
+   * A tunnel's connection closed, having carried `rxBytes`/`txBytes`. True when it was the live
+   * one: the session now waits for a cookie reconnect (cookie-timeout).
+   */
+  tunnelClosed(t: SessionTunnel, rxBytes: number, txBytes: number, now: number): boolean {
+    this.endedRx += rxBytes;
+    this.endedTx += txBytes;
+    return this.unbindTunnel(t, now);
+  }
+
+  /**
+   * The sweep's look at the data-packet counter of the live tunnel (both channels; DPD and
+   * keepalives are not counted there): movement since the last look is activity.
+   */
+  sawDataPackets(rxPackets: number, now: number): void {
+    if (rxPackets !== this.rxSeen) {
+      this.rxSeen = rxPackets;
+      this.lastActive = now;
+    }
+  }
+
+  /** The session ended: its lease is gone. */
+  released(): void {
+    this.addressNow = null;
+  }
 }
 
 /** Facts about a tunnel connection the admin view shows (set at CONNECT). */
@@ -60,28 +160,11 @@ export class SessionStore {
   private readonly byToken = new Map<string, Session>();
   private nextId = 1;
 
-  create(user: string, group: GroupConfig, pool: IpPool, remoteAddr: string, userAgent: string): Session {
+  /** `limits`: the session's idle/session timeouts, fixed now (default: none). */
+  create(user: string, group: GroupConfig, pool: IpPool, remoteAddr: string, userAgent: string, limits: SessionLimits = { idleTimeout: null, sessionTimeout: null }): Session {
     // 32 random bytes; base64url keeps the token within [A-Za-z0-9_-] (safe in a Cookie header, §2.6.10).
     const token = randomBytes(32).toString('base64url');
-    const now = Date.now();
-    const s: Session = {
-      id: this.nextId++,
-      token,
-      user,
-      group,
-      createdAt: now,
-      remoteAddr,
-      userAgent,
-      address: null,
-      pool,
-      channel: null,
-      tunnel: null,
-      disconnectedAt: now,
-      idleSeenRx: 0,
-      lastActivity: now,
-      closedRxBytes: 0,
-      closedTxBytes: 0,
-    };
+    const s = new Session(this.nextId++, token, user, group, pool, remoteAddr, userAgent, limits, Date.now());
     this.byToken.set(token, s);
     return s;
   }
@@ -109,6 +192,6 @@ export class SessionStore {
     if (this.byToken.get(s.token) !== s) return;
     this.byToken.delete(s.token);
     s.pool.release(s.token);
-    s.address = null;
+    s.released();
   }
 }

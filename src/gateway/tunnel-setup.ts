@@ -1,24 +1,23 @@
 /**
  * Step 5 on the gateway: CONNECT /CSCOSSLC/tunnel (PROTOCOL.md §4). Checks the cookie, leases the
- * address, answers the X-CSTP-* headers openconnect needs (§4.3, §10.1 item 7) and turns the TLS
- * socket into a CSTP channel routed by the session's address. No X-DTLS-* headers yet: clients
- * then stay on TLS.
+ * address, answers with what tunnel-negotiation.ts decided (X-CSTP-*, and X-DTLS-* when the
+ * client offers a DTLS mode we run) and turns the TLS socket into a CSTP channel routed by the
+ * session's address.
  */
 import type { TLSSocket } from 'node:tls';
-import { parseConnectRequest, formatConnectResponseHeaders, type TunnelParams } from '../protocol/connect-headers.js';
+import { parseConnectRequest, formatConnectResponseHeaders } from '../protocol/connect-headers.js';
 import { CSTP_TERMINATE, DisconnectReason } from '../protocol/cstp.js';
 import type { HttpRequest } from '../protocol/http.js';
 import { formatResponse } from '../protocol/http.js';
-import { formatCidrDottedMask, formatIpv4, parseIpv4 } from '../protocol/ipv4.js';
-import { dtlsDataMtu, negotiateLinkMtu, tlsCipherOverhead, tlsDataMtu } from '../protocol/mtu.js';
+import { parseIpv4 } from '../protocol/ipv4.js';
 import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js';
 import type { Logger } from '../log.js';
-import { PRODUCT, VERSION } from '../version.js';
 import type { GatewayConfig } from './config.js';
 import type { Router } from './router.js';
 import type { Session, SessionStore } from './sessions.js';
 import { randomBytes } from 'node:crypto';
-import { chooseDtlsOffer, dtlsResponseHeaders, offerLabel, offerOverhead } from './dtls-offer.js';
+import { offerLabel } from './dtls-offer.js';
+import { negotiateTunnel } from './tunnel-negotiation.js';
 import type { DtlsListener } from './dtls-listener.js';
 import { emptyDtlsTotals, SessionTunnel } from './session-tunnel.js';
 import type { GatewayEvents } from './ops/events.js';
@@ -41,7 +40,12 @@ function refuse(sock: TLSSocket, status: number, reason: string, xReason?: strin
   sock.end(formatResponse(status, reason, headers, ''));
 }
 
-/** True when the socket is now a tunnel; false when the CONNECT was refused (the socket ends). */
+/**
+ * CONNECT on `sock`: the bind half of step 5. Finds the session by its cookie, leases the address,
+ * asks tunnel-negotiation.ts what to answer, then turns the socket into the session's CSTP channel
+ * (and expects its DTLS handshake). True when the socket is now a tunnel; false when the CONNECT
+ * was refused (the socket ends).
+ */
 export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: TunnelDeps, remoteAddr: string): boolean {
   const creq = parseConnectRequest(req.headers);
   const s = d.sessions.byCookie(creq.cookie);
@@ -53,14 +57,13 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     return false;
   }
   const cfg = d.config();
-  if (s.channel) {
+  const now = Date.now();
+  const old = s.tunnel;
+  if (old) {
     // A reconnect replaces any older, maybe half-open, tunnel of the same session (§8.5).
-    const old = s.channel;
-    const oldTunnel = s.tunnel;
-    s.channel = null;
-    s.tunnel = null;
-    if (oldTunnel) d.dtls?.forget(oldTunnel);
-    old.destroy({ kind: 'local', text: REPLACED });
+    s.unbindTunnel(old, now);
+    d.dtls?.forget(old);
+    old.cstp.destroy({ kind: 'local', text: REPLACED });
   }
   const hint = creq.addressHints.map(parseIpv4).find((a): a is number => a !== null);
   const addr = s.pool.lease(s.token, hint);
@@ -69,59 +72,27 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     refuse(sock, 503, 'Service Unavailable', 'No address available');
     return false;
   }
-  s.address = addr;
+  s.leased(addr);
   const cipher = sock.getCipher();
-  const link = negotiateLinkMtu(cfg.mtu, creq.baseMtu);
-  const mtu = tlsDataMtu(link, tlsCipherOverhead(sock.getProtocol() ?? undefined, cipher?.standardName ?? cipher?.name));
-  const net = s.group.network;
-  const params: TunnelParams = {
-    address: formatIpv4(addr),
+  const { params, offer, dtlsIdHex, tlsMtu } = negotiateTunnel({
+    config: cfg,
+    request: creq,
+    group: s.group,
+    limits: s.limits,
+    address: addr,
     netmask: s.pool.netmask,
-    serverName: `${PRODUCT} ${VERSION}`,
-    dns: net.dns,
-    nbns: [],
-    splitDns: net.splitDns,
-    splitInclude: net.routes.map(formatCidrDottedMask),
-    splitExclude: net.splitExclude.map(formatCidrDottedMask),
-    splitIncludeIp6: [],
-    splitExcludeIp6: [],
-    dpd: cfg.dpd,
-    keepalive: cfg.keepalive,
-    // the session's own limits (fixed at login: a reload does not change a live session)
-    idleTimeout: s.idleTimeout !== undefined ? s.idleTimeout : cfg.idleTimeout,
-    sessionTimeout: s.sessionTimeout !== undefined ? s.sessionTimeout : cfg.sessionTimeout,
-    disconnectedTimeout: cfg.cookieTimeout,
-    // Rekey by a new tunnel once a day (what ASA sends). "none" is refused by Secure Client 5.1
-    // and TLS 1.3 cannot renegotiate (§8.4, quirk 25).
-    rekeyMethod: 'new-tunnel',
-    rekeyTime: 86400,
-    mtu,
-    baseMtu: link,
-    tunnelAllDns: false,
-    extra: [],
-  };
-  if (creq.hostname) params.hostname = creq.hostname;
-  if (net.defaultDomain) params.defaultDomain = net.defaultDomain;
-  const banner = s.group.banner ?? cfg.banner;
-  if (banner) params.banner = banner;
-
-  // DTLS (step 6): the keys travel in this exchange; a fresh id on every CONNECT (quirk 44).
-  const offer = d.dtls ? chooseDtlsOffer(creq, { allow3des: cfg.dtls.allow3des }) : null;
-  const dtlsId = offer ? randomBytes(32) : null;
-  if (offer && dtlsId) {
-    params.extra.push(...dtlsResponseHeaders({ offer, id: dtlsId, port: cfg.dtls.port, dpd: cfg.dpd, keepalive: cfg.keepalive, linkMtu: link }));
-    // openconnect sizes its TUN to max(X-CSTP-MTU, X-DTLS-MTU): keep the CSTP value within the
-    // DTLS one so a full-size packet also fits one DTLS record in the link MTU (§6.9).
-    params.mtu = Math.min(params.mtu, dtlsDataMtu(link, offerOverhead(offer)));
-  }
+    tls: { protocol: sock.getProtocol() ?? undefined, cipher: cipher?.standardName ?? cipher?.name },
+    dtlsOn: d.dtls !== null,
+    // A fresh id on every CONNECT (quirk 44).
+    dtlsId: randomBytes(32),
+  });
 
   sock.removeAllListeners('data');
   sock.setTimeout(0);
-  s.userAgent = creq.userAgent || s.userAgent;
   const channel: CstpChannel = new CstpChannel(sock, {
     role: 'gateway',
     // Accept a little more than we advertised: peers may exceed the MTU (§6.9, §10.1 item 10).
-    maxPayload: Math.max(mtu + 256, 2048),
+    maxPayload: Math.max(tlsMtu + 256, 2048),
     dpd: cfg.dpd,
     keepalive: 0, // the client keeps NAT state alive; the gateway only probes (DPD)
     onPacket: (buf, start, end) => {
@@ -129,19 +100,16 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
       tunnel.useDtls = false;
       d.router.fromClient(addr, buf, start, end);
     },
-    onClose: (why) => onChannelClose(s, channel, tunnel, addr, why, d),
+    onClose: (why) => onChannelClose(s, tunnel, addr, why, d),
   });
   const tunnel = new SessionTunnel(channel);
-  if (offer && dtlsId) {
+  if (offer && dtlsIdHex) {
     // PSK-NEGOTIATE: the key is the TLS exporter of this very connection (§6.7).
     const psk = offer.mode === 'psk' ? exportPsk(sock) : null;
-    tunnel.dtls = { offer, idHex: dtlsId.toString('hex'), psk, channel: null, info: null, peer: null, closed: emptyDtlsTotals() };
+    tunnel.dtls = { offer, idHex: dtlsIdHex, psk, channel: null, info: null, peer: null, closed: emptyDtlsTotals() };
     d.dtls!.expect(s, tunnel);
   }
-  s.channel = channel;
-  s.tunnel = tunnel;
-  s.disconnectedAt = null;
-  s.lastActivity = Date.now();
+  s.bindTunnel(tunnel, creq.userAgent, now);
   d.router.attach(addr, tunnel);
   channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
   channel.feed(rest);
@@ -150,17 +118,14 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   return true;
 }
 
-function onChannelClose(s: Session, channel: CstpChannel, tunnel: SessionTunnel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {
+function onChannelClose(s: Session, tunnel: SessionTunnel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {
+  const channel = tunnel.cstp;
   d.router.detach(addr, tunnel);
   noteTunnelDown(s, channel, why, d.events, tunnel.dtls?.channel?.counters);
   d.dtls?.forget(tunnel);
   const dtlsTotals = tunnel.dtlsTotals();
-  s.closedRxBytes += channel.counters.rxBytes + dtlsTotals.rxBytes;
-  s.closedTxBytes += channel.counters.txBytes + dtlsTotals.txBytes;
-  if (s.channel !== channel) return; // replaced by a reconnect
-  s.channel = null;
-  s.tunnel = null;
-  s.disconnectedAt = Date.now();
+  const wasLive = s.tunnelClosed(tunnel, channel.counters.rxBytes + dtlsTotals.rxBytes, channel.counters.txBytes + dtlsTotals.txBytes, Date.now());
+  if (!wasLive) return; // replaced by a reconnect
   const counters = {
     rxPackets: channel.counters.rxPackets,
     txPackets: channel.counters.txPackets,

@@ -11,6 +11,7 @@ import { GatewayEvents } from '../../src/gateway/ops/events.js';
 import type { OpsTarget } from '../../src/gateway/ops/target.js';
 import type { ReloadResult } from '../../src/gateway/reload.js';
 import { SessionStore, type Session } from '../../src/gateway/sessions.js';
+import { SessionTunnel } from '../../src/gateway/session-tunnel.js';
 import type { ChannelCloseReason, ChannelCounters, CstpChannel } from '../../src/tunnel/cstp-channel.js';
 
 export class FakeChannel {
@@ -47,11 +48,12 @@ export class FakeGateway implements OpsTarget {
   connect(user: string, remote = '10.77.0.2'): Session & { fake: FakeChannel } {
     const pool = this.pools.get('default')!;
     const s = this.sessions.create(user, this.currentConfig.groups[0]!, pool, remote, 'Open AnyConnect VPN Agent v9.01');
-    s.address = pool.lease(s.token);
+    s.leased(pool.lease(s.token)!);
     const fake = new FakeChannel(() => {
-      if (s.channel === (fake as unknown as CstpChannel)) s.channel = null;
+      s.tunnelClosed(tunnel, 0, 0, Date.now());
     });
-    s.channel = fake as unknown as CstpChannel;
+    const tunnel = new SessionTunnel(fake as unknown as CstpChannel);
+    s.bindTunnel(tunnel, '', Date.now());
     s.link = { remote, since: Date.now(), protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', mtu: 1399, connects: 1 };
     return Object.assign(s, { fake });
   }

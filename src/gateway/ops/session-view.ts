@@ -96,8 +96,8 @@ export function sessionView(s: Session, now = Date.now()): SessionView {
     dropsOut: live.txDrops,
     reconnects: Math.max(0, (link?.connects ?? 0) - 1),
     idleSeconds: Math.max(0, Math.round((now - s.lastActivity) / 1000)),
-    idleTimeout: s.idleTimeout ?? null,
-    sessionTimeout: s.sessionTimeout ?? null,
+    idleTimeout: s.limits.idleTimeout,
+    sessionTimeout: s.limits.sessionTimeout,
   };
 }
 
