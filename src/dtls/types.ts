@@ -190,7 +190,6 @@ export interface PskServerOptions extends CommonOptions {
 
 export type DtlsClientOptions = ResumeClientOptions | PskClientOptions;
 export type DtlsServerOptions = ResumeServerOptions | PskServerOptions;
-export type DtlsEndpointOptions = DtlsClientOptions | DtlsServerOptions;
 
 /** Traffic keys of an established association, for an external (e.g. native) data plane. */
 export interface DtlsTrafficKeys {

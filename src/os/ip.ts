@@ -60,10 +60,6 @@ export async function linkSetUp(dev: string, mtu?: number): Promise<void> {
   await ip([...args, 'up']);
 }
 
-export async function linkSetDown(dev: string): Promise<void> {
-  await ip(['link', 'set', 'dev', value('device', dev), 'down']);
-}
-
 export async function linkSetMtu(dev: string, mtu: number): Promise<void> {
   await ip(['link', 'set', 'dev', value('device', dev), 'mtu', value('mtu', mtu)]);
 }
@@ -80,10 +76,6 @@ export async function addrAdd(dev: string, cidr: string, peer?: string): Promise
   const args = ['addr', 'add', value('address', cidr)];
   if (peer !== undefined) args.push('peer', value('peer', peer));
   await ip([...args, 'dev', value('device', dev)]);
-}
-
-export async function addrFlush(dev: string): Promise<void> {
-  await ip(['addr', 'flush', 'dev', value('device', dev)]);
 }
 
 export interface RouteOptions {

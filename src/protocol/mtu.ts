@@ -4,7 +4,6 @@
  */
 
 export const IPV4_HEADER = 20;
-export const IPV6_HEADER = 40;
 const TCP_HEADER = 20;
 const UDP_HEADER = 8;
 const TLS_RECORD_HEADER = 5;
