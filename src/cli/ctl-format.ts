@@ -104,6 +104,7 @@ interface StatusJson {
   refusedConnections: Record<string, number>;
   tlsConnections: number;
   lastReload: { time: string; ok: boolean; error?: string } | null;
+  processes?: { network: { pid: number; uid: number; gid: number; capEff: string }; privileged: { pid: number } } | null;
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
@@ -126,6 +127,9 @@ export function statusText(s: StatusJson): string {
     ['refused connections', list(s.refusedConnections)],
     ['TLS connections', String(s.tlsConnections)],
     ['last reload', r ? `${r.time} ${r.ok ? 'ok' : `refused: ${r.error ?? ''}`}` : 'none'],
+    ...(s.processes
+      ? [['processes', `network ${s.processes.network.pid} (uid ${s.processes.network.uid}, gid ${s.processes.network.gid}, ${/^0+$/.test(s.processes.network.capEff) ? 'no capabilities' : `capabilities ${s.processes.network.capEff}`}), privileged ${s.processes.privileged.pid}`] as [string, string]]
+      : []),
   ]);
 }
 

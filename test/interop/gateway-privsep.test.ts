@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseProcStatus } from '../../src/os/proc-status.js';
-import { ctl } from '../helpers/ctl.js';
+import { ctl, ctlJson } from '../helpers/ctl.js';
 import { createTestbed, execIn, interopSkipReason, tcpTransfer, type Testbed } from '../helpers/netns.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
 import { gwHost, SSLGATE_BIN as REPO_BIN, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
@@ -85,6 +85,13 @@ test('privilege separation: the network process runs without root or capabilitie
     await c.waitTunnel(20_000);
     assert.ok(await pingSoon(tb!, gwHost(net)), 'no ping over TLS');
     checkNetworkProcess('TLS session');
+    // ctl status reports the same, from the network process's own /proc/self/status
+    const st = await ctlJson<{ processes: { network: { pid: number; uid: number; capEff: string }; privileged: { pid: number } } }>(gw!, ['status']);
+    assert.deepEqual([st.processes.network.pid, st.processes.privileged.pid], [netPid, privPid]);
+    assert.notEqual(st.processes.network.uid, 0);
+    assert.equal(st.processes.network.capEff, '0000000000000000');
+    const text = await ctl(gw!, ['status']);
+    assert.match(text.stdout, new RegExp(`processes: +network ${netPid} \\(uid \\d+, gid \\d+, no capabilities\\), privileged ${privPid}`));
     await c.stop();
     clients.splice(clients.indexOf(c), 1);
   });

@@ -18,6 +18,7 @@
  * docs/admin-api.yaml is the OpenAPI description.
  */
 import type { Logger } from '../../log.js';
+import { readProcStatus } from '../../os/proc-status.js';
 import { VERSION } from '../../version.js';
 import type { Session } from '../sessions.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -89,7 +90,18 @@ export function status(c: AdminContext): Record<string, unknown> {
     tlsConnections: gw.tlsConnections,
     limits: { maxClients: cfg.limits.maxClients, maxSessionsPerUser: cfg.limits.maxSessionsPerUser, sessionOverflow: cfg.limits.sessionOverflow },
     lastReload: stats.lastReload,
+    processes: processes(),
   };
+}
+
+/** This (network) process as the kernel sees it, and its parent (the privileged process). */
+function processes(): { network: { pid: number; uid: number; gid: number; capEff: string; noNewPrivs: boolean }; privileged: { pid: number } } | null {
+  try {
+    const st = readProcStatus('self');
+    return { network: { pid: process.pid, uid: st.uid[1], gid: st.gid[1], capEff: st.capEff.toString(16).padStart(16, '0'), noNewPrivs: st.noNewPrivs }, privileged: { pid: process.ppid } };
+  } catch {
+    return null;
+  }
 }
 
 /** `disconnect`: the TLS connection closes without TERMINATE; openconnect reconnects (§5.4, §8.5). */
