@@ -7,9 +7,14 @@ import { tcpTransfer, type Ns } from '../../test/helpers/netns.js';
 import { startOpenconnect, type OpenconnectClient } from '../../test/helpers/openconnect.js';
 import type { DrillGateway, DrillUser } from './gateway.js';
 
+/**
+ * Times come from the kernel, not from openconnect's output: openconnect writes its progress to
+ * stdout, which is block-buffered into our pipe, so a line's arrival says little about when it
+ * was printed.
+ */
 export interface LoginTiming {
   ok: boolean;
-  /** openconnect start -> "Configured as ..." with the address on the TUN */
+  /** openconnect start -> the route to the gateway's tunnel address goes through openconnect's TUN */
   tunnelUpMs: number | null;
   /** openconnect start -> first echo reply from the gateway's tunnel address */
   firstPingMs: number | null;
@@ -42,8 +47,17 @@ export async function legitLogin(ns: Ns, gw: DrillGateway, user: DrillUser, time
   const timing: LoginTiming = { ok: false, tunnelUpMs: null, firstPingMs: null, dtls: null, dtlsEstablished: false };
   const deadline = client.proc.startedAt + timeoutMs;
   try {
-    const tun = await client.waitTunnel(timeoutMs);
-    timing.tunnelUpMs = tun.ms;
+    for (;;) {
+      const r = await ns.exec('ip', ['-o', '-4', 'route', 'get', gw.tunAddr], { timeoutMs: 5000 });
+      if (r.code === 0 && r.stdout.includes(` dev ${client.iface} `)) {
+        timing.tunnelUpMs = Date.now() - client.proc.startedAt;
+        break;
+      }
+      if (!client.proc.running) throw new Error(`openconnect exited (${JSON.stringify(client.proc.exitStatus)})`);
+      if (Date.now() > deadline) throw new Error(`no route through ${client.iface} within ${timeoutMs} ms`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const tun = await client.waitTunnel(Math.max(1000, deadline - Date.now()));
     timing.dtls = tun.dtls;
     while (Date.now() < deadline) {
       // ping probes every 100 ms and exits at the first answer: the moment the tunnel carries traffic.

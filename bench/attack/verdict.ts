@@ -129,7 +129,7 @@ export function evaluate(d: DrillData): Check[] {
       pass: c.length > 0 && stopped === c.length,
       measured:
         `${p.report.requestsWritten} requests written; cut off ${by('cut-off')}` +
-        `${c.some((x) => x.cutOffAfterMs !== null) ? ` (after ${c.filter((x) => x.cutOffAfterMs !== null).map((x) => `${((x.cutOffAfterMs ?? 0) / 1000).toFixed(0)} s`).join(', ')})` : ''}` +
+        `${c.some((x) => x.outcome === 'cut-off') ? ` (after ${c.filter((x) => x.outcome === 'cut-off').map((x) => `${((x.cutOffAfterMs ?? 0) / 1000).toFixed(0)} s`).join(', ')})` : ''}` +
         `, refused ${by('refused')}, half-closed but still reading ${by('half-closed')}, open at the end ${by('open-at-end')}, connect failed ${by('connect-failed')}` +
         `${c.some((x) => x.stalled) ? `; writes stalled on ${c.filter((x) => x.stalled).length}` : ''}${early(p.report)}`,
     });
