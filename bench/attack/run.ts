@@ -189,7 +189,7 @@ async function drill(o: AttackOptions): Promise<Outcome> {
     let stopWatch: (() => Promise<void>) | null = null;
     let ocFrom = 0;
     if (!on('dtls-replay')) watch.error = 'not run (--only)';
-    else if (aborted !== null) watch.error = 'not started: the attacks were stopped early (gateway memory at the safety cap)';
+    else if (aborted !== null) watch.error = 'the attacks were stopped early (gateway memory at the safety cap)';
     else if (legit.timing.ok) {
       const id = await dtlsIdOf(g, LEGIT.name).catch((e: unknown) => {
         watch.error = `reading the DTLS id: ${(e as Error).message}`;
