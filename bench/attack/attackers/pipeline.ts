@@ -9,7 +9,7 @@
  * connection whose writes stopped completing is "stalled": the gateway stopped reading it.
  */
 import type { TLSSocket } from 'node:tls';
-import { ConnectFailure, initRequest, onWindowEnd, tlsConnect, windowOpen, type Target } from './net.js';
+import { ConnectFailure, initRequest, msLeft, onWindowEnd, tlsConnect, windowOpen, type Target } from './net.js';
 
 export interface PipelineOptions extends Target {
   connections: number;
@@ -27,6 +27,7 @@ export interface PipelineConnReport {
    * request we wrote until the window ended: it answers no more, yet the connection lives on.
    */
   outcome: 'refused' | 'cut-off' | 'half-closed' | 'open-at-end' | 'connect-failed';
+  /** connect-failed: no TLS handshake completed (timeouts, not refusals) while the window lasted */
   /** requests the socket took (write completed: handed to the kernel) */
   requestsWritten: number;
   /** bytes of answers waiting for us when the window ended (read only then) */
@@ -46,14 +47,24 @@ const STALL_MS = 5000;
 
 async function oneConnection(o: PipelineOptions): Promise<PipelineConnReport> {
   const rep: PipelineConnReport = { outcome: 'open-at-end', requestsWritten: 0, unreadAnswerBytes: null, cutOffAfterMs: null, stalled: false, detail: '' };
-  let sock: TLSSocket;
-  try {
-    sock = await tlsConnect(o, 10_000);
-  } catch (e) {
-    const f = e as ConnectFailure;
-    rep.outcome = f.kind === 'refused' ? 'refused' : 'connect-failed';
-    rep.detail = f.message;
-    return rep;
+  let sock: TLSSocket | null = null;
+  // A handshake that times out is no refusal (a starved gateway): try again while the window lasts.
+  while (sock === null) {
+    try {
+      sock = await tlsConnect(o, Math.min(10_000, Math.max(1000, msLeft())));
+    } catch (e) {
+      const f = e as ConnectFailure;
+      rep.detail = f.message;
+      if (f.kind === 'refused') {
+        rep.outcome = 'refused';
+        return rep;
+      }
+      if (!windowOpen()) {
+        rep.outcome = 'connect-failed';
+        return rep;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
   const t0 = Date.now();
   // Never read: the gateway's answers pile up in our receive buffer, then in its send buffer.
