@@ -21,11 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { hasCommand, isRoot, sleep, type NsProcess } from '../../test/helpers/netns.js';
 import { REPO_ROOT } from '../../test/helpers/sslgate.js';
 import { call } from '../../src/cli/ctl-client.js';
-import type { BruteForceOptions } from './attackers/brute-force.js';
-import type { DpdFloodOptions } from './attackers/dpd-flood.js';
-import type { DtlsReplayOptions } from './attackers/dtls-replay.js';
-import type { PipelineOptions } from './attackers/pipeline.js';
-import type { SlowlorisOptions } from './attackers/slowloris.js';
+import type { BruteForceOptions, BruteForceReport } from './attackers/brute-force.js';
+import type { DpdFloodOptions, DpdFloodReport } from './attackers/dpd-flood.js';
+import type { DtlsReplayOptions, DtlsReplayReport } from './attackers/dtls-replay.js';
+import type { PipelineOptions, PipelineReport } from './attackers/pipeline.js';
+import type { SlowlorisOptions, SlowlorisReport } from './attackers/slowloris.js';
 import { dtlsIdOf, liveSessionView, startDrillGateway, type DrillGateway, type DrillUser } from './gateway.js';
 import { createAttackLab, type AttackLab } from './lab.js';
 import { dtlsEvents, legitLogin, legitTransfer, type LegitSession, type LoginTiming, type TransferOutcome } from './legit.js';
@@ -216,13 +216,13 @@ async function drill(o: AttackOptions): Promise<Outcome> {
     // Every attacker ends on its own at endAt; a minute more for its report.
     const wait = Math.max(0, endAt - Date.now()) + 60_000;
     const runs = {
-      slowloris: attackerResult<DrillData['slowloris'] extends AttackerRun<infer R> ? R : never>(procs.slowloris, addr.slowloris, wait),
-      pipeline: attackerResult<DrillData['pipeline'] extends AttackerRun<infer R> ? R : never>(procs.pipeline, addr.pipeline, wait),
-      dpdFlood: attackerResult<DrillData['dpdFlood'] extends AttackerRun<infer R> ? R : never>(procs['dpd-flood'], addr['dpd-flood'], wait),
-      bruteForce: attackerResult<DrillData['bruteForce'] extends AttackerRun<infer R> ? R : never>(procs['brute-force'], addr['brute-force'], wait),
+      slowloris: attackerResult<SlowlorisReport>(procs.slowloris, addr.slowloris, wait),
+      pipeline: attackerResult<PipelineReport>(procs.pipeline, addr.pipeline, wait),
+      dpdFlood: attackerResult<DpdFloodReport>(procs['dpd-flood'], addr['dpd-flood'], wait),
+      bruteForce: attackerResult<BruteForceReport>(procs['brute-force'], addr['brute-force'], wait),
       dtlsReplay:
         procs['dtls-replay'] || !on('dtls-replay')
-          ? attackerResult<DrillData['dtlsReplay'] extends AttackerRun<infer R> ? R : never>(procs['dtls-replay'], addr['dtls-replay'], wait)
+          ? attackerResult<DtlsReplayReport>(procs['dtls-replay'], addr['dtls-replay'], wait)
           : Promise.resolve({ address: addr['dtls-replay'], report: null, error: `not started: ${watch.error ?? '?'}` }),
     };
     const [slowloris, pipeline, dpdFlood, bruteForce, dtlsReplay] = await Promise.all([runs.slowloris, runs.pipeline, runs.dpdFlood, runs.bruteForce, runs.dtlsReplay]);
