@@ -119,9 +119,11 @@ async function drill(o: AttackOptions): Promise<Outcome> {
     // Memory: a safety cap protects the machine if the gateway grows without bound.
     const safetyCap = Math.max(1536 * MiB, 3 * o.rssBound);
     let aborted: string | null = null;
+    let abortedAt: number | null = null;
     const s = new RssSampler(g.proc.pid, 250, (x) => {
       if (aborted === null && x.bytes > safetyCap) {
         aborted = `attacks stopped early by the drill at +${(x.t / 1000).toFixed(1)} s: gateway RSS ${(x.bytes / MiB).toFixed(0)} MiB over the safety cap ${(safetyCap / MiB).toFixed(0)} MiB`;
+        abortedAt = Date.now();
         log(aborted);
         // SIGTERM ends each attacker's window now: they still report what they saw.
         for (const p of lab.attackers.procs) p.signal('SIGTERM');
@@ -183,6 +185,7 @@ async function drill(o: AttackOptions): Promise<Outcome> {
     await sleep(o.warmupSeconds * 1000);
     log('legitimate user logs in under attack');
     legit = await legitLogin(tb.cl, g, LEGIT, 60_000);
+    const loginEnd = Date.now();
     log(`under attack: ${JSON.stringify(legit.timing)}`);
 
     const watch: DtlsWatch = { idSource: null, mode: null, samples: 0, notEstablished: 0, gone: 0, openconnectLines: [] };
@@ -210,6 +213,7 @@ async function drill(o: AttackOptions): Promise<Outcome> {
         await sleep(2000);
       } else watch.error ??= 'the gateway shows no DTLS id for the session (neither ctl session --json nor the debug log)';
     } else watch.error = 'the legitimate login failed';
+    const transferStart = Date.now();
     const transfer = legit.timing.ok ? await legitTransfer(tb.cl, tb.gw, g, o.transferBytes, Math.max(60_000, endAt - Date.now())) : notRun('login failed').transfer;
     log(`under attack: transfer ${transfer.ok ? 'ok' : 'FAILED'} ${JSON.stringify({ ms: transfer.ms, bytes: transfer.bytes, error: transfer.error })}`);
 
@@ -253,7 +257,12 @@ async function drill(o: AttackOptions): Promise<Outcome> {
         rssAborted: aborted,
         gatewayRunning,
         baseline: { login: base.timing, transfer: baseTransfer },
-        underAttack: { login: underLogin, transfer },
+        underAttack: {
+          login: underLogin,
+          transfer,
+          // Attacks the drill ended early do not count as an attack the legitimate user survived.
+          attacksEndedBefore: abortedAt === null ? null : abortedAt < loginEnd ? 'login' : abortedAt < transferStart + (transfer.ms ?? 0) ? 'transfer' : null,
+        },
         transferBytes: o.transferBytes,
         dtls: watch,
         slowloris,
