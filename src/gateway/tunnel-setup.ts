@@ -108,6 +108,9 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     const psk = offer.mode === 'psk' ? exportPsk(sock) : null;
     tunnel.dtls = { offer, idHex: dtlsIdHex, psk, channel: null, info: null, peer: null, closed: emptyDtlsTotals() };
     d.dtls!.expect(s, tunnel);
+    // Debug only: the id an operator needs to match a DTLS ClientHello (it travels in clear in
+    // that ClientHello's session_id, so it is no secret; the attack drill reads it from here).
+    d.log.debug({ session: s.id, user: s.user, dtlsId: tunnel.dtls.idHex, dtls: offerLabel(offer) }, 'DTLS id offered');
   }
   s.bindTunnel(tunnel, creq.userAgent, now);
   d.router.attach(addr, tunnel);
