@@ -100,7 +100,7 @@ function runChecked(data: Buffer): void {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const cov = new BlockCoverage(target.covers);
   const start = Date.now();
   // Seeds: each one individually, kept when it reaches something new (and the first always).
@@ -152,6 +152,10 @@ function main(): void {
       }
       for (const f of wanted) cov.seen.add(f); // state-dependent blocks: do not chase them again
     }
+    // Yield to the event loop after each batch, as a server does between reads: Node runs N-API
+    // finalizers (the native record openers) from there, and a loop that never yields makes
+    // their memory look like a leak (RSS grew ~2 KB per opener until the end of the run).
+    await new Promise((res) => setImmediate(res));
     if (Date.now() - lastReport > 2000) {
       lastReport = Date.now();
       post({ type: 'progress', execs, corpus: corpus.length, features: cov.seen.size, crashes, elapsedMs: Date.now() - start });
@@ -160,4 +164,4 @@ function main(): void {
   post({ type: 'done', execs, corpus: corpus.length, features: cov.seen.size, crashes, elapsedMs: Date.now() - start });
 }
 
-main();
+void main();
