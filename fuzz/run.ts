@@ -78,7 +78,9 @@ function runTarget(opts: FuzzOptions): Promise<TargetResult> {
       const line = out.split('\n').find((l) => l.startsWith('FUZZ-RESULT '));
       if (line) return res(JSON.parse(line.slice('FUZZ-RESULT '.length)) as TargetResult);
       res({ target: opts.target, execs: 0, crashes: 0, hangs: 0, oom: 0, corpus: 0, features: 0, peakRssMb: 0, midRssMb: 0, endRssMb: 0, seconds: 0, findings: [],
-        error: `child exited with ${signal ?? code} without a result${out ? `: ${out.slice(-500)}` : ''}` });
+        error: signal
+          ? `the target process died with ${signal} (a crash in native code; the input is not saved: rerun with --only ${opts.target} --seed ${opts.seed})`
+          : `child exited with ${code} without a result${out ? `: ${out.slice(-500)}` : ''}` });
     });
   });
 }
