@@ -43,5 +43,8 @@ export const connectHeaders: FuzzTarget = {
     const enc = encodeBanner(s);
     check(!/[\r\n\x00-\x1f\x7f-\uffff]/.test(enc), 'encoded banner is not one safe header line');
     check(decodeBanner(enc) === s, 'banner does not survive encode + decode');
+    // Text without '%' is not changed by decoding (other gateways may send raw UTF-8).
+    const plain = s.replace(/%/g, '');
+    check(decodeBanner(plain) === plain, 'decoding changed a banner without any %-escape');
   },
 };
