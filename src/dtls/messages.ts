@@ -74,21 +74,25 @@ export interface Extension {
   data: Buffer;
 }
 
-function parseExtensions(r: Reader): Extension[] | null {
-  if (r.remaining === 0) return null; // block absent (allowed: RFC 5246 §7.4.1.2)
+/**
+ * The extensions block: null when absent (allowed: RFC 5246 §7.4.1.2), undefined when malformed
+ * (bad lengths, duplicates, too many) so the hello is refused rather than read as having none.
+ */
+function parseExtensions(r: Reader): Extension[] | null | undefined {
+  if (r.remaining === 0) return null;
   const block = r.vec16();
-  if (!r.ok) return null;
+  if (!r.ok) return undefined;
   const er = new Reader(block);
   const exts: Extension[] = [];
   const seen = new Set<number>();
   while (er.remaining > 0) {
     const type = er.u16();
     const data = er.vec16();
-    if (!er.ok) return null;
-    if (seen.has(type)) return null; // RFC 5246 §7.4.1.4: no duplicates
+    if (!er.ok) return undefined;
+    if (seen.has(type)) return undefined; // RFC 5246 §7.4.1.4: no duplicates
     seen.add(type);
     exts.push({ type, data });
-    if (exts.length > Limits.maxExtensions) return null;
+    if (exts.length > Limits.maxExtensions) return undefined;
   }
   return exts;
 }
@@ -134,7 +138,7 @@ export function parseClientHello(body: Buffer): ClientHello | null {
   const cipherSuites: number[] = [];
   for (let i = 0; i < rawCipherSuites.length; i += 2) cipherSuites.push(rawCipherSuites.readUInt16BE(i));
   const extensions = parseExtensions(r);
-  if (!r.ok || r.remaining !== 0) return null;
+  if (extensions === undefined || !r.ok || r.remaining !== 0) return null;
   return { version, random, sessionId, cookie, cipherSuites, compressionMethods, extensions, rawCipherSuites };
 }
 
@@ -182,7 +186,7 @@ export function parseServerHello(body: Buffer): ServerHello | null {
   const compressionMethod = r.u8();
   if (!r.ok) return null;
   const extensions = parseExtensions(r);
-  if (!r.ok || r.remaining !== 0) return null;
+  if (extensions === undefined || !r.ok || r.remaining !== 0) return null;
   return { version, random, sessionId, cipherSuite, compressionMethod, extensions };
 }
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { formatIpv4, networkOf, parseIpv4, parseIpv4Cidr, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
 import { OPS_LIMIT_KEYS, OPS_TOP_KEYS, readOpsConfig, readOpsLimits, type OpsConfig, type OpsLimits } from './config-ops.js';
 
@@ -299,7 +299,13 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
 export function parseConfigText(text: string, where: string, base: string, file: string | null): GatewayConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // YAML warnings (unknown tag or directive) are refused like errors: they mean a typo, and
+    // the library would otherwise print them as Node process warnings and load the file anyway
+    // (seen while fuzzing the loader).
+    const parsed = parseDocument(text, { logLevel: 'error' });
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem) throw problem;
+    doc = parsed.toJS();
   } catch (e) {
     throw new ConfigError(where, '(syntax)', (e as Error).message.split('\n')[0]!);
   }

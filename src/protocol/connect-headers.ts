@@ -149,17 +149,31 @@ export function encodeBanner(text: string): string {
 }
 
 export function decodeBanner(text: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const hex = text.slice(i + 1, i + 3);
-    if (text[i] === '%' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
-      bytes.push(parseInt(hex, 16));
+  // Works on the UTF-8 bytes: '%' is ASCII, so it never sits inside a multi-byte character, and
+  // characters outside the BMP stay whole (decoding one UTF-16 unit at a time turned each into
+  // two U+FFFD; the connect-headers fuzz target now checks that raw text decodes to itself).
+  const raw = Buffer.from(text, 'utf8');
+  const out = Buffer.allocUnsafe(raw.length);
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const hi = hexValue(raw[i + 1]);
+    const lo = hexValue(raw[i + 2]);
+    if (raw[i] === 0x25 && hi >= 0 && lo >= 0) {
+      out[n++] = (hi << 4) | lo;
       i += 2;
     } else {
-      bytes.push(...Buffer.from(text[i]!, 'utf8'));
+      out[n++] = raw[i]!;
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  return out.toString('utf8', 0, n);
+}
+
+function hexValue(b: number | undefined): number {
+  if (b === undefined) return -1;
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  if (b >= 0x41 && b <= 0x46) return b - 0x37;
+  if (b >= 0x61 && b <= 0x66) return b - 0x57;
+  return -1;
 }
 
 /** Response headers for a successful CONNECT, in the order ocserv sends them (§4.4). */

@@ -90,6 +90,16 @@ function bodyLength(headers: HttpHeaders, limits: HttpLimits): number {
 }
 
 /**
+ * With `held` bytes buffered and no CRLFCRLF among them, can the header still end within the
+ * limit? Its CRLFCRLF could start at byte held-3 at the earliest, so not once held > max + 3.
+ * (Checking held > max refused a header of exactly the limit when its last bytes arrived in a
+ * later chunk, but accepted it whole: caught by the http-request fuzz target's chunking check.)
+ */
+function headerCannotFit(held: number, limits: HttpLimits): boolean {
+  return held > limits.maxHeaderBytes + 3;
+}
+
+/**
  * Incremental request parser for the gateway. `push` returns the complete requests found so far;
  * bytes after a CONNECT request are not HTTP (they are CSTP) and are left in `rest()`.
  */
@@ -115,7 +125,7 @@ export class HttpRequestParser {
     while (out.length < max) {
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (this.buf.length > this.limits.maxHeaderBytes) throw new HttpError(431, 'request header too large');
+        if (headerCannotFit(this.buf.length, this.limits)) throw new HttpError(431, 'request header too large');
         return out;
       }
       if (end > this.limits.maxHeaderBytes) throw new HttpError(431, 'request header too large');
@@ -160,9 +170,10 @@ export class HttpResponseParser {
     if (!this.head) {
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (this.buf.length > this.limits.maxHeaderBytes) throw new HttpError(431, 'response header too large');
+        if (headerCannotFit(this.buf.length, this.limits)) throw new HttpError(431, 'response header too large');
         return null;
       }
+      if (end > this.limits.maxHeaderBytes) throw new HttpError(431, 'response header too large');
       const { first, headers } = parseHead(this.buf.toString('latin1', 0, end), this.limits);
       const m = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/.exec(first);
       if (!m) throw new HttpError(502, `malformed status line: ${first.slice(0, 80)}`);
@@ -198,6 +209,12 @@ export class HttpResponseParser {
 
   private chunked(): HttpResponse | null {
     const h = this.head!;
+    // The chunk sizes count against maxBodyBytes below, but the framing around them (size lines,
+    // extensions, trailers) did not: a size line that never ended grew the buffer without bound
+    // (caught by the http-response fuzz target's bound check). Allow maxHeaderBytes of framing.
+    if (this.buf.length - h.start > this.limits.maxBodyBytes + this.limits.maxHeaderBytes) {
+      throw new HttpError(502, 'chunked response body (with its framing) over the limit');
+    }
     const parts: Buffer[] = [];
     let pos = h.start;
     let total = 0;

@@ -1,0 +1,23 @@
+/** Every fuzz target, in the order `npm run fuzz` runs them. */
+import { authXmlClient, authXmlGateway, xml } from './auth-xml.js';
+import { config } from './config.js';
+import { connectHeaders } from './connect-headers.js';
+import { cstp } from './cstp.js';
+import { dtlsClient, dtlsServer } from './dtls-endpoints.js';
+import { dtlsMessages } from './dtls-messages.js';
+import { httpRequest, httpResponse } from './http.js';
+import { nativeRecord } from './native-record.js';
+import { privChannel } from './priv-channel.js';
+import { profile } from './profile.js';
+import type { FuzzTarget } from './target.js';
+
+export const TARGETS: readonly FuzzTarget[] = [
+  httpRequest, httpResponse, connectHeaders, cstp, xml, authXmlGateway, authXmlClient, profile,
+  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel,
+];
+
+export function findTarget(name: string): FuzzTarget {
+  const t = TARGETS.find((x) => x.name === name);
+  if (!t) throw new Error(`no fuzz target ${name}`);
+  return t;
+}
