@@ -22,7 +22,7 @@ import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
-import { DtlsListener } from './dtls-listener.js';
+import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 
 /** What the privileged process does for the network process (priv/privileged-client.ts). */
 export interface PrivilegedOps extends PasswordChecker {
@@ -225,6 +225,10 @@ export class Gateway {
 
   get currentConfig(): GatewayConfig {
     return this.config;
+  }
+
+  get dtlsCounters(): Readonly<DtlsListenerCounters> | null {
+    return this.dtls?.counters ?? null;
   }
 
   get routerCounters(): RouterCounters | null {

@@ -31,7 +31,8 @@ export class FakeGateway implements OpsTarget {
   readonly sessions = new SessionStore();
   readonly events = new GatewayEvents();
   readonly startedAt = Date.now() - 65_000;
-  readonly gate: { guard: BanGuard; refused: Record<string, number> };
+  readonly gate: { guard: BanGuard; refused: Record<string, number>; unauth: { expired: number; count(): number } };
+  readonly dtlsCounters = { rxDatagrams: 0, unknownPeer: 3, handshakesStarted: 0, handshakesOk: 0, handshakesFailed: 0, handshakesRefused: 2, replaced: 1 };
   readonly pools = new Map<string, IpPool>();
   routerCounters = { tunRxPackets: 5, noRoute: 1, spoofed: 0, tunWriteErrors: 0 };
   tlsConnections = 2;
@@ -40,7 +41,7 @@ export class FakeGateway implements OpsTarget {
 
   constructor() {
     this.currentConfig = parseConfigText('network: {address: 10.50.0.1/24, routes: [10.50.0.0/24]}\n', 'test', '/tmp', '/tmp/gw.yaml');
-    this.gate = { guard: new BanGuard(this.currentConfig.ban, (e) => this.events.emit(e)), refused: { banned: 0, 'rate-limit': 0, 'unauth-per-address': 0, 'unauth-total': 0 } };
+    this.gate = { guard: new BanGuard(this.currentConfig.ban, (e) => this.events.emit(e)), refused: { banned: 0, 'rate-limit': 0, 'unauth-per-address': 0, 'unauth-total': 0 }, unauth: { expired: 4, count: () => 5 } };
     this.pools.set('default', new IpPool(this.currentConfig.network.address));
   }
 

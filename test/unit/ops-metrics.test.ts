@@ -32,6 +32,12 @@ test('metrics: valid exposition; counters follow events and the data plane count
   assert.equal(valueOf(e, 'sslgate_pool_addresses', { state: 'leased' }), 2);
   assert.ok(valueOf(e, 'nodejs_eventloop_lag_seconds') >= 0);
   assert.equal(valueOf(e, 'sslgate_tls_connections'), 2);
+  // the attack-facing limits, read from their own counters (the fake's: 5 now, 4 expired; DTLS 3/2/1)
+  assert.equal(valueOf(e, 'sslgate_unauthenticated_connections'), 5);
+  assert.equal(valueOf(e, 'sslgate_auth_deadline_expired_total'), 4);
+  assert.equal(valueOf(e, 'sslgate_dtls_listener_total', { event: 'unknown-peer' }), 3);
+  assert.equal(valueOf(e, 'sslgate_dtls_listener_total', { event: 'handshake-refused' }), 2);
+  assert.equal(valueOf(e, 'sslgate_dtls_listener_total', { event: 'association-replaced' }), 1);
 
   // the tunnel closes: its bytes move from "live" to "closed", the total does not go back
   gw.events.emit({ type: 'disconnect', session: a.id, user: 'alice', channel: 'TLS', reason: 'connection-lost', sessionKept: true, counters: { rxBytes: 5000, txBytes: 7000, rxPackets: 5, txPackets: 7, txDrops: 0 } });

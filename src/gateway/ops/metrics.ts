@@ -47,6 +47,7 @@ export class GatewayMetrics {
     this.dtlsHandshakes = new Counter({ name: 'sslgate_dtls_handshakes_total', help: 'DTLS handshakes by mode and result', labelNames: ['mode', 'result'], registers });
     this.mtu = new Histogram({ name: 'sslgate_tunnel_mtu_bytes', help: 'Tunnel MTU given to clients at CONNECT', labelNames: ['channel'], buckets: [576, 1000, 1200, 1280, 1300, 1350, 1380, 1400, 1420, 1450, 1500], registers });
     this.scraped(registers);
+    this.limitsScraped(registers);
     this.unsubscribe = gw.events.subscribe(this.onEvent);
   }
 
@@ -171,6 +172,35 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         for (const [reason, n] of Object.entries(gw.gate.refused)) this.inc({ reason }, n);
+      },
+    });
+  }
+
+  /** What the attack-facing limits did (issue 9): read at scrape time from their own counters. */
+  private limitsScraped(registers: Registry[]): void {
+    const gw = this.gw;
+    new Gauge({ name: 'sslgate_unauthenticated_connections', help: 'Connections that are not a tunnel yet (before CONNECT)', registers, collect() { this.set(gw.gate.unauth.count()); } });
+    new Counter({
+      name: 'sslgate_auth_deadline_expired_total',
+      help: 'Connections closed because limits.auth-timeout passed before CONNECT',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gw.gate.unauth.expired);
+      },
+    });
+    new Counter({
+      name: 'sslgate_dtls_listener_total',
+      help: 'DTLS listener events: datagrams from unknown peers, ClientHellos refused by the handshake limits, live associations replaced by a completed new handshake',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        this.reset();
+        const c = gw.dtlsCounters;
+        if (!c) return;
+        this.inc({ event: 'unknown-peer' }, c.unknownPeer);
+        this.inc({ event: 'handshake-refused' }, c.handshakesRefused);
+        this.inc({ event: 'association-replaced' }, c.replaced);
       },
     });
   }

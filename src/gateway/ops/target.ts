@@ -3,6 +3,7 @@
  * class satisfies it as is; unit tests pass a small fake.
  */
 import type { BanGuard } from '../ban-guard.js';
+import type { DtlsListenerCounters } from '../dtls-listener.js';
 import type { GatewayConfig } from '../config.js';
 import type { IpPool } from '../ip-pool.js';
 import type { ReloadResult } from '../reload.js';
@@ -14,7 +15,14 @@ export interface OpsTarget {
   readonly sessions: SessionStore;
   readonly events: GatewayEvents;
   readonly startedAt: number;
-  readonly gate: { readonly guard: BanGuard; readonly refused: Readonly<Record<string, number>> };
+  readonly gate: {
+    readonly guard: BanGuard;
+    readonly refused: Readonly<Record<string, number>>;
+    /** connections not yet a tunnel: how many now, how many hit the auth deadline */
+    readonly unauth: { readonly expired: number; count(): number };
+  };
+  /** the DTLS listener's counters; null when DTLS is off */
+  readonly dtlsCounters: Readonly<DtlsListenerCounters> | null;
   readonly currentConfig: GatewayConfig;
   readonly routerCounters: RouterCounters | null;
   readonly tlsConnections: number;
