@@ -174,3 +174,11 @@ test('malformed XML -> 400 and close, a bad-request event (the guard scores it),
     assert.deepEqual(g.passwords.calls, []);
   }
 });
+
+test('limits, with the defaults: one account logging in 20 times holds at most 2 sessions (ocserv max-same-clients)', async () => {
+  const g = glue();
+  for (let i = 0; i < 20; i++) assert.match((await g.auth.handlePost(replyBody('alice', 'alice-pw'), ctx())).body, /type="complete"/);
+  assert.equal(g.sessions.size, 2);
+  assert.equal(g.sessions.countFor('alice'), 2);
+  assert.equal(g.ended.length, 18, 'each new login over the limit ended the oldest session (end-oldest, the default)');
+});
