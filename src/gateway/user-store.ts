@@ -5,9 +5,13 @@
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { ensurePrivateDir, readPrivateFile, writePrivateFile, type TightenNotice } from '../os/safe-files.js';
+import { cryptKind, verifyCrypt, type CryptKind } from './crypt-hashes.js';
 
 export interface UserRecord {
-  /** "scrypt$N$r$p$saltB64$hashB64" */
+  /**
+   * "scrypt$N$r$p$saltB64$hashB64", or a crypt(3) hash imported from ocserv's ocpasswd ($6$, $5$,
+   * $1$; see crypt-hashes.ts) that stays until the user's password is next set.
+   */
   hash: string;
   /** groups the user may use; absent = all */
   groups?: string[];
@@ -33,7 +37,15 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
+export type HashKind = 'scrypt' | CryptKind | 'unknown';
+
+export function hashKind(stored: string): HashKind {
+  if (stored.startsWith('scrypt$')) return 'scrypt';
+  return cryptKind(stored) ?? 'unknown';
+}
+
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (cryptKind(stored)) return verifyCrypt(password, stored);
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
@@ -127,6 +139,37 @@ export class UserStore {
     if (g && g.length) rec.groups = g;
     this.data.users[name] = rec;
     this.save();
+  }
+
+  /**
+   * Adds users with hashes made elsewhere (an ocpasswd import), all in one atomic write: the file
+   * holds either all of them or none. Existing users are kept unless `replace`. Returns the names
+   * that were kept because they exist.
+   */
+  putHashed(users: Array<{ name: string; hash: string; groups?: string[] }>, replace: boolean): string[] {
+    const kept: string[] = [];
+    const next = { ...this.data.users };
+    for (const u of users) {
+      if (!USER_NAME.test(u.name)) throw new Error(`invalid user name ${JSON.stringify(u.name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
+      if (hashKind(u.hash) === 'unknown') throw new Error(`user ${u.name}: unsupported hash`);
+      const prev = Object.prototype.hasOwnProperty.call(next, u.name) ? next[u.name] : undefined;
+      if (prev && !replace) {
+        kept.push(u.name);
+        continue;
+      }
+      const rec: UserRecord = { hash: u.hash, created: prev?.created ?? new Date().toISOString() };
+      if (u.groups && u.groups.length) rec.groups = u.groups;
+      next[u.name] = rec;
+    }
+    const before = this.data.users;
+    this.data.users = next;
+    try {
+      this.save();
+    } catch (e) {
+      this.data.users = before;
+      throw e;
+    }
+    return kept;
   }
 
   setGroups(name: string, groups: string[] | undefined): void {

@@ -25,6 +25,8 @@ export interface StartGatewayOptions {
   users: GatewayUser[];
   /** files to write into the config folder (e.g. profile.xml) */
   files?: Record<string, string>;
+  /** runs after the config and users are written, before `serve` starts (e.g. `user import`) */
+  beforeServe?: (configFile: string, dir: string) => Promise<void>;
 }
 
 export interface SslgateGateway {
@@ -54,6 +56,7 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     const r = await execIn(null, process.execPath, args, { input: u.password + '\n', timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(`user add ${u.name} failed: ${r.stderr}`);
   }
+  await o.beforeServe?.(configFile, dir);
   const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile], { label: 'sslgate-serve', cwd: dir });
   try {
     await proc.waitForLine(/"msg":"gateway listening"/, 20_000);
