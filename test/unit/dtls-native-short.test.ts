@@ -20,6 +20,7 @@ import { test } from 'node:test';
 import { ContentType, DTLS0_9, DTLS1_2, allSuites, type CipherSuite, type DtlsTrafficKeys, type DtlsVersion } from '../../src/dtls/index.js';
 import { OPEN_BAD, type RecordOpener } from '../../src/dtls/record-sealer.js';
 import { createRecordOpener, createRecordSealer, nativeDtlsAddon } from '../../src/os/dtls-record-addon.js';
+import { seeded } from '../helpers/seed.js';
 
 const PAGE = 65536;
 const HDR = 13;
@@ -27,24 +28,10 @@ const native = nativeDtlsAddon() !== null;
 // Under CI the addon must be there: a missing addon must not turn the native half into a skip.
 const nativeSkip = native ? false : process.env['CI'] === 'true' ? false : 'sslgate_dtls addon not built';
 
-const seed = Number(process.env['SSLGATE_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`# dtls-native-short seed ${seed} (SSLGATE_TEST_SEED=${seed} to repeat)`);
-
-/** xorshift32: repeatable bytes from the seed. */
-function rng(s: number): (n: number) => Buffer {
-  let x = s >>> 0 || 1;
-  return (n) => {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      b[i] = x & 0xff;
-    }
-    return b;
-  };
+/** Repeatable bytes from the test process's logged seed (test/helpers/seed.ts), one stream per label. */
+function rng(label: string): (n: number) => Buffer {
+  const r = seeded(`dtls-native-short ${label}`);
+  return (n) => r.bytes(n);
 }
 
 // The project compiles with lib ES2022 only, which has no WebAssembly types: the one we use.
@@ -114,7 +101,7 @@ for (const backend of [
       if (!backend.typescript) assert.ok(native, 'the sslgate_dtls addon is not built (npm ci builds it)');
       const keys = keysFor(suite, version);
       const opener = createRecordOpener(keys, { typescript: backend.typescript });
-      const rand = rng(seed ^ suite.id);
+      const rand = rng(`${backend.name} ${suite.name} short`);
       let calls = 0;
       for (const len of lengths(suite, opener)) {
         // The length field: honest (len - 13), too big, and 0xffff; each on its own fresh copy.
@@ -142,7 +129,7 @@ for (const backend of [
       const keys = keysFor(suite, version);
       const sealer = createRecordSealer(keys, { typescript: backend.typescript });
       const opener = createRecordOpener(keys, { typescript: backend.typescript });
-      const payload = rng(seed ^ 0x5a5a ^ suite.id)(33);
+      const payload = rng(`${backend.name} ${suite.name} payload`)(33);
       // Sealing into a buffer with exactly the worst-case room: nothing is written past it.
       const room = tailBuffer(sealer.headroom + payload.length + sealer.tailroom);
       room.fill(0);
