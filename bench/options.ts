@@ -47,6 +47,14 @@ export const USAGE = `usage: npm run bench -- [options]      (as root)
   --no-pin             do not pin processes to CPUs
 `;
 
+/** `--name N`: a whole number of at least `min`, or `dflt` when absent (bench and attack drill). */
+export function wholeNumberOption(v: string | undefined, name: string, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 export function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -70,12 +78,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
   });
   if (values.help) return 'help';
   const q = values.quick === true;
-  const int = (v: string | undefined, name: string, dflt: number, min = 1): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const int = wholeNumberOption;
   const list = <T extends string>(v: string | undefined, name: string, known: readonly T[], dflt: readonly T[]): T[] => {
     if (v === undefined) return [...dflt];
     const items = v.split(',').map((s) => s.trim()).filter(Boolean);

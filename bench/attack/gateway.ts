@@ -11,6 +11,7 @@ import { execIn, tempDir, type Ns, type NsProcess } from '../../test/helpers/net
 import { SSLGATE_BIN } from '../../test/helpers/sslgate.js';
 import { loadConfig, type GatewayConfig } from '../../src/gateway/config.js';
 import { call, locateAdmin, type AdminEndpoint } from '../../src/cli/ctl-client.js';
+import { spawnServe } from '../peers/sslgate.js';
 
 export interface DrillUser {
   name: string;
@@ -53,15 +54,7 @@ export async function startDrillGateway(ns: Ns, o: { listenHost: string; pool: s
     if (r.code !== 0) throw new Error(`sslgate user add ${u.name} failed: ${r.stderr}`);
   }
   const config = loadConfig(configFile);
-  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile, '--log-level', 'debug', '--log-format', 'json'], { label: 'sslgate-serve', cwd: dir });
-  try {
-    await proc.waitForLine(/sslgate gateway listening on/, 30_000);
-  } catch (e) {
-    await proc.stop('SIGKILL', 2000);
-    throw new Error(`sslgate serve did not start: ${(e as Error).message}`);
-  }
-  const pin = proc.lines.map((l) => /--servercert (pin-sha256:\S+)/.exec(l.text)?.[1]).find((x) => x !== undefined);
-  if (!pin) throw new Error(`sslgate serve printed no pin:\n${proc.tail()}`);
+  const { proc, pin } = await spawnServe(ns, process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile, '--log-level', 'debug', '--log-format', 'json'], 'sslgate-serve', dir);
   return {
     proc,
     configFile,

@@ -1,5 +1,6 @@
 /** Command-line options of `npm run attack -- [options]`, with the full and --quick sizes. */
 import { parseArgs } from 'node:util';
+import { wholeNumberOption } from '../options.js';
 
 export const ATTACKERS = ['slowloris', 'pipeline', 'dpd-flood', 'brute-force', 'dtls-replay'] as const;
 export type AttackerName = (typeof ATTACKERS)[number];
@@ -61,12 +62,7 @@ export function parseAttackOptions(argv: string[]): AttackOptions | 'help' {
   });
   if (values.help) return 'help';
   const q = values.quick === true;
-  const int = (v: string | undefined, name: string, dflt: number, min = 1): number => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const int = wholeNumberOption;
   const MiB = 1024 * 1024;
   const only = values.only === undefined ? [...ATTACKERS] : values.only.split(',').map((x) => x.trim()).filter(Boolean);
   const bad = only.filter((x) => !(ATTACKERS as readonly string[]).includes(x));

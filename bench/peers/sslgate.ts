@@ -66,6 +66,26 @@ function lightenHash(stateDir: string, user: string, password: string): void {
   fs.writeFileSync(file, JSON.stringify(store, null, 2) + '\n', { mode: 0o600 });
 }
 
+/**
+ * Spawns `sslgate serve` (cmd/args: maybe wrapped for CPU pinning) in `ns` and waits for its
+ * start-up banner; returns the process and the certificate pin it printed. Killed if it fails.
+ */
+export async function spawnServe(ns: Ns, cmd: string, args: string[], label: string, cwd: string): Promise<{ proc: NsProcess; pin: string }> {
+  const proc = ns.spawn(cmd, args, { label, cwd });
+  try {
+    await proc.waitForLine(/sslgate gateway listening on/, 30_000);
+  } catch (e) {
+    await proc.stop('SIGKILL', 2000);
+    throw new Error(`sslgate serve did not start: ${(e as Error).message}`);
+  }
+  const pin = proc.lines.map((l) => /--servercert (pin-sha256:\S+)/.exec(l.text)?.[1]).find((x) => x !== undefined);
+  if (!pin) {
+    await proc.stop('SIGKILL', 2000);
+    throw new Error(`sslgate serve printed no pin:\n${proc.tail()}`);
+  }
+  return { proc, pin };
+}
+
 export async function startSslgate(ns: Ns, o: SslgateOptions): Promise<SslgateUnderTest> {
   const dir = tempDir('sgbench');
   const configFile = path.join(dir, 'gateway.yaml');
@@ -108,15 +128,7 @@ export async function startSslgate(ns: Ns, o: SslgateOptions): Promise<SslgateUn
   if (add.code !== 0) throw new Error(`sslgate user add failed: ${add.stderr}`);
   if (o.kdf === 'light') lightenHash(path.join(dir, 'state'), o.user, o.password);
   const [cmd, args] = pinnedArgv(o.cpus, process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile, '--log-level', o.logLevel ?? 'info']);
-  const proc = ns.spawn(cmd, args, { label: `sslgate@${ns.name}`, cwd: dir });
-  try {
-    await proc.waitForLine(/sslgate gateway listening on/, 30_000);
-  } catch (e) {
-    await proc.stop('SIGKILL', 2000);
-    throw new Error(`sslgate serve did not start: ${(e as Error).message}`);
-  }
-  const pin = proc.lines.map((l) => /--servercert (pin-sha256:\S+)/.exec(l.text)?.[1]).find((x) => x !== undefined);
-  if (!pin) throw new Error(`sslgate serve printed no pin:\n${proc.tail()}`);
+  const { proc, pin } = await spawnServe(ns, cmd, args, `sslgate@${ns.name}`, dir);
   return {
     proc,
     url: `https://${o.listenHost}`,

@@ -5,7 +5,8 @@
  * a real openconnect client still connects afterwards.
  */
 import { connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { exchangeHttp, tlsTo } from '../helpers/raw-https.js';
 import { seeded } from '../helpers/seed.js';
 
 // Keys and payloads from the logged test seed (test/helpers/seed.ts): a failure replays.
@@ -37,29 +38,10 @@ function exchange(sock: TLSSocket | ReturnType<typeof tcpConnect>, data: Buffer 
   });
 }
 
-function tls(): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host, port, rejectUnauthorized: false }, () => resolve(s));
-    s.once('error', reject);
-  });
-}
+const tls = (): Promise<TLSSocket> => tlsTo(host, port);
 
-async function post(sock: TLSSocket, body: string): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = '';
-    const onData = (d: Buffer): void => {
-      buf += d.toString('utf8');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/Content-Length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (buf.length >= end + 4 + len) {
-        sock.off('data', onData);
-        resolve(buf);
-      }
-    };
-    sock.on('data', onData);
-    sock.write(`POST / HTTP/1.1\r\nHost: ${host}\r\nX-Aggregate-Auth: 1\r\nX-Transcend-Version: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  });
+function post(sock: TLSSocket, body: string): Promise<string> {
+  return exchangeHttp(sock, `POST / HTTP/1.1\r\nHost: ${host}\r\nX-Aggregate-Auth: 1\r\nX-Transcend-Version: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 async function main(): Promise<void> {

@@ -11,9 +11,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { call, stream, type AdminEndpoint } from '../../src/cli/ctl-client.js';
 import type { SessionView } from '../../src/gateway/ops/session-view.js';
-import { createTestbed, interopSkipReason, type Testbed } from '../helpers/netns.js';
-import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
-import { gwHost, SSLGATE_BIN, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { GatewayBed } from '../helpers/gateway-bed.js';
+import { interopSkipReason } from '../helpers/netns.js';
+import type { OpenconnectClient } from '../helpers/openconnect.js';
+import { gwHost, SSLGATE_BIN } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'ip']);
 const ADMIN_PORT = 9443;
@@ -42,15 +43,8 @@ async function statusOf(p: Promise<unknown>): Promise<number> {
 }
 
 test('admin API against a running gateway: sessions, disconnect/terminate, bans, reload, listeners, events', { skip, timeout: 300_000 }, async (t) => {
-  let tb: Testbed | undefined;
-  let gw: SslgateGateway | undefined;
-  const clients: OpenconnectClient[] = [];
-  t.after(async () => {
-    for (const c of clients) await c.stop().catch(() => undefined);
-    await gw?.stop().catch(() => undefined);
-    await tb?.cleanup();
-  });
-  tb = await createTestbed({ tag: 'gwapi' });
+  const bed = await GatewayBed.open(t, 'gwapi');
+  const tb = bed.tb;
   const net = tb.poolNet(0);
   const yaml = (banner: string): string =>
     `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\nbanner: ${banner}\n` +
@@ -58,19 +52,17 @@ test('admin API against a running gateway: sessions, disconnect/terminate, bans,
     // two wrong passwords ban an address (10 points each); the default would need 10 logins
     `ban: { max-score: 20 }\n` +
     `admin: { listen: 127.0.0.1:${ADMIN_PORT} }\n`;
-  gw = await startGateway(tb.gw, { listenHost: tb.gwAddr, yaml: yaml('Banner one'), users: Object.entries(PW).map(([name, password]) => ({ name, password })) });
+  const gw = await bed.startGateway({ yaml: yaml('Banner one'), users: Object.entries(PW).map(([name, password]) => ({ name, password })) });
   const state = path.join(gw.dir, 'state');
   const ep: AdminEndpoint = { socketPath: path.join(state, 'admin.sock'), describe: 'admin socket' };
   const api = <T>(method: string, p: string): Promise<T> => call(ep, method, p) as Promise<T>;
 
   const connect = (user: keyof typeof PW, password: string = PW[user], extra: string[] = []): OpenconnectClient => {
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user, password, noDtls: true, extraArgs: extra });
-    clients.push(c);
-    return c;
+    return bed.connect({ user, password, noDtls: true, extraArgs: extra });
   };
   const finished = async (c: OpenconnectClient): Promise<number | null> => {
     const exit = await c.proc.waitExit(30_000);
-    clients.splice(clients.indexOf(c), 1);
+    await bed.stop(c);
     return exit.code;
   };
 
@@ -101,7 +93,7 @@ test('admin API against a running gateway: sessions, disconnect/terminate, bans,
     for (const s of [s1, s2, sb]) {
       assert.equal(s.state, 'connected');
       assert.equal(s.channel?.type, 'TLS');
-      assert.equal(s.remote, tb!.clAddr);
+      assert.equal(s.remote, tb.clAddr);
       assert.deepEqual(s.routes, [net]);
     }
     assert.equal(sc.state, 'disconnected', 'carol authenticated but never opened a tunnel');
@@ -171,41 +163,41 @@ test('admin API against a running gateway: sessions, disconnect/terminate, bans,
     assert.deepEqual(await api<BanJson[]>('GET', '/v1/bans'), [], 'one failure is a score, not a ban');
     const scores = await api<BanJson[]>('GET', '/v1/bans?scores=1');
     // the address and the user name each have their score (a user name locks at 3x the limit)
-    assert.deepEqual(scores.map((s) => [s.kind, s.key, s.score > 0]).sort(), [['address', tb!.clAddr, true], ['user', 'alice', true]]);
+    assert.deepEqual(scores.map((s) => [s.kind, s.key, s.score > 0]).sort(), [['address', tb.clAddr, true], ['user', 'alice', true]]);
     const second = connect('alice', 'wrong-2');
     assert.notEqual(await finished(second), 0);
     const bans = await api<BanJson[]>('GET', '/v1/bans');
-    assert.deepEqual(bans.map((x) => [x.kind, x.key]), [['address', tb!.clAddr]]);
+    assert.deepEqual(bans.map((x) => [x.kind, x.key]), [['address', tb.clAddr]]);
     assert.ok(bans[0]!.secondsLeft > 0);
     const refused = connect('carol');
     assert.notEqual(await finished(refused), 0, 'a banned address does not log in');
     assert.equal((await api<Status>('GET', '/v1/status')).auth.failuresByReason['bad-credentials'], 2);
-    assert.deepEqual(await api('DELETE', `/v1/bans/${tb!.clAddr}`), { unbanned: tb!.clAddr, kind: 'address' });
-    assert.equal(await statusOf(api('DELETE', `/v1/bans/${tb!.clAddr}`)), 404);
+    assert.deepEqual(await api('DELETE', `/v1/bans/${tb.clAddr}`), { unbanned: tb.clAddr, kind: 'address' });
+    assert.equal(await statusOf(api('DELETE', `/v1/bans/${tb.clAddr}`)), 404);
     const again = connect('carol', PW.carol, ['--authenticate']);
     assert.equal(await finished(again), 0, `carol logs in after the unban:\n${again.proc.tail()}`);
   });
 
   await t.test('reload: a changed banner is applied; a broken config is refused with 422 and reported', async () => {
-    fs.writeFileSync(gw!.configFile, fs.readFileSync(gw!.configFile, 'utf8').replace('Banner one', 'Banner two'));
+    fs.writeFileSync(gw.configFile, fs.readFileSync(gw.configFile, 'utf8').replace('Banner one', 'Banner two'));
     assert.deepEqual(await api('POST', '/v1/reload'), { ok: true, changed: ['banner'], restartNeeded: [] });
-    const good = fs.readFileSync(gw!.configFile, 'utf8');
-    fs.writeFileSync(gw!.configFile, good + 'dpd: often\n');
+    const good = fs.readFileSync(gw.configFile, 'utf8');
+    fs.writeFileSync(gw.configFile, good + 'dpd: often\n');
     assert.equal(await statusOf(api('POST', '/v1/reload')), 422);
     const st = await api<Status>('GET', '/v1/status');
     assert.equal(st.lastReload?.ok, false);
     assert.match(st.lastReload?.error ?? '', /dpd/);
-    fs.writeFileSync(gw!.configFile, good);
+    fs.writeFileSync(gw.configFile, good);
     assert.equal((await api<{ ok: boolean }>('POST', '/v1/reload')).ok, true);
   });
 
   await t.test('TCP listener: no token 401, a wrong token refused, the right one answers', async () => {
     const ctlTcp = (tokenFile: string | null) =>
-      tb!.gw.exec(process.execPath, [SSLGATE_BIN, 'ctl', '--url', `http://127.0.0.1:${ADMIN_PORT}`, ...(tokenFile ? ['--token-file', tokenFile] : []), 'status', '--json'], { timeoutMs: 20_000 });
+      tb.gw.exec(process.execPath, [SSLGATE_BIN, 'ctl', '--url', `http://127.0.0.1:${ADMIN_PORT}`, ...(tokenFile ? ['--token-file', tokenFile] : []), 'status', '--json'], { timeoutMs: 20_000 });
     const none = await ctlTcp(null);
     assert.notEqual(none.code, 0);
     assert.match(none.stderr + none.stdout, /401|token/i);
-    const wrongFile = path.join(gw!.dir, 'wrong.token');
+    const wrongFile = path.join(gw.dir, 'wrong.token');
     fs.writeFileSync(wrongFile, 'x'.repeat(43) + '\n', { mode: 0o600 });
     const wrong = await ctlTcp(wrongFile);
     assert.notEqual(wrong.code, 0);

@@ -12,32 +12,15 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hashKind } from '../../src/gateway/user-store.js';
-import { createTestbed, execIn, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
-import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
+import { GatewayBed } from '../helpers/gateway-bed.js';
+import { execIn, interopSkipReason, tempDir } from '../helpers/netns.js';
+import type { OpenconnectClient } from '../helpers/openconnect.js';
 import { seeded } from '../helpers/seed.js';
-import { gwHost, SSLGATE_BIN, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { gwHost, SSLGATE_BIN } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'ocpasswd', 'openssl']);
 
-/** Pings until an answer comes or 15 s pass (vpnc-script may still be adding routes). */
-async function pingSoon(tb: Testbed, addr: string): Promise<boolean> {
-  const until = Date.now() + 15_000;
-  while (Date.now() < until) {
-    if (await tb.cl.ping(addr, { count: 1, timeoutMs: 3000 })) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
-}
-
 test('ocserv migration: users imported from ocpasswd log in with openconnect', { skip, timeout: 240_000 }, async (t) => {
-  let tb: Testbed | undefined;
-  let gw: SslgateGateway | undefined;
-  const clients: OpenconnectClient[] = [];
-  t.after(async () => {
-    for (const c of clients) await c.stop().catch(() => undefined);
-    await gw?.stop().catch(() => undefined);
-    await tb?.cleanup();
-  });
 
   // Passwords from the logged seed (letters and digits: they travel through stdin and argv).
   const rng = seeded('ocpasswd import interop');
@@ -67,13 +50,13 @@ test('ocserv migration: users imported from ocpasswd log in with openconnect', {
   );
   t.diagnostic(`ocpasswd file:\n${fs.readFileSync(file, 'utf8')}`);
 
-  tb = await createTestbed({ tag: 'ocpimp' });
+  const bed = await GatewayBed.open(t, 'ocpimp');
+  const tb = bed.tb;
   const emp = tb.poolNet(0);
   const con = tb.poolNet(1);
   const yaml = `network:\n  address: ${gwHost(emp)}/24\n  routes: [${emp}, ${con}]\ngroups:\n  - name: Employees\n  - name: Contractors\n    network: { address: ${gwHost(con)}/24 }\n`;
   let importOut = '';
-  gw = await startGateway(tb.gw, {
-    listenHost: tb.gwAddr,
+  const gw = await bed.startGateway({
     yaml,
     users: [],
     beforeServe: async (configFile) => {
@@ -94,14 +77,7 @@ test('ocserv migration: users imported from ocpasswd log in with openconnect', {
 
   const usersFile = path.join(gw.dir, 'state', 'users.json');
   const hashesBefore = fs.readFileSync(usersFile, 'utf8');
-  const connect = (o: { user: string; password: string; authgroup: string }): OpenconnectClient => {
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, noDtls: true, ...o });
-    clients.push(c);
-    return c;
-  };
-  const done = (c: OpenconnectClient): void => {
-    clients.splice(clients.indexOf(c), 1);
-  };
+  const connect = (o: { user: string; password: string; authgroup: string }): OpenconnectClient => bed.connect({ noDtls: true, ...o });
 
   for (const [name, u] of Object.entries(users)) {
     const group = u.groups === '*' ? 'Employees' : u.groups.split(',').at(-1)!;
@@ -110,21 +86,20 @@ test('ocserv migration: users imported from ocpasswd log in with openconnect', {
       const info = await c.waitTunnel(30_000);
       const net = group === 'Contractors' ? con : emp;
       assert.ok(info.address.startsWith(net.split('.').slice(0, 3).join('.') + '.'), `${name} got ${info.address}, expected one in ${net}`);
-      assert.ok(await pingSoon(tb!, gwHost(net)), `no ping answer from ${gwHost(net)} through the tunnel of ${name}`);
-      await c.stop();
-      done(c);
+      assert.ok(await bed.pingSoon(gwHost(net)), `no ping answer from ${gwHost(net)} through the tunnel of ${name}`);
+      await bed.stop(c);
     });
   }
 
   await t.test('a wrong password and a group the user was not given are refused', async () => {
     const bad = connect({ user: 'carl', password: users.anna.password, authgroup: 'Employees' });
     const status = await bad.proc.waitExit(30_000);
-    done(bad);
+    await bed.stop(bad);
     assert.notEqual(status.code, 0, 'openconnect should fail with a wrong password');
     assert.ok(bad.lines.some((l) => l.text.includes('Login failed.')), `gateway message not shown:\n${bad.proc.tail()}`);
     const wrongGroup = connect({ user: 'dora', password: users.dora.password, authgroup: 'Employees' });
     assert.notEqual((await wrongGroup.proc.waitExit(30_000)).code, 0, 'dora is only in Contractors');
-    done(wrongGroup);
+    await bed.stop(wrongGroup);
   });
 
   await t.test('logins keep the imported crypt hashes as they were', () => {

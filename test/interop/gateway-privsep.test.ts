@@ -11,25 +11,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseProcStatus } from '../../src/os/proc-status.js';
 import { ctl, ctlJson } from '../helpers/ctl.js';
-import { createTestbed, execIn, interopSkipReason, tcpTransfer, type Testbed } from '../helpers/netns.js';
-import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
-import { gwHost, SSLGATE_BIN as REPO_BIN, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
+import { GatewayBed } from '../helpers/gateway-bed.js';
+import { execIn, interopSkipReason, tcpTransfer } from '../helpers/netns.js';
+import { gwHost, SSLGATE_BIN as REPO_BIN } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'setpriv']);
 const MB5 = 5 * 1024 * 1024;
-
-/**
- * Pings until an answer comes or 15 s pass: waitTunnel() returns when openconnect prints
- * "Configured as", which can be a moment before vpnc-script has added the routes.
- */
-async function pingSoon(tb: Testbed, addr: string): Promise<boolean> {
-  const until = Date.now() + 15_000;
-  while (Date.now() < until) {
-    if (await tb.cl.ping(addr, { count: 1, timeoutMs: 3000 })) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
-}
 
 function statusOf(pid: number): ReturnType<typeof parseProcStatus> {
   return parseProcStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -47,19 +34,12 @@ function openFiles(pid: number): string[] {
 }
 
 test('privilege separation: the network process runs without root or capabilities', { skip, timeout: 240_000 }, async (t) => {
-  let tb: Testbed | undefined;
-  let gw: SslgateGateway | undefined;
-  const clients: OpenconnectClient[] = [];
-  t.after(async () => {
-    for (const c of clients) await c.stop().catch(() => undefined);
-    await gw?.stop().catch(() => undefined);
-    await tb?.cleanup();
-  });
-  tb = await createTestbed({ tag: 'privsep' });
+  const bed = await GatewayBed.open(t, 'privsep');
+  const tb = bed.tb;
   const net = tb.poolNet(0);
   const net2 = tb.poolNet(3);
   const base = `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}, ${net2}]\ngroups:\n  - name: Employees\n`;
-  gw = await startGateway(tb.gw, { listenHost: tb.gwAddr, yaml: base, users: [{ name: 'alice', password: 'pw-a' }] });
+  const gw = await bed.startGateway({ yaml: base, users: [{ name: 'alice', password: 'pw-a' }] });
   const listening = await gw.waitLog(/gateway listening/);
   const netPid = Number(listening['networkPid']);
   const privPid = Number(listening['privilegedPid']);
@@ -80,34 +60,30 @@ test('privilege separation: the network process runs without root or capabilitie
   };
 
   await t.test('TLS session: uid not 0, CapEff 0, no users.json', async () => {
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'pw-a', noDtls: true });
-    clients.push(c);
+    const c = bed.connect({ user: 'alice', password: 'pw-a', noDtls: true });
     await c.waitTunnel(20_000);
-    assert.ok(await pingSoon(tb!, gwHost(net)), 'no ping over TLS');
+    assert.ok(await bed.pingSoon(gwHost(net)), 'no ping over TLS');
     checkNetworkProcess('TLS session');
     // ctl status reports the same, from the network process's own /proc/self/status
-    const st = await ctlJson<{ processes: { network: { pid: number; uid: number; capEff: string }; privileged: { pid: number } } }>(gw!, ['status']);
+    const st = await ctlJson<{ processes: { network: { pid: number; uid: number; capEff: string }; privileged: { pid: number } } }>(gw, ['status']);
     assert.deepEqual([st.processes.network.pid, st.processes.privileged.pid], [netPid, privPid]);
     assert.notEqual(st.processes.network.uid, 0);
     assert.equal(st.processes.network.capEff, '0000000000000000');
-    const text = await ctl(gw!, ['status']);
+    const text = await ctl(gw, ['status']);
     assert.match(text.stdout, new RegExp(`processes: +network ${netPid} \\(uid \\d+, gid \\d+, no capabilities\\), privileged ${privPid}`));
-    await c.stop();
-    clients.splice(clients.indexOf(c), 1);
+    await bed.stop(c);
   });
 
   await t.test('DTLS session: uid not 0, CapEff 0; data moves over DTLS', async () => {
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'pw-a' });
-    clients.push(c);
+    const c = bed.connect({ user: 'alice', password: 'pw-a' });
     await c.waitTunnel(20_000);
     await c.proc.waitForLine(/Established DTLS connection/, 15_000);
-    const up = await tcpTransfer(tb!.cl, tb!.gw, gwHost(net), MB5);
+    const up = await tcpTransfer(tb.cl, tb.gw, gwHost(net), MB5);
     assert.equal(up.receivedSha256, up.sentSha256);
     checkNetworkProcess('DTLS session');
-    const mark = gw!.proc.lines.length;
-    await c.stop();
-    clients.splice(clients.indexOf(c), 1);
-    const closed = await gw!.waitLog(/client disconnected/, 5000, mark);
+    const mark = gw.proc.lines.length;
+    await bed.stop(c);
+    const closed = await gw.waitLog(/client disconnected/, 5000, mark);
     assert.ok(Number(closed['dtlsRxPackets']) > 1000, `DTLS rx packets: ${closed['dtlsRxPackets']}`);
   });
 
@@ -117,26 +93,24 @@ test('privilege separation: the network process runs without root or capabilitie
     assert.notEqual(r.code, 0, 'the run-as-user could read users.json');
     assert.match(r.stderr, /Permission denied/);
     assert.equal(fs.statSync(usersFile).mode & 0o777, 0o600);
-    assert.equal(fs.statSync(path.join(gw!.dir, 'state')).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.join(gw.dir, 'state')).mode & 0o777, 0o700);
   });
 
   await t.test('a reload adds a pool: its subnet goes on the TUN, a client of the new group gets an address there', async () => {
-    fs.appendFileSync(gw!.configFile, `  - name: Contractors\n    network: { address: ${gwHost(net2)}/24 }\n`);
-    const r = await ctl(gw!, ['reload']);
+    fs.appendFileSync(gw.configFile, `  - name: Contractors\n    network: { address: ${gwHost(net2)}/24 }\n`);
+    const r = await ctl(gw, ['reload']);
     assert.equal(r.code, 0, r.stderr);
-    const addrs = (await tb!.gw.exec('ip', ['-4', '-o', 'addr', 'show'])).stdout;
+    const addrs = (await tb.gw.exec('ip', ['-4', '-o', 'addr', 'show'])).stdout;
     assert.ok(addrs.includes(`${gwHost(net2)}/24`), `new pool subnet not on the TUN:\n${addrs}`);
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'pw-a', authgroup: 'Contractors', noDtls: true });
-    clients.push(c);
+    const c = bed.connect({ user: 'alice', password: 'pw-a', authgroup: 'Contractors', noDtls: true });
     const tun = await c.waitTunnel(20_000);
     assert.equal(tun.address.split('.').slice(0, 3).join('.'), net2.split('.').slice(0, 3).join('.'), `address ${tun.address} not in ${net2}`);
-    assert.ok(await pingSoon(tb!, gwHost(net2)), 'no ping in the new pool');
+    assert.ok(await bed.pingSoon(gwHost(net2)), 'no ping in the new pool');
     checkNetworkProcess('after reload');
   });
 
   await t.test('a wrong password is still refused (checked by the privileged process)', async () => {
-    const c = startOpenconnect(tb!.cl, { url: gw!.url, servercert: gw!.pin, user: 'alice', password: 'wrong', authgroup: 'Employees', noDtls: true });
-    clients.push(c);
+    const c = bed.connect({ user: 'alice', password: 'wrong', authgroup: 'Employees', noDtls: true });
     const ex = await c.proc.waitExit(20_000);
     assert.notEqual(ex.code, 0);
     assert.ok(c.lines.some((l) => /Login failed/.test(l.text)), `no "Login failed." shown:\n${c.proc.tail()}`);

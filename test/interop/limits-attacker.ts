@@ -10,6 +10,7 @@
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { exchangeHttp, tlsTo } from '../helpers/raw-https.js';
 
 const [mode = '', host = '', portText = '443', ...rest] = process.argv.slice(2);
 const port = Number(portText);
@@ -26,32 +27,10 @@ function report(o: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(o) + '\n');
 }
 
-function tls(): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host, port, rejectUnauthorized: false }, () => resolve(s));
-    s.once('error', reject);
-  });
-}
+const tls = (): Promise<TLSSocket> => tlsTo(host, port);
 
 /** One HTTP exchange on a TLS socket: the whole answer (Content-Length delimited). */
-function request(sock: TLSSocket, head: string, body = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer): void => {
-      buf += d.toString('utf8');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/Content-Length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (buf.length >= end + 4 + len) {
-        sock.off('data', onData);
-        resolve(buf);
-      }
-    };
-    sock.on('data', onData);
-    sock.once('close', () => reject(new Error(`closed during ${head.split('\r\n')[0]}: ${buf.slice(0, 200)}`)));
-    sock.write(head + body);
-  });
-}
+const request = (sock: TLSSocket, head: string, body = ''): Promise<string> => exchangeHttp(sock, head + body);
 
 /** Logs in (auth-reply straight away) and opens the tunnel: the socket now speaks CSTP. */
 async function tunnel(user: string, password: string, group?: string): Promise<TLSSocket> {

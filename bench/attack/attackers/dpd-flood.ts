@@ -8,7 +8,7 @@
  */
 import { CSTP_DPD_REQ } from '../../../src/protocol/cstp.js';
 import { formatConnectRequest } from '../../../src/protocol/connect-headers.js';
-import { login, onWindowEnd, USER_AGENT, windowOpen, type Target } from './net.js';
+import { drainForFin, login, onWindowEnd, USER_AGENT, windowOpen, type Target } from './net.js';
 
 export interface DpdFloodOptions extends Target {
   user: string;
@@ -99,24 +99,7 @@ export async function dpdFlood(o: DpdFloodOptions, progress: (msg: string) => vo
   }
   rep.rate = Math.round(rep.framesWritten / Math.max(0.001, (Date.now() - t0) / 1000));
   const cutOff = closed;
-  let finSeen = false;
-  if (!closed) {
-    // The window is over: read what waited for us, to see whether the gateway had sent its FIN.
-    sock.on('data', () => undefined);
-    sock.resume();
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, 2000);
-      sock.once('end', () => {
-        clearTimeout(t);
-        finSeen = true;
-        r();
-      });
-      sock.once('close', () => {
-        clearTimeout(t);
-        r();
-      });
-    });
-  }
+  const finSeen = closed ? false : (await drainForFin(sock)).finSeen;
   sock.destroy();
   rep.outcome = cutOff ? 'cut-off' : finSeen ? 'half-closed' : 'open-at-end';
   return rep;

@@ -180,3 +180,27 @@ export function endWindowNow(): void {
   attackWindow.endAt = Date.now();
   for (const w of [...windowWaiters]) w();
 }
+
+/**
+ * After the attack window, on a connection the gateway did not close: read what waited for us
+ * for up to 2 s, to see whether the gateway had sent its FIN. Returns that and the bytes read.
+ */
+export async function drainForFin(sock: TLSSocket): Promise<{ finSeen: boolean; unread: number }> {
+  let unread = 0;
+  let finSeen = false;
+  sock.on('data', (d: Buffer) => (unread += d.length));
+  sock.resume();
+  await new Promise<void>((r) => {
+    const t = setTimeout(r, 2000);
+    sock.once('end', () => {
+      clearTimeout(t);
+      finSeen = true;
+      r();
+    });
+    sock.once('close', () => {
+      clearTimeout(t);
+      r();
+    });
+  });
+  return { finSeen, unread };
+}

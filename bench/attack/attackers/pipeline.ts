@@ -9,7 +9,7 @@
  * connection whose writes stopped completing is "stalled": the gateway stopped reading it.
  */
 import type { TLSSocket } from 'node:tls';
-import { ConnectFailure, initRequest, msLeft, onWindowEnd, tlsConnect, windowOpen, type Target } from './net.js';
+import { ConnectFailure, drainForFin, initRequest, msLeft, onWindowEnd, tlsConnect, windowOpen, type Target } from './net.js';
 
 export interface PipelineOptions extends Target {
   connections: number;
@@ -122,23 +122,9 @@ async function oneConnection(o: PipelineOptions): Promise<PipelineConnReport> {
   const cutOff = closed;
   let finSeen = false;
   if (!closed) {
-    // The window is over: read what waited for us, to see whether the gateway had sent its FIN.
-    let unread = 0;
-    sock.on('data', (d: Buffer) => (unread += d.length));
-    sock.resume();
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, 2000);
-      sock.once('end', () => {
-        clearTimeout(t);
-        finSeen = true;
-        r();
-      });
-      sock.once('close', () => {
-        clearTimeout(t);
-        r();
-      });
-    });
-    rep.unreadAnswerBytes = unread;
+    const drained = await drainForFin(sock);
+    finSeen = drained.finSeen;
+    rep.unreadAnswerBytes = drained.unread;
   }
   sock.destroy();
   if (cutOff) {
