@@ -8,6 +8,7 @@
 import { encodeFrame, FrameDecoder, FrameError } from '../../src/gateway/priv/frames.js';
 import { ChannelProtocolError, parseNetworkMessage, type NetworkMessage } from '../../src/gateway/priv/messages.js';
 import { USER_NAME_MAX_BYTES } from '../../src/gateway/priv/limits.js';
+import { formatCidr, parseIpv4Cidr } from '../../src/protocol/ipv4.js';
 import { allowing, check, cuts, type FuzzTarget } from './target.js';
 
 const LIMIT = 4096;
@@ -19,7 +20,7 @@ function bounded(m: NetworkMessage): void {
       check(Number.isSafeInteger(m.id) && m.id >= 0, 'auth id');
       break;
     case 'reload-subnets':
-      check(m.cidrs.length <= 256 && m.cidrs.every((c) => /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c)), 'subnets not CIDRs');
+      check(m.cidrs.length <= 256 && m.cidrs.every((c) => { const p = parseIpv4Cidr(c); return p !== null && formatCidr(p) === c; }), 'subnets not canonical CIDRs');
       break;
     case 'fatal':
       check(m.error.length <= 2000, 'fatal error text over its bound');

@@ -33,8 +33,6 @@ export interface TunnelNegotiation {
   params: TunnelParams;
   /** the DTLS mode chosen, or null (the tunnel stays on TLS) */
   offer: DtlsOffer | null;
-  /** the id the ClientHello will carry (hex), when a mode was chosen */
-  dtlsIdHex: string | null;
   /** link MTU agreed from X-CSTP-Base-MTU and the gateway's `mtu` */
   linkMtu: number;
   /** data MTU over TLS for this connection's cipher (before the DTLS clamp of params.mtu) */
@@ -84,5 +82,5 @@ export function negotiateTunnel(i: TunnelNegotiationInput): TunnelNegotiation {
     // DTLS one so a full-size packet also fits one DTLS record in the link MTU (§6.9).
     params.mtu = Math.min(params.mtu, dtlsDataMtu(linkMtu, offerOverhead(offer)));
   }
-  return { params, offer, dtlsIdHex: offer ? i.dtlsId.toString('hex') : null, linkMtu, tlsMtu };
+  return { params, offer, linkMtu, tlsMtu };
 }

@@ -74,7 +74,9 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   }
   s.leased(addr);
   const cipher = sock.getCipher();
-  const { params, offer, dtlsIdHex, tlsMtu } = negotiateTunnel({
+  // A fresh id on every CONNECT (quirk 44).
+  const dtlsId = randomBytes(32);
+  const { params, offer, tlsMtu } = negotiateTunnel({
     config: cfg,
     request: creq,
     group: s.group,
@@ -83,8 +85,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     netmask: s.pool.netmask,
     tls: { protocol: sock.getProtocol() ?? undefined, cipher: cipher?.standardName ?? cipher?.name },
     dtlsOn: d.dtls !== null,
-    // A fresh id on every CONNECT (quirk 44).
-    dtlsId: randomBytes(32),
+    dtlsId,
   });
 
   sock.removeAllListeners('data');
@@ -103,10 +104,10 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     onClose: (why) => onChannelClose(s, tunnel, addr, why, d),
   });
   const tunnel = new SessionTunnel(channel);
-  if (offer && dtlsIdHex) {
+  if (offer) {
     // PSK-NEGOTIATE: the key is the TLS exporter of this very connection (§6.7).
     const psk = offer.mode === 'psk' ? exportPsk(sock) : null;
-    tunnel.dtls = { offer, idHex: dtlsIdHex, psk, channel: null, info: null, peer: null, closed: emptyDtlsTotals() };
+    tunnel.dtls = { offer, idHex: dtlsId.toString('hex'), psk, channel: null, info: null, peer: null, closed: emptyDtlsTotals() };
     d.dtls!.expect(s, tunnel);
     // Debug only: the id an operator needs to match a DTLS ClientHello (it travels in clear in
     // that ClientHello's session_id, so it is no secret; the attack drill reads it from here).

@@ -94,7 +94,6 @@ test('negotiation: X-CSTP values from the group, the limits and the TLS cipher; 
   assert.equal(n.linkMtu, 1500);
   assert.equal(n.params.mtu, n.tlsMtu, 'without DTLS the CSTP MTU is the TLS data MTU');
   assert.equal(n.offer, null, 'the request offered no DTLS mode');
-  assert.equal(n.dtlsIdHex, null);
   assert.deepEqual(n.params.extra, []);
 });
 
@@ -102,7 +101,6 @@ test('negotiation: PSK-NEGOTIATE offered -> App-ID headers with the given id, CS
   const headers = { 'X-DTLS-CipherSuite': 'PSK-NEGOTIATE' };
   const n = negotiateTunnel(input({ headers }));
   assert.equal(n.offer?.mode, 'psk');
-  assert.equal(n.dtlsIdHex, 'ab'.repeat(32));
   const h = new Map(n.params.extra);
   assert.equal(h.get('X-DTLS-App-ID'), 'ab'.repeat(32));
   assert.ok(n.params.mtu <= n.tlsMtu);

@@ -6,6 +6,7 @@
  * bounded strings and lists, and anything else ends the channel (the privileged process then
  * stops the gateway: a network process that says nonsense may be compromised).
  */
+import { formatCidr, parseIpv4Cidr } from '../../protocol/ipv4.js';
 import { USER_NAME_MAX_BYTES } from './limits.js';
 
 /** network process -> privileged process */
@@ -65,7 +66,6 @@ export class ChannelProtocolError extends Error {
 const MAX_PASSWORD_BYTES = 1024;
 const MAX_ERROR_CHARS = 2000;
 const MAX_SUBNETS = 256;
-const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 function fail(why: string): never {
   throw new ChannelProtocolError(`network process sent an invalid message: ${why}`);
@@ -122,8 +122,9 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       if (!Array.isArray(list) || list.length > MAX_SUBNETS) fail(`cidrs must be a list of at most ${MAX_SUBNETS}`);
       const cidrs = list.map((c) => {
         const s = boundedString(c, 'cidr', 18);
-        const m = CIDR.exec(s);
-        if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32) fail(`not an IPv4 CIDR: ${JSON.stringify(s)}`);
+        // Only the canonical ADDRESS/PREFIX form formatCidr writes (what the network process sends).
+        const parsed = parseIpv4Cidr(s);
+        if (!parsed || formatCidr(parsed) !== s) fail(`not an IPv4 CIDR: ${JSON.stringify(s)}`);
         return s;
       });
       return { t: 'reload-subnets', id: id(v), cidrs };
