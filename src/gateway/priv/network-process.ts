@@ -58,9 +58,7 @@ function onMessage(m: PrivilegedMessage): void {
   switch (m.t) {
     case 'init':
       start(m).catch((e: unknown) => {
-        const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
-        const where = err.address ? ` ${err.address}${err.port ? `:${err.port}` : ''}` : '';
-        channel.send({ t: 'fatal', error: `${err.message ?? String(e)}${where && !String(err.message).includes(where.trim()) ? ` (${where.trim()})` : ''}`, ...(err.code ? { code: String(err.code) } : {}) });
+        channel.send(fatalMessage(e));
         setTimeout(() => process.exit(1), 50);
       });
       break;
@@ -74,6 +72,15 @@ function onMessage(m: PrivilegedMessage): void {
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
   }
+}
+
+/** A start-up failure as the privileged process prints it: the message, naming the address if Node did not. */
+function fatalMessage(e: unknown): NetworkMessage {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  const message = err instanceof Error ? err.message : String(e);
+  const where = err.address ? `${err.address}${err.port ? `:${err.port}` : ''}` : '';
+  const error = where && !message.includes(where) ? `${message} (${where})` : message;
+  return err.code ? { t: 'fatal', error, code: String(err.code) } : { t: 'fatal', error };
 }
 
 async function start(init: Init): Promise<void> {
