@@ -294,7 +294,14 @@ ${authorizeSection()}
     ok
   }
   post-auth {
+    # A wrong password must not carry the user's accept items (the users file added them in
+    # authorize): keep the Reply-Message only for users rejected on purpose (Auth-Type Reject).
     Post-Auth-Type REJECT {
+      if (&control:Auth-Type != Reject) {
+        update reply {
+          &Reply-Message !* ANY
+        }
+      }
       ok
     }
   }
