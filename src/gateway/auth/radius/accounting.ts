@@ -156,3 +156,25 @@ export class RadiusAccounting {
     }
   }
 }
+
+/** The accounting client of a RADIUS auth server's options (its `accounting` addresses), or undefined when it has none. */
+export function accountingFor(opts: {
+  accounting?: RadiusServer[];
+  secret: string;
+  nasIdentifier?: string;
+  nasIpAddress?: string;
+  timeout?: number;
+  retries?: number;
+  log?: RadiusLog;
+}): RadiusAccounting | undefined {
+  if (opts.accounting === undefined || opts.accounting.length === 0) return undefined;
+  return new RadiusAccounting({
+    servers: opts.accounting,
+    secret: opts.secret,
+    ...(opts.nasIdentifier !== undefined ? { nasIdentifier: opts.nasIdentifier } : {}),
+    ...(opts.nasIpAddress !== undefined ? { nasIpAddress: opts.nasIpAddress } : {}),
+    ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}),
+    ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
+    ...(opts.log !== undefined ? { log: opts.log } : {}),
+  });
+}
