@@ -12,7 +12,7 @@ import { seeded } from '../helpers/seed.js';
 import { Attr, Code, decodePacket, signReply, unhidePassword, type Packet } from '../../src/gateway/auth/radius/packet.js';
 import { intAttr, textAttr } from '../../src/gateway/auth/radius/attributes.js';
 import { RadiusMethod } from '../../src/gateway/auth/radius/method.js';
-import type { RadiusLog } from '../../src/gateway/auth/radius/client.js';
+import { parseServerList, type RadiusLog } from '../../src/gateway/auth/radius/client.js';
 
 const rng = seeded('radius-client');
 const SECRET = 'unit-secret';
@@ -152,4 +152,20 @@ test('options are checked', () => {
   assert.throws(() => new RadiusMethod({ name: 'r', servers: [{ host: '127.0.0.1', port: 1 }], secret: '' }), /secret is empty/);
   assert.throws(() => new RadiusMethod({ name: 'r', servers: [{ host: '127.0.0.1', port: 1 }], secret: 's', timeout: 0 }), /timeout 0 s/);
   assert.throws(() => new RadiusMethod({ name: 'r', servers: [{ host: '127.0.0.1', port: 1 }], secret: 's', retries: -1 }), /retries -1/);
+});
+
+test('server addresses from the config: host, host:port, [v6]:port, lists', () => {
+  assert.deepEqual(parseServerList('127.0.0.1:1812', 1812), [{ host: '127.0.0.1', port: 1812 }]);
+  assert.deepEqual(parseServerList('radius.example.org', 1813), [{ host: 'radius.example.org', port: 1813 }]);
+  assert.deepEqual(parseServerList('10.0.0.1:1645, [2001:db8::1]:1812,[::1]', 1812), [
+    { host: '10.0.0.1', port: 1645 },
+    { host: '2001:db8::1', port: 1812 },
+    { host: '::1', port: 1812 },
+  ]);
+  assert.deepEqual(parseServerList(['a:1', 'b'], 2), [{ host: 'a', port: 1 }, { host: 'b', port: 2 }]);
+  assert.throws(() => parseServerList('a:0', 1812), /port 0 is outside/);
+  assert.throws(() => parseServerList('a:99999', 1812), /port 99999 is outside/);
+  assert.throws(() => parseServerList('a,,b', 1812), /empty entry/);
+  assert.throws(() => parseServerList('2001:db8::1', 1812), /not host, host:port or \[ipv6\]:port/);
+  assert.throws(() => parseServerList('a b', 1812), /not host/);
 });

@@ -44,6 +44,22 @@ export type SendResult =
   /** no server answered (or none could be reached): `message` says which */
   | { ok: false; message: string };
 
+/**
+ * Server addresses as the config writes them: "host", "host:port", "[v6]:port", a
+ * comma-separated list, or a list of those (in failover order). Throws RadiusError on a bad one.
+ */
+export function parseServerList(value: string | string[], defaultPort: number): RadiusServer[] {
+  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim());
+  if (items.length === 0 || items.some((i) => i === '')) throw new RadiusError(`RADIUS address ${JSON.stringify(value)}: empty entry`);
+  return items.map((item) => {
+    const m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(item) ?? /^([^:\s]+)(?::(\d+))?$/.exec(item);
+    if (!m) throw new RadiusError(`RADIUS address ${JSON.stringify(item)} is not host, host:port or [ipv6]:port`);
+    const port = m[2] !== undefined ? Number(m[2]) : defaultPort;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RadiusError(`RADIUS address ${JSON.stringify(item)}: port ${port} is outside 1..65535`);
+    return { host: m[1] as string, port };
+  });
+}
+
 export function serverName(s: RadiusServer): string {
   return s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
 }
