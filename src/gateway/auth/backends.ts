@@ -10,6 +10,8 @@ import type { AcctCause, AcctEvent, AcctRecord } from './accounting-record.js';
 import { AuthEngine, type CertificateIdentity, type SecondFactor } from './engine.js';
 import { checkerMethod } from './password-checker.js';
 import type { ClientCertInfo, PasswordMethod } from './types.js';
+import { RadiusAccounting, RadiusMethod } from './radius/index.js';
+import type { AuthServerConfig } from './config.js';
 
 export interface Accounting {
   report(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void;
@@ -34,6 +36,7 @@ export class AuthBackends {
   readonly engine: AuthEngine;
   private methods = new Map<string, PasswordMethod>();
   private accounting: Accounting | null = null;
+  private readonly pendingAcct = new Set<Promise<boolean>>();
 
   constructor(private readonly d: BackendsDeps) {
     this.engine = new AuthEngine({
@@ -53,10 +56,51 @@ export class AuthBackends {
     const methods = new Map<string, PasswordMethod>();
     methods.set('local', checkerMethod({ verify: (u, p) => this.d.users().verify(u, p) }));
     for (const [name, s] of Object.entries(cfg.authServers)) {
-      this.d.log.warn({ server: name, type: s.type }, 'auth server type not available in this build');
+      const m = this.methodFor(s);
+      if (m) methods.set(name, m);
     }
     this.methods = methods;
     for (const m of old) void m.close?.().catch(() => undefined);
+    const oldAcct = this.accounting;
+    this.accounting = this.accountingFor(cfg);
+    void oldAcct?.close?.().catch(() => undefined);
+  }
+
+  private methodFor(s: AuthServerConfig): PasswordMethod | undefined {
+    const log = this.d.log.child({ authServer: s.name });
+    switch (s.type) {
+      case 'radius':
+        return new RadiusMethod({ name: s.name, servers: s.servers, secret: s.secret, nasIdentifier: s.nasIdentifier, timeout: s.timeout, retries: s.retries, accounting: s.accounting, log });
+      default:
+        this.d.log.warn({ server: s.name, type: s.type }, 'auth server type not available in this build');
+        return undefined;
+    }
+  }
+
+  private accountingFor(cfg: GatewayConfig): Accounting | null {
+    const a = cfg.accounting;
+    const s = a ? cfg.authServers[a.server] : undefined;
+    if (!s || s.type !== 'radius') return null;
+    const acct = new RadiusAccounting({ servers: s.accounting, secret: s.secret, nasIdentifier: s.nasIdentifier, timeout: s.timeout, retries: s.retries, log: this.d.log.child({ accounting: s.name }) });
+    return {
+      report: (event, r, cause) => {
+        const session = {
+          sessionId: r.sessionId,
+          user: r.user,
+          remote: r.remote,
+          sessionTime: r.sessionTime,
+          inOctets: r.inOctets,
+          outOctets: r.outOctets,
+          inPackets: r.inPackets,
+          outPackets: r.outPackets,
+          ...(r.framedIp ? { framedIp: r.framedIp } : {}),
+          ...(r.radiusClass ? { class: r.radiusClass } : {}),
+        };
+        const sent = event === 'start' ? acct.start(session) : event === 'interim' ? acct.interim(session) : acct.stop(session, cause ?? 'nas-request');
+        this.pendingAcct.add(sent);
+        void sent.finally(() => this.pendingAcct.delete(sent));
+      },
+    };
   }
 
   account(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void {
@@ -74,8 +118,9 @@ export class AuthBackends {
 
   private certificate: CertificateIdentity = (cert) => subjectIdentity(cert);
 
+  /** Waits for accounting records still on their way (Stop at shutdown), then closes the methods. */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.pendingAcct]);
     for (const m of this.methods.values()) await m.close?.().catch(() => undefined);
-    await this.accounting?.close?.().catch(() => undefined);
   }
 }

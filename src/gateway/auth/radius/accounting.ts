@@ -18,6 +18,8 @@ export const TERMINATE_CAUSES = {
   'idle-timeout': 4,
   'session-timeout': 5,
   'admin-reset': 6,
+  'nas-reboot': 7,
+  'port-error': 8,
   'nas-request': 10,
 } as const;
 export type TerminateCause = keyof typeof TERMINATE_CAUSES;
