@@ -226,6 +226,26 @@ export class UserStore {
     });
   }
 
+  /**
+   * A user's own password change at login (auth/local-method.ts): the new hash replaces the old
+   * one and the password is no longer expired; groups and TOTP stay. Returns the new record, or
+   * null when the user no longer exists in the file (deleted since the last reload: not brought
+   * back by a login).
+   */
+  async changePassword(name: string, password: string): Promise<UserRecord | null> {
+    const hash = await hashPassword(password);
+    let result: UserRecord | null = null;
+    this.update((users) => {
+      const rec = own(users, name);
+      if (!rec) return [];
+      rec.hash = hash;
+      delete rec.mustChange;
+      result = rec;
+      return [name];
+    });
+    return result;
+  }
+
   /** Marks the password expired (the user must set a new one at the next login), or clears that. */
   setMustChange(name: string, mustChange: boolean): void {
     this.update((users) => {
