@@ -46,6 +46,11 @@ export function base32Decode(text: string, maxChars = MAX_BASE32_CHARS): Buffer 
   const pad = compact.length - body.length;
   if (pad > 6) throw new Base32Error('too much "=" padding');
   if (pad > 0 && compact.length % 8 !== 0) throw new Base32Error('"=" padding that does not end an 8-character group');
+  const bad = body.search(/[^A-Z2-7]/);
+  if (bad >= 0) {
+    const c = body[bad]!;
+    throw new Base32Error(c === '=' ? '"=" inside base32 text' : `character ${JSON.stringify(c)} at ${bad + 1} is not base32 (A-Z, 2-7)`);
+  }
   const rest = body.length % 8;
   // 8 characters carry 5 bytes; a last group of 2, 4, 5 or 7 characters carries 1-4 bytes.
   if (rest === 1 || rest === 3 || rest === 6) throw new Base32Error(`${body.length} base32 characters: not a whole number of bytes`);
@@ -54,9 +59,7 @@ export function base32Decode(text: string, maxChars = MAX_BASE32_CHARS): Buffer 
   let value = 0;
   let n = 0;
   for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    const v = ALPHABET.indexOf(c);
-    if (v < 0) throw new Base32Error(c === '=' ? '"=" inside base32 text' : `character ${JSON.stringify(c)} at ${i + 1} is not base32 (A-Z, 2-7)`);
+    const v = ALPHABET.indexOf(body[i]!);
     value = ((value << 5) | v) & 0xfff;
     bits += 5;
     if (bits >= 8) {
