@@ -110,8 +110,9 @@ export function register(program: Command): void {
         if (e instanceof TotpError) throw new CliError(e.message, 2);
         throw e;
       }
-      const { added } = store.setTotp(name, secret);
-      process.stdout.write(`enrolled ${name} for TOTP${added ? ' (a new user without a local password: for a RADIUS or LDAP first factor)' : ''}\n`);
+      const { added, replaced } = store.setTotp(name, secret);
+      const note = added ? ' (a new user without a local password: for a RADIUS or LDAP first factor)' : replaced ? ' (replacing the earlier secret: the old authenticator entry no longer works)' : '';
+      process.stdout.write(`enrolled ${name} for TOTP${note}\n`);
       process.stdout.write(`secret: ${secret}\n`);
       process.stdout.write(`${uri}\n`);
       if (opts.qr) process.stdout.write(await terminalQr(uri));

@@ -262,11 +262,12 @@ export class UserStore {
    * Enrols a user for TOTP with `secret` (base32; the caller checked it), replacing any earlier
    * enrolment, or removes it (`secret` undefined). A user who does not exist yet is added
    * without a local password (NO_PASSWORD): a RADIUS or LDAP user who needs only the TOTP.
-   * Returns whether the user was added.
+   * Returns whether the user was added, and whether an earlier enrolment was replaced.
    */
-  setTotp(name: string, secret: string | undefined): { added: boolean } {
+  setTotp(name: string, secret: string | undefined): { added: boolean; replaced: boolean } {
     if (!USER_NAME.test(name)) throw new Error(`invalid user name ${JSON.stringify(name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
     let added = false;
+    let replaced = false;
     this.update((users) => {
       const rec = own(users, name);
       if (secret === undefined) {
@@ -275,14 +276,18 @@ export class UserStore {
         delete rec.totp;
         return [name];
       }
-      if (rec) rec.totp = { secret };
-      else {
+      if (rec) {
+        replaced = rec.totp !== undefined;
+        // A new secret starts with no step used (time steps are the same for every secret,
+        // but a fresh enrolment owes nothing to the old one).
+        rec.totp = { secret };
+      } else {
         putOwn(users, name, { hash: NO_PASSWORD, created: new Date().toISOString(), totp: { secret } });
         added = true;
       }
       return [name];
     });
-    return { added };
+    return { added, replaced };
   }
 
   /**

@@ -147,8 +147,9 @@ test('CLI: user totp with a fresh secret prints a QR code that zbarimg scans bac
     assert.equal(scanned.status, 0, `zbarimg found no code on a ${background} terminal: ${scanned.stderr}`);
     assert.equal(scanned.stdout.trim(), uri, `${background} terminal`);
   }
-  // A second enrolment makes another secret.
+  // A second enrolment makes another secret, and says it replaced the first.
   const out2 = ok(s.cli(['user', 'totp', 'dora', '--no-qr']), 'totp again');
+  assert.match(out2, /^enrolled dora for TOTP \(replacing the earlier secret: the old authenticator entry no longer works\)$/m);
   assert.notEqual(/^secret: (\S+)$/m.exec(out2)?.[1], secret);
 });
 
