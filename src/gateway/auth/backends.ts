@@ -8,7 +8,8 @@ import type { GatewayConfig } from '../config.js';
 import type { UserStore } from '../user-store.js';
 import type { AcctCause, AcctEvent, AcctRecord } from './accounting-record.js';
 import { AuthEngine, type CertificateIdentity, type SecondFactor } from './engine.js';
-import { checkerMethod } from './password-checker.js';
+import { LocalMethod } from './local-method.js';
+import { TotpFactor } from './totp-factor.js';
 import type { ClientCertInfo, PasswordMethod } from './types.js';
 import { RadiusAccounting, RadiusMethod } from './radius/index.js';
 import type { AuthServerConfig } from './config.js';
@@ -54,7 +55,7 @@ export class AuthBackends {
     const old = [...this.methods.values()];
     const cfg = this.d.config();
     const methods = new Map<string, PasswordMethod>();
-    methods.set('local', checkerMethod({ verify: (u, p) => this.d.users().verify(u, p) }));
+    methods.set('local', new LocalMethod({ users: () => this.d.users() }));
     for (const [name, s] of Object.entries(cfg.authServers)) {
       const m = this.methodFor(s);
       if (m) methods.set(name, m);
@@ -112,9 +113,18 @@ export class AuthBackends {
   }
 
   private secondFactor(name: 'totp'): SecondFactor | undefined {
-    void name;
-    return undefined;
+    return name === 'totp' ? this.totp : undefined;
   }
+
+  private readonly totp = new TotpFactor({
+    users: () => this.d.users(),
+    onOutcome: ({ user, outcome, detail }) => {
+      // Each refusal is logged with its reason (a replayed code is worth an admin's look).
+      if (outcome === 'accepted') this.d.log.debug({ user }, 'TOTP code accepted');
+      else if (outcome === 'error') this.d.log.error({ user, detail }, 'TOTP check failed');
+      else this.d.log.warn({ user, reason: outcome }, outcome === 'replay' ? 'TOTP code replayed: refused' : 'TOTP code refused');
+    },
+  });
 
   private certificate: CertificateIdentity = (cert) => subjectIdentity(cert);
 

@@ -9,18 +9,11 @@
  * record to recording the step nothing awaits, so two logins racing with the same code in this
  * process are decided one after the other: the first wins, the second is a replay.
  */
-import type { LoginContext, MethodResult } from './types.js';
+import type { LoginContext, MethodResult, SecondFactor } from './types.js';
 import { parseTotpSecret, verifyTotp } from './totp.js';
 import { storeGetter, type UserStoreSource } from './user-store-source.js';
 
-/** A second factor: asked after the first factor accepted the user. */
-export interface SecondFactor {
-  readonly name: string;
-  /** a challenge to show, or reject/error when the user cannot use this factor */
-  begin(user: string, ctx: LoginContext): Promise<MethodResult>;
-  /** the user's answer to the challenge `begin` returned (with its state) */
-  respond(user: string, state: unknown, answer: string, ctx: LoginContext): Promise<MethodResult>;
-}
+export type { SecondFactor } from './types.js';
 
 export const TOTP_MESSAGES = {
   prompt: 'Enter the code from your authenticator app',
