@@ -30,12 +30,12 @@ export class LdapConnection {
   private aborted = false;
 
   private constructor(private readonly o: ResolvedLdapOptions) {
-    const tlsOptions = this.tlsOptions();
     this.client = new Client({
       url: `${o.secure ? 'ldaps' : 'ldap'}://${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`,
       timeout: o.timeoutMs,
       connectTimeout: o.timeoutMs,
-      tlsOptions,
+      // Only for ldaps: ldapts takes any tlsOptions as "connect with TLS", even for ldap:// (StartTLS gets its own).
+      ...(o.secure ? { tlsOptions: this.tlsOptions() } : {}),
       strictDN: false, // DNs from the configuration were checked by options.ts; ldapts's own DN check is stricter than directories
       createConnection: ((...args: unknown[]) => this.track((net.connect as (...a: unknown[]) => net.Socket)(...args))) as typeof net.connect,
       createSecureConnection: ((...args: unknown[]) => this.track((tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args))) as typeof tls.connect,

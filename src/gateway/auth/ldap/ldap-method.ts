@@ -56,7 +56,7 @@ export function attributeValues(entry: Entry, attribute: string, max: number): {
 type Lookup =
   | { kind: 'ok'; dn: string; canonical: string | undefined; directoryGroups: string[]; warning?: string }
   | { kind: 'refused'; why: string }
-  | { kind: 'expired'; dn: string; why: string };
+  | { kind: 'expired'; dn: string; why: string; reset: boolean };
 
 export class LdapMethod implements PasswordMethod {
   readonly name: string;
@@ -122,7 +122,9 @@ export class LdapMethod implements PasswordMethod {
       return {
         kind: 'expired',
         canChange: false,
-        message: 'Your directory password has expired. Change it with your organisation\'s password tool, then log in again.',
+        message: lookup.reset
+          ? 'Your directory password was reset and must be changed. Change it with your organisation\'s password tool, then log in again.'
+          : 'Your directory password has expired. Change it with your organisation\'s password tool, then log in again.',
       };
     }
     const { groups, ignored } = this.o.groupMap.map(lookup.directoryGroups);
@@ -170,7 +172,7 @@ export class LdapMethod implements PasswordMethod {
     const verdict = await this.bindUser(conn, dn, password);
     if (verdict.kind === 'invalid') return { kind: 'refused', why: 'wrong password' };
     if (verdict.kind === 'locked') return { kind: 'refused', why: 'account locked' };
-    if (verdict.kind === 'expired') return { kind: 'expired', dn, why: verdict.why };
+    if (verdict.kind === 'expired') return { kind: 'expired', dn, why: verdict.why, reset: verdict.reset };
 
     if (entry === undefined) {
       // Direct bind: read the own entry, as the user.

@@ -135,7 +135,8 @@ export class PasswordPolicyControl extends Control {
 export type BindVerdict =
   | { kind: 'ok'; warning?: string }
   | { kind: 'invalid' }
-  | { kind: 'expired'; why: string }
+  /** reset: an administrator reset it (must change) rather than it aged out */
+  | { kind: 'expired'; why: string; reset: boolean }
   | { kind: 'locked' };
 
 /** Human text for a number of seconds: "3 days", "5 hours", "10 minutes". */
@@ -148,8 +149,8 @@ export function describeSeconds(s: number): string {
 
 /** A bind that the server accepted: changeAfterReset still means the user must change it. */
 export function verdictOfSuccess(ppolicy: PpolicyResponse | undefined): BindVerdict {
-  if (ppolicy?.error === PpolicyError.changeAfterReset) return { kind: 'expired', why: 'the password was reset and must be changed' };
-  if (ppolicy?.error === PpolicyError.passwordExpired) return { kind: 'expired', why: 'password expired' };
+  if (ppolicy?.error === PpolicyError.changeAfterReset) return { kind: 'expired', why: 'the password was reset and must be changed (ppolicy)', reset: true };
+  if (ppolicy?.error === PpolicyError.passwordExpired) return { kind: 'expired', why: 'password expired (ppolicy)', reset: false };
   if (ppolicy?.graceAuthNsRemaining !== undefined) {
     return { kind: 'ok', warning: `Your password has expired: ${ppolicy.graceAuthNsRemaining} more logins allowed before you must change it.` };
   }
@@ -170,12 +171,12 @@ const TEXT_EXPIRED = /password (has )?expired|password must be (changed|reset)|m
  */
 export function verdictOfFailure(code: number, diagnostic: string, ppolicy: PpolicyResponse | undefined): BindVerdict {
   if (code !== 49) return { kind: 'invalid' };
-  if (ppolicy?.error === PpolicyError.passwordExpired) return { kind: 'expired', why: 'password expired (ppolicy)' };
-  if (ppolicy?.error === PpolicyError.changeAfterReset) return { kind: 'expired', why: 'the password was reset and must be changed (ppolicy)' };
+  if (ppolicy?.error === PpolicyError.passwordExpired) return { kind: 'expired', why: 'password expired (ppolicy)', reset: false };
+  if (ppolicy?.error === PpolicyError.changeAfterReset) return { kind: 'expired', why: 'the password was reset and must be changed (ppolicy)', reset: true };
   if (ppolicy?.error === PpolicyError.accountLocked) return { kind: 'locked' };
   const ad = AD_EXPIRED.exec(diagnostic);
-  if (ad) return { kind: 'expired', why: ad[1] === '532' ? 'password expired (AD data 532)' : 'password must be reset (AD data 773)' };
+  if (ad) return ad[1] === '532' ? { kind: 'expired', why: 'password expired (AD data 532)', reset: false } : { kind: 'expired', why: 'password must be reset (AD data 773)', reset: true };
   if (AD_LOCKED.test(diagnostic)) return { kind: 'locked' };
-  if (TEXT_EXPIRED.test(diagnostic)) return { kind: 'expired', why: 'password expired (server says so)' };
+  if (TEXT_EXPIRED.test(diagnostic)) return { kind: 'expired', why: 'password expired (server says so)', reset: false };
   return { kind: 'invalid' };
 }
