@@ -16,7 +16,10 @@ export const DN_LIMITS = { maxLength: 4096, maxRdns: 64, maxAvasPerRdn: 16 } as 
 /** One attribute type and value of an RDN, as parsed (value unescaped). */
 export interface Ava {
   type: string;
+  /** the unescaped value; for a hex BER value ("#04..."), the lowercase hex digits */
   value: string;
+  /** true for a hex BER value (RFC 4514 hexstring), kept as written */
+  ber: boolean;
 }
 
 export class DnSyntaxError extends Error {
@@ -84,8 +87,9 @@ export function parseDn(dn: string): Ava[][] {
       if (dn[i] !== '=') throw new DnSyntaxError(`'=' expected at offset ${i}`);
       i++;
       skipSpaces();
+      const ber = dn[i] === '#';
       const value = readValue();
-      rdn.push({ type: type.toLowerCase(), value });
+      rdn.push({ type: type.toLowerCase(), value, ber });
       if (rdn.length > DN_LIMITS.maxAvasPerRdn) throw new DnSyntaxError(`more than ${DN_LIMITS.maxAvasPerRdn} values in one RDN`);
       skipSpaces();
       if (dn[i] === '+') {
@@ -107,7 +111,7 @@ export function parseDn(dn: string): Ava[][] {
       while (i < n && /[0-9a-fA-F]/.test(dn[i] as string)) i++;
       const hex = dn.slice(start + 1, i);
       if (hex.length === 0 || hex.length % 2 !== 0) throw new DnSyntaxError(`bad hex value at offset ${start}`);
-      return '#' + hex.toLowerCase();
+      return hex.toLowerCase();
     }
     if (dn[i] === '"') {
       // RFC 1779 quoted value: everything up to the closing quote, '\' still escapes.
@@ -169,10 +173,9 @@ function decodeUtf8(bytes: number[]): string {
   return s;
 }
 
-/** A value in canonical form: NFC, lowercase, runs of spaces collapsed, edges trimmed. */
+/** A value in canonical form: NFC, lowercase, runs of white space one space, edges trimmed. */
 function canonicalValue(value: string): string {
-  if (value.startsWith('#')) return value; // hex BER, already lowercase
-  return value.normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim();
+  return value.normalize('NFC').toLowerCase().normalize('NFC').replace(/\s+/g, ' ').trim();
 }
 
 /**
@@ -190,10 +193,7 @@ export function normalizeDn(dn: string): string | null {
   return rdns
     .map((rdn) =>
       rdn
-        .map((ava) => {
-          const v = canonicalValue(ava.value);
-          return `${ava.type}=${v.startsWith('#') && ava.value.startsWith('#') ? v : escapeDnValue(v)}`;
-        })
+        .map((ava) => `${ava.type}=${ava.ber ? '#' + ava.value : escapeDnValue(canonicalValue(ava.value))}`)
         .sort()
         .join('+'),
     )
