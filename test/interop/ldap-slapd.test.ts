@@ -228,6 +228,14 @@ test('a server that accepts and never answers: error within the timeout, connect
   // Each login reached the server once, and every hung connection was dropped by us.
   assert.equal(hang.accepted(), 4);
   await hang.allClosed();
+  // max-concurrent: while one login hangs, the next fails at once instead of piling up sockets.
+  const one = new LdapMethod(searchOptions(s, { url: hang.url, timeout: 1, maxConcurrent: 1 }));
+  const first = one.authenticate('alice', 'alice-pw', ctx);
+  const second = await one.authenticate('bob', 'bob-pw', ctx);
+  assert.deepEqual(second, { kind: 'error', message: 'The directory corp-ldap is busy; try again.' });
+  assert.equal((await first).kind, 'error');
+  assert.equal(hang.accepted(), 5);
+  await hang.allClosed();
   // The process goes on: the real directory still answers.
   assert.deepEqual(accepted(await new LdapMethod(searchOptions(s)).authenticate('alice', 'alice-pw', ctx)).groups, ['Employees']);
 });

@@ -13,7 +13,8 @@ import { checkFilterTemplate, escapeFilterValue, fillFilter } from '../../src/ga
 import { DN_LIMITS, DnSyntaxError, escapeDnValue, fillDnTemplate, normalizeDn, parseDn } from '../../src/gateway/auth/ldap/dn.js';
 import { GroupMap } from '../../src/gateway/auth/ldap/group-map.js';
 import { parsePpolicyValue, verdictOfFailure, verdictOfSuccess } from '../../src/gateway/auth/ldap/password-policy.js';
-import { LdapConfigError, resolveLdapOptions, type LdapMethodOptions } from '../../src/gateway/auth/ldap/options.js';
+import { LdapConfigError, resolveLdapOptions, type LdapLog, type LdapMethodOptions } from '../../src/gateway/auth/ldap/options.js';
+import { createLogger } from '../../src/log.js';
 import { LdapMethod, attributeValues } from '../../src/gateway/auth/ldap/ldap-method.js';
 import { seeded, type SeededRandom } from '../helpers/seed.js';
 
@@ -382,4 +383,18 @@ test('LdapMethod: refuses without any I/O what it must never send (empty passwor
   }
   // ... while a real attempt against the same dead port is a backend error.
   assert.equal((await m.authenticate('alice', 'pw', ctx)).kind, 'error');
+});
+
+test('LdapMethod logs through the gateway\'s pino logger, never the password', async () => {
+  const out: string[] = [];
+  const destination = { write: (line: string) => void out.push(line) };
+  const log: LdapLog = createLogger({ destination, level: 'info' }); // compile-time: a pino Logger is an LdapLog
+  const m = new LdapMethod({ ...BASE, bindPassword: 'search-secret', url: 'ldap://127.0.0.1:1', timeout: 1, log });
+  const ctx = { remote: '192.0.2.1', group: 'g' };
+  assert.deepEqual(await m.authenticate('alice', '', ctx), { kind: 'reject' });
+  assert.equal((await m.authenticate('alice', 'user-secret', ctx)).kind, 'error');
+  const lines = out.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(lines.some((l) => l['msg'] === 'LDAP login refused: empty password' && l['server'] === 'corp-ldap' && l['user'] === 'alice'), out.join(''));
+  assert.ok(lines.some((l) => l['level'] === 'warn' && /ECONNREFUSED/.test(String(l['error']))), out.join(''));
+  assert.ok(!out.join('').includes('secret'), out.join(''));
 });
