@@ -15,6 +15,8 @@ import { GroupMap } from '../../src/gateway/auth/ldap/group-map.js';
 import { parsePpolicyValue, verdictOfFailure, verdictOfSuccess } from '../../src/gateway/auth/ldap/password-policy.js';
 import { LdapConfigError, resolveLdapOptions, type LdapLog, type LdapMethodOptions } from '../../src/gateway/auth/ldap/options.js';
 import { createLogger } from '../../src/log.js';
+import { ldapOptionsFromConfig } from '../../src/gateway/auth/ldap/config-keys.js';
+import { parse as parseYaml } from 'yaml';
 import { LdapMethod, attributeValues } from '../../src/gateway/auth/ldap/ldap-method.js';
 import { seeded, type SeededRandom } from '../helpers/seed.js';
 
@@ -349,7 +351,8 @@ test('options: every mistake is an LdapConfigError naming the option', () => {
     // The constructor runs the same checks, plus ldapts's own filter parser.
     assert.throws(() => new LdapMethod({ ...BASE, userFilter: '(uid={user}' }), LdapConfigError);
     assert.throws(() => new LdapMethod({ ...BASE, userFilter: '(uid={user})(x=y)' }), /single filter/);
-    assert.throws(() => new LdapMethod({ ...BASE, userFilter: '(uid={user}{other})' }), /unknown placeholder/);
+    assert.throws(() => new LdapMethod({ ...BASE, userFilter: '(uid={user}{other})' }), (err: unknown) => err instanceof LdapConfigError && /user-filter .*unknown placeholder/.test(err.message));
+    assert.throws(() => new LdapMethod({ ...BASE, userFilter: '(uid~~{user})' }), (err: unknown) => err instanceof LdapConfigError && /user-filter/.test(err.message));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -397,4 +400,50 @@ test('LdapMethod logs through the gateway\'s pino logger, never the password', a
   assert.ok(lines.some((l) => l['msg'] === 'LDAP login refused: empty password' && l['server'] === 'corp-ldap' && l['user'] === 'alice'), out.join(''));
   assert.ok(lines.some((l) => l['level'] === 'warn' && /ECONNREFUSED/.test(String(l['error']))), out.join(''));
   assert.ok(!out.join('').includes('secret'), out.join(''));
+});
+
+test('config keys: the YAML of issue 10 becomes LdapMethodOptions; wrong types and unknown keys are refused', () => {
+  const yaml = parseYaml(`
+type: ldap
+url: ldap://127.0.0.1:3389
+bind-dn: cn=admin,dc=example,dc=org     # search account (optional: else direct bind)
+bind-password: 1234
+base: ou=people,dc=example,dc=org
+user-filter: (uid={user})
+group-attribute: memberOf
+start-tls: true
+ca-file: certs/ldap-ca.pem
+timeout: 3
+group-map:
+  cn=vpn-staff,ou=groups,dc=example,dc=org: Employees
+`) as Record<string, unknown>;
+  assert.deepEqual(ldapOptionsFromConfig('corp-ldap', yaml, '/etc/sslgate'), {
+    name: 'corp-ldap',
+    url: 'ldap://127.0.0.1:3389',
+    bindDn: 'cn=admin,dc=example,dc=org',
+    bindPassword: '1234',
+    base: 'ou=people,dc=example,dc=org',
+    userFilter: '(uid={user})',
+    groupAttribute: 'memberOf',
+    startTls: true,
+    caFile: '/etc/sslgate/certs/ldap-ca.pem',
+    timeout: 3,
+    groupMap: { 'cn=vpn-staff,ou=groups,dc=example,dc=org': 'Employees' },
+  });
+  const min = { type: 'ldap', url: 'ldap://h', base: 'dc=x' };
+  for (const [extra, why] of [
+    [{ 'bind-dn': ['x'] }, /bind-dn must be a string/],
+    [{ 'start-tls': 'yes' }, /start-tls must be true or false/],
+    [{ timeout: '3' }, /timeout must be a number/],
+    [{ 'group-map': ['cn=a'] }, /group-map must be a mapping/],
+    [{ 'group-map': { 'cn=a,dc=x': 1 } }, /must map to a group name/],
+    [{ 'bind-pasword': 'x' }, /unknown key "bind-pasword"/],
+    [{ 'ca-file': '' }, /ca-file must be a file name/],
+    [{ url: undefined }, /url is required/],
+    [{ base: undefined }, /base is required/],
+  ] as const) {
+    assert.throws(() => ldapOptionsFromConfig('corp-ldap', { ...min, ...extra }, '/'), why, JSON.stringify(extra));
+  }
+  // The result constructs a method (the value checks live there).
+  assert.ok(new LdapMethod(ldapOptionsFromConfig('corp-ldap', { ...min, 'bind-dn': 'cn=a,dc=x', 'bind-password': 'p' }, '/')));
 });

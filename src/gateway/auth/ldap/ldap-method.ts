@@ -25,7 +25,7 @@ import type { LoginContext, MethodResult, PasswordMethod } from '../types.js';
 import { LdapConnection, LdapTimeoutError } from './connection.js';
 import { fillDnTemplate } from './dn.js';
 import { fillFilter } from './filter.js';
-import { LDAP_LIMITS, resolveLdapOptions, type LdapMethodOptions, type ResolvedLdapOptions } from './options.js';
+import { LDAP_LIMITS, LdapConfigError, resolveLdapOptions, type LdapMethodOptions, type ResolvedLdapOptions } from './options.js';
 import { PasswordPolicyControl, verdictOfFailure, verdictOfSuccess, type BindVerdict } from './password-policy.js';
 
 export { LdapConfigError, LDAP_LIMITS, type LdapLog, type LdapMethodOptions } from './options.js';
@@ -76,7 +76,7 @@ export class LdapMethod implements PasswordMethod {
       try {
         FilterParser.parseString(fillFilter(template, vars));
       } catch (err) {
-        throw new Error(`auth-server ${this.name} (ldap): ${what} ${JSON.stringify(template)}: ${(err as Error).message}`);
+        throw new LdapConfigError(this.name, `${what} ${JSON.stringify(template)}: ${(err as Error).message}`);
       }
     }
   }
