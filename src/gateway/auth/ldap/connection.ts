@@ -1,7 +1,7 @@
 /**
  * One LDAP connection for one login, with a hard deadline.
  *
- * ldapts has a per-operation timeout and a connect timeout, but nothing bounds a TLS handshake
+ * ldapts has a per-operation timeout and a connect timeout (unused here), but nothing bounds a TLS handshake
  * (ldaps or StartTLS) that the server never finishes, nor the total of several operations. So
  * every socket ldapts opens goes through our createConnection hooks, which keep it: when the
  * deadline passes, `run` destroys them all, every pending ldapts operation fails, and the login
@@ -32,8 +32,7 @@ export class LdapConnection {
   private constructor(private readonly o: ResolvedLdapOptions) {
     this.client = new Client({
       url: `${o.secure ? 'ldaps' : 'ldap'}://${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`,
-      timeout: o.timeoutMs,
-      connectTimeout: o.timeoutMs,
+      // No ldapts timeout/connectTimeout: the one deadline in run() covers connect, TLS and every operation.
       // Only for ldaps: ldapts takes any tlsOptions as "connect with TLS", even for ldap:// (StartTLS gets its own).
       ...(o.secure ? { tlsOptions: this.tlsOptions() } : {}),
       strictDN: false, // DNs from the configuration were checked by options.ts; ldapts's own DN check is stricter than directories
@@ -65,7 +64,7 @@ export class LdapConnection {
       return await Promise.race([work, deadline]);
     } finally {
       clearTimeout(timer);
-      await conn.close();
+      conn.close();
     }
   }
 
@@ -101,18 +100,16 @@ export class LdapConnection {
     this.sockets.clear();
   }
 
-  /** Unbind politely when still connected (not waiting long), then drop every socket. */
-  private async close(): Promise<void> {
+  /**
+   * Unbind politely when still connected, without waiting for it: ldapts closes the socket once
+   * the request is written; a server that no longer reads gets its socket destroyed a second later.
+   */
+  private close(): void {
     if (!this.aborted && this.client.isConnected) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.client.unbind().catch(() => undefined),
-        new Promise<void>((r) => {
-          timer = setTimeout(r, 1000);
-        }),
-      ]);
-      clearTimeout(timer);
+      this.client.unbind().catch(() => undefined);
+      setTimeout(() => this.abort(), 1000).unref();
+    } else {
+      this.abort();
     }
-    this.abort();
   }
 }
