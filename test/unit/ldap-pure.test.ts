@@ -15,8 +15,6 @@ import { GroupMap } from '../../src/gateway/auth/ldap/group-map.js';
 import { parsePpolicyValue, verdictOfFailure, verdictOfSuccess } from '../../src/gateway/auth/ldap/password-policy.js';
 import { LdapConfigError, resolveLdapOptions, type LdapLog, type LdapMethodOptions } from '../../src/gateway/auth/ldap/options.js';
 import { createLogger } from '../../src/log.js';
-import { ldapOptionsFromConfig } from '../../src/gateway/auth/ldap/config-keys.js';
-import { parse as parseYaml } from 'yaml';
 import { LdapMethod, attributeValues } from '../../src/gateway/auth/ldap/ldap-method.js';
 import { seeded, type SeededRandom } from '../helpers/seed.js';
 
@@ -330,7 +328,6 @@ test('options: every mistake is an LdapConfigError naming the option', () => {
       [{ bindDn: undefined, bindPassword: undefined, userDnTemplate: '{user}' }, /not a DN/],
       [{ base: 'garbage' }, /base .* not a distinguished name/],
       [{ userFilter: 'uid={user}' }, /user-filter .* in parentheses/],
-      [{ groupFilter: '(member={dn})' }, /group-filter needs group-base/],
       [{ groupBase: 'ou=groups,dc=x', groupFilter: '(member={user})' }, /must contain \{dn\}/],
       [{ groupAttribute: 'member of' }, /group-attribute/],
       [{ userAttribute: '' }, /user-attribute/],
@@ -402,48 +399,25 @@ test('LdapMethod logs through the gateway\'s pino logger, never the password', a
   assert.ok(!out.join('').includes('secret'), out.join(''));
 });
 
-test('config keys: the YAML of issue 10 becomes LdapMethodOptions; wrong types and unknown keys are refused', () => {
-  const yaml = parseYaml(`
-type: ldap
-url: ldap://127.0.0.1:3389
-bind-dn: cn=admin,dc=example,dc=org     # search account (optional: else direct bind)
-bind-password: 1234
-base: ou=people,dc=example,dc=org
-user-filter: (uid={user})
-group-attribute: memberOf
-start-tls: true
-ca-file: certs/ldap-ca.pem
-timeout: 3
-group-map:
-  cn=vpn-staff,ou=groups,dc=example,dc=org: Employees
-`) as Record<string, unknown>;
-  assert.deepEqual(ldapOptionsFromConfig('corp-ldap', yaml, '/etc/sslgate'), {
+
+test('options: built from an auth-servers entry as the configuration reader shapes it (defaults filled, extra keys)', () => {
+  // The shape of config.ts's LdapServerConfig: every default present, `type`, `userDn` for the template.
+  const server = {
+    type: 'ldap' as const,
     name: 'corp-ldap',
     url: 'ldap://127.0.0.1:3389',
-    bindDn: 'cn=admin,dc=example,dc=org',
-    bindPassword: '1234',
     base: 'ou=people,dc=example,dc=org',
     userFilter: '(uid={user})',
+    startTls: false,
     groupAttribute: 'memberOf',
-    startTls: true,
-    caFile: '/etc/sslgate/certs/ldap-ca.pem',
-    timeout: 3,
-    groupMap: { 'cn=vpn-staff,ou=groups,dc=example,dc=org': 'Employees' },
-  });
-  const min = { type: 'ldap', url: 'ldap://h', base: 'dc=x' };
-  for (const [extra, why] of [
-    [{ 'bind-dn': ['x'] }, /bind-dn must be a string/],
-    [{ 'start-tls': 'yes' }, /start-tls must be true or false/],
-    [{ timeout: '3' }, /timeout must be a number/],
-    [{ 'group-map': ['cn=a'] }, /group-map must be a mapping/],
-    [{ 'group-map': { 'cn=a,dc=x': 1 } }, /must map to a group name/],
-    [{ 'bind-pasword': 'x' }, /unknown key "bind-pasword"/],
-    [{ 'ca-file': '' }, /ca-file must be a file name/],
-    [{ url: undefined }, /url is required/],
-    [{ base: undefined }, /base is required/],
-  ] as const) {
-    assert.throws(() => ldapOptionsFromConfig('corp-ldap', { ...min, ...extra }, '/'), why, JSON.stringify(extra));
-  }
-  // The result constructs a method (the value checks live there).
-  assert.ok(new LdapMethod(ldapOptionsFromConfig('corp-ldap', { ...min, 'bind-dn': 'cn=a,dc=x', 'bind-password': 'p' }, '/')));
+    groupFilter: '(&(objectClass=groupOfNames)(member={dn}))',
+    groupMap: {},
+    timeout: 5,
+  };
+  const search = new LdapMethod({ ...server, bindDn: 'cn=admin,dc=example,dc=org', bindPassword: 'admin' });
+  assert.equal(search.name, 'corp-ldap');
+  const userDn = 'uid={user},ou=people,dc=example,dc=org';
+  assert.ok(new LdapMethod({ ...server, base: '', userDnTemplate: userDn }));
+  // An empty bind-password with a bind-dn would be an unauthenticated bind: refused at load.
+  assert.throws(() => new LdapMethod({ ...server, bindDn: 'cn=admin,dc=example,dc=org', bindPassword: '' }), /needs a bind-password/);
 });

@@ -40,7 +40,7 @@ export interface LdapMethodOptions {
   groupAttribute?: string;
   /** group-of-names search (directories without memberOf): base of the search */
   groupBase?: string;
-  /** default "(&(objectClass=groupOfNames)(member={dn}))"; {dn} is the user's DN, {user} the name */
+  /** default "(&(objectClass=groupOfNames)(member={dn}))"; {dn} is the user's DN, {user} the name; used only with groupBase */
   groupFilter?: string;
   /** directory group DN -> gateway group; absent/empty: the method does not restrict groups */
   groupMap?: Record<string, string>;
@@ -179,7 +179,6 @@ export function resolveLdapOptions(o: LdapMethodOptions): ResolvedLdapOptions {
 
   checkDn('group-base', o.groupBase, true);
   const groupFilter = o.groupFilter ?? '(&(objectClass=groupOfNames)(member={dn}))';
-  if (o.groupFilter !== undefined && o.groupBase === undefined) fail('group-filter needs group-base');
   const groupProblem = checkFilterTemplate(groupFilter, 'dn');
   if (groupProblem) fail(`group-filter ${JSON.stringify(groupFilter)} ${groupProblem}`);
 
