@@ -12,6 +12,7 @@ import { LocalMethod } from './local-method.js';
 import { TotpFactor } from './totp-factor.js';
 import type { ClientCertInfo, PasswordMethod } from './types.js';
 import { RadiusAccounting, RadiusMethod } from './radius/index.js';
+import { LdapMethod } from './ldap/ldap-method.js';
 import type { AuthServerConfig } from './config.js';
 
 export interface Accounting {
@@ -72,9 +73,13 @@ export class AuthBackends {
     switch (s.type) {
       case 'radius':
         return new RadiusMethod({ name: s.name, servers: s.servers, secret: s.secret, nasIdentifier: s.nasIdentifier, timeout: s.timeout, retries: s.retries, accounting: s.accounting, log });
-      default:
-        this.d.log.warn({ server: s.name, type: s.type }, 'auth server type not available in this build');
+      case 'ldap':
+        return new LdapMethod({ ...s, userDnTemplate: s.userDn, log });
+      default: {
+        const other = s as { name: string; type: string };
+        this.d.log.warn({ server: other.name, type: other.type }, 'auth server type not available in this build');
         return undefined;
+      }
     }
   }
 
