@@ -58,8 +58,15 @@ export class AuthBackends {
     const methods = new Map<string, PasswordMethod>();
     methods.set('local', new LocalMethod({ users: () => this.d.users() }));
     for (const [name, s] of Object.entries(cfg.authServers)) {
-      const m = this.methodFor(s);
-      if (m) methods.set(name, m);
+      try {
+        const m = this.methodFor(s);
+        if (m) methods.set(name, m);
+      } catch (e) {
+        // At start this stops serve with the reason; on reload the server is left out and its
+        // groups' logins fail with "not configured" in the log, until the next good reload.
+        if (old.length === 0) throw e;
+        this.d.log.error({ server: name, err: (e as Error).message }, 'auth server left out after reload');
+      }
     }
     this.methods = methods;
     for (const m of old) void m.close?.().catch(() => undefined);
