@@ -8,12 +8,13 @@ import { dtlsMessages } from './dtls-messages.js';
 import { httpRequest, httpResponse } from './http.js';
 import { nativeRecord } from './native-record.js';
 import { privChannel } from './priv-channel.js';
+import { radius } from './radius.js';
 import { profile } from './profile.js';
 import type { FuzzTarget } from './target.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
   httpRequest, httpResponse, connectHeaders, cstp, xml, authXmlGateway, authXmlClient, profile,
-  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel,
+  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel, radius,
 ];
 
 export function findTarget(name: string): FuzzTarget {

@@ -33,9 +33,11 @@ export function admitSession(cfg: GatewayConfig, sessions: Iterable<Session>, to
 
 /** The timeouts a new session keeps for its life: the group's, else the gateway's. */
 export function sessionTimeouts(cfg: GatewayConfig, group: GroupConfig, attrs: SessionAttributes = {}): { idleTimeout: number | null; sessionTimeout: number | null } {
-  // A backend's value (RADIUS Session-Timeout / Idle-Timeout) wins over the configuration.
+  // A backend's value (RADIUS Session-Timeout / Idle-Timeout) wins over the configuration; 0
+  // from a backend means no limit (as a RADIUS server writes "none").
+  const fromBackend = (v: number): number | null => (v > 0 ? v : null);
   return {
-    idleTimeout: attrs.idleTimeout !== undefined ? attrs.idleTimeout : group.idleTimeout !== undefined ? group.idleTimeout : cfg.idleTimeout,
-    sessionTimeout: attrs.sessionTimeout !== undefined ? attrs.sessionTimeout : group.sessionTimeout !== undefined ? group.sessionTimeout : cfg.sessionTimeout,
+    idleTimeout: attrs.idleTimeout !== undefined ? fromBackend(attrs.idleTimeout) : group.idleTimeout !== undefined ? group.idleTimeout : cfg.idleTimeout,
+    sessionTimeout: attrs.sessionTimeout !== undefined ? fromBackend(attrs.sessionTimeout) : group.sessionTimeout !== undefined ? group.sessionTimeout : cfg.sessionTimeout,
   };
 }
