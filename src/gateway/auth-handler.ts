@@ -21,6 +21,7 @@ import type { GatewayEvents } from './ops/events.js';
 import { admitSession, sessionTimeouts } from './session-limits.js';
 import type { Session, SessionStore } from './sessions.js';
 import { isValidUserName, printableUserName } from './user-name.js';
+import type { ClientCertInfo } from './auth/types.js';
 
 export interface HttpReply {
   status: number;
@@ -36,6 +37,10 @@ export interface RequestContext {
   userAgent: string;
   /** request path (a group URL like /Employees preselects that group, §1.5) */
   path: string;
+  /** the connection's TLS client certificate, verified against tls.client-ca (and tls.crl) */
+  cert?: ClientCertInfo;
+  /** the client presented a certificate that failed verification: why, for the user */
+  certError?: string;
 }
 
 /**

@@ -39,6 +39,8 @@ export interface GatewayResources {
   identity: TlsIdentity;
   /** PEM of the CAs whose client certificates are requested (tls.client-ca) */
   clientCaPem: string | null;
+  /** PEM of their revocation lists (tls.crl) */
+  clientCrlPem?: string | null;
   profile: ServedProfile | null;
   /** the TUN device, already configured with the pool subnets and up */
   tun: TunDevice;
@@ -75,9 +77,11 @@ export class Gateway {
     this.tun = res.tun;
     this.priv = res.priv;
     this.clientCaPem = res.clientCaPem;
+    this.clientCrlPem = res.clientCrlPem ?? null;
   }
 
   private readonly clientCaPem: string | null;
+  private readonly clientCrlPem: string | null;
 
   get tunName(): string | undefined {
     return this.tun?.name;
@@ -118,9 +122,13 @@ export class Gateway {
       sessionTimeout: 300,
     };
     if (this.clientCaPem) {
-      // Ask for a client certificate, listing our CAs' names in the CertificateRequest (§3.2);
-      // accept without one: the auth step decides.
+      // Ask for a client certificate, listing our CAs' names in the CertificateRequest (§3.2).
+      // OpenSSL verifies it against these CAs only (`ca` replaces the default roots) and the CRL;
+      // the handshake completes either way: the connection carries the verdict
+      // (auth/client-cert.ts certVerdict) and the auth step decides, so a refusal reaches the
+      // user as a sentence in the login form instead of a bare TLS alert.
       tlsOpts.ca = this.clientCaPem;
+      if (this.clientCrlPem) tlsOpts.crl = this.clientCrlPem;
       tlsOpts.requestCert = true;
       tlsOpts.rejectUnauthorized = false;
     }

@@ -40,6 +40,8 @@ export type PrivilegedMessage =
       config: unknown;
       identity: { certPem: string; keyPem: string; certFile: string; generated: boolean };
       clientCaPem: string | null;
+      /** tls.crl (PEM), only with clientCaPem */
+      clientCrlPem: string | null;
       profile: ProfileWire | null;
       tun: { name: string; fd: number };
       runAs: { uid: number; gid: number; user: string; group: string };

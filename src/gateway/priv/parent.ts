@@ -28,6 +28,7 @@ import type { GatewayConfig } from '../config.js';
 import type { ServedProfile } from '../http-connection.js';
 import { readForReload, readProfile } from '../reload.js';
 import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
+import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-client-ca.js';
 import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { Channel } from './channel.js';
@@ -149,7 +150,7 @@ export class PrivilegedParent {
     this.users = UserStore.inState(cfg.state, notice);
     this.users.cacheSeconds = cfg.auth.cacheSeconds;
     const profile = readProfile(cfg.profile);
-    const clientCaPem = cfg.tls.clientCa ? readFileSync(cfg.tls.clientCa, 'utf8') : null;
+    const clientCa = this.readClientCa(cfg);
 
     const tun = createTunInterface(cfg.tun.name);
     this.tunName = tun.name;
@@ -172,7 +173,8 @@ export class PrivilegedParent {
         t: 'init',
         config: networkView(cfg),
         identity: { certPem: this.identity.certPem, keyPem: this.identity.keyPem, certFile: this.identity.certFile, generated: this.identity.generated },
-        clientCaPem,
+        clientCaPem: clientCa?.caPem ?? null,
+        clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
         tun: { name: tun.name, fd: 4 },
         runAs: this.runAs,
@@ -183,6 +185,16 @@ export class PrivilegedParent {
     } catch (e) {
       if (tunFdOpen) closeSync(tun.fd);
       this.child?.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  /** tls.client-ca and tls.crl, checked (tls-client-ca.ts); a bad file stops the start with its name. */
+  private readClientCa(cfg: GatewayConfig): ClientCaFiles | null {
+    try {
+      return readClientCaFiles(cfg.tls, (message) => this.log.warn({ file: cfg.tls.clientCa }, message));
+    } catch (e) {
+      if (e instanceof ClientCaError) throw new ServeError(e.message);
       throw e;
     }
   }
