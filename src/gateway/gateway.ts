@@ -21,6 +21,7 @@ import { planReload, type ReloadPlan, type ReloadResult } from './reload.js';
 import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
+import { clientCertTlsOptions } from './tls-client-ca.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 
@@ -121,18 +122,9 @@ export class Gateway {
       // handshake. 300 s bounds how long a ticket is accepted.
       sessionTimeout: 300,
     };
-    if (this.clientCaPem) {
-      // Ask for a client certificate, listing our CAs' names in the CertificateRequest (§3.2).
-      // OpenSSL verifies it against these CAs only (`ca` replaces the default roots) and the CRL;
-      // the handshake completes either way: the connection carries the verdict
-      // (auth/client-cert.ts certVerdict) and the auth step decides, so a refusal reaches the
-      // user as a sentence in the login form instead of a bare TLS alert.
-      tlsOpts.ca = this.clientCaPem;
-      if (this.clientCrlPem) tlsOpts.crl = this.clientCrlPem;
-      tlsOpts.requestCert = true;
-      tlsOpts.rejectUnauthorized = false;
-    }
-    const server = createServer(tlsOpts, (sock) => {
+    // tls.client-ca: ask for a client certificate; the auth step reads the verdict.
+    const clientCert = this.clientCaPem ? clientCertTlsOptions({ caPem: this.clientCaPem, crlPem: this.clientCrlPem }) : {};
+    const server = createServer({ ...tlsOpts, ...clientCert }, (sock) => {
       if (this.sockets.size >= cfg.limits.maxClients * 2) {
         sock.destroy();
         return;
@@ -197,6 +189,7 @@ export class Gateway {
       tunnelUp: this.gate.tunnelUp,
       maxCookieBytes: this.config.limits.maxCookieBytes,
       events: this.events,
+      clientCerts: this.clientCaPem !== null,
     };
   }
 

@@ -39,6 +39,8 @@ export interface ConnectionDeps {
   maxCookieBytes: number;
   /** malformed requests and bad cookies are events: the ban guard scores them */
   events: GatewayEvents;
+  /** tls.client-ca is set: the handshake asked for a client certificate, read its verdict */
+  clientCerts?: boolean;
 }
 
 /** ocserv closes after 16 requests (§1.2); we allow a few more, then close. */
@@ -97,7 +99,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
 
   sock.setNoDelay(true);
   sock.on('error', () => sock.destroy());
-  const cert = connectionCert(sock, d.log, remoteAddr);
+  const cert = d.clientCerts ? connectionCert(sock, d.log, remoteAddr) : {};
 
   /** After the last answer went out, close for good: nothing the peer still sends is read. */
   const close = (msg: Buffer | string): void => {

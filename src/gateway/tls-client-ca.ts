@@ -7,7 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type TlsOptions } from 'node:tls';
 
 export interface ClientCaFiles {
   caPem: string;
@@ -65,4 +65,18 @@ export function readClientCaFiles(tls: { clientCa?: string; crl?: string }, warn
     }
   }
   return { caPem, crlPem };
+}
+
+/**
+ * The TLS server options that ask for a client certificate, listing the CAs' names in the
+ * CertificateRequest (PROTOCOL.md §3.2). OpenSSL verifies it against these CAs only (`ca`
+ * replaces Node's default roots), the CRL, the dates and the key usage (the "ssl_client"
+ * purpose); the handshake completes either way (rejectUnauthorized false): the connection
+ * carries the verdict (auth/client-cert.ts certVerdict) and the auth step decides, so a refusal
+ * reaches the user as a sentence in the login form instead of a bare TLS alert.
+ */
+export function clientCertTlsOptions(f: ClientCaFiles): TlsOptions {
+  const o: TlsOptions = { ca: f.caPem, requestCert: true, rejectUnauthorized: false };
+  if (f.crlPem) o.crl = f.crlPem;
+  return o;
 }

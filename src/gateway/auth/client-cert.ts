@@ -110,8 +110,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Node's subject object ({ CN: 'a', OU: ['x', 'y'] }) -> arrays, bounded. Throws CertFieldError. */
-function readSubject(v: unknown): Record<string, string[]> {
+/**
+ * Node's subject object ({ CN: 'a', OU: ['x', 'y'] }) -> arrays, bounded. `arraysOnly`: the
+ * ClientCertInfo form (every value already a list). Throws CertFieldError.
+ */
+function readSubject(v: unknown, arraysOnly = false): Record<string, string[]> {
   if (!isRecord(v)) throw new CertFieldError('the certificate has no readable subject');
   const keys = Object.keys(v);
   if (keys.length > CERT_LIMITS.fields) throw new CertFieldError(`the certificate subject has ${keys.length} fields (at most ${CERT_LIMITS.fields})`);
@@ -121,7 +124,9 @@ function readSubject(v: unknown): Record<string, string[]> {
   for (const k of keys) {
     if (!FIELD_NAME.test(k)) throw new CertFieldError(`the certificate subject has an unreadable field name ${JSON.stringify(k.slice(0, 40))}`);
     const raw = v[k];
+    if (arraysOnly && !Array.isArray(raw)) throw new CertFieldError(`the certificate's ${k} is not a list`);
     const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+    if (values.length === 0) throw new CertFieldError(`the certificate's ${k} is empty`);
     if (values.length > CERT_LIMITS.valuesPerField) throw new CertFieldError(`the certificate subject has ${values.length} ${k} values (at most ${CERT_LIMITS.valuesPerField})`);
     out[k] = values.map((x) => {
       if (typeof x !== 'string') throw new CertFieldError(`the certificate's ${k} is not text`);
@@ -142,7 +147,7 @@ export function sanEmails(v: unknown): string[] {
   if (v.length > 16 * 1024) throw new CertFieldError('the certificate subjectAltName is too long');
   const out: string[] = [];
   let i = 0;
-  while (i < v.length) {
+  for (;;) {
     const colon = v.indexOf(':', i);
     if (colon < 0) throw new CertFieldError('the certificate subjectAltName is not readable');
     const type = v.slice(i, colon);
@@ -169,11 +174,11 @@ export function sanEmails(v: unknown): string[] {
       out.push(value);
       if (out.length > CERT_LIMITS.sanEmails) throw new CertFieldError(`the certificate has more than ${CERT_LIMITS.sanEmails} e-mail addresses`);
     }
-    if (next >= v.length) break;
-    if (v.slice(next, next + 2) !== ', ') throw new CertFieldError('the certificate subjectAltName is not readable');
+    if (next >= v.length) return out;
+    // Another entry follows the separator (a trailing ", " is not Node's format).
+    if (v.slice(next, next + 2) !== ', ' || next + 2 >= v.length) throw new CertFieldError('the certificate subjectAltName is not readable');
     i = next + 2;
   }
-  return out;
 }
 
 /** "CN=alice, OU=Employees" for logs: printable ASCII only, at most 200 characters. */
@@ -321,8 +326,7 @@ export function checkClientCertInfo(v: unknown): ClientCertInfo | null {
   if (typeof v['fingerprint'] !== 'string' || !FINGERPRINT.test(v['fingerprint'])) return null;
   if (typeof v['serial'] !== 'string' || !SERIAL.test(v['serial'])) return null;
   try {
-    const subject = readSubject(v['subject']);
-    for (const vals of Object.values(subject)) if (vals.length === 0) return null;
+    const subject = readSubject(v['subject'], true);
     const info: ClientCertInfo = { subject, fingerprint: v['fingerprint'], serial: v['serial'] };
     if (v['sanEmail'] !== undefined) {
       const e = v['sanEmail'];
