@@ -16,7 +16,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   openssl: test certificates;  ca-certificates: openssl's default trust dir
 #   nftables: nft, to drop the gateway's UDP port in client DTLS fallback tests
 #   iperf3: the benchmark smoke (npm run bench -- --quick) that .ci/run runs after the tests
-PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3)
+#   freeradius, freeradius-utils: the RADIUS server (and radclient) the auth tests start
+#   slapd, ldap-utils: the LDAP server (and ldapadd/slapadd tools) the auth tests start
+#   oathtool: reference TOTP codes for the TOTP tests
+PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3 freeradius freeradius-utils slapd ldap-utils oathtool)
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

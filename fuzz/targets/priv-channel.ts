@@ -15,9 +15,12 @@ const LIMIT = 4096;
 
 function bounded(m: NetworkMessage): void {
   switch (m.t) {
-    case 'auth':
-      check(Buffer.byteLength(m.user) <= USER_NAME_MAX_BYTES && Buffer.byteLength(m.password) <= 1024, 'auth strings over their bounds');
+    case 'auth-start':
+      check(Buffer.byteLength(m.req.user) <= USER_NAME_MAX_BYTES && Buffer.byteLength(m.req.password) <= 1024, 'auth strings over their bounds');
       check(Number.isSafeInteger(m.id) && m.id >= 0, 'auth id');
+      break;
+    case 'auth-answer':
+      check(Object.keys(m.req.fields).length <= 8 && Object.values(m.req.fields).every((f) => Buffer.byteLength(f) <= 1024), 'answer fields over their bounds');
       break;
     case 'reload-subnets':
       check(m.cidrs.length <= 256 && m.cidrs.every((c) => { const p = parseIpv4Cidr(c); return p !== null && formatCidr(p) === c; }), 'subnets not canonical CIDRs');
@@ -37,7 +40,7 @@ export const privChannel: FuzzTarget = {
   description: 'privileged channel: frames and messages from the network process (any chunking)',
   maxLen: 8192,
   covers: ['/dist/src/gateway/priv/frames', '/dist/src/gateway/priv/messages'],
-  dictionary: ['{"t":"auth","id":1,"user":"a","password":"b"}', '{"t":"reload-subnets","id":2,"cidrs":["10.0.0.1/24"]}', '"t":"ready"', '"pid":', '"cidrs":[', '\x00\x00\x00'],
+  dictionary: ['{"t":"auth-start","id":1,"req":{"group":"g","user":"a","password":"b","remote":"1.2.3.4"}}', '{"t":"auth-answer","id":3,"req":{"handle":"h","fields":{"password":"1"},"remote":"r"}}', '{"t":"acct","event":"stop","cause":"idle-timeout","record":{}}', '"cert":{"subject":{"CN":["a"]},"fingerprint":"AB","serial":"01"}', '{"t":"reload-subnets","id":2,"cidrs":["10.0.0.1/24"]}', '"t":"ready"', '"pid":', '"cidrs":[', '\x00\x00\x00'],
   seeds() {
     return [
       Buffer.concat([Buffer.from([0]), encodeFrame({ t: 'auth', id: 1, user: 'alice', password: 'pw' })]),

@@ -11,17 +11,18 @@
  * does the same, §2.6.4). Failures are events: the BanGuard scores them per address and user;
  * session limits (max clients, per user) are checked before a session is created.
  */
-import { AuthXmlError, buildAuthComplete, buildAuthRequest, parseClientAuth, type AuthRequestDoc, type ClientAuthDoc, type ProfileManifestEntry } from '../protocol/auth-xml.js';
+import { AuthXmlError, buildAuthComplete, buildAuthRequest, parseClientAuth, authHandleOf, handleOpaque, type AuthRequestDoc, type ClientAuthDoc, type ProfileManifestEntry } from '../protocol/auth-xml.js';
 import type { Logger } from '../log.js';
 import { PRODUCT, VERSION } from '../version.js';
 import type { GatewayConfig, GroupConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
 import type { BanGuard } from './ban-guard.js';
-import type { GatewayEvents } from './ops/events.js';
+import type { AuthFailureReason, GatewayEvents } from './ops/events.js';
 import { admitSession, sessionTimeouts } from './session-limits.js';
 import type { Session, SessionStore } from './sessions.js';
+import { needsPassword } from './auth/engine.js';
+import type { AuthOutcome, Authenticator, ClientCertInfo, Identity, Prompt } from './auth/types.js';
 import { isValidUserName, printableUserName } from './user-name.js';
-import type { ClientCertInfo } from './auth/types.js';
 
 export interface HttpReply {
   status: number;
@@ -37,25 +38,22 @@ export interface RequestContext {
   userAgent: string;
   /** request path (a group URL like /Employees preselects that group, §1.5) */
   path: string;
-  /** the connection's TLS client certificate, verified against tls.client-ca (and tls.crl) */
+  /** the webvpncontext cookie: the handle of a login waiting for an answer (ocserv's name) */
+  contextCookie?: string;
+  /** the TLS client certificate, verified against tls.client-ca */
   cert?: ClientCertInfo;
-  /** the client presented a certificate that failed verification: why, for the user */
+  /** why the client's certificate was not accepted (expired, unknown CA, revoked) */
   certError?: string;
-}
-
-/**
- * Checks a user's password. The gateway's network process never holds password hashes: in
- * `sslgate serve` this is a request to the privileged process (gateway/priv/), which owns the
- * user store; tests may pass a UserStore or a fake.
- */
-export interface PasswordChecker {
-  /** The user's allowed groups (undefined = every group) when the password is right, else null. */
-  verify(user: string, password: string): Promise<{ groups?: string[] | undefined } | null>;
 }
 
 export interface AuthDeps {
   config: () => GatewayConfig;
-  users: PasswordChecker;
+  /**
+   * Runs the login (auth/engine.ts). The gateway's network process holds no password hashes or
+   * backend secrets: in `sslgate serve` this asks the privileged process (gateway/priv/); tests
+   * may pass an AuthEngine.
+   */
+  auth: Authenticator;
   sessions: SessionStore;
   guard: BanGuard;
   /** login, failures (the guard scores them from here), limits */
@@ -66,6 +64,8 @@ export interface AuthDeps {
   log: Logger;
   /** called when a logout or failure ends a session */
   endSession: (s: Session, why: string) => void;
+  /** a session was created by a login (accounting starts) */
+  loggedIn?: (s: Session) => void;
 }
 
 const GATEWAY_VERSION = `${PRODUCT} ${VERSION}`;
@@ -76,6 +76,19 @@ const XML_HEADERS: Array<[string, string]> = [
 ];
 
 export const LOGIN_FAILED = 'Login failed.';
+
+/** How each engine failure is counted (the ban guard scores bad-credentials and group-not-allowed). */
+const FAILURE_EVENT: Record<Extract<AuthOutcome, { kind: 'failure' }>['reason'], AuthFailureReason> = {
+  'bad-credentials': 'bad-credentials',
+  'group-not-allowed': 'group-not-allowed',
+  // A wrong or stale handle is a guess like a wrong password.
+  'conversation-unknown': 'bad-credentials',
+  expired: 'password-expired',
+  'backend-error': 'backend-error',
+  busy: 'auth-busy',
+  'no-certificate': 'bad-certificate',
+  'bad-certificate': 'bad-certificate',
+};
 
 export class AuthHandler {
   constructor(private readonly d: AuthDeps) {}
@@ -91,8 +104,13 @@ export class AuthHandler {
       return { status: 400, reason: 'Bad Request', headers: [], body: '', close: true };
     }
     switch (doc.type) {
-      case 'init':
-        return this.form(this.chooseGroup(doc.groupSelect, ctx.path).group, ctx, this.unknownGroupError(doc.groupSelect));
+      case 'init': {
+        const { group } = this.chooseGroup(doc.groupSelect, ctx.path);
+        const unknown = this.unknownGroupError(doc.groupSelect);
+        // A certificate-only profile logs in at once, without a form (as ocserv does).
+        if (!unknown && !needsPassword(group)) return this.begin(group, '', '', ctx);
+        return this.form(group, ctx, unknown);
+      }
       case 'auth-reply':
         return this.login(doc, ctx);
       case 'logout':
@@ -141,6 +159,10 @@ export class AuthHandler {
   }
 
   private async login(doc: Extract<ClientAuthDoc, { type: 'auth-reply' }>, ctx: RequestContext): Promise<HttpReply> {
+    const handle = authHandleOf(doc.opaque) ?? ctx.contextCookie;
+    // A reply without a username that carries a handle answers a follow-up form; a full login
+    // form (username present) starts over even when an old webvpncontext cookie is still sent.
+    if (handle && !doc.fields.has('username')) return this.answer(handle, doc, ctx);
     const { group } = this.chooseGroup(doc.groupSelect ?? doc.fields.get('group_list'), ctx.path);
     const user = (doc.fields.get('username') ?? '').trim();
     const password = doc.fields.get('password') ?? '';
@@ -156,25 +178,87 @@ export class AuthHandler {
       this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'address-banned' });
       return this.form(group, ctx, `Too many failed logins; try again in ${Math.ceil(banned / 1000)} seconds.`);
     }
-    if (!user || !password) return this.form(group, ctx, 'Please enter a username and a password.');
-    const locked = this.d.guard.userLockedFor(user);
-    if (locked > 0) {
-      // Checked before the password: a locked name gives a guesser no answer at all.
-      this.d.log.warn({ remote: ctx.remoteAddr, user }, 'login refused: user name is locked');
-      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'user-locked' });
-      return this.form(group, ctx, `Too many failed logins for this account; try again in ${Math.ceil(locked / 1000)} seconds.`);
+    if (!password && needsPassword(group)) return this.form(group, ctx, 'Please enter a username and a password.');
+    if (user) {
+      const locked = this.d.guard.userLockedFor(user);
+      if (locked > 0) {
+        // Checked before the password: a locked name gives a guesser no answer at all.
+        this.d.log.warn({ remote: ctx.remoteAddr, user }, 'login refused: user name is locked');
+        this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'user-locked' });
+        return this.form(group, ctx, `Too many failed logins for this account; try again in ${Math.ceil(locked / 1000)} seconds.`);
+      }
     }
-    const rec = await this.d.users.verify(user, password);
-    const allowed = rec && (!rec.groups || rec.groups.some((g) => g.toLowerCase() === group.name.toLowerCase()));
-    if (!rec || !allowed) {
-      this.d.log.warn({ remote: ctx.remoteAddr, user, group: group.name, reason: rec ? 'group not allowed' : 'bad credentials' }, 'login failed');
-      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: rec ? 'group-not-allowed' : 'bad-credentials' });
-      const delay = this.d.guard.delayFor(ctx.remoteAddr);
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      return this.form(group, ctx, LOGIN_FAILED);
+    return this.begin(group, user, password, ctx);
+  }
+
+  private async begin(group: GroupConfig, user: string, password: string, ctx: RequestContext): Promise<HttpReply> {
+    if (ctx.certError && !needsPassword(group)) {
+      this.d.log.warn({ remote: ctx.remoteAddr, group: group.name, reason: ctx.certError }, 'login failed: client certificate refused');
     }
-    this.d.guard.succeed(ctx.remoteAddr, user);
+    const out = await this.d.auth.start({ group: group.name, user, password, remote: ctx.remoteAddr, ...(ctx.cert ? { cert: ctx.cert } : {}) });
+    return this.outcome(out, group, ctx, user);
+  }
+
+  /** The answer to a follow-up form (challenge, second factor, new password). */
+  private async answer(handle: string, doc: Extract<ClientAuthDoc, { type: 'auth-reply' }>, ctx: RequestContext): Promise<HttpReply> {
+    const banned = this.d.guard.bannedFor(ctx.remoteAddr);
+    const group = this.chooseGroup(doc.groupSelect, ctx.path).group;
+    if (banned > 0) return this.form(group, ctx, `Too many failed logins; try again in ${Math.ceil(banned / 1000)} seconds.`);
+    const fields: Record<string, string> = {};
+    for (const [k, v] of doc.fields) fields[k] = v;
+    const out = await this.d.auth.answer({ handle, fields, remote: ctx.remoteAddr });
+    return this.outcome(out, group, ctx, '');
+  }
+
+  private async outcome(out: AuthOutcome, group: GroupConfig, ctx: RequestContext, typed: string): Promise<HttpReply> {
+    switch (out.kind) {
+      case 'prompt':
+        return this.prompt(out.handle, out.prompt);
+      case 'failure': {
+        const user = out.user ?? typed;
+        const reason = FAILURE_EVENT[out.reason];
+        const message = out.reason === 'no-certificate' && ctx.certError ? `Your certificate was refused: ${ctx.certError}` : out.message;
+        this.d.log.warn({ remote: ctx.remoteAddr, user, group: group.name, reason: out.reason }, 'login failed');
+        this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, ...(user ? { user } : {}), group: group.name, reason });
+        const delay = this.d.guard.delayFor(ctx.remoteAddr);
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        if (!needsPassword(group)) {
+          // No form to fill again for a certificate-only profile: refuse (openconnect stops on 401).
+          return { status: 401, reason: 'Unauthorized', headers: [['X-Transcend-Version', '1']], body: '', close: true };
+        }
+        return this.form(group, ctx, message);
+      }
+      case 'success':
+        return this.complete(out.identity, ctx);
+    }
+  }
+
+  /** A follow-up form: ASA's challenge shape (§2.6.6), the handle in <opaque> and a cookie. */
+  private prompt(handle: string, p: Prompt): HttpReply {
+    const doc: AuthRequestDoc = {
+      authId: p.authId,
+      title: p.title,
+      message: p.message,
+      inputs: p.inputs,
+      opaque: handleOpaque(handle),
+      gatewayVersion: GATEWAY_VERSION,
+      action: '/',
+    };
+    if (p.error) doc.error = p.error;
+    return {
+      status: 200,
+      reason: 'OK',
+      headers: [...XML_HEADERS, ['Set-Cookie', `webvpncontext=${handle}; Secure; HttpOnly`]],
+      body: buildAuthRequest(doc),
+    };
+  }
+
+  private complete(id: Identity, ctx: RequestContext): HttpReply {
     const cfg = this.d.config();
+    const group = cfg.groups.find((g) => g.name === id.group);
+    const user = id.user;
+    if (!group) return this.form(cfg.groups[0]!, ctx, LOGIN_FAILED);
+    this.d.guard.succeed(ctx.remoteAddr, user);
     const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user);
     if (!admit.ok) {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');
@@ -183,11 +267,14 @@ export class AuthHandler {
     }
     for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
     const pool = this.d.pools.get(group.name)!;
-    const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group));
-    this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent }, 'login');
+    const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group, id.attrs));
+    s.attrs = id.attrs;
+    s.methods = id.methods;
+    this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods }, 'login');
     this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent });
+    this.d.loggedIn?.(s);
     const profile = this.d.profile();
-    const banner = group.banner ?? cfg.banner;
+    const banner = [group.banner ?? cfg.banner, ...id.messages].filter((x): x is string => !!x).join('\n');
     const complete = buildAuthComplete({
       sessionId: String(s.id),
       sessionToken: s.token,
@@ -196,11 +283,12 @@ export class AuthHandler {
       ...(banner ? { banner } : {}),
       ...(profile ? { profile } : {}),
     });
-    // The token goes both in <session-token> and in Set-Cookie (§2.6.10 recommendation).
+    // The token goes both in <session-token> and in Set-Cookie (§2.6.10 recommendation); the
+    // login's webvpncontext is spent.
     return {
       status: 200,
       reason: 'OK',
-      headers: [...XML_HEADERS, ['Set-Cookie', `webvpn=${s.token}; Secure; HttpOnly`]],
+      headers: [...XML_HEADERS, ['Set-Cookie', `webvpn=${s.token}; Secure; HttpOnly`], ['Set-Cookie', 'webvpncontext=; expires=Thu, 01 Jan 1970 22:00:00 GMT; path=/; Secure; HttpOnly']],
       body: complete,
     };
   }

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import { formatIpv4, networkOf, parseIpv4, parseIpv4Cidr, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
 import { CERT_FIELD_NAMES, parseCertField } from './auth/client-cert.js';
 import { OPS_LIMIT_KEYS, OPS_TOP_KEYS, readOpsConfig, readOpsLimits, type OpsConfig, type OpsLimits } from './config-ops.js';
+import { readAccounting, readAuthServers, readGroupAuth, readSecondFactor, type AccountingConfig, type AuthServerConfig } from './auth/config.js';
 
 export interface NetworkConfig {
   /** the gateway's tunnel address and prefix; the pool is the rest of the subnet */
@@ -28,6 +29,10 @@ export interface GroupConfig {
   /** per-group overrides of the top-level idle-timeout / session-timeout (null = none) */
   idleTimeout?: number | null;
   sessionTimeout?: number | null;
+  /** auth methods in order, each must pass (local, certificate, an auth-servers name); absent = [local] */
+  auth?: string[];
+  /** asked after the methods (issue 10) */
+  secondFactor?: 'totp';
 }
 
 /** Admin API, metrics, logs, bans and the extra limits: config-ops.ts. */
@@ -65,6 +70,9 @@ export interface GatewayConfig extends OpsConfig {
   /** cacheSeconds: how long a verified password is remembered (as an HMAC), 0 = never */
   auth: { maxFailures: number; failureWindow: number; banTime: number; cacheSeconds: number };
   limits: { maxClients: number; authTimeout: number } & OpsLimits;
+  /** named RADIUS / LDAP backends (auth/config.ts) */
+  authServers: Record<string, AuthServerConfig>;
+  accounting?: AccountingConfig;
 }
 
 export class ConfigError extends Error {
@@ -209,7 +217,8 @@ function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
 export function buildConfig(doc: unknown, where: string, base: string, file: string | null): GatewayConfig {
   const r: Reader = new Reader(where, base);
   const o = r.obj(doc, '(top level)');
-  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', ...OPS_TOP_KEYS]);
+  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', 'auth-servers', 'accounting', ...OPS_TOP_KEYS]);
+  const authServers = readAuthServers(r, o['auth-servers']);
 
   const listenText = r.str(o['listen'], 'listen') ?? '0.0.0.0:443';
   const lm = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(listenText) ?? /^()()(\d{1,5})$/.exec(listenText);
@@ -232,7 +241,7 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   const groupsRaw = o['groups'] ?? [{ name: 'default' }];
   const groups = r.list(groupsRaw, 'groups', (g, key) => {
     const go = r.obj(g, key);
-    r.known(go, key, ['name', 'label', 'network', 'banner', 'idle-timeout', 'session-timeout']);
+    r.known(go, key, ['name', 'label', 'network', 'banner', 'idle-timeout', 'session-timeout', 'auth', 'second-factor']);
     const name = r.str(go['name'], `${key}.name`);
     if (!name || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) r.fail(`${key}.name`, 'required: 1-64 letters, digits, dot, dash or underscore');
     const gc: GroupConfig = {
@@ -244,6 +253,9 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     if (banner) gc.banner = banner;
     if (go['idle-timeout'] !== undefined) gc.idleTimeout = r.seconds(go['idle-timeout'], `${key}.idle-timeout`, null);
     if (go['session-timeout'] !== undefined) gc.sessionTimeout = r.seconds(go['session-timeout'], `${key}.session-timeout`, null);
+    if (go['auth'] !== undefined) gc.auth = readGroupAuth(r, go['auth'], `${key}.auth`, authServers);
+    const second = readSecondFactor(r, go['second-factor'], `${key}.second-factor`);
+    if (second) gc.secondFactor = second;
     return gc;
   });
   if (groups.length === 0) r.fail('groups', 'at least one group is needed');
@@ -314,7 +326,13 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
       authTimeout: r.int(limO['auth-timeout'], 'limits.auth-timeout', 60, 5, 3600),
       ...readOpsLimits(r, limO),
     },
+    authServers,
   };
+  groups.forEach((g, i) => {
+    if (g.auth?.includes('certificate') && !tls.clientCa) r.fail(`groups[${i}].auth`, 'the certificate method needs tls.client-ca (the CA that issues client certificates)');
+  });
+  const accounting = readAccounting(r, o['accounting'], authServers);
+  if (accounting) cfg.accounting = accounting;
   const profile = r.path(o['profile'], 'profile');
   if (profile) cfg.profile = profile;
   const banner = r.str(o['banner'], 'banner');

@@ -11,7 +11,10 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice } from '../os/tun.js';
 import type { Logger } from '../log.js';
-import { AuthHandler, type PasswordChecker } from './auth-handler.js';
+import { AuthHandler } from './auth-handler.js';
+import type { Authenticator } from './auth/types.js';
+import type { AcctCause, AcctEvent, AcctRecord } from './auth/accounting-record.js';
+import { AccountingReporter } from './accounting-reporter.js';
 import type { GatewayConfig } from './config.js';
 import { serveConnection, type ServedProfile } from './http-connection.js';
 import { IpPool } from './ip-pool.js';
@@ -26,7 +29,9 @@ import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 
 /** What the privileged process does for the network process (priv/privileged-client.ts). */
-export interface PrivilegedOps extends PasswordChecker {
+export interface PrivilegedOps extends Authenticator {
+  /** RADIUS accounting about a session (the privileged process holds the secret); never throws */
+  account(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void;
   /** Reload step 1: the config file, profile and user store read and validated again. */
   readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number }>;
   /** Reload step 2: these pool subnets (of the config just read) go on the TUN device. */
@@ -71,12 +76,14 @@ export class Gateway {
   /** false until serve(): connections that arrive while the process still has root are dropped */
   private serving = false;
   private readonly priv: PrivilegedOps;
+  private readonly accounting: AccountingReporter;
 
   constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
     this.identity = res.identity;
     this.profile = res.profile;
     this.tun = res.tun;
     this.priv = res.priv;
+    this.accounting = new AccountingReporter({ config: () => this.config, report: (e, r, c) => this.priv.account(e, r, c), log: this.log });
     this.clientCaPem = res.clientCaPem;
     this.clientCrlPem = res.clientCrlPem ?? null;
   }
@@ -169,8 +176,9 @@ export class Gateway {
     const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events };
     const auth = new AuthHandler({
       config: () => this.config,
-      users: this.priv,
+      auth: this.priv,
       sessions: this.sessions,
+      loggedIn: (s) => this.accounting.started(s),
       guard: this.gate.guard,
       pools: this.pools,
       serverCertSha1: this.identity.sha1,
@@ -196,6 +204,8 @@ export class Gateway {
   /** Ends a session for good: tunnel closed, address freed, cookie invalid. */
   endSession(s: Session, why: string): void {
     this.log.info({ session: s.id, user: s.user, why }, 'session ended');
+    // The Stop record reads the counters before the tunnel goes.
+    this.accounting.ended(s, why);
     terminateTunnel(s, why);
     this.sessions.remove(s);
     this.events.emit({ type: 'session-end', session: s.id, user: s.user, reason: why });
@@ -283,6 +293,7 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.server?.close();
+    this.accounting.stopAll();
     for (const s of this.sessions.all()) terminateTunnel(s, 'gateway shutting down');
     // Give the goodbye frames a moment to reach the clients.
     const deadline = Date.now() + 1000;

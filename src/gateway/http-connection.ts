@@ -145,7 +145,8 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       return;
     }
     if (req.method === 'POST') {
-      send(await d.auth.handlePost(req.body.toString('utf8'), { remoteAddr, userAgent: ua, path: req.target, ...cert }));
+      const context = parseCookies(req.headers.get('cookie')).get('webvpncontext');
+      send(await d.auth.handlePost(req.body.toString('utf8'), { remoteAddr, userAgent: ua, path: req.target, ...cert, ...(context ? { contextCookie: context } : {}) }));
       return;
     }
     if (req.method === 'GET' || req.method === 'HEAD') {

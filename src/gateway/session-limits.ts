@@ -7,6 +7,7 @@
  */
 import type { GatewayConfig, GroupConfig } from './config.js';
 import type { Session } from './sessions.js';
+import type { SessionAttributes } from './auth/types.js';
 
 export type Admission =
   | { ok: true; evict: Session[] }
@@ -31,9 +32,10 @@ export function admitSession(cfg: GatewayConfig, sessions: Iterable<Session>, to
 }
 
 /** The timeouts a new session keeps for its life: the group's, else the gateway's. */
-export function sessionTimeouts(cfg: GatewayConfig, group: GroupConfig): { idleTimeout: number | null; sessionTimeout: number | null } {
+export function sessionTimeouts(cfg: GatewayConfig, group: GroupConfig, attrs: SessionAttributes = {}): { idleTimeout: number | null; sessionTimeout: number | null } {
+  // A backend's value (RADIUS Session-Timeout / Idle-Timeout) wins over the configuration.
   return {
-    idleTimeout: group.idleTimeout !== undefined ? group.idleTimeout : cfg.idleTimeout,
-    sessionTimeout: group.sessionTimeout !== undefined ? group.sessionTimeout : cfg.sessionTimeout,
+    idleTimeout: attrs.idleTimeout !== undefined ? attrs.idleTimeout : group.idleTimeout !== undefined ? group.idleTimeout : cfg.idleTimeout,
+    sessionTimeout: attrs.sessionTimeout !== undefined ? attrs.sessionTimeout : group.sessionTimeout !== undefined ? group.sessionTimeout : cfg.sessionTimeout,
   };
 }

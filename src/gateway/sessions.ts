@@ -7,6 +7,7 @@
  * DISCONNECT 0xb0 / logout / timeout / admin: destroyed (lease freed, cookie invalid).
  */
 import { randomBytes } from 'node:crypto';
+import type { SessionAttributes } from './auth/types.js';
 import type { GroupConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
 import type { CstpChannel } from '../tunnel/cstp-channel.js';
@@ -54,6 +55,11 @@ export class Session {
     this.disconnectedSince = createdAt;
     this.lastActive = createdAt;
   }
+
+  /** what the auth backends set for this session (RADIUS Framed-IP, routes, DNS ...) */
+  attrs: SessionAttributes = {};
+  /** the auth methods that passed (logs, ctl) */
+  methods: string[] = [];
 
   /** the live tunnel (CSTP + optional DTLS); null when no tunnel is up */
   get tunnel(): SessionTunnel | null {

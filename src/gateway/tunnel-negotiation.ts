@@ -6,7 +6,8 @@
  * fresh id (§6.2, quirk 44). tunnel-setup.ts binds the result to sockets.
  */
 import type { ConnectRequest, TunnelParams } from '../protocol/connect-headers.js';
-import { formatCidrDottedMask, formatIpv4 } from '../protocol/ipv4.js';
+import { formatCidrDottedMask, formatIpv4, parseIpv4Cidr } from '../protocol/ipv4.js';
+import type { SessionAttributes } from './auth/types.js';
 import { dtlsDataMtu, negotiateLinkMtu, tlsCipherOverhead, tlsDataMtu } from '../protocol/mtu.js';
 import { PRODUCT, VERSION } from '../version.js';
 import type { GatewayConfig, GroupConfig } from './config.js';
@@ -19,6 +20,8 @@ export interface TunnelNegotiationInput {
   group: GroupConfig;
   /** the session's own limits (fixed at login: a reload does not change a live session) */
   limits: SessionLimits;
+  /** what the auth backend set (routes, DNS) */
+  attrs?: SessionAttributes;
   address: number;
   netmask: string;
   /** the TLS connection carrying the tunnel: `getProtocol()`, the cipher's standard name */
@@ -48,10 +51,12 @@ export function negotiateTunnel(i: TunnelNegotiationInput): TunnelNegotiation {
     address: formatIpv4(i.address),
     netmask: i.netmask,
     serverName: `${PRODUCT} ${VERSION}`,
-    dns: net.dns,
+    // DNS servers from the auth backend (MS-Primary/Secondary-DNS-Server) replace the group's.
+    dns: i.attrs?.dns?.length ? i.attrs.dns : net.dns,
     nbns: [],
     splitDns: net.splitDns,
-    splitInclude: net.routes.map(formatCidrDottedMask),
+    // Framed-Route adds split-include routes to the group's (RFC 2865 §5.22).
+    splitInclude: [...net.routes.map(formatCidrDottedMask), ...(i.attrs?.routes ?? []).flatMap((r) => { const c = parseIpv4Cidr(r); return c ? [formatCidrDottedMask(c)] : []; })],
     splitExclude: net.splitExclude.map(formatCidrDottedMask),
     splitIncludeIp6: [],
     splitExcludeIp6: [],

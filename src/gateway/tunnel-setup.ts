@@ -65,8 +65,16 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     d.dtls?.forget(old);
     old.cstp.destroy({ kind: 'local', text: REPLACED });
   }
-  const hint = creq.addressHints.map(parseIpv4).find((a): a is number => a !== null);
-  const addr = s.pool.lease(s.token, hint);
+  // A backend's Framed-IP-Address is the session's address, whatever the client asks for.
+  const framed = s.attrs.framedIp === undefined ? null : parseIpv4(s.attrs.framedIp);
+  const hint = framed ?? creq.addressHints.map(parseIpv4).find((a): a is number => a !== null);
+  const addr = s.pool.lease(s.token, hint ?? undefined);
+  if (framed !== null && addr !== framed) {
+    if (addr !== null) s.pool.release(s.token);
+    d.log.error({ session: s.id, user: s.user, address: s.attrs.framedIp, group: s.group.name }, 'the Framed-IP-Address from the auth server is not free in the group pool');
+    refuse(sock, 503, 'Service Unavailable', 'Assigned address not available');
+    return false;
+  }
   if (addr === null) {
     d.log.error({ session: s.id, group: s.group.name }, 'address pool exhausted');
     refuse(sock, 503, 'Service Unavailable', 'No address available');
@@ -81,6 +89,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     request: creq,
     group: s.group,
     limits: s.limits,
+    attrs: s.attrs,
     address: addr,
     netmask: s.pool.netmask,
     tls: { protocol: sock.getProtocol() ?? undefined, cipher: cipher?.standardName ?? cipher?.name },

@@ -109,7 +109,7 @@ export interface FormInput {
 
 export interface AuthRequestDoc {
   /** `<auth id>`: "main" for the login form, "challenge" for a follow-up prompt (OTP) */
-  authId: 'main' | 'challenge';
+  authId: 'main' | 'challenge' | 'passwd-change';
   title?: string;
   message: string;
   banner?: string;
@@ -152,6 +152,22 @@ export function buildAuthRequest(d: AuthRequestDoc): string {
   if (d.opaque) root.children.push(d.opaque);
   root.children.push(auth);
   return xmlDocument(root);
+}
+
+const MAX_HANDLE = 64;
+
+/**
+ * The gateway's `<opaque is-for="sg">` for a follow-up form: `<auth-handle>` binds the answer to
+ * the waiting login, as ASA does in challenge rounds (§2.6.6); clients echo it verbatim.
+ */
+export function handleOpaque(handle: string): XmlElement {
+  return el('opaque', { 'is-for': 'sg' }, [el('auth-handle', {}, [handle])]);
+}
+
+/** The handle from an echoed opaque, if it has a sane one. */
+export function authHandleOf(opaque: XmlElement | undefined): string | undefined {
+  const h = opaque ? childText(opaque, 'auth-handle')?.trim() : undefined;
+  return h && h.length <= MAX_HANDLE && /^[A-Za-z0-9_-]+$/.test(h) ? h : undefined;
 }
 
 export interface ProfileManifestEntry {

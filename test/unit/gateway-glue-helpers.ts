@@ -8,7 +8,9 @@ import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket 
 import { pino } from 'pino';
 import { HttpRequestParser, HttpResponseParser, type HttpRequest, type HttpResponse } from '../../src/protocol/http.js';
 import { generateSelfSigned } from '../../src/gateway/tls-cert.js';
-import { AuthHandler, type AuthDeps, type PasswordChecker } from '../../src/gateway/auth-handler.js';
+import { AuthHandler, type AuthDeps } from '../../src/gateway/auth-handler.js';
+import { AuthEngine } from '../../src/gateway/auth/engine.js';
+import { checkerMethod, type PasswordChecker } from '../../src/gateway/auth/password-checker.js';
 import { BanGuard } from '../../src/gateway/ban-guard.js';
 import { parseConfigText, type GatewayConfig } from '../../src/gateway/config.js';
 import { IpPool } from '../../src/gateway/ip-pool.js';
@@ -39,6 +41,18 @@ export class FakePasswords implements PasswordChecker {
     if (!this.users.has(user) || password !== `${user}-pw`) return Promise.resolve(null);
     return Promise.resolve({ groups: this.users.get(user) });
   }
+}
+
+/** The real auth engine with only the `local` method, over a fake password checker. */
+export function engineOver(config: () => GatewayConfig, checker: PasswordChecker): AuthEngine {
+  const local = checkerMethod(checker);
+  return new AuthEngine({
+    config,
+    method: (name) => (name === 'local' ? local : undefined),
+    secondFactor: () => undefined,
+    certificate: () => ({ error: 'no certificates in this test' }),
+    log: silentLog,
+  });
 }
 
 export class FakeRouter {
@@ -94,7 +108,7 @@ export function glue(yaml = GLUE_YAML): Glue {
   };
   const authDeps: AuthDeps = {
     config: () => config,
-    users: passwords,
+    auth: engineOver(() => config, passwords),
     sessions,
     guard,
     events,

@@ -13,6 +13,7 @@ import { GatewayEvents, type GatewayEvent } from '../../src/gateway/ops/events.j
 import { SessionStore } from '../../src/gateway/sessions.js';
 import { isValidUserName, printableUserName } from '../../src/gateway/user-name.js';
 import { createLogger } from '../../src/log.js';
+import { engineOver } from './gateway-glue-helpers.js';
 
 test('user names: the user store rule; printable form cut short', () => {
   for (const ok of ['alice', 'bob.smith', 'a_b-c+d@example.org', 'x'.repeat(64)]) assert.ok(isValidUserName(ok), ok);
@@ -32,12 +33,12 @@ test('an invalid user name is a failed login scored against the address only, ne
   let verified = 0;
   const auth = new AuthHandler({
     config: () => cfg,
-    users: {
+    auth: engineOver(() => cfg, {
       verify: async () => {
         verified++;
         return null;
       },
-    },
+    }),
     sessions: new SessionStore(),
     guard,
     events,

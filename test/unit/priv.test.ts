@@ -18,7 +18,7 @@ import { ConfigError, parseConfigText } from '../../src/gateway/config.js';
 import { seeded } from '../helpers/seed.js';
 
 test('frames: round trip, split at every byte, several per chunk', () => {
-  const msgs = [{ t: 'auth', id: 1, user: 'alice', password: 'pä$$' }, { t: 'reload-read', id: 2 }, { t: 'ready', pid: 42 }];
+  const msgs = [{ t: 'auth-start', id: 1, req: { group: 'g', user: 'alice', password: 'pä$$', remote: '10.0.0.2' } }, { t: 'reload-read', id: 2 }, { t: 'ready', pid: 42 }];
   const bytes = Buffer.concat(msgs.map(encodeFrame));
   for (let cut = 0; cut <= bytes.length; cut++) {
     const d = new FrameDecoder(1024);
@@ -56,7 +56,12 @@ test('frames: random garbage never throws anything but FrameError and never hold
 });
 
 test('network messages: the valid shapes pass', () => {
-  assert.deepEqual(parseNetworkMessage({ t: 'auth', id: 3, user: 'bob', password: 'x' }), { t: 'auth', id: 3, user: 'bob', password: 'x' });
+  const start = { t: 'auth-start', id: 3, req: { group: 'g', user: 'bob', password: 'x', remote: '10.0.0.2', cert: { subject: { CN: ['bob'], OU: ['a', 'b'] }, fingerprint: 'AB'.repeat(32), serial: '01', sanEmail: ['bob@example.org'] } } };
+  assert.deepEqual(parseNetworkMessage(start), start);
+  const answer = { t: 'auth-answer', id: 4, req: { handle: 'h', fields: { password: '123456' }, remote: '10.0.0.2' } };
+  assert.deepEqual(parseNetworkMessage(answer), answer);
+  const acct = { t: 'acct', event: 'stop', cause: 'idle-timeout', record: { sessionId: '1', user: 'bob', group: 'g', remote: 'r', sessionTime: 5, inOctets: 1, outOctets: 2, inPackets: 1, outPackets: 1 } };
+  assert.deepEqual(parseNetworkMessage(acct), acct);
   assert.deepEqual(parseNetworkMessage({ t: 'reload-subnets', id: 1, cidrs: ['10.0.0.1/24'] }), { t: 'reload-subnets', id: 1, cidrs: ['10.0.0.1/24'] });
   assert.deepEqual(parseNetworkMessage({ t: 'ready', pid: 7 }), { t: 'ready', pid: 7 });
   assert.equal(parseNetworkMessage({ t: 'fatal', error: 'x'.repeat(5000) }).t, 'fatal');
@@ -64,13 +69,19 @@ test('network messages: the valid shapes pass', () => {
 
 test('network messages: everything else is a ChannelProtocolError', () => {
   const bad: unknown[] = [
-    null, 1, 'auth', [], {}, { t: 'nope' }, { t: 'auth' },
-    { t: 'auth', id: -1, user: 'a', password: 'b' },
-    { t: 'auth', id: 1.5, user: 'a', password: 'b' },
-    { t: 'auth', id: 1, user: 'a'.repeat(300), password: 'b' },
-    { t: 'auth', id: 1, user: 'a', password: 'b'.repeat(2000) },
-    { t: 'auth', id: 1, user: 'a', password: 'b', extra: 1 },
-    { t: 'auth', id: 1, user: 5, password: 'b' },
+    null, 1, 'auth', [], {}, { t: 'nope' }, { t: 'auth' }, { t: 'auth-start' },
+    { t: 'auth-start', id: -1, req: { group: 'g', user: 'a', password: 'b', remote: 'r' } },
+    { t: 'auth-start', id: 1.5, req: { group: 'g', user: 'a', password: 'b', remote: 'r' } },
+    { t: 'auth-start', id: 1, req: { group: 'g', user: 'a'.repeat(300), password: 'b', remote: 'r' } },
+    { t: 'auth-start', id: 1, req: { group: 'g', user: 'a', password: 'b'.repeat(2000), remote: 'r' } },
+    { t: 'auth-start', id: 1, req: { group: 'g', user: 'a', password: 'b', remote: 'r', extra: 1 } },
+    { t: 'auth-start', id: 1, req: { group: 'g', user: 5, password: 'b', remote: 'r' } },
+    { t: 'auth-start', id: 1, req: { group: 'g', user: 'a', password: 'b', remote: 'r', cert: { subject: { CN: 'x' }, fingerprint: 'a', serial: '1' } } },
+    { t: 'auth-answer', id: 1, req: { handle: 'h', fields: Object.fromEntries([...Array(9).keys()].map((i) => [`f${i}`, 'x'])), remote: 'r' } },
+    { t: 'auth-answer', id: 1, req: { handle: 'h', fields: { password: 'x'.repeat(2000) }, remote: 'r' } },
+    { t: 'acct', event: 'begin', record: {} },
+    { t: 'acct', event: 'stop', cause: 'bored', record: { sessionId: '1', user: 'b', group: 'g', remote: 'r', sessionTime: 5, inOctets: 1, outOctets: 2, inPackets: 1, outPackets: 1 } },
+    { t: 'acct', event: 'stop', record: { sessionId: '1', user: 'b', group: 'g', remote: 'r', sessionTime: -5, inOctets: 1, outOctets: 2, inPackets: 1, outPackets: 1 } },
     { t: 'reload-subnets', id: 1, cidrs: ['10.0.0.1/24; rm -rf /'] },
     { t: 'reload-subnets', id: 1, cidrs: ['300.0.0.1/24'] },
     { t: 'reload-subnets', id: 1, cidrs: ['10.0.0.1/33'] },

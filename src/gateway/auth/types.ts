@@ -103,6 +103,8 @@ export interface Prompt {
 /** What a login needs for the session (network side). */
 export interface Identity {
   user: string;
+  /** the group (connection profile) logged into */
+  group: string;
   /** groups the user may use; undefined = every group */
   groups?: string[];
   attrs: SessionAttributes;

@@ -14,7 +14,13 @@ export type AuthFailureReason =
   | 'user-locked'
   | 'max-clients'
   | 'max-sessions'
-  | 'bad-cookie';
+  | 'bad-cookie'
+  /** RADIUS/LDAP did not answer (not the user's fault: not scored by the ban guard) */
+  | 'backend-error'
+  /** too many logins waiting for an answer */
+  | 'auth-busy'
+  | 'bad-certificate'
+  | 'password-expired';
 
 /** What one tunnel connection carried (rx = from the client, tx = to the client). */
 export interface TunnelCounters {

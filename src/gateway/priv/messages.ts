@@ -8,6 +8,9 @@
  */
 import { formatCidr, parseIpv4Cidr } from '../../protocol/ipv4.js';
 import { USER_NAME_MAX_BYTES } from './limits.js';
+import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
+import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
+import { checkClientCertInfo } from '../auth/client-cert.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -15,8 +18,12 @@ export type NetworkMessage =
   | { t: 'ready'; pid: number }
   /** start-up failed; `error` is printed by the privileged process */
   | { t: 'fatal'; error: string; code?: string }
-  /** is this user's password right? (the hashes live only in the privileged process) */
-  | { t: 'auth'; id: number; user: string; password: string }
+  /** start a login (auth/engine.ts runs in the privileged process: hashes and backend secrets live there) */
+  | { t: 'auth-start'; id: number; req: AuthStart }
+  /** the answer to a follow-up form of a login */
+  | { t: 'auth-answer'; id: number; req: AuthAnswer }
+  /** RADIUS accounting for a session (fire and forget) */
+  | { t: 'acct'; event: AcctEvent; record: AcctRecord; cause?: AcctCause }
   /** reload step 1: read and validate the config file, profile and user store again */
   | { t: 'reload-read'; id: number }
   /** reload step 2: add these pool subnets (from the config read in step 1) to the TUN device */
@@ -49,7 +56,7 @@ export type PrivilegedMessage =
       logLevel: string;
       logFormat: 'json' | 'pretty' | 'auto';
     }
-  | { t: 'auth-result'; id: number; ok: boolean; groups?: string[]; error?: string }
+  | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
   | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number }
   | { t: 'reload-done'; id: number; ok: boolean; error?: string }
   | { t: 'reload-failed'; id: number; ok: false; error: string }
@@ -93,6 +100,44 @@ function boundedString(v: unknown, what: string, maxBytes: number): string {
   return v;
 }
 
+const MAX_FIELDS = 8;
+
+function count(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what} must be a non-negative integer`);
+  return v;
+}
+
+/** The same shape and bounds as the network process's certVerdict() makes (SAN e-mail included). */
+function certInfo(v: unknown): ClientCertInfo {
+  const info = checkClientCertInfo(v);
+  if (!info) fail('cert is not a valid certificate summary (subject lists, SHA-256 fingerprint, serial, sanEmail)');
+  return info;
+}
+
+function acctRecord(v: unknown): AcctRecord {
+  if (!isObj(v)) fail('record must be an object');
+  onlyKeys(v, ['sessionId', 'user', 'group', 'remote', 'framedIp', 'radiusClass', 'sessionTime', 'inOctets', 'outOctets', 'inPackets', 'outPackets', 'interim']);
+  const rec: AcctRecord = {
+    sessionId: boundedString(v['sessionId'], 'sessionId', 64),
+    user: boundedString(v['user'], 'user', USER_NAME_MAX_BYTES),
+    group: boundedString(v['group'], 'group', 64),
+    remote: boundedString(v['remote'], 'remote', 64),
+    sessionTime: count(v['sessionTime'], 'sessionTime'),
+    inOctets: count(v['inOctets'], 'inOctets'),
+    outOctets: count(v['outOctets'], 'outOctets'),
+    inPackets: count(v['inPackets'], 'inPackets'),
+    outPackets: count(v['outPackets'], 'outPackets'),
+  };
+  if (v['framedIp'] !== undefined) rec.framedIp = boundedString(v['framedIp'], 'framedIp', 15);
+  if (v['interim'] !== undefined) rec.interim = count(v['interim'], 'interim');
+  if (v['radiusClass'] !== undefined) {
+    const c = v['radiusClass'];
+    if (!Array.isArray(c) || c.length > 16) fail('radiusClass must be a list of at most 16');
+    rec.radiusClass = c.map((x) => boundedString(x, 'radiusClass', 400));
+  }
+  return rec;
+}
+
 /** Validates one decoded frame from the network process. Throws ChannelProtocolError. */
 export function parseNetworkMessage(v: unknown): NetworkMessage {
   if (!isObj(v)) fail('not an object');
@@ -110,9 +155,44 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       if (v['code'] !== undefined) m.code = boundedString(v['code'], 'code', 64);
       return m;
     }
-    case 'auth': {
-      onlyKeys(v, ['t', 'id', 'user', 'password']);
-      return { t: 'auth', id: id(v), user: boundedString(v['user'], 'user', USER_NAME_MAX_BYTES), password: boundedString(v['password'], 'password', MAX_PASSWORD_BYTES) };
+    case 'auth-start': {
+      onlyKeys(v, ['t', 'id', 'req']);
+      const r = v['req'];
+      if (!isObj(r)) fail('req must be an object');
+      onlyKeys(r, ['group', 'user', 'password', 'remote', 'cert']);
+      const req: AuthStart = {
+        group: boundedString(r['group'], 'group', 64),
+        user: boundedString(r['user'], 'user', USER_NAME_MAX_BYTES),
+        password: boundedString(r['password'], 'password', MAX_PASSWORD_BYTES),
+        remote: boundedString(r['remote'], 'remote', 64),
+      };
+      if (r['cert'] !== undefined) req.cert = certInfo(r['cert']);
+      return { t: 'auth-start', id: id(v), req };
+    }
+    case 'auth-answer': {
+      onlyKeys(v, ['t', 'id', 'req']);
+      const r = v['req'];
+      if (!isObj(r)) fail('req must be an object');
+      onlyKeys(r, ['handle', 'fields', 'remote']);
+      const f = r['fields'];
+      if (!isObj(f) || Object.keys(f).length > MAX_FIELDS) fail(`fields must be an object of at most ${MAX_FIELDS} entries`);
+      const fields: Record<string, string> = {};
+      for (const [k, x] of Object.entries(f)) {
+        if (Buffer.byteLength(k) > 64) fail('field name longer than 64 bytes');
+        fields[k] = boundedString(x, 'field', MAX_PASSWORD_BYTES);
+      }
+      return { t: 'auth-answer', id: id(v), req: { handle: boundedString(r['handle'], 'handle', 64), fields, remote: boundedString(r['remote'], 'remote', 64) } };
+    }
+    case 'acct': {
+      onlyKeys(v, ['t', 'event', 'record', 'cause']);
+      const event = v['event'];
+      if (typeof event !== 'string' || !(ACCT_EVENTS as readonly string[]).includes(event)) fail('event');
+      const m: NetworkMessage = { t: 'acct', event: event as AcctEvent, record: acctRecord(v['record']) };
+      if (v['cause'] !== undefined) {
+        if (typeof v['cause'] !== 'string' || !(ACCT_CAUSES as readonly string[]).includes(v['cause'])) fail('cause');
+        m.cause = v['cause'] as AcctCause;
+      }
+      return m;
     }
     case 'reload-read':
     case 'reload-commit':

@@ -31,6 +31,7 @@ import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
 import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-client-ca.js';
 import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
+import { AuthBackends } from '../auth/backends.js';
 import { Channel } from './channel.js';
 import { MAX_FRAME_FROM_NETWORK } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage, type ProfileWire } from './messages.js';
@@ -79,9 +80,12 @@ export function missingPrivileges(cfg: GatewayConfig, st = readProcStatus('self'
   return lacks;
 }
 
-/** The config as the network process gets it. Secrets of the auth part (none yet) are cut here. */
+/**
+ * The config as the network process gets it. The auth servers (addresses, RADIUS secrets, LDAP
+ * bind passwords) are cut: logins run in this process (auth/backends.ts).
+ */
 function networkView(cfg: GatewayConfig): unknown {
-  return JSON.parse(JSON.stringify(cfg)) as unknown;
+  return JSON.parse(JSON.stringify({ ...cfg, authServers: {} })) as unknown;
 }
 
 function profileWire(p: ServedProfile | null): ProfileWire | null {
@@ -112,6 +116,7 @@ export class PrivilegedParent {
   private child: ChildProcess | null = null;
   private channel: Channel<NetworkMessage, PrivilegedMessage> | null = null;
   private readonly auth = new AuthQueue();
+  private backends!: AuthBackends;
   /** reload step 1's result, until step 3 (or the next step 1) */
   private pending: { config: GatewayConfig; users: UserStore } | null = null;
   private stopping = false;
@@ -149,6 +154,7 @@ export class PrivilegedParent {
     this.identity = await loadOrCreateIdentity({ ...cfg.tls, stateDir: cfg.state, subjectHost: cfg.listen.host, notice });
     this.users = UserStore.inState(cfg.state, notice);
     this.users.cacheSeconds = cfg.auth.cacheSeconds;
+    this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log });
     const profile = readProfile(cfg.profile);
     const clientCa = this.readClientCa(cfg);
 
@@ -248,21 +254,25 @@ export class PrivilegedParent {
 
   private onRequest(m: NetworkMessage): void {
     switch (m.t) {
-      case 'auth': {
-        const { id, user, password } = m;
-        const users = this.users;
+      case 'auth-start':
+      case 'auth-answer': {
+        const { id } = m;
+        const engine = this.backends.engine;
         const queued = this.auth.run(async () => {
           try {
-            const rec = await users.verify(user, password);
-            this.reply(rec ? { t: 'auth-result', id, ok: true, ...(rec.groups ? { groups: rec.groups } : {}) } : { t: 'auth-result', id, ok: false });
+            const outcome = m.t === 'auth-start' ? await engine.start(m.req) : await engine.answer(m.req);
+            this.reply({ t: 'auth-outcome', id, outcome });
           } catch (e) {
-            this.log.error({ err: (e as Error).message }, 'password check failed');
-            this.reply({ t: 'auth-result', id, ok: false, error: 'the password check failed' });
+            this.log.error({ err: (e as Error).message }, 'login check failed');
+            this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'backend-error', message: 'The login could not be checked; please try again.' } });
           }
         });
-        if (!queued) this.reply({ t: 'auth-result', id, ok: false, error: 'too many password checks waiting' });
+        if (!queued) this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'busy', message: 'The gateway is busy; please try again later.' } });
         break;
       }
+      case 'acct':
+        this.backends.account(m.event, m.record, m.cause);
+        break;
       case 'reload-read':
         this.reloadRead(m.id);
         break;
@@ -320,6 +330,7 @@ export class PrivilegedParent {
     // Keys bound at start keep their running values (reload.ts RESTART_KEYS).
     this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
     if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
+    this.backends.rebuild();
     this.reply({ t: 'reload-done', id, ok: true });
   }
 
@@ -340,6 +351,8 @@ export class PrivilegedParent {
       await exited;
       clearTimeout(timer);
     }
+    // Accounting Stop records the network process sent on its way out still go to the server.
+    await this.backends?.close();
     this.cleanup();
   }
 

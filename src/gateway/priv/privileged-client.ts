@@ -8,6 +8,8 @@ import type { GatewayConfig } from '../config.js';
 import type { PrivilegedOps } from '../gateway.js';
 import type { ServedProfile } from '../http-connection.js';
 import type { Channel, Requests } from './channel.js';
+import type { AuthAnswer, AuthOutcome, AuthStart } from '../auth/types.js';
+import type { AcctCause, AcctEvent, AcctRecord } from '../auth/accounting-record.js';
 import type { NetworkMessage, PrivilegedMessage, ProfileWire } from './messages.js';
 
 type Answer = Extract<PrivilegedMessage, { id: number }>;
@@ -22,12 +24,20 @@ export class PrivilegedClient implements PrivilegedOps {
     private readonly requests: Requests<Answer>,
   ) {}
 
-  async verify(user: string, password: string): Promise<{ groups?: string[] } | null> {
-    const a = await this.requests.ask((id) => this.channel.send({ t: 'auth', id, user, password }));
-    if (a.t !== 'auth-result') throw new Error(`unexpected answer ${a.t} to auth`);
-    if (a.error) throw new Error(`password check failed: ${a.error}`);
-    if (!a.ok) return null;
-    return a.groups ? { groups: a.groups } : {};
+  async start(req: AuthStart): Promise<AuthOutcome> {
+    const a = await this.requests.ask((id) => this.channel.send({ t: 'auth-start', id, req }));
+    if (a.t !== 'auth-outcome') throw new Error(`unexpected answer ${a.t} to auth-start`);
+    return a.outcome;
+  }
+
+  async answer(req: AuthAnswer): Promise<AuthOutcome> {
+    const a = await this.requests.ask((id) => this.channel.send({ t: 'auth-answer', id, req }));
+    if (a.t !== 'auth-outcome') throw new Error(`unexpected answer ${a.t} to auth-answer`);
+    return a.outcome;
+  }
+
+  account(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void {
+    this.channel.send(cause ? { t: 'acct', event, record, cause } : { t: 'acct', event, record });
   }
 
   async readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number }> {
