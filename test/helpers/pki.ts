@@ -96,7 +96,7 @@ export class OpensslCa {
         'certificate = $dir/ca.pem',
         'private_key = $dir/ca-key.pem',
         'default_md = sha256',
-        'default_days = 30',
+        'default_days = 365', // openconnect warns about client certificates that expire within 60 days
         'default_crl_days = 30',
         'policy = policy_any',
         'unique_subject = no',
@@ -111,7 +111,7 @@ export class OpensslCa {
 
   /**
    * Issues `name` for `subject` (e.g. /CN=alice/OU=Employees). `dates`: YYYYMMDDHHMMSSZ bounds
-   * (in the past for an expired certificate); default from now for 30 days.
+   * (in the past for an expired certificate); default from now for 365 days.
    */
   async issue(name: string, subject: string, o: { ext?: string; start?: string; end?: string } = {}): Promise<KeyPair> {
     const cert = path.join(this.dir, `${name}-cert.pem`);
