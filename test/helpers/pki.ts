@@ -135,12 +135,15 @@ export class OpensslCa {
   /** The CA's CRL (PEM) as of now, listing every certificate revoked so far. */
   async crl(file: string): Promise<string> {
     await openssl(['ca', '-batch', '-config', this.conf, '-gencrl', '-out', file], this.dir);
+    fs.chmodSync(file, 0o644);
     return file;
   }
 }
 
 export interface ClientPki {
   dir: string;
+  /** the client CA itself: revoke more certificates and write its CRL again */
+  ca: OpensslCa;
   /** the CA the gateway trusts for client certificates (tls.client-ca) */
   caFile: string;
   /** that CA's CRL, with `revoked` on it (tls.crl) */
@@ -184,7 +187,7 @@ export async function makeClientPki(dir: string): Promise<ClientPki> {
   });
   const noCn = await ca.issue('no-cn', '/OU=Employees/O=Example');
   chmodTree(dir);
-  return { dir, caFile: ca.cert, crlFile, otherCaFile: other.cert, good, bob, expired, notYetValid, revoked, otherCa, serverOnly, noCn };
+  return { dir, ca, caFile: ca.cert, crlFile, otherCaFile: other.cert, good, bob, expired, notYetValid, revoked, otherCa, serverOnly, noCn };
 }
 
 /** Folders 0755, files 0644: test material only, read by processes that gave up root. */

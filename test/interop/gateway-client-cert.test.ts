@@ -6,7 +6,8 @@
  *   - auth: [certificate, local]: needs both (a wrong password, no certificate, another user's
  *     certificate: refused), groups from the certificate's OU;
  *   - a certificate from another CA, an expired, a not-yet-valid and a revoked one: refused,
- *     with the reason in openconnect's output and in the gateway's log.
+ *     with the reason in openconnect's output and in the gateway's log;
+ *   - a CRL renewed in place applies after `ctl reload` (a broken one is refused, the old stays).
  * The certificates are made by test/helpers/pki.ts with the openssl CLI.
  */
 import { test } from 'node:test';
@@ -17,6 +18,7 @@ import { interopSkipReason, tempDir } from '../helpers/netns.js';
 import type { OpenconnectClient, OpenconnectOptions } from '../helpers/openconnect.js';
 import { makeClientPki, type ClientPki, type KeyPair } from '../helpers/pki.js';
 import { seeded } from '../helpers/seed.js';
+import { ctl } from '../helpers/ctl.js';
 import { gwHost } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'openssl']);
@@ -162,4 +164,28 @@ groups:
       }
     });
   }
+
+  await t.test('a CRL renewed on disk applies after a reload: bob, revoked now, is refused; alice still logs in', async () => {
+    await pki.ca.revoke(pki.bob.cert);
+    await pki.ca.crl(pki.crlFile);
+    const r = await ctl(gw, ['reload']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^reloaded; changed: .*tls\.crl/, r.stdout);
+    const from = logsFrom();
+    const refused = await refusedRun({ authgroup: 'Employees', ...cred(pki.bob) });
+    assert.notEqual(refused.code, 0);
+    const refusal = logsSince(from).find((l) => l['msg'] === 'client certificate refused');
+    assert.equal(refusal?.['code'], 'CERT_REVOKED', JSON.stringify(logsSince(from)));
+    const c = connect({ authgroup: 'Employees', ...cred(pki.good) });
+    await c.waitTunnel(30_000);
+    await bed.stop(c);
+    // A CRL file that is no CRL: the reload is refused and the running one stays.
+    fs.writeFileSync(pki.crlFile, 'not a CRL\n');
+    const bad = await ctl(gw, ['reload']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stdout + bad.stderr, /tls\.crl: .* is not a PEM certificate revocation list/);
+    const again = connect({ authgroup: 'Employees', ...cred(pki.good) });
+    await again.waitTunnel(30_000);
+    await bed.stop(again);
+  });
 });

@@ -57,7 +57,8 @@ export type PrivilegedMessage =
       logFormat: 'json' | 'pretty' | 'auto';
     }
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
-  | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number }
+  /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
+  | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number; clientCa?: { caPem: string; crlPem: string | null } | null }
   | { t: 'reload-done'; id: number; ok: boolean; error?: string }
   | { t: 'reload-failed'; id: number; ok: false; error: string }
   /** SIGHUP reached the privileged process */

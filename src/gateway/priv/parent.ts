@@ -294,8 +294,10 @@ export class PrivilegedParent {
       // The state folder is bound at start (a restart key): users come from the running one.
       const users = UserStore.inState(this.config.state, (message) => this.log.warn(message));
       users.cacheSeconds = config.auth.cacheSeconds;
+      // tls is a restart key: the files at the running paths, read again (a CRL is renewed in place).
+      const clientCa = this.readClientCa(this.config);
       this.pending = { config, users };
-      this.reply({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count });
+      this.reply({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count, clientCa });
     } catch (e) {
       this.reply({ t: 'reload-failed', id, ok: false, error: (e as Error).message });
     }
