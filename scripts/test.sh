@@ -18,8 +18,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   iperf3: the benchmark smoke (npm run bench -- --quick) that .ci/run runs after the tests
 #   freeradius, freeradius-utils: the RADIUS server (and radclient) the auth tests start
 #   slapd, ldap-utils: the LDAP server (and ldapadd/slapadd tools) the auth tests start
-#   oathtool: reference TOTP codes for the TOTP tests
-PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3 freeradius freeradius-utils slapd ldap-utils oathtool)
+#   oathtool: reference TOTP codes for the TOTP tests;  zbar-tools: zbarimg reads back the QR code `user totp` prints
+PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3 freeradius freeradius-utils slapd ldap-utils oathtool zbar-tools)
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

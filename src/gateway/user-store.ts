@@ -1,22 +1,47 @@
 /**
  * Local users in the state folder (users.json), passwords hashed with scrypt (a slow, memory-hard
  * KDF). Writes are atomic (temp file + rename) so a crash never leaves a half-written store.
+ *
+ * The gateway authenticates against the snapshot it loaded (start, reload); `sslgate user ...`
+ * changes the file from another process. So every change is a read-modify-write of the file as
+ * it is now: the records read fresh from disk get the change and are written back, and only the
+ * changed user's record is refreshed in memory. A TOTP counter the gateway records therefore
+ * never undoes a user the CLI added meanwhile, and the reverse. (Two processes writing within
+ * the same few microseconds can still lose one change: there is no lock file.)
  */
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { ensurePrivateDir, readPrivateFile, writePrivateFile, type TightenNotice } from '../os/safe-files.js';
 import { cryptKind, verifyCrypt, type CryptKind } from './crypt-hashes.js';
 
+/** A user's TOTP enrolment (auth/totp.ts). */
+export interface TotpEnrolment {
+  /** the shared secret, base32 (as in the otpauth:// URI) */
+  secret: string;
+  /** the last time step whose code was accepted: only later ones are (no replay) */
+  lastCounter?: number;
+}
+
 export interface UserRecord {
   /**
    * "scrypt$N$r$p$saltB64$hashB64", or a crypt(3) hash imported from ocserv's ocpasswd ($6$, $5$,
-   * $1$; see crypt-hashes.ts) that stays until the user's password is next set.
+   * $1$; see crypt-hashes.ts) that stays until the user's password is next set, or NO_PASSWORD.
    */
   hash: string;
   /** groups the user may use; absent = all */
   groups?: string[];
   created: string;
+  /** enrolled for TOTP as a second factor (`sslgate user totp`) */
+  totp?: TotpEnrolment;
+  /** the password has expired: the user must set a new one at the next login (`sslgate user expire`) */
+  mustChange?: boolean;
 }
+
+/**
+ * The hash of a user without a local password, as "!" in /etc/shadow: a RADIUS or LDAP user who
+ * is here only for the TOTP enrolment. No password verifies against it.
+ */
+export const NO_PASSWORD = '!';
 
 interface StoreFile {
   version: 1;
@@ -37,9 +62,10 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-export type HashKind = 'scrypt' | CryptKind | 'unknown';
+export type HashKind = 'scrypt' | CryptKind | 'none' | 'unknown';
 
 export function hashKind(stored: string): HashKind {
+  if (stored === NO_PASSWORD) return 'none';
   if (stored.startsWith('scrypt$')) return 'scrypt';
   return cryptKind(stored) ?? 'unknown';
 }
@@ -58,6 +84,35 @@ export async function verifyPassword(password: string, stored: string): Promise<
 let dummyHash: Promise<string> | null = null;
 
 export const USER_NAME = /^[A-Za-z0-9._@+-]{1,64}$/;
+
+function own(users: Record<string, UserRecord>, name: string): UserRecord | undefined {
+  return Object.prototype.hasOwnProperty.call(users, name) ? users[name] : undefined;
+}
+
+/** Sets users[name] as an own property (a user called "__proto__" must not set the prototype). */
+function putOwn(users: Record<string, UserRecord>, name: string, rec: UserRecord): void {
+  Object.defineProperty(users, name, { value: rec, writable: true, enumerable: true, configurable: true });
+}
+
+/** The fields this version reads, checked on load so a hand-edited file fails with its user named. */
+function checkRecord(file: string, name: string, rec: unknown): void {
+  const bad = (what: string): never => {
+    throw new Error(`${file}: user ${JSON.stringify(name)}: ${what}`);
+  };
+  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) bad('not an object');
+  const r = rec as Record<string, unknown>;
+  if (typeof r['hash'] !== 'string') bad('hash must be text');
+  if (r['groups'] !== undefined && (!Array.isArray(r['groups']) || !r['groups'].every((g) => typeof g === 'string'))) bad('groups must be a list of names');
+  if (r['mustChange'] !== undefined && typeof r['mustChange'] !== 'boolean') bad('mustChange must be true or false');
+  const t = r['totp'];
+  if (t !== undefined) {
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) bad('totp must be an object');
+    const tt = t as Record<string, unknown>;
+    if (typeof tt['secret'] !== 'string') bad('totp.secret must be base32 text');
+    const c = tt['lastCounter'];
+    if (c !== undefined && !(typeof c === 'number' && Number.isSafeInteger(c) && c >= 0)) bad('totp.lastCounter must be a whole number >= 0');
+  }
+}
 
 /**
  * Remembers passwords verified recently, as an HMAC under a key that lives only in this process,
@@ -106,19 +161,39 @@ export class UserStore {
   }
 
   reload(): void {
+    this.data = this.readFile();
+  }
+
+  /** The file as it is on disk now (empty when it does not exist yet). */
+  private readFile(): StoreFile {
     const text = readPrivateFile(this.file, this.notice);
-    if (text === null) {
-      this.data = { version: 1, users: {} };
-      return;
-    }
+    if (text === null) return { version: 1, users: {} };
     let parsed: StoreFile;
     try {
       parsed = JSON.parse(text.toString('utf8')) as StoreFile;
     } catch (e) {
       throw new Error(`${this.file}: not valid JSON (${(e as Error).message})`);
     }
-    if (parsed === null || typeof parsed !== 'object' || parsed.version !== 1 || typeof parsed.users !== 'object' || parsed.users === null) throw new Error(`${this.file}: not a sslgate user store`);
-    this.data = parsed;
+    if (parsed === null || typeof parsed !== 'object' || parsed.version !== 1 || typeof parsed.users !== 'object' || parsed.users === null || Array.isArray(parsed.users)) throw new Error(`${this.file}: not a sslgate user store`);
+    for (const [name, rec] of Object.entries(parsed.users)) checkRecord(this.file, name, rec);
+    return parsed;
+  }
+
+  /**
+   * Read-modify-write (see the file comment): `change` edits the records read fresh from the
+   * file and returns the names it changed (or throws: nothing is written). The file is written
+   * once, then those users' records replace the ones in memory.
+   */
+  private update(change: (users: Record<string, UserRecord>) => string[]): void {
+    const fresh = this.readFile();
+    const changed = change(fresh.users);
+    if (changed.length === 0) return;
+    this.write(fresh);
+    for (const name of changed) {
+      const rec = own(fresh.users, name);
+      if (rec) putOwn(this.data.users, name, rec);
+      else delete this.data.users[name];
+    }
   }
 
   list(): Array<{ name: string } & UserRecord> {
@@ -128,17 +203,116 @@ export class UserStore {
   }
 
   get(name: string): UserRecord | undefined {
-    return Object.prototype.hasOwnProperty.call(this.data.users, name) ? this.data.users[name] : undefined;
+    return own(this.data.users, name);
   }
 
-  async set(name: string, password: string, groups?: string[]): Promise<void> {
+  /**
+   * Sets a user's password (adding the user if new). Groups stay unless given; the TOTP
+   * enrolment stays; the password is no longer expired unless `mustChange` (an administrator's
+   * one-time password that the user must replace).
+   */
+  async set(name: string, password: string, groups?: string[], mustChange = false): Promise<void> {
     if (!USER_NAME.test(name)) throw new Error(`invalid user name ${JSON.stringify(name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
-    const prev = this.get(name);
-    const rec: UserRecord = { hash: await hashPassword(password), created: prev?.created ?? new Date().toISOString() };
-    const g = groups ?? prev?.groups;
-    if (g && g.length) rec.groups = g;
-    this.data.users[name] = rec;
-    this.save();
+    const hash = await hashPassword(password);
+    this.update((users) => {
+      const prev = own(users, name);
+      const rec: UserRecord = { hash, created: prev?.created ?? new Date().toISOString() };
+      const g = groups ?? prev?.groups;
+      if (g && g.length) rec.groups = g;
+      if (prev?.totp) rec.totp = prev.totp;
+      if (mustChange) rec.mustChange = true;
+      putOwn(users, name, rec);
+      return [name];
+    });
+  }
+
+  /**
+   * A user's own password change at login (auth/local-method.ts): the new hash replaces the old
+   * one and the password is no longer expired; groups and TOTP stay. Returns the new record, or
+   * null when the user no longer exists in the file (deleted since the last reload: not brought
+   * back by a login).
+   */
+  async changePassword(name: string, password: string): Promise<UserRecord | null> {
+    const hash = await hashPassword(password);
+    let result: UserRecord | null = null;
+    this.update((users) => {
+      const rec = own(users, name);
+      if (!rec) return [];
+      rec.hash = hash;
+      delete rec.mustChange;
+      result = rec;
+      return [name];
+    });
+    return result;
+  }
+
+  /** Marks the password expired (the user must set a new one at the next login), or clears that. */
+  setMustChange(name: string, mustChange: boolean): void {
+    this.update((users) => {
+      const rec = own(users, name);
+      if (!rec) throw new Error(`no user ${name}`);
+      if (mustChange && rec.hash === NO_PASSWORD) throw new Error(`user ${name} has no local password to expire`);
+      if (mustChange) rec.mustChange = true;
+      else delete rec.mustChange;
+      return [name];
+    });
+  }
+
+  /**
+   * Enrols a user for TOTP with `secret` (base32; the caller checked it), replacing any earlier
+   * enrolment, or removes it (`secret` undefined). A user who does not exist yet is added
+   * without a local password (NO_PASSWORD): a RADIUS or LDAP user who needs only the TOTP.
+   * Returns whether the user was added, and whether an earlier enrolment was replaced.
+   */
+  setTotp(name: string, secret: string | undefined): { added: boolean; replaced: boolean } {
+    if (!USER_NAME.test(name)) throw new Error(`invalid user name ${JSON.stringify(name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
+    let added = false;
+    let replaced = false;
+    this.update((users) => {
+      const rec = own(users, name);
+      if (secret === undefined) {
+        if (!rec) throw new Error(`no user ${name}`);
+        if (!rec.totp) return [];
+        delete rec.totp;
+        return [name];
+      }
+      if (rec) {
+        replaced = rec.totp !== undefined;
+        // A new secret starts with no step used (time steps are the same for every secret,
+        // but a fresh enrolment owes nothing to the old one).
+        rec.totp = { secret };
+      } else {
+        putOwn(users, name, { hash: NO_PASSWORD, created: new Date().toISOString(), totp: { secret } });
+        added = true;
+      }
+      return [name];
+    });
+    return { added, replaced };
+  }
+
+  /**
+   * Records that the code of time step `counter` was accepted for `name`, unless that step (or a
+   * later one) already was: then returns false and changes nothing (a replay). Synchronous from
+   * the check to the write, so two logins racing with one code in this process cannot both pass;
+   * the counter on disk is checked too, so a store loaded before another instance (a reload)
+   * recorded a code does not accept it again. Throws when the file cannot be written: the
+   * code is then not accepted.
+   */
+  acceptTotpCounter(name: string, counter: number): boolean {
+    const mem = this.get(name)?.totp;
+    if (!mem) throw new Error(`user ${name} is not enrolled for TOTP`);
+    const fresh = this.readFile();
+    const onDisk = own(fresh.users, name)?.totp;
+    const last = Math.max(mem.lastCounter ?? -1, onDisk?.lastCounter ?? -1);
+    if (counter <= last) return false;
+    // Written only where the file still has the enrolment: a user deleted or re-enrolled on disk
+    // (the change takes effect at the next reload) is not brought back by a login.
+    if (onDisk && onDisk.secret === mem.secret) {
+      onDisk.lastCounter = counter;
+      this.write(fresh);
+    }
+    mem.lastCounter = counter;
+    return true;
   }
 
   /**
@@ -148,49 +322,54 @@ export class UserStore {
    */
   putHashed(users: Array<{ name: string; hash: string; groups?: string[] }>, replace: boolean): string[] {
     const kept: string[] = [];
-    const next = { ...this.data.users };
-    for (const u of users) {
-      if (!USER_NAME.test(u.name)) throw new Error(`invalid user name ${JSON.stringify(u.name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
-      if (hashKind(u.hash) === 'unknown') throw new Error(`user ${u.name}: unsupported hash`);
-      const prev = Object.prototype.hasOwnProperty.call(next, u.name) ? next[u.name] : undefined;
-      if (prev && !replace) {
-        kept.push(u.name);
-        continue;
+    this.update((next) => {
+      const changed: string[] = [];
+      for (const u of users) {
+        if (!USER_NAME.test(u.name)) throw new Error(`invalid user name ${JSON.stringify(u.name)} (1-64 of A-Z a-z 0-9 . _ @ + -)`);
+        const kind = hashKind(u.hash);
+        if (kind === 'unknown' || kind === 'none') throw new Error(`user ${u.name}: unsupported hash`);
+        const prev = own(next, u.name);
+        if (prev && !replace) {
+          kept.push(u.name);
+          continue;
+        }
+        const rec: UserRecord = { hash: u.hash, created: prev?.created ?? new Date().toISOString() };
+        if (u.groups && u.groups.length) rec.groups = u.groups;
+        // The TOTP enrolment belongs to the person's phone, not to the password: it stays.
+        if (prev?.totp) rec.totp = prev.totp;
+        putOwn(next, u.name, rec);
+        changed.push(u.name);
       }
-      const rec: UserRecord = { hash: u.hash, created: prev?.created ?? new Date().toISOString() };
-      if (u.groups && u.groups.length) rec.groups = u.groups;
-      next[u.name] = rec;
-    }
-    const before = this.data.users;
-    this.data.users = next;
-    try {
-      this.save();
-    } catch (e) {
-      this.data.users = before;
-      throw e;
-    }
+      return changed;
+    });
     return kept;
   }
 
   setGroups(name: string, groups: string[] | undefined): void {
-    const rec = this.get(name);
-    if (!rec) throw new Error(`no user ${name}`);
-    if (groups && groups.length) rec.groups = groups;
-    else delete rec.groups;
-    this.save();
+    this.update((users) => {
+      const rec = own(users, name);
+      if (!rec) throw new Error(`no user ${name}`);
+      if (groups && groups.length) rec.groups = groups;
+      else delete rec.groups;
+      return [name];
+    });
   }
 
   delete(name: string): boolean {
-    if (!this.get(name)) return false;
-    delete this.data.users[name];
-    this.save();
-    return true;
+    let found = false;
+    this.update((users) => {
+      found = own(users, name) !== undefined;
+      if (!found) return [];
+      delete users[name];
+      return [name];
+    });
+    return found;
   }
 
   /** Checks a password; runs the KDF even for unknown users (no user-enumeration by timing). */
   async verify(name: string, password: string): Promise<UserRecord | null> {
     const rec = this.get(name);
-    if (!rec) {
+    if (!rec || rec.hash === NO_PASSWORD) {
       dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
       await verifyPassword(password, await dummyHash);
       return null;
@@ -201,9 +380,9 @@ export class UserStore {
     return rec;
   }
 
-  private save(): void {
+  private write(data: StoreFile): void {
     ensurePrivateDir(dirname(this.file), this.notice);
-    writePrivateFile(this.file, JSON.stringify(this.data, null, 2) + '\n');
+    writePrivateFile(this.file, JSON.stringify(data, null, 2) + '\n');
   }
 
   get count(): number {

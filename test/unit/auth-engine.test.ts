@@ -42,7 +42,7 @@ function local(): PasswordMethod & { changed: string[] } {
       return user === 'alice' ? { kind: 'accept', groups: ['Employees', 'Otp', 'CertPw'] } : { kind: 'accept' };
     },
     async changePassword(user: string, old: string, next: string): Promise<MethodResult> {
-      if (next === old) return { kind: 'reject', message: 'Choose a different password.' };
+      if (next === old) return { kind: 'expired', message: 'Choose a different password.', canChange: true };
       pw.set(user, next);
       m.changed.push(user);
       return { kind: 'accept' };
@@ -65,6 +65,7 @@ const radius: PasswordMethod = {
 };
 
 const totp: SecondFactor = {
+  name: 'totp',
   async begin(user) {
     return user === 'alice' ? { kind: 'challenge', message: 'Code?', state: 7 } : { kind: 'reject', message: 'No authenticator enrolled' };
   },

@@ -9,8 +9,12 @@ import type { UserStore } from '../user-store.js';
 import type { AcctCause, AcctEvent, AcctRecord } from './accounting-record.js';
 import { AuthEngine, type CertificateIdentity, type SecondFactor } from './engine.js';
 import { certIdentity } from './client-cert.js';
-import { checkerMethod } from './password-checker.js';
+import { LocalMethod } from './local-method.js';
+import { TotpFactor } from './totp-factor.js';
 import type { ClientCertInfo, PasswordMethod } from './types.js';
+import { RadiusAccounting, RadiusMethod } from './radius/index.js';
+import { LdapMethod } from './ldap/ldap-method.js';
+import type { AuthServerConfig } from './config.js';
 
 export interface Accounting {
   report(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void;
@@ -35,6 +39,7 @@ export class AuthBackends {
   readonly engine: AuthEngine;
   private methods = new Map<string, PasswordMethod>();
   private accounting: Accounting | null = null;
+  private readonly pendingAcct = new Set<Promise<boolean>>();
 
   constructor(private readonly d: BackendsDeps) {
     this.engine = new AuthEngine({
@@ -52,12 +57,64 @@ export class AuthBackends {
     const old = [...this.methods.values()];
     const cfg = this.d.config();
     const methods = new Map<string, PasswordMethod>();
-    methods.set('local', checkerMethod({ verify: (u, p) => this.d.users().verify(u, p) }));
+    methods.set('local', new LocalMethod({ users: () => this.d.users() }));
     for (const [name, s] of Object.entries(cfg.authServers)) {
-      this.d.log.warn({ server: name, type: s.type }, 'auth server type not available in this build');
+      try {
+        const m = this.methodFor(s);
+        if (m) methods.set(name, m);
+      } catch (e) {
+        // At start this stops serve with the reason; on reload the server is left out and its
+        // groups' logins fail with "not configured" in the log, until the next good reload.
+        if (old.length === 0) throw e;
+        this.d.log.error({ server: name, err: (e as Error).message }, 'auth server left out after reload');
+      }
     }
     this.methods = methods;
     for (const m of old) void m.close?.().catch(() => undefined);
+    const oldAcct = this.accounting;
+    this.accounting = this.accountingFor(cfg);
+    void oldAcct?.close?.().catch(() => undefined);
+  }
+
+  private methodFor(s: AuthServerConfig): PasswordMethod | undefined {
+    const log = this.d.log.child({ authServer: s.name });
+    switch (s.type) {
+      case 'radius':
+        return new RadiusMethod({ name: s.name, servers: s.servers, secret: s.secret, nasIdentifier: s.nasIdentifier, timeout: s.timeout, retries: s.retries, accounting: s.accounting, log });
+      case 'ldap':
+        return new LdapMethod({ ...s, userDnTemplate: s.userDn, log });
+      default: {
+        const other = s as { name: string; type: string };
+        this.d.log.warn({ server: other.name, type: other.type }, 'auth server type not available in this build');
+        return undefined;
+      }
+    }
+  }
+
+  private accountingFor(cfg: GatewayConfig): Accounting | null {
+    const a = cfg.accounting;
+    const s = a ? cfg.authServers[a.server] : undefined;
+    if (!s || s.type !== 'radius') return null;
+    const acct = new RadiusAccounting({ servers: s.accounting, secret: s.secret, nasIdentifier: s.nasIdentifier, timeout: s.timeout, retries: s.retries, log: this.d.log.child({ accounting: s.name }) });
+    return {
+      report: (event, r, cause) => {
+        const session = {
+          sessionId: r.sessionId,
+          user: r.user,
+          remote: r.remote,
+          sessionTime: r.sessionTime,
+          inOctets: r.inOctets,
+          outOctets: r.outOctets,
+          inPackets: r.inPackets,
+          outPackets: r.outPackets,
+          ...(r.framedIp ? { framedIp: r.framedIp } : {}),
+          ...(r.radiusClass ? { class: r.radiusClass } : {}),
+        };
+        const sent = event === 'start' ? acct.start(session) : event === 'interim' ? acct.interim(session) : acct.stop(session, cause ?? 'nas-request');
+        this.pendingAcct.add(sent);
+        void sent.finally(() => this.pendingAcct.delete(sent));
+      },
+    };
   }
 
   account(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void {
@@ -69,9 +126,18 @@ export class AuthBackends {
   }
 
   private secondFactor(name: 'totp'): SecondFactor | undefined {
-    void name;
-    return undefined;
+    return name === 'totp' ? this.totp : undefined;
   }
+
+  private readonly totp = new TotpFactor({
+    users: () => this.d.users(),
+    onOutcome: ({ user, outcome, detail }) => {
+      // Each refusal is logged with its reason (a replayed code is worth an admin's look).
+      if (outcome === 'accepted') this.d.log.debug({ user }, 'TOTP code accepted');
+      else if (outcome === 'error') this.d.log.error({ user, detail }, 'TOTP check failed');
+      else this.d.log.warn({ user, reason: outcome }, outcome === 'replay' ? 'TOTP code replayed: refused' : 'TOTP code refused');
+    },
+  });
 
   /** tls.cert-user / tls.cert-group (client-cert.ts certIdentity: one valid user name, every group value). */
   private certificate: CertificateIdentity = (cert) => {
@@ -81,8 +147,9 @@ export class AuthBackends {
     return id.groups ? { user: id.user, groups: id.groups } : { user: id.user };
   };
 
+  /** Waits for accounting records still on their way (Stop at shutdown), then closes the methods. */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.pendingAcct]);
     for (const m of this.methods.values()) await m.close?.().catch(() => undefined);
-    await this.accounting?.close?.().catch(() => undefined);
   }
 }

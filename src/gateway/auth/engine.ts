@@ -13,13 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import type { GatewayConfig, GroupConfig } from '../config.js';
-import type { AuthAnswer, AuthOutcome, AuthStart, Authenticator, ClientCertInfo, Identity, LoginContext, MethodResult, PasswordMethod, Prompt, SessionAttributes } from './types.js';
-
-/** A second factor asked after the chain (TOTP). */
-export interface SecondFactor {
-  begin(user: string): Promise<MethodResult>;
-  respond(user: string, state: unknown, answer: string): Promise<MethodResult>;
-}
+import type { AuthAnswer, AuthOutcome, AuthStart, Authenticator, ClientCertInfo, Identity, LoginContext, MethodResult, PasswordMethod, Prompt, SecondFactor, SessionAttributes } from './types.js';
+export type { SecondFactor } from './types.js';
 
 /** The user (and groups) a verified certificate stands for, per tls.cert-user / cert-group. */
 export type CertificateIdentity = (cert: ClientCertInfo) => { user: string; groups?: string[] } | { error: string };
@@ -144,7 +139,8 @@ export class AuthEngine implements Authenticator {
           return this.ask(c, { kind: 'change', method: p.method, state: p.state }, this.changePrompt('The two passwords do not match.'));
         }
         const r = await this.safely(p.method, () => m.changePassword!(c.user, c.password, next, p.state));
-        if (r.kind === 'reject') return this.ask(c, { kind: 'change', method: p.method, state: p.state }, this.changePrompt(r.message ?? 'That password cannot be used.'));
+        // `expired` again: the new password broke the policy; the form comes back with the reason.
+        if (r.kind === 'expired') return this.ask(c, { kind: 'change', method: p.method, state: p.state }, this.changePrompt(r.message || 'That password cannot be used.'));
         if (r.kind === 'accept') {
           this.d.log.info({ user: c.user, method: p.method }, 'password changed at login');
           c.password = next;
@@ -154,7 +150,7 @@ export class AuthEngine implements Authenticator {
       case 'second-factor': {
         const sf = this.d.secondFactor('totp');
         if (!sf) return failed('backend-error', 'The second factor is not available.', c.user);
-        const r = await this.safely('totp', () => sf.respond(c.user, p.state, field('password', 'answer', 'secondary_password').trim()));
+        const r = await this.safely('totp', () => sf.respond(c.user, p.state, field('password', 'answer', 'secondary_password').trim(), this.ctx(c)));
         if (r.kind !== 'accept') return this.refuse(c, 'totp', r);
         c.identity.methods.push('totp');
         return this.success(c);
@@ -273,7 +269,7 @@ export class AuthEngine implements Authenticator {
     if (group?.secondFactor === 'totp') {
       const sf = this.d.secondFactor('totp');
       if (!sf) return failed('backend-error', 'The second factor is not available.', user);
-      const r = await this.safely('totp', () => sf.begin(user));
+      const r = await this.safely('totp', () => sf.begin(user, this.ctx(c)));
       if (r.kind === 'challenge') {
         return this.ask(c, { kind: 'second-factor', state: r.state }, {
           authId: 'challenge',

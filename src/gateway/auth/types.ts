@@ -149,3 +149,12 @@ export interface Authenticator {
   /** group's auth chain needs no password (certificate only): the init can complete at once */
   needsPassword?(group: string): boolean;
 }
+
+/** A second factor: asked after the chain accepted the user (TOTP). */
+export interface SecondFactor {
+  readonly name: string;
+  /** a challenge to show, or reject/error when the user cannot use this factor */
+  begin(user: string, ctx: LoginContext): Promise<MethodResult>;
+  /** the user's answer to the challenge `begin` returned (with its state) */
+  respond(user: string, state: unknown, answer: string, ctx: LoginContext): Promise<MethodResult>;
+}
