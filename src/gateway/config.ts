@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { formatIpv4, networkOf, parseIpv4, parseIpv4Cidr, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { CERT_FIELD_NAMES, parseCertField } from './auth/client-cert.js';
 import { OPS_LIMIT_KEYS, OPS_TOP_KEYS, readOpsConfig, readOpsLimits, type OpsConfig, type OpsLimits } from './config-ops.js';
 import { readAccounting, readAuthServers, readGroupAuth, readSecondFactor, type AccountingConfig, type AuthServerConfig } from './auth/config.js';
 
@@ -39,7 +40,12 @@ export interface GatewayConfig extends OpsConfig {
   /** absolute path of the file, or null for the embedded defaults */
   file: string | null;
   listen: { host: string; port: number };
-  tls: { cert?: string; key?: string; clientCa?: string };
+  /**
+   * clientCa: CAs whose client certificates are requested and verified; crl: their revocation
+   * lists (PEM); certUser / certGroup: the certificate fields (auth/client-cert.ts names) the
+   * `certificate` method takes the user name (default CN) and the groups from.
+   */
+  tls: { cert?: string; key?: string; clientCa?: string; crl?: string; certUser: string; certGroup?: string };
   state: string;
   /** who the network-facing process runs as (ocserv's run-as-user / run-as-group) */
   runAsUser: string;
@@ -182,6 +188,25 @@ function readNetwork(r: Reader, v: unknown, key: string, inherit?: NetworkConfig
   return net;
 }
 
+/** tls.crl, tls.cert-user, tls.cert-group: only meaningful with tls.client-ca. */
+function readClientCertKeys(r: Reader, o: Obj, tls: GatewayConfig['tls']): void {
+  for (const k of ['crl', 'cert-user', 'cert-group']) {
+    if (o[k] !== undefined && !tls.clientCa) r.fail(`tls.${k}`, 'needs tls.client-ca (the CA whose client certificates are verified)');
+  }
+  const crl = r.path(o['crl'], 'tls.crl');
+  if (crl) tls.crl = crl;
+  const field = (key: string): string | undefined => {
+    const text = r.str(o[key], `tls.${key}`);
+    if (text === undefined) return undefined;
+    const f = parseCertField(text);
+    if (!f) r.fail(`tls.${key}`, `unknown certificate field ${JSON.stringify(text)} (known: ${CERT_FIELD_NAMES.join(', ')}, or ocserv's OIDs such as 2.5.4.3)`);
+    return f;
+  };
+  tls.certUser = field('cert-user') ?? 'CN';
+  const group = field('cert-group');
+  if (group) tls.certGroup = group;
+}
+
 function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
   const m = prefixToMask(p);
@@ -201,8 +226,8 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   const listen = { host: lm[1] || lm[2] || '0.0.0.0', port: Number(lm[3]) };
 
   const tlsO = r.obj(o['tls'], 'tls');
-  r.known(tlsO, 'tls', ['cert', 'key', 'client-ca']);
-  const tls: GatewayConfig['tls'] = {};
+  r.known(tlsO, 'tls', ['cert', 'key', 'client-ca', 'crl', 'cert-user', 'cert-group']);
+  const tls: GatewayConfig['tls'] = { certUser: 'CN' };
   const cert = r.path(tlsO['cert'], 'tls.cert');
   const key = r.path(tlsO['key'], 'tls.key');
   if ((cert === undefined) !== (key === undefined)) r.fail(cert ? 'tls.key' : 'tls.cert', 'give both tls.cert and tls.key, or neither (a certificate is then generated)');
@@ -210,6 +235,7 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   if (key) tls.key = key;
   const clientCa = r.path(tlsO['client-ca'], 'tls.client-ca');
   if (clientCa) tls.clientCa = clientCa;
+  readClientCertKeys(r, tlsO, tls);
 
   const network = readNetwork(r, o['network'], 'network');
   const groupsRaw = o['groups'] ?? [{ name: 'default' }];

@@ -7,7 +7,7 @@
  * Start-up: listen() binds every socket while still root; serve() starts reading them once
  * root has been given up. stop() says goodbye to every client first.
  */
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice } from '../os/tun.js';
 import type { Logger } from '../log.js';
@@ -24,6 +24,7 @@ import { planReload, type ReloadPlan, type ReloadResult } from './reload.js';
 import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
+import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 
@@ -32,7 +33,7 @@ export interface PrivilegedOps extends Authenticator {
   /** RADIUS accounting about a session (the privileged process holds the secret); never throws */
   account(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void;
   /** Reload step 1: the config file, profile and user store read and validated again. */
-  readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number }>;
+  readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number; clientCa?: ClientCaFiles | null }>;
   /** Reload step 2: these pool subnets (of the config just read) go on the TUN device. */
   addSubnets(cidrs: Ipv4Cidr[]): Promise<void>;
   /** Reload step 3: the new config is adopted; the user store switches too. */
@@ -44,6 +45,8 @@ export interface GatewayResources {
   identity: TlsIdentity;
   /** PEM of the CAs whose client certificates are requested (tls.client-ca) */
   clientCaPem: string | null;
+  /** PEM of their revocation lists (tls.crl) */
+  clientCrlPem?: string | null;
   profile: ServedProfile | null;
   /** the TUN device, already configured with the pool subnets and up */
   tun: TunDevice;
@@ -82,9 +85,13 @@ export class Gateway {
     this.priv = res.priv;
     this.accounting = new AccountingReporter({ config: () => this.config, report: (e, r, c) => this.priv.account(e, r, c), log: this.log });
     this.clientCaPem = res.clientCaPem;
+    this.clientCrlPem = res.clientCrlPem ?? null;
   }
 
-  private readonly clientCaPem: string | null;
+  private clientCaPem: string | null;
+  private clientCrlPem: string | null;
+  /** the TLS context options of the listener (without the client CA part), for setSecureContext on reload */
+  private tlsContext: SecureContextOptions = {};
 
   get tunName(): string | undefined {
     return this.tun?.name;
@@ -124,14 +131,10 @@ export class Gateway {
       // handshake. 300 s bounds how long a ticket is accepted.
       sessionTimeout: 300,
     };
-    if (this.clientCaPem) {
-      // Ask for a client certificate, listing our CAs' names in the CertificateRequest (§3.2);
-      // accept without one: the auth step decides.
-      tlsOpts.ca = this.clientCaPem;
-      tlsOpts.requestCert = true;
-      tlsOpts.rejectUnauthorized = false;
-    }
-    const server = createServer(tlsOpts, (sock) => {
+    this.tlsContext = tlsOpts;
+    // tls.client-ca: ask for a client certificate; the auth step reads the verdict.
+    const clientCert = this.clientCaPem ? clientCertTlsOptions({ caPem: this.clientCaPem, crlPem: this.clientCrlPem }) : {};
+    const server = createServer({ ...tlsOpts, ...clientCert }, (sock) => {
       if (this.sockets.size >= cfg.limits.maxClients * 2) {
         sock.destroy();
         return;
@@ -197,6 +200,7 @@ export class Gateway {
       tunnelUp: this.gate.tunnelUp,
       maxCookieBytes: this.config.limits.maxCookieBytes,
       events: this.events,
+      clientCerts: this.clientCaPem !== null,
     };
   }
 
@@ -260,8 +264,9 @@ export class Gateway {
   private async reloadNow(): Promise<ReloadResult> {
     let plan: ReloadPlan;
     let users = 0;
+    let next: Awaited<ReturnType<PrivilegedOps['readConfig']>>;
     try {
-      const next = await this.priv.readConfig();
+      next = await this.priv.readConfig();
       users = next.users;
       const live = new Set<IpPool>(this.pools.values());
       for (const s of this.sessions.all()) live.add(s.pool);
@@ -274,6 +279,7 @@ export class Gateway {
       this.events.emit({ type: 'reload', ok: false, error });
       return { ok: false, error, changed: [], restartNeeded: [] };
     }
+    const changed = [...plan.changed, ...(next.clientCa ? this.renewClientCa(next.clientCa) : [])];
     const logChanged = plan.changed.includes('log');
     this.config = plan.config;
     this.profile = plan.profile;
@@ -282,10 +288,27 @@ export class Gateway {
     this.gate.apply(plan.config);
     // Only a level edited in the file wins over `serve --log-level`.
     if (logChanged) this.log.level = plan.config.log.level;
-    const { changed, restartNeeded } = plan;
+    const { restartNeeded } = plan;
     this.log.info({ changed, restartNeeded, users }, 'configuration reloaded');
     this.events.emit({ type: 'reload', ok: true, restartNeeded });
     return { ok: true, changed, restartNeeded };
+  }
+
+  /**
+   * A reload read tls.client-ca and tls.crl again (a CRL is renewed in place, often daily): new
+   * handshakes verify against them, connections already open keep their verdict. Only the files'
+   * content: asking for certificates at all (requestCert) is fixed when the listener starts.
+   * Returns the keys whose content changed, for the reload's `changed` list.
+   */
+  private renewClientCa(f: ClientCaFiles): string[] {
+    if (!this.server || !this.clientCaPem) return [];
+    const changed = [...(f.caPem !== this.clientCaPem ? ['tls.client-ca'] : []), ...(f.crlPem !== this.clientCrlPem ? ['tls.crl'] : [])];
+    if (changed.length === 0) return [];
+    const { ca, crl } = clientCertTlsOptions(f);
+    this.server.setSecureContext({ ...this.tlsContext, ca, ...(crl ? { crl } : {}) });
+    this.clientCaPem = f.caPem;
+    this.clientCrlPem = f.crlPem;
+    return changed;
   }
 
   /** Clean shutdown: every client gets a TERMINATE, then sockets, listener and TUN close. */

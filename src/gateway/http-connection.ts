@@ -14,7 +14,8 @@ import { formatResponse, HttpError, HttpRequestParser, parseCookies, type HttpLi
 import { CONNECT_PATH } from '../protocol/connect-headers.js';
 import { isProfileRequest } from '../protocol/profile.js';
 import type { Logger } from '../log.js';
-import type { AuthHandler, HttpReply } from './auth-handler.js';
+import type { AuthHandler, HttpReply, RequestContext } from './auth-handler.js';
+import { certVerdict } from './auth/client-cert.js';
 import type { GatewayEvents } from './ops/events.js';
 import type { SessionStore } from './sessions.js';
 import { openTunnel, type TunnelDeps } from './tunnel-setup.js';
@@ -38,6 +39,8 @@ export interface ConnectionDeps {
   maxCookieBytes: number;
   /** malformed requests and bad cookies are events: the ban guard scores them */
   events: GatewayEvents;
+  /** tls.client-ca is set: the handshake asked for a client certificate, read its verdict */
+  clientCerts?: boolean;
 }
 
 /** ocserv closes after 16 requests (§1.2); we allow a few more, then close. */
@@ -64,6 +67,25 @@ function stub(path: string): HttpReply | null {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The TLS client certificate of this connection, as the auth requests see it (RequestContext
+ * cert / certError). Only asked for with tls.client-ca (gateway.ts); read once, after the
+ * handshake. CONNECT ignores it: the cookie is the credential, whether or not the client shows
+ * its certificate again on the tunnel's connection.
+ */
+function connectionCert(sock: TLSSocket, log: Logger, remote: string): Pick<RequestContext, 'cert' | 'certError'> {
+  const v = certVerdict(sock.getPeerCertificate(), sock.authorized, sock.authorizationError);
+  if (v.kind === 'verified') {
+    log.info({ remote, subject: v.info.subject, serial: v.info.serial, fingerprint: v.info.fingerprint }, 'client certificate verified');
+    return { cert: v.info };
+  }
+  if (v.kind === 'refused') {
+    log.warn({ remote, code: v.code, subject: v.subject, issuer: v.issuer, serial: v.serial, err: v.error }, 'client certificate refused');
+    return { certError: v.error };
+  }
+  return {};
+}
+
 export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
   const remoteAddr = sock.remoteAddress ?? '?';
   const parser = new HttpRequestParser(d.httpLimits);
@@ -77,6 +99,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
 
   sock.setNoDelay(true);
   sock.on('error', () => sock.destroy());
+  const cert = d.clientCerts ? connectionCert(sock, d.log, remoteAddr) : {};
 
   /** After the last answer went out, close for good: nothing the peer still sends is read. */
   const close = (msg: Buffer | string): void => {
@@ -123,7 +146,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
     }
     if (req.method === 'POST') {
       const context = parseCookies(req.headers.get('cookie')).get('webvpncontext');
-      send(await d.auth.handlePost(req.body.toString('utf8'), { remoteAddr, userAgent: ua, path: req.target, ...(context ? { contextCookie: context } : {}) }));
+      send(await d.auth.handlePost(req.body.toString('utf8'), { remoteAddr, userAgent: ua, path: req.target, ...cert, ...(context ? { contextCookie: context } : {}) }));
       return;
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -146,7 +169,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       }
       if (req.target === '/' || req.target.startsWith('/?')) {
         // A GET of / starts the legacy flow (§2.7): answer the same login form.
-        send(d.auth.form(d.tunnel.config().groups[0]!, { remoteAddr, userAgent: ua, path: '/' }));
+        send(d.auth.form(d.tunnel.config().groups[0]!, { remoteAddr, userAgent: ua, path: '/', ...cert }));
         return;
       }
     }

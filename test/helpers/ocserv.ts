@@ -8,11 +8,13 @@
  * defaults, select-group Employees / Contractors[External Contractors],
  * split route to the pool, default-domain lab.test, a user profile.
  */
-import { X509Certificate, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { execIn, tempDir, type Ns, type NsProcess, type OutputLine } from './netns.js';
+import { CLIENT_EXT, EC_KEY, RSA_KEY, issue, makeCa, spkiSha256 } from './pki.js';
+
+export { spkiSha256 };
 
 // ---------------------------------------------------------------- PKI
 
@@ -33,54 +35,6 @@ export interface Pki {
   /** CA that signed the client certificates (a separate CA). */
   clientCaFile: string;
   clientCerts: Map<string, ClientCert>;
-}
-
-/** pin-sha256 (base64, without prefix) of a PEM certificate's public key. */
-export function spkiSha256(certPem: string | Buffer): string {
-  const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(spki).digest('base64');
-}
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  await execIn(null, 'openssl', args, { cwd, timeoutMs: 30_000, check: true });
-}
-
-// EC P-256 keygen is instant; RSA-2048 takes ~0.5 s, so only the server key
-// is RSA (as in the lab: the transcripts show "(RSA-SHA256)" handshakes).
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
-const RSA_KEY = ['-newkey', 'rsa:2048'];
-
-async function makeCa(dir: string, name: string, cn: string): Promise<{ cert: string; key: string }> {
-  const cert = path.join(dir, `${name}.pem`);
-  const key = path.join(dir, `${name}-key.pem`);
-  await openssl(
-    ['req', '-x509', ...EC_KEY, '-nodes', '-keyout', key, '-out', cert, '-days', '30', '-subj', `/CN=${cn}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
-    dir,
-  );
-  return { cert, key };
-}
-
-async function issue(
-  dir: string,
-  ca: { cert: string; key: string },
-  name: string,
-  subject: string,
-  ext: string,
-  keyArgs: string[],
-): Promise<{ cert: string; key: string }> {
-  const cert = path.join(dir, `${name}-cert.pem`);
-  const key = path.join(dir, `${name}-key.pem`);
-  const csr = path.join(dir, `${name}.csr`);
-  const extFile = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(extFile, ext);
-  await openssl(['req', '-new', ...keyArgs, '-nodes', '-keyout', key, '-out', csr, '-subj', subject], dir);
-  await openssl(
-    ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(Date.now()), '-days', '30',
-      '-out', cert, '-extfile', extFile],
-    dir,
-  );
-  return { cert, key };
 }
 
 /**
@@ -114,7 +68,7 @@ export async function makePki(
       clientCa,
       `client-${c.user}`,
       `/CN=${c.user}/UID=${c.user}${ous}`,
-      'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
+      CLIENT_EXT,
       EC_KEY,
     );
     clientCerts.set(c.user, { user: c.user, certFile: issued.cert, keyFile: issued.key });

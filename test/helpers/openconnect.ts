@@ -17,6 +17,8 @@ export interface OpenconnectOptions {
   user?: string;
   /** Sent on stdin (--passwd-on-stdin). Omit for certificate-only logins. */
   password?: string;
+  /** A webvpn cookie from an earlier `--authenticate`, sent on stdin (--cookie-on-stdin): no login. */
+  cookie?: string;
   authgroup?: string;
   /** e.g. 'pin-sha256:...' from startOcserv().pin. */
   servercert?: string;
@@ -61,6 +63,7 @@ export class OpenconnectClient {
     const args = ['--non-inter', '--interface', this.iface, '--script', opts.script ?? VPNC_SCRIPT];
     if (opts.user !== undefined) args.push('--user', opts.user);
     if (opts.password !== undefined) args.push('--passwd-on-stdin');
+    if (opts.cookie !== undefined) args.push('--cookie-on-stdin');
     if (opts.authgroup !== undefined) args.push('--authgroup', opts.authgroup);
     if (opts.servercert !== undefined) args.push('--servercert', opts.servercert);
     if (opts.certFile !== undefined) args.push('--certificate', opts.certFile);
@@ -69,6 +72,7 @@ export class OpenconnectClient {
     if (opts.verbose) args.push('-v');
     args.push(...(opts.extraArgs ?? []), opts.url);
     this.proc = ns.spawn('openconnect', args, { label: `openconnect@${ns.name}` });
+    if (opts.cookie !== undefined) this.proc.write(`${opts.cookie}\n`);
     if (opts.password !== undefined) this.proc.write(`${opts.password}\n`);
     this.proc.endStdin();
     // vpnc-script keeps per-connection state in the host's /var/run/vpnc,

@@ -56,7 +56,7 @@ test('frames: random garbage never throws anything but FrameError and never hold
 });
 
 test('network messages: the valid shapes pass', () => {
-  const start = { t: 'auth-start', id: 3, req: { group: 'g', user: 'bob', password: 'x', remote: '10.0.0.2', cert: { subject: { CN: ['bob'] }, fingerprint: 'AB', serial: '01' } } };
+  const start = { t: 'auth-start', id: 3, req: { group: 'g', user: 'bob', password: 'x', remote: '10.0.0.2', cert: { subject: { CN: ['bob'], OU: ['a', 'b'] }, fingerprint: 'AB'.repeat(32), serial: '01', sanEmail: ['bob@example.org'] } } };
   assert.deepEqual(parseNetworkMessage(start), start);
   const answer = { t: 'auth-answer', id: 4, req: { handle: 'h', fields: { password: '123456' }, remote: '10.0.0.2' } };
   assert.deepEqual(parseNetworkMessage(answer), answer);

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config.js';
 import type { UserStore } from '../user-store.js';
 import type { AcctCause, AcctEvent, AcctRecord } from './accounting-record.js';
 import { AuthEngine, type CertificateIdentity, type SecondFactor } from './engine.js';
+import { certIdentity } from './client-cert.js';
 import { LocalMethod } from './local-method.js';
 import { TotpFactor } from './totp-factor.js';
 import type { ClientCertInfo, PasswordMethod } from './types.js';
@@ -138,7 +139,13 @@ export class AuthBackends {
     },
   });
 
-  private certificate: CertificateIdentity = (cert) => subjectIdentity(cert);
+  /** tls.cert-user / tls.cert-group (client-cert.ts certIdentity: one valid user name, every group value). */
+  private certificate: CertificateIdentity = (cert) => {
+    const tls = this.d.config().tls;
+    const id = certIdentity(cert, tls.certUser, tls.certGroup);
+    if (!id.ok) return { error: id.error };
+    return id.groups ? { user: id.user, groups: id.groups } : { user: id.user };
+  };
 
   /** Waits for accounting records still on their way (Stop at shutdown), then closes the methods. */
   async close(): Promise<void> {

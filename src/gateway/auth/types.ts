@@ -67,6 +67,8 @@ export interface ClientCertInfo {
   /** SHA-256 of the DER, upper-case hex (logs) */
   fingerprint: string;
   serial: string;
+  /** subjectAltName e-mail addresses (tls.cert-user: SAN:email); absent when none */
+  sanEmail?: string[];
 }
 
 /** A method that checks a user name and a secret (local, radius, ldap). */

@@ -10,6 +10,7 @@ import { formatCidr, parseIpv4Cidr } from '../../protocol/ipv4.js';
 import { USER_NAME_MAX_BYTES } from './limits.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
+import { checkClientCertInfo } from '../auth/client-cert.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -46,6 +47,8 @@ export type PrivilegedMessage =
       config: unknown;
       identity: { certPem: string; keyPem: string; certFile: string; generated: boolean };
       clientCaPem: string | null;
+      /** tls.crl (PEM), only with clientCaPem */
+      clientCrlPem: string | null;
       profile: ProfileWire | null;
       tun: { name: string; fd: number };
       runAs: { uid: number; gid: number; user: string; group: string };
@@ -54,7 +57,8 @@ export type PrivilegedMessage =
       logFormat: 'json' | 'pretty' | 'auto';
     }
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
-  | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number }
+  /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
+  | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number; clientCa?: { caPem: string; crlPem: string | null } | null }
   | { t: 'reload-done'; id: number; ok: boolean; error?: string }
   | { t: 'reload-failed'; id: number; ok: false; error: string }
   /** SIGHUP reached the privileged process */
@@ -104,18 +108,11 @@ function count(v: unknown, what: string): number {
   return v;
 }
 
+/** The same shape and bounds as the network process's certVerdict() makes (SAN e-mail included). */
 function certInfo(v: unknown): ClientCertInfo {
-  if (!isObj(v)) fail('cert must be an object');
-  onlyKeys(v, ['subject', 'fingerprint', 'serial']);
-  const subj = v['subject'];
-  if (!isObj(subj) || Object.keys(subj).length > 32) fail('cert.subject must be an object of at most 32 fields');
-  const subject: Record<string, string[]> = {};
-  for (const [k, vals] of Object.entries(subj)) {
-    if (Buffer.byteLength(k) > 64) fail('cert.subject field name too long');
-    if (!Array.isArray(vals) || vals.length > 16) fail('cert.subject values must be a list of at most 16');
-    subject[k] = vals.map((x) => boundedString(x, 'cert.subject value', 1024));
-  }
-  return { subject, fingerprint: boundedString(v['fingerprint'], 'cert.fingerprint', 128), serial: boundedString(v['serial'], 'cert.serial', 128) };
+  const info = checkClientCertInfo(v);
+  if (!info) fail('cert is not a valid certificate summary (subject lists, SHA-256 fingerprint, serial, sanEmail)');
+  return info;
 }
 
 function acctRecord(v: unknown): AcctRecord {

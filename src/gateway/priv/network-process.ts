@@ -91,6 +91,7 @@ async function start(init: Init): Promise<void> {
   gw = new Gateway(config, log, {
     identity: identity(id.certPem, id.keyPem, id.generated, id.certFile),
     clientCaPem: init.clientCaPem,
+    clientCrlPem: init.clientCrlPem,
     profile: profileFromWire(init.profile),
     tun,
     priv: new PrivilegedClient(channel, requests),

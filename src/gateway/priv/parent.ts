@@ -28,6 +28,7 @@ import type { GatewayConfig } from '../config.js';
 import type { ServedProfile } from '../http-connection.js';
 import { readForReload, readProfile } from '../reload.js';
 import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
+import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-client-ca.js';
 import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
@@ -155,7 +156,7 @@ export class PrivilegedParent {
     this.users.cacheSeconds = cfg.auth.cacheSeconds;
     this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log });
     const profile = readProfile(cfg.profile);
-    const clientCaPem = cfg.tls.clientCa ? readFileSync(cfg.tls.clientCa, 'utf8') : null;
+    const clientCa = this.readClientCa(cfg);
 
     const tun = createTunInterface(cfg.tun.name);
     this.tunName = tun.name;
@@ -178,7 +179,8 @@ export class PrivilegedParent {
         t: 'init',
         config: networkView(cfg),
         identity: { certPem: this.identity.certPem, keyPem: this.identity.keyPem, certFile: this.identity.certFile, generated: this.identity.generated },
-        clientCaPem,
+        clientCaPem: clientCa?.caPem ?? null,
+        clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
         tun: { name: tun.name, fd: 4 },
         runAs: this.runAs,
@@ -189,6 +191,16 @@ export class PrivilegedParent {
     } catch (e) {
       if (tunFdOpen) closeSync(tun.fd);
       this.child?.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  /** tls.client-ca and tls.crl, checked (tls-client-ca.ts); a bad file stops the start with its name. */
+  private readClientCa(cfg: GatewayConfig): ClientCaFiles | null {
+    try {
+      return readClientCaFiles(cfg.tls, (message) => this.log.warn({ file: cfg.tls.clientCa }, message));
+    } catch (e) {
+      if (e instanceof ClientCaError) throw new ServeError(e.message);
       throw e;
     }
   }
@@ -282,8 +294,10 @@ export class PrivilegedParent {
       // The state folder is bound at start (a restart key): users come from the running one.
       const users = UserStore.inState(this.config.state, (message) => this.log.warn(message));
       users.cacheSeconds = config.auth.cacheSeconds;
+      // tls is a restart key: the files at the running paths, read again (a CRL is renewed in place).
+      const clientCa = this.readClientCa(this.config);
       this.pending = { config, users };
-      this.reply({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count });
+      this.reply({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count, clientCa });
     } catch (e) {
       this.reply({ t: 'reload-failed', id, ok: false, error: (e as Error).message });
     }

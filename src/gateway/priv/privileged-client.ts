@@ -7,6 +7,7 @@ import { formatCidr, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import type { GatewayConfig } from '../config.js';
 import type { PrivilegedOps } from '../gateway.js';
 import type { ServedProfile } from '../http-connection.js';
+import type { ClientCaFiles } from '../tls-client-ca.js';
 import type { Channel, Requests } from './channel.js';
 import type { AuthAnswer, AuthOutcome, AuthStart } from '../auth/types.js';
 import type { AcctCause, AcctEvent, AcctRecord } from '../auth/accounting-record.js';
@@ -40,11 +41,11 @@ export class PrivilegedClient implements PrivilegedOps {
     this.channel.send(cause ? { t: 'acct', event, record, cause } : { t: 'acct', event, record });
   }
 
-  async readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number }> {
+  async readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number; clientCa?: ClientCaFiles | null }> {
     const a = await this.requests.ask((id) => this.channel.send({ t: 'reload-read', id }));
     if (a.t === 'reload-failed') throw new Error(a.error);
     if (a.t !== 'reload-config') throw new Error(`unexpected answer ${a.t} to reload-read`);
-    return { config: a.config as GatewayConfig, profile: profileFromWire(a.profile), users: a.users };
+    return { config: a.config as GatewayConfig, profile: profileFromWire(a.profile), users: a.users, ...(a.clientCa !== undefined ? { clientCa: a.clientCa } : {}) };
   }
 
   async addSubnets(cidrs: Ipv4Cidr[]): Promise<void> {
