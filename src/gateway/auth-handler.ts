@@ -108,7 +108,9 @@ export class AuthHandler {
         const { group } = this.chooseGroup(doc.groupSelect, ctx.path);
         const unknown = this.unknownGroupError(doc.groupSelect);
         // A certificate-only profile logs in at once, without a form (as ocserv does).
-        if (!unknown && !needsPassword(group)) return this.begin(group, '', '', ctx);
+        // Only when the client named the group (or there is no other): openconnect's first init
+        // never names one, even with --authgroup, and would land in a certificate-only default.
+        if (!unknown && !needsPassword(group) && (doc.groupSelect !== undefined || this.d.config().groups.length === 1)) return this.begin(group, '', '', ctx);
         return this.form(group, ctx, unknown);
       }
       case 'auth-reply':
@@ -124,11 +126,14 @@ export class AuthHandler {
     const doc: AuthRequestDoc = {
       authId: 'main',
       title: 'Login',
-      message: 'Please enter your username and password.',
-      inputs: [
-        { type: 'text', name: 'username', label: 'Username:' },
-        { type: 'password', name: 'password', label: 'Password:' },
-      ],
+      // A certificate-only profile has nothing to type: the form only offers the group choice.
+      message: needsPassword(group) ? 'Please enter your username and password.' : 'Please select your group.',
+      inputs: needsPassword(group)
+        ? [
+            { type: 'text', name: 'username', label: 'Username:' },
+            { type: 'password', name: 'password', label: 'Password:' },
+          ]
+        : [],
       groups: cfg.groups.map((g) => ({ name: g.name, label: g.label })),
       selectedGroup: group.name,
       gatewayVersion: GATEWAY_VERSION,
@@ -222,10 +227,8 @@ export class AuthHandler {
         this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, ...(user ? { user } : {}), group: group.name, reason });
         const delay = this.d.guard.delayFor(ctx.remoteAddr);
         if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-        if (!needsPassword(group)) {
-          // No form to fill again for a certificate-only profile: refuse (openconnect stops on 401).
-          return { status: 401, reason: 'Unauthorized', headers: [['X-Transcend-Version', '1']], body: '', close: true };
-        }
+        // A certificate-only profile gets its (empty) form back with the reason: openconnect prints
+        // it, and stops by itself after a second empty form (its loop guard).
         return this.form(group, ctx, message);
       }
       case 'success':

@@ -109,13 +109,18 @@ test('password change: new_password + verify_password form, then complete', asyn
   assert.equal(g.sessions.size, 1);
 });
 
-test('certificate-only profile: init completes at once with a certificate; without one: 401', async () => {
+test('certificate-only profile: an init naming it completes at once with a certificate; without one the reason is shown', async () => {
   const { g, h } = handler();
   const cert = { subject: { CN: ['carol'] }, fingerprint: 'AB', serial: '01' };
   const ok = await h.handlePost(initBody('Certs'), ctx({ cert }));
   assert.match(ok.body, /type="complete"/);
   assert.equal([...g.sessions.all()][0]?.user, 'carol');
   const none = await h.handlePost(initBody('Certs'), ctx({ certError: 'certificate has expired' }));
-  assert.equal(none.status, 401);
+  assert.equal(none.status, 200);
+  assert.match(none.body, /Your certificate was refused: certificate has expired/);
+  assert.doesNotMatch(none.body, /name="password"/, 'nothing to type for a certificate-only profile');
+  // An init that names no group gets the form (openconnect then re-inits with its --authgroup).
+  const unnamed = await h.handlePost(initBody(), ctx({ cert }));
+  assert.match(unnamed.body, /<auth id="main">/);
   assert.ok(g.seen.some((e) => e.type === 'auth-failure' && e.reason === 'bad-certificate'));
 });
