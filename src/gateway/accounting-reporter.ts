@@ -58,8 +58,9 @@ export class AccountingReporter {
       sessionTime: Math.max(0, Math.floor((Date.now() - s.createdAt) / 1000)),
       inOctets: v.bytesIn,
       outOctets: v.bytesOut,
-      inPackets: v.packetsIn,
-      outPackets: v.packetsOut,
+      // the view's packets are the live tunnel's; the bytes already cover every tunnel
+      inPackets: v.packetsIn + s.closedRxPackets,
+      outPackets: v.packetsOut + s.closedTxPackets,
     };
     if (s.address !== null) rec.framedIp = formatIpv4(s.address);
     if (s.attrs.radiusClass) rec.radiusClass = s.attrs.radiusClass;
