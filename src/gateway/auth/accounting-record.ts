@@ -39,7 +39,7 @@ export function terminateCause(why: string): AcctCause {
   if (w.includes('idle')) return 'idle-timeout';
   if (w.includes('session timeout') || w.includes('session-timeout')) return 'session-timeout';
   if (w.includes('admin') || w.includes('ctl')) return 'admin-reset';
-  if (w.includes('shutdown') || w.includes('stopping') || w.includes('restart')) return 'nas-reboot';
+  if (w.includes('shutdown') || w.includes('shutting down') || w.includes('stopping') || w.includes('restart')) return 'nas-reboot';
   if (w.includes('reconnect window') || w.includes('cookie') || w.includes('dead peer') || w.includes('lost')) return 'lost-carrier';
   return 'nas-request';
 }
