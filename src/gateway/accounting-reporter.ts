@@ -63,6 +63,9 @@ export class AccountingReporter {
       outPackets: v.packetsOut + s.closedTxPackets,
     };
     if (s.address !== null) rec.framedIp = formatIpv4(s.address);
+    // The Start goes at login, before a tunnel leases an address: one the server assigned
+    // (Framed-IP-Address) is already known and is the one the tunnel will get.
+    else if (s.attrs.framedIp) rec.framedIp = s.attrs.framedIp;
     if (s.attrs.radiusClass) rec.radiusClass = s.attrs.radiusClass;
     return rec;
   }

@@ -4,8 +4,9 @@
  * by this test in the gateway's namespace (listening on that namespace's 127.0.0.1, where the
  * gateway's privileged process sends from), and each successful login ends with a ping through
  * the tunnel:
- *  - accept: the session gets the Framed-IP-Address, the Framed-Routes and the Reply-Message
- *    (in the banner openconnect prints); a group the user's Class does not name is refused;
+ *  - accept: the session gets the Framed-IP-Address, the Framed-Routes, the MS DNS servers, the
+ *    Session-Timeout and the Reply-Message (in the banner openconnect prints); a group the user's
+ *    Class does not name is refused;
  *  - reject: openconnect fails with the server's Reply-Message, the gateway logs it and keeps
  *    serving;
  *  - Access-Challenge: openconnect answers the challenge form (second line on stdin);
@@ -141,7 +142,7 @@ ban: { points: { password: 0 } }
       await fn(st);
     });
 
-  await sub('accept: Framed-IP-Address, Framed-Routes, Reply-Message in the banner; ping', async () => {
+  await sub('accept: Framed-IP-Address, Framed-Routes, MS DNS, Session-Timeout, Reply-Message in the banner; ping', async () => {
     const c = connect(A.user, A.password, 'Employees');
     const info = await c.waitTunnel(30_000);
     assert.equal(info.address, framedIp, 'the address is the Framed-IP-Address');
@@ -149,11 +150,15 @@ ban: { points: { password: 0 } }
     assert.ok(s, 'ctl sessions shows alice');
     assert.equal(s.address, framedIp);
     assert.equal(s.group, 'Employees');
+    assert.equal(s.sessionTimeout, A.sessionTimeout, 'Session-Timeout applies to the session');
     for (const r of A.routes) assert.ok(s.routes.includes(r), `route ${r} from Framed-Route missing in ctl sessions: ${s.routes.join(', ')}`);
     // ... and vpnc-script installed them through the tunnel
     const routes = (await tb.cl.exec('ip', ['-4', 'route', 'show', 'dev', c.iface])).stdout;
     for (const r of A.routes) assert.match(routes, new RegExp(`^${r.replace(/\./g, '\\.')}\\b`, 'm'), `route ${r} not on ${c.iface}:\n${routes}`);
     assert.ok(c.lines.some((l) => l.text.includes(A.message)), `Reply-Message "${A.message}" not shown:\n${c.proc.tail()}`);
+    // MS-Primary/Secondary-DNS-Server: vpnc-script wrote them into the client namespace's resolv.conf
+    const resolv = (await tb.cl.exec('cat', ['/etc/resolv.conf'], { check: true })).stdout;
+    for (const d of A.dns) assert.match(resolv, new RegExp(`^nameserver ${d.replace(/\./g, '\\.')}$`, 'm'), resolv);
     assert.ok(await bed.pingSoon(gwHost(emp)), 'no ping answer through the tunnel');
     const login = gw.logs().find((l) => l['msg'] === 'login' && l['user'] === A.user);
     assert.deepEqual(login?.['methods'], ['corp-radius']);
@@ -274,6 +279,7 @@ ban: { points: { password: 0 } }
     const st = status(rs);
     assert.equal(st[0], 'Start');
     assert.equal(st.at(-1), 'Stop');
+    for (const r of rs) assert.equal(attr(r, 'Framed-IP-Address'), framedIp, `${attr(r, 'Acct-Status-Type')} carries the Framed-IP-Address`);
     assert.ok(st.slice(1, -1).length >= 1 && st.slice(1, -1).every((s) => s === 'Interim-Update'), st.join(', '));
     const stop = rs.at(-1)!;
     tc.diagnostic(`Stop record: ${JSON.stringify(Object.fromEntries(stop.attrs))}`);
