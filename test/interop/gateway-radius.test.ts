@@ -14,7 +14,8 @@
  *    log line naming each server; no timing assertion);
  *  - accounting: Start, Interim-Update (the server's Acct-Interim-Interval of 2 s wins over the
  *    configured 600) and Stop with non-zero octets and User-Request in freeradius's detail log;
- *    `sslgate ctl terminate` gives Admin-Reset;
+ *    `sslgate ctl terminate` gives Admin-Reset, a client killed without a goodbye Lost-Carrier
+ *    once cookie-timeout passed;
  *  - bad input: a relay that answers each request first with an oversized attribute and a forged
  *    Access-Accept (wrong authenticator) and only then with freeradius's answer: the forgeries
  *    are dropped and logged, a wrong password stays refused, a right one logs in.
@@ -110,6 +111,8 @@ auth-servers:
   radius-down: ${server(`[127.0.0.1:${silent1}, 127.0.0.1:${silent2}]`, ', timeout: 1, retries: 1')}
   radius-relayed: ${server(`127.0.0.1:${relayPort}`, ', timeout: 3, retries: 0')}
 accounting: { server: corp-radius, interim: 600 }
+# the lost-carrier case waits this long (the minimum) for a killed client's session to end
+cookie-timeout: 10
 # failed logins are part of the test: no ban, no growing delay
 ban: { points: { password: 0 } }
 `;
@@ -257,7 +260,7 @@ ban: { points: { password: 0 } }
     assert.equal(failed?.['reason'], 'bad-credentials');
   });
 
-  await sub('accounting: Start, Interim-Update and Stop with octets and User-Request; ctl terminate gives Admin-Reset', async (tc) => {
+  await sub('accounting: Start, Interim-Update and Stop with octets and User-Request; ctl terminate gives Admin-Reset; a vanished client Lost-Carrier', async (tc) => {
     const records = (prefix: string): AccountingRecord[] => fr!.accountingRecords().filter((r) => attr(r, 'Acct-Session-Id')?.startsWith(prefix));
     const sessionPrefix = (id: number): string => `${id.toString(16).padStart(8, '0')}-`;
     const status = (rs: AccountingRecord[]): string[] => rs.map((r) => attr(r, 'Acct-Status-Type') ?? '?');
@@ -312,5 +315,21 @@ ban: { points: { password: 0 } }
     });
     assert.equal(attr(rs2.at(-1)!, 'Acct-Terminate-Cause'), 'Admin-Reset');
     assert.equal(status(rs2)[0], 'Start');
+
+    // the client vanishes (SIGKILL: no BYE, no logout): after cookie-timeout the session ends
+    const c3 = connect(A.user, A.password, 'Employees');
+    await c3.waitTunnel(30_000);
+    assert.ok(await bed.pingSoon(gwHost(emp)));
+    const id3 = (await sessions()).find((s) => s.user === A.user)!.id;
+    c3.proc.kill('SIGKILL');
+    await c3.proc.waitExit(10_000);
+    await bed.stop(c3);
+    const rs3 = await eventually(() => `a Stop for session ${id3}`, 60_000, () => {
+      const r3 = records(sessionPrefix(id3));
+      return status(r3).includes('Stop') ? r3 : undefined;
+    });
+    const stop3 = rs3.at(-1)!;
+    assert.equal(attr(stop3, 'Acct-Terminate-Cause'), 'Lost-Carrier');
+    assert.ok(Number(attr(stop3, 'Acct-Input-Octets')) > 0 && Number(attr(stop3, 'Acct-Input-Packets')) > 0, 'the ended tunnel\'s traffic is counted');
   });
 });
