@@ -93,6 +93,9 @@ test('negotiation: X-CSTP values from the group, the limits and the TLS cipher; 
   assert.equal(n.params.sessionTimeout, 3600);
   assert.equal(n.params.dpd, 30);
   assert.equal(n.params.banner, 'hello');
+  // what the auth server said at login (RADIUS Reply-Message) follows the banner: openconnect
+  // shows X-CSTP-Banner, not the auth-complete's <banner>
+  assert.equal(negotiateTunnel(input({ loginMessages: ['Welcome alice'] })).params.banner, 'hello\nWelcome alice');
   assert.equal(n.linkMtu, 1500);
   assert.equal(n.params.mtu, n.tlsMtu, 'without DTLS the CSTP MTU is the TLS data MTU');
   assert.equal(n.offer, null, 'the request offered no DTLS mode');
