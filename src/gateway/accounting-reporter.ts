@@ -58,10 +58,14 @@ export class AccountingReporter {
       sessionTime: Math.max(0, Math.floor((Date.now() - s.createdAt) / 1000)),
       inOctets: v.bytesIn,
       outOctets: v.bytesOut,
-      inPackets: v.packetsIn,
-      outPackets: v.packetsOut,
+      // the view's packets are the live tunnel's; the bytes already cover every tunnel
+      inPackets: v.packetsIn + s.closedRxPackets,
+      outPackets: v.packetsOut + s.closedTxPackets,
     };
     if (s.address !== null) rec.framedIp = formatIpv4(s.address);
+    // The Start goes at login, before a tunnel leases an address: one the server assigned
+    // (Framed-IP-Address) is already known and is the one the tunnel will get.
+    else if (s.attrs.framedIp) rec.framedIp = s.attrs.framedIp;
     if (s.attrs.radiusClass) rec.radiusClass = s.attrs.radiusClass;
     return rec;
   }

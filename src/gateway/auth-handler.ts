@@ -273,6 +273,7 @@ export class AuthHandler {
     const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group, id.attrs));
     s.attrs = id.attrs;
     s.methods = id.methods;
+    s.loginMessages = id.messages;
     this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods }, 'login');
     this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent });
     this.d.loggedIn?.(s);

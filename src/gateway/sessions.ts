@@ -37,6 +37,8 @@ export class Session {
   private rxSeen = 0;
   private endedRx = 0;
   private endedTx = 0;
+  private endedRxPackets = 0;
+  private endedTxPackets = 0;
 
   constructor(
     /** small number for logs and <session-id> */
@@ -60,6 +62,8 @@ export class Session {
   attrs: SessionAttributes = {};
   /** the auth methods that passed (logs, ctl) */
   methods: string[] = [];
+  /** what the auth servers said at login (RADIUS Reply-Message): shown with the banner */
+  loginMessages: string[] = [];
 
   /** the live tunnel (CSTP + optional DTLS); null when no tunnel is up */
   get tunnel(): SessionTunnel | null {
@@ -95,6 +99,15 @@ export class Session {
     return this.endedTx;
   }
 
+  /** packets of tunnels that already ended (Acct-Input/Output-Packets across reconnects) */
+  get closedRxPackets(): number {
+    return this.endedRxPackets;
+  }
+
+  get closedTxPackets(): number {
+    return this.endedTxPackets;
+  }
+
   /** The address leased for this session's tunnels (CONNECT, before the tunnel is bound). */
   leased(address: number): void {
     this.addressNow = address;
@@ -126,9 +139,11 @@ export class Session {
    * A tunnel's connection closed, having carried `rxBytes`/`txBytes`. True when it was the live
    * one: the session now waits for a cookie reconnect (cookie-timeout).
    */
-  tunnelClosed(t: SessionTunnel, rxBytes: number, txBytes: number, now: number): boolean {
+  tunnelClosed(t: SessionTunnel, rxBytes: number, txBytes: number, now: number, packets?: { rx: number; tx: number }): boolean {
     this.endedRx += rxBytes;
     this.endedTx += txBytes;
+    this.endedRxPackets += packets?.rx ?? 0;
+    this.endedTxPackets += packets?.tx ?? 0;
     return this.unbindTunnel(t, now);
   }
 

@@ -22,6 +22,8 @@ export interface TunnelNegotiationInput {
   limits: SessionLimits;
   /** what the auth backend set (routes, DNS) */
   attrs?: SessionAttributes;
+  /** what the auth servers said at login (Reply-Message), added to the banner */
+  loginMessages?: string[];
   address: number;
   netmask: string;
   /** the TLS connection carrying the tunnel: `getProtocol()`, the cipher's standard name */
@@ -76,7 +78,9 @@ export function negotiateTunnel(i: TunnelNegotiationInput): TunnelNegotiation {
   };
   if (creq.hostname) params.hostname = creq.hostname;
   if (net.defaultDomain) params.defaultDomain = net.defaultDomain;
-  const banner = group.banner ?? cfg.banner;
+  // openconnect shows X-CSTP-Banner (vpnc-script prints CISCO_BANNER), not the <banner> of the
+  // auth-complete: the login's messages go here too.
+  const banner = [group.banner ?? cfg.banner, ...(i.loginMessages ?? [])].filter((x): x is string => !!x).join('\n');
   if (banner) params.banner = banner;
 
   // DTLS (step 6): the keys travel in this exchange.

@@ -90,6 +90,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     group: s.group,
     limits: s.limits,
     attrs: s.attrs,
+    loginMessages: s.loginMessages,
     address: addr,
     netmask: s.pool.netmask,
     tls: { protocol: sock.getProtocol() ?? undefined, cipher: cipher?.standardName ?? cipher?.name },
@@ -137,7 +138,10 @@ function onChannelClose(s: Session, tunnel: SessionTunnel, addr: number, why: Ch
   noteTunnelDown(s, channel, why, d.events, tunnel.dtls?.channel?.counters);
   d.dtls?.forget(tunnel);
   const dtlsTotals = tunnel.dtlsTotals();
-  const wasLive = s.tunnelClosed(tunnel, channel.counters.rxBytes + dtlsTotals.rxBytes, channel.counters.txBytes + dtlsTotals.txBytes, Date.now());
+  const wasLive = s.tunnelClosed(tunnel, channel.counters.rxBytes + dtlsTotals.rxBytes, channel.counters.txBytes + dtlsTotals.txBytes, Date.now(), {
+    rx: channel.counters.rxPackets + dtlsTotals.rxPackets,
+    tx: channel.counters.txPackets + dtlsTotals.txPackets,
+  });
   if (!wasLive) return; // replaced by a reconnect
   const counters = {
     rxPackets: channel.counters.rxPackets,

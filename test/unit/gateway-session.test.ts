@@ -39,13 +39,15 @@ test('session: bind, replace by a reconnect, close of the old one, close of the 
   const t2 = tunnel();
   assert.equal(s.bindTunnel(t2, '', 2000), t1, 'a reconnect returns the tunnel it replaces');
   assert.equal(s.userAgent, 'connect-agent', 'an empty User-Agent keeps the old one');
-  assert.equal(s.tunnelClosed(t1, 100, 200, 2100), false, 'the replaced tunnel closing is not a disconnect');
+  assert.equal(s.tunnelClosed(t1, 100, 200, 2100, { rx: 3, tx: 4 }), false, 'the replaced tunnel closing is not a disconnect');
   assert.equal(s.tunnel, t2);
   assert.deepEqual([s.closedRxBytes, s.closedTxBytes], [100, 200], 'its traffic still counts');
-  assert.equal(s.tunnelClosed(t2, 1, 2, 3000), true);
+  assert.deepEqual([s.closedRxPackets, s.closedTxPackets], [3, 4], 'and its packets (accounting Stop after the tunnel is gone)');
+  assert.equal(s.tunnelClosed(t2, 1, 2, 3000, { rx: 1, tx: 1 }), true);
   assert.equal(s.tunnel, null);
   assert.equal(s.disconnectedAt, 3000);
   assert.deepEqual([s.closedRxBytes, s.closedTxBytes], [101, 202]);
+  assert.deepEqual([s.closedRxPackets, s.closedTxPackets], [4, 5]);
   store.remove(s);
   assert.equal(s.address, null, 'the lease is gone with the session');
   assert.equal(pool.used, 0);
@@ -91,6 +93,9 @@ test('negotiation: X-CSTP values from the group, the limits and the TLS cipher; 
   assert.equal(n.params.sessionTimeout, 3600);
   assert.equal(n.params.dpd, 30);
   assert.equal(n.params.banner, 'hello');
+  // what the auth server said at login (RADIUS Reply-Message) follows the banner: openconnect
+  // shows X-CSTP-Banner, not the auth-complete's <banner>
+  assert.equal(negotiateTunnel(input({ loginMessages: ['Welcome alice'] })).params.banner, 'hello\nWelcome alice');
   assert.equal(n.linkMtu, 1500);
   assert.equal(n.params.mtu, n.tlsMtu, 'without DTLS the CSTP MTU is the TLS data MTU');
   assert.equal(n.offer, null, 'the request offered no DTLS mode');

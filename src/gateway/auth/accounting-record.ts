@@ -35,11 +35,11 @@ export interface AcctRecord {
 /** Why a session ended (the gateway's words) -> Acct-Terminate-Cause. */
 export function terminateCause(why: string): AcctCause {
   const w = why.toLowerCase();
-  if (w.includes('logout') || w.includes('disconnect request') || w.includes('client disconnected') || w.includes('replaced by a newer login')) return 'user-request';
+  if (w.includes('logout') || w.includes('disconnect request') || w.includes('client disconnect') || w.includes('replaced by a newer login')) return 'user-request';
   if (w.includes('idle')) return 'idle-timeout';
   if (w.includes('session timeout') || w.includes('session-timeout')) return 'session-timeout';
   if (w.includes('admin') || w.includes('ctl')) return 'admin-reset';
-  if (w.includes('shutdown') || w.includes('stopping') || w.includes('restart')) return 'nas-reboot';
+  if (w.includes('shutdown') || w.includes('shutting down') || w.includes('stopping') || w.includes('restart')) return 'nas-reboot';
   if (w.includes('reconnect window') || w.includes('cookie') || w.includes('dead peer') || w.includes('lost')) return 'lost-carrier';
   return 'nas-request';
 }

@@ -88,7 +88,8 @@ export function sessionView(s: Session, now = Date.now()): SessionView {
       connected && link
         ? { type: s.tunnel?.channelName ?? 'TLS', tls: { protocol: link.protocol, cipher: link.cipher }, dtls: dtlsView(s), mtu: link.mtu }
         : null,
-    routes: s.group.network.routes.map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`),
+    // the group's, then what the auth server added (Framed-Route), as the tunnel sends them
+    routes: [...s.group.network.routes.map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`), ...(s.attrs.routes ?? [])],
     bytesIn: s.closedRxBytes + live.rxBytes,
     bytesOut: s.closedTxBytes + live.txBytes,
     packetsIn: live.rxPackets,
