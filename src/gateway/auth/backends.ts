@@ -10,6 +10,8 @@ import type { AcctCause, AcctEvent, AcctRecord } from './accounting-record.js';
 import { AuthEngine, type CertificateIdentity, type SecondFactor } from './engine.js';
 import { certIdentity } from './client-cert.js';
 import { LocalMethod } from './local-method.js';
+import { queuedMethod } from './queued-method.js';
+import type { AuthQueue } from '../priv/auth-queue.js';
 import { TotpFactor } from './totp-factor.js';
 import type { ClientCertInfo, PasswordMethod } from './types.js';
 import { RadiusAccounting, RadiusMethod } from './radius/index.js';
@@ -25,6 +27,8 @@ export interface BackendsDeps {
   config: () => GatewayConfig;
   users: () => UserStore;
   log: Logger;
+  /** bounds the local password checks (scrypt); absent in tests */
+  queue?: AuthQueue;
 }
 
 /** Default certificate mapping: the user from CN, no groups (tls.cert-user / cert-group refine it). */
@@ -57,7 +61,8 @@ export class AuthBackends {
     const old = [...this.methods.values()];
     const cfg = this.d.config();
     const methods = new Map<string, PasswordMethod>();
-    methods.set('local', new LocalMethod({ users: () => this.d.users() }));
+    const local = new LocalMethod({ users: () => this.d.users() });
+    methods.set('local', this.d.queue ? queuedMethod(local, this.d.queue) : local);
     for (const [name, s] of Object.entries(cfg.authServers)) {
       try {
         const m = this.methodFor(s);

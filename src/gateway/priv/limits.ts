@@ -10,3 +10,10 @@ export const USER_NAME_MAX_BYTES = 256;
 export const AUTH_CONCURRENCY = 4;
 /** Password checks waiting beyond that; more are answered "busy" at once. */
 export const AUTH_QUEUE = 512;
+
+/**
+ * Logins the privileged process works on at once (each may wait seconds on a RADIUS or LDAP
+ * server); beyond it the answer is "busy" at once. Bounds memory if a flood or a compromised
+ * network process sends auth requests faster than backends answer.
+ */
+export const MAX_LOGINS_IN_FLIGHT = 1024;

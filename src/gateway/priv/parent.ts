@@ -33,7 +33,7 @@ import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
 import { Channel } from './channel.js';
-import { MAX_FRAME_FROM_NETWORK } from './limits.js';
+import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage, type ProfileWire } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
 
@@ -117,6 +117,7 @@ export class PrivilegedParent {
   private channel: Channel<NetworkMessage, PrivilegedMessage> | null = null;
   private readonly auth = new AuthQueue();
   private backends!: AuthBackends;
+  private loginsInFlight = 0;
   /** reload step 1's result, until step 3 (or the next step 1) */
   private pending: { config: GatewayConfig; users: UserStore } | null = null;
   private stopping = false;
@@ -154,7 +155,7 @@ export class PrivilegedParent {
     this.identity = await loadOrCreateIdentity({ ...cfg.tls, stateDir: cfg.state, subjectHost: cfg.listen.host, notice });
     this.users = UserStore.inState(cfg.state, notice);
     this.users.cacheSeconds = cfg.auth.cacheSeconds;
-    this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log });
+    this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log, queue: this.auth });
     const profile = readProfile(cfg.profile);
     const clientCa = this.readClientCa(cfg);
 
@@ -257,17 +258,23 @@ export class PrivilegedParent {
       case 'auth-start':
       case 'auth-answer': {
         const { id } = m;
+        // Logins in flight are bounded here; the local password checks inside them are bounded
+        // again by the AuthQueue (auth/queued-method.ts), RADIUS/LDAP by their own timeouts.
+        if (this.loginsInFlight >= MAX_LOGINS_IN_FLIGHT) {
+          this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'busy', message: 'The gateway is busy; please try again later.' } });
+          break;
+        }
+        this.loginsInFlight++;
         const engine = this.backends.engine;
-        const queued = this.auth.run(async () => {
-          try {
-            const outcome = m.t === 'auth-start' ? await engine.start(m.req) : await engine.answer(m.req);
-            this.reply({ t: 'auth-outcome', id, outcome });
-          } catch (e) {
-            this.log.error({ err: (e as Error).message }, 'login check failed');
-            this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'backend-error', message: 'The login could not be checked; please try again.' } });
-          }
-        });
-        if (!queued) this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'busy', message: 'The gateway is busy; please try again later.' } });
+        void (m.t === 'auth-start' ? engine.start(m.req) : engine.answer(m.req))
+          .then(
+            (outcome) => this.reply({ t: 'auth-outcome', id, outcome }),
+            (e: unknown) => {
+              this.log.error({ err: (e as Error).message }, 'login check failed');
+              this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'backend-error', message: 'The login could not be checked; please try again.' } });
+            },
+          )
+          .finally(() => this.loginsInFlight--);
         break;
       }
       case 'acct':
