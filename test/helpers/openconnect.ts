@@ -17,6 +17,12 @@ export interface OpenconnectOptions {
   user?: string;
   /** Sent on stdin (--passwd-on-stdin). Omit for certificate-only logins. */
   password?: string;
+  /**
+   * Further stdin lines after the password, one per later prompt: with --passwd-on-stdin and
+   * --non-inter, openconnect 9.01 reads each prompt it cannot fill from the next stdin line
+   * (main.c prompt_for_input, allow_stdin_read), e.g. a TOTP code or new + verify password.
+   */
+  stdinLines?: string[];
   authgroup?: string;
   /** e.g. 'pin-sha256:...' from startOcserv().pin. */
   servercert?: string;
@@ -70,6 +76,7 @@ export class OpenconnectClient {
     args.push(...(opts.extraArgs ?? []), opts.url);
     this.proc = ns.spawn('openconnect', args, { label: `openconnect@${ns.name}` });
     if (opts.password !== undefined) this.proc.write(`${opts.password}\n`);
+    for (const line of opts.stdinLines ?? []) this.proc.write(`${line}\n`);
     this.proc.endStdin();
     // vpnc-script keeps per-connection state in the host's /var/run/vpnc,
     // keyed by openconnect's pid (VPNPID); remove it even after a SIGKILL.
