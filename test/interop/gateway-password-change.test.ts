@@ -33,6 +33,8 @@ test('expired local password: openconnect gets the new-password form, changes it
   const fred = { old: pw(), next: pw(), secret: formatTotpSecret(rng.bytes(20)) };
   const gina = { old: pw() };
   const hank = { old: pw(), next: pw() };
+  // XML's special characters and a space: the new password crosses openconnect's XML and ours.
+  const ivy = { old: pw(), next: `${pw()} <&>"'` };
 
   const bed = await GatewayBed.open(t, 'pwchange');
   const net = bed.tb.poolNet(0);
@@ -44,6 +46,7 @@ test('expired local password: openconnect gets the new-password form, changes it
       { name: 'fred', password: fred.old },
       { name: 'gina', password: gina.old },
       { name: 'hank', password: hank.old },
+      { name: 'ivy', password: ivy.old },
     ],
     beforeServe: async (configFile) => {
       const r = await execIn(null, process.execPath, [SSLGATE_BIN, 'user', 'totp', 'fred', '--secret', fred.secret, '--no-qr', '--config', configFile], { timeoutMs: 30_000 });
@@ -60,7 +63,7 @@ test('expired local password: openconnect gets the new-password form, changes it
     (JSON.parse(fs.readFileSync(usersFile, 'utf8')) as { users: Record<string, { hash: string; mustChange?: boolean }> }).users[name]!;
 
   // As an admin would on a running gateway: mark the passwords expired, then reload.
-  for (const name of ['erin', 'fred', 'gina', 'hank']) assert.match(await sslgate('user', 'expire', name), /expired: to be changed at the next login/);
+  for (const name of ['erin', 'fred', 'gina', 'hank', 'ivy']) assert.match(await sslgate('user', 'expire', name), /expired: to be changed at the next login/);
   const reload = await ctl(gw, ['reload']);
   assert.equal(reload.code, 0, reload.stderr);
 
@@ -128,6 +131,13 @@ test('expired local password: openconnect gets the new-password form, changes it
     assert.match(out, /must differ from the old one/, 'the reason is shown');
     assert.equal(record('gina').hash, hashBefore);
     assert.equal(record('gina').mustChange, true, 'still expired');
+  });
+
+  await t.test('a new password with XML special characters and a space is stored as typed', async () => {
+    const c = bed.connect({ user: 'ivy', password: ivy.old, authgroup: 'Employees', noDtls: true, stdinLines: [ivy.next, ivy.next] });
+    await loginAndPing(c, 'ivy (changing to a password with <&>)');
+    const again = bed.connect({ user: 'ivy', password: ivy.next, authgroup: 'Employees', noDtls: true });
+    await loginAndPing(again, 'ivy (the new password)');
   });
 
   await t.test('sslgate connect changes the expired password from stdin (old, new; it fills verify itself); ping', async () => {

@@ -46,6 +46,7 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
     emma: { password: pw(), secret: secret() }, // sslgate connect
   };
   const otherSecret = secret();
+  const walt = { password: pw() }; // a local user never enrolled for TOTP
 
   const bed = await GatewayBed.open(t, 'totp');
   const net = bed.tb.poolNet(0);
@@ -53,7 +54,7 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
   const enrolOut: string[] = [];
   const gw = await bed.startGateway({
     yaml,
-    users: Object.entries(users).map(([name, u]) => ({ name, password: u.password })),
+    users: [...Object.entries(users).map(([name, u]) => ({ name, password: u.password })), { name: 'walt', password: walt.password }],
     beforeServe: async (configFile) => {
       for (const [name, u] of Object.entries(users)) {
         const r = await execIn(null, process.execPath, [SSLGATE_BIN, 'user', 'totp', name, '--secret', u.secret, '--no-qr', '--config', configFile], { timeoutMs: 30_000 });
@@ -172,6 +173,12 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
       assert.equal(lastCounter('emma'), step);
       break;
     }
+  });
+
+  await t.test('a user without an enrolment cannot log in to the TOTP group, and is told why', async () => {
+    const c = bed.connect({ user: 'walt', password: walt.password, authgroup: 'Secure', noDtls: true, extraArgs: ['--token-mode=totp', `--token-secret=base32:${otherSecret}`] });
+    const out = await refused(c, 'walt (not enrolled)');
+    assert.match(out, /no authenticator app enrolled/);
   });
 
   await t.test('a right password without any code is not a login', async () => {
