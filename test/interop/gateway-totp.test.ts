@@ -48,9 +48,10 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
   const otherSecret = secret();
   const walt = { password: pw() }; // a local user never enrolled for TOTP
 
+  // Secure is not the first group: follow-up forms (no group in the reply) must keep the login's.
   const bed = await GatewayBed.open(t, 'totp');
   const net = bed.tb.poolNet(0);
-  const yaml = `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Secure\n    second-factor: totp\n`;
+  const yaml = `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n  - name: Secure\n    second-factor: totp\n`;
   const enrolOut: string[] = [];
   const gw = await bed.startGateway({
     yaml,
@@ -149,6 +150,8 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
     assert.match(out, /Wrong code/, `openconnect does not show why:\n${out}`);
     const logged = await gw.waitLog(/TOTP code refused/, 10_000, mark);
     assert.equal(logged['reason'], 'wrong');
+    const failed = await gw.waitLog(/login failed/, 10_000, mark);
+    assert.deepEqual([failed['user'], failed['group']], ['carol', 'Secure'], `the failure names the login's group: ${JSON.stringify(failed)}`);
     assert.equal(lastCounter('carol'), undefined, 'no step recorded for a wrong code');
   });
 
