@@ -7,7 +7,9 @@
  *     `<auth id="challenge">` form by itself (nothing typed for the code); ping through the tunnel;
  *   - a code used twice (given on stdin: openconnect reads the challenge's answer from the next
  *     stdin line) is refused the second time, the gateway logs the replay and keeps serving;
- *   - a wrong code (a token generated from another secret) is refused with a clear message.
+ *   - a wrong code (a token generated from another secret) is refused with a clear message;
+ *   - TOTP after a RADIUS first factor (freeradius started by the test): the user is enrolled
+ *     without a local password, freeradius checks the password, the gateway the code.
  *
  * No timing thresholds: the replay check only counts when both logins ran while the code was
  * still inside the gateway's window (the test's clock is the gateway's: same machine); when the
@@ -19,6 +21,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatTotpSecret, hotp, parseTotpSecret, timeStep } from '../../src/gateway/auth/totp.js';
+import { defaultUsersFile, RADIUS_USERS, startFreeradius, type Freeradius } from '../helpers/freeradius.js';
 import { GatewayBed } from '../helpers/gateway-bed.js';
 import { execIn, interopSkipReason, tempDir } from '../helpers/netns.js';
 import type { OpenconnectClient } from '../helpers/openconnect.js';
@@ -189,5 +192,61 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
     const c = bed.connect({ user: 'carol', password: users.carol.password, authgroup: 'Secure', noDtls: true });
     await refused(c, 'carol (no code)');
     assert.ok(!gw.logs().some((r) => r['msg'] === 'login' && r['user'] === 'carol'), 'carol logged in without a code');
+  });
+});
+
+test('TOTP after a RADIUS first factor: freeradius checks the password, the gateway the code; ping', { skip: interopSkipReason(['openconnect', 'ping', 'ip', 'freeradius']), timeout: 240_000 }, async (t) => {
+  // freeradius (test/helpers/freeradius.ts) runs in the gateway's namespace, on its loopback.
+  const a = RADIUS_USERS.accept;
+  const r = RADIUS_USERS.reject;
+  const rng = seeded('gateway totp after radius');
+  const secretA = formatTotpSecret(rng.bytes(20));
+  const bed = await GatewayBed.open(t, 'totprad');
+  let fr: Freeradius | undefined;
+  t.after(async () => {
+    await fr?.stop();
+  });
+  // No Framed-IP-Address: the address comes from the group's pool.
+  fr = await startFreeradius({ ns: bed.tb.gw.name, usersFile: defaultUsersFile({ framedIp: null }) });
+  const net = bed.tb.poolNet(0);
+  const yaml = [
+    `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]`,
+    `auth-servers:\n  corp-radius:\n    type: radius\n    address: ${fr.address}:${fr.authPort}\n    secret: ${fr.secret}\n    timeout: 3`,
+    // Class "OU=Employees;Admins" allows the Employees group.
+    `groups:\n  - name: Employees\n    auth: [corp-radius]\n    second-factor: totp`,
+    '',
+  ].join('\n');
+  let enrolled = '';
+  const gw = await bed.startGateway({
+    yaml,
+    users: [],
+    beforeServe: async (configFile) => {
+      // Not a local user: enrolled for TOTP only (added without a local password).
+      for (const [name, s] of [[a.user, secretA], [r.user, formatTotpSecret(rng.bytes(20))]] as const) {
+        const res = await execIn(null, process.execPath, [SSLGATE_BIN, 'user', 'totp', name, '--secret', s, '--no-qr', '--config', configFile], { timeoutMs: 30_000 });
+        assert.equal(res.code, 0, res.stderr);
+        enrolled += res.stdout;
+      }
+    },
+  });
+  assert.match(enrolled, new RegExp(`enrolled ${a.user} for TOTP \\(a new user without a local password`));
+
+  await t.test('RADIUS password + openconnect --token-mode=totp: logged in with both factors; ping', async () => {
+    const c = bed.connect({ user: a.user, password: a.password, authgroup: 'Employees', noDtls: true, extraArgs: ['--token-mode=totp', `--token-secret=base32:${secretA}`] });
+    await c.waitTunnel(30_000).catch((e: Error) => assert.fail(`no tunnel: ${e.message}\n${c.proc.tail()}\n--- gateway:\n${gw.proc.tail(20)}`));
+    assert.ok(await bed.pingSoon(gwHost(net)), 'no ping through the tunnel');
+    await bed.stop(c);
+    const login = gw.logs().find((l) => l['msg'] === 'login' && l['user'] === a.user);
+    assert.deepEqual(login?.['methods'], ['corp-radius', 'totp'], JSON.stringify(login));
+    assert.match(fr!.output(), new RegExp(`Login OK: \\[${a.user}\\]`), 'freeradius checked the password');
+  });
+
+  await t.test('a RADIUS reject never reaches the code: refused with the server\'s message', async () => {
+    const c = bed.connect({ user: r.user, password: r.password, authgroup: 'Employees', noDtls: true, extraArgs: ['--token-mode=totp', `--token-secret=base32:${secretA}`] });
+    const status = await c.proc.waitExit(30_000);
+    await bed.stop(c);
+    assert.notEqual(status.code, 0);
+    assert.ok(c.lines.some((l) => l.text.includes(r.message)), `the Reply-Message is not shown:\n${c.proc.tail()}`);
+    assert.ok(!c.lines.some((l) => /OATH TOTP token code/i.test(l.text)), 'a code was asked for after a RADIUS reject');
   });
 });
