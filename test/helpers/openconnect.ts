@@ -17,12 +17,6 @@ export interface OpenconnectOptions {
   user?: string;
   /** Sent on stdin (--passwd-on-stdin). Omit for certificate-only logins. */
   password?: string;
-  /**
-   * Further stdin lines after the password, one per later prompt: with --passwd-on-stdin and
-   * --non-inter, openconnect 9.01 reads each prompt it cannot fill from the next stdin line
-   * (main.c prompt_for_input, allow_stdin_read), e.g. a TOTP code or new + verify password.
-   */
-  stdinLines?: string[];
   authgroup?: string;
   /** e.g. 'pin-sha256:...' from startOcserv().pin. */
   servercert?: string;
@@ -38,6 +32,12 @@ export interface OpenconnectOptions {
   /** -v: also logs every data packet (noisy with bulk transfers). */
   verbose?: boolean;
   extraArgs?: string[];
+  /**
+   * Further stdin lines after the password, one per later prompt: with --passwd-on-stdin and
+   * --non-inter, openconnect 9.01 reads each prompt it cannot fill from the next stdin line
+   * (main.c prompt_for_input, allow_stdin_read), e.g. a TOTP code or new + verify password.
+   */
+  stdinLines?: string[];
 }
 
 export interface TunnelInfo {
