@@ -212,7 +212,9 @@ export class AuthHandler {
     const fields: Record<string, string> = {};
     for (const [k, v] of doc.fields) fields[k] = v;
     const out = await this.d.auth.answer({ handle, fields, remote: ctx.remoteAddr });
-    return this.outcome(out, group, ctx, '');
+    // The reply names no group: a failure is logged and the form shown again with the login's.
+    const own = out.kind === 'failure' && out.group ? this.d.config().groups.find((g) => g.name === out.group) : undefined;
+    return this.outcome(out, own ?? group, ctx, '');
   }
 
   private async outcome(out: AuthOutcome, group: GroupConfig, ctx: RequestContext, typed: string): Promise<HttpReply> {

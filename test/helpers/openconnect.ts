@@ -34,6 +34,12 @@ export interface OpenconnectOptions {
   /** -v: also logs every data packet (noisy with bulk transfers). */
   verbose?: boolean;
   extraArgs?: string[];
+  /**
+   * Further stdin lines after the password, one per later prompt: with --passwd-on-stdin and
+   * --non-inter, openconnect 9.01 reads each prompt it cannot fill from the next stdin line
+   * (main.c prompt_for_input, allow_stdin_read), e.g. a TOTP code or new + verify password.
+   */
+  stdinLines?: string[];
 }
 
 export interface TunnelInfo {
@@ -74,6 +80,7 @@ export class OpenconnectClient {
     this.proc = ns.spawn('openconnect', args, { label: `openconnect@${ns.name}` });
     if (opts.cookie !== undefined) this.proc.write(`${opts.cookie}\n`);
     if (opts.password !== undefined) this.proc.write(`${opts.password}\n`);
+    for (const line of opts.stdinLines ?? []) this.proc.write(`${line}\n`);
     this.proc.endStdin();
     // vpnc-script keeps per-connection state in the host's /var/run/vpnc,
     // keyed by openconnect's pid (VPNPID); remove it even after a SIGKILL.

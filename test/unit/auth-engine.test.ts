@@ -172,6 +172,9 @@ test('engine: second factor after the password; wrong code fails; not enrolled f
   const p2 = prompt(await e.start({ group: 'Otp', user: 'alice', password: 'a-pw', remote: R }));
   const bad = await e.answer({ handle: p2.handle, fields: { password: '000000' }, remote: R });
   assert.ok(bad.kind === 'failure' && /Wrong code/.test(bad.message));
+  // The reply to the challenge names no group: the failure says which login it ended (Otp is
+  // not the first group, where the handler would otherwise log it and show the form).
+  assert.equal(bad.kind === 'failure' && bad.group, 'Otp');
 });
 
 test('engine: certificate only, certificate + password (names must match), no or bad certificate', async () => {

@@ -118,6 +118,12 @@ export class AuthEngine implements Authenticator {
     };
     const p = c.pending;
     c.pending = null;
+    const out = await this.answerPending(c, p, f, field);
+    // The reply to a follow-up form names no group: a failure says which login it ends.
+    return out.kind === 'failure' ? { ...out, group: c.group } : out;
+  }
+
+  private async answerPending(c: Conversation, p: Pending, f: Record<string, string>, field: (...names: string[]) => string): Promise<AuthOutcome> {
     switch (p.kind) {
       case 'method': {
         const m = this.d.method(p.method);

@@ -125,6 +125,8 @@ export type AuthOutcome =
       message: string;
       /** the user name as far as known (logs, ban guard) */
       user?: string;
+      /** the group of the login it ends, when the request did not name it (an answer to a follow-up form) */
+      group?: string;
     };
 
 export interface AuthStart {
