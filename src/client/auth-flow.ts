@@ -325,9 +325,11 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
     if (select && form.authId !== 'challenge') {
       if (chosenGroup === undefined) progress.info(`groups offered: ${listGroups(select)}`);
       let wanted: string | undefined;
-      if (o.authgroup !== undefined) {
-        wanted = matchGroup(select, o.authgroup);
-        if (wanted === undefined) throw new ClientError(`the gateway offers no group "${o.authgroup}"; it offers: ${listGroups(select)}`);
+      // --authgroup, else -F AUTHID:group_list=GROUP (openconnect main.c takes either)
+      const authgroup = o.authgroup ?? filler.entry(form.authId, select.name);
+      if (authgroup !== undefined) {
+        wanted = matchGroup(select, authgroup);
+        if (wanted === undefined) throw new ClientError(`the gateway offers no group "${authgroup}"; it offers: ${listGroups(select)}`);
       } else if (filler.interactive && select.options.length > 1 && chosenGroup === undefined) {
         wanted = await filler.chooseGroup(select);
       } else {

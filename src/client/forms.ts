@@ -97,6 +97,11 @@ export class FormFiller {
     return token !== undefined && token.available && form.fields.some((f) => isTokenField(form, f));
   }
 
+  /** The -F value for a field, if any. */
+  entry(authId: string, name: string): string | undefined {
+    return this.src.formEntries?.get(authId, name);
+  }
+
   /** A person is answering. */
   get interactive(): boolean {
     return this.src.prompter.interactive;
