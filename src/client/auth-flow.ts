@@ -268,6 +268,8 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
     if (doc.success) {
       const cookie = jar.get('webvpn');
       if (!cookie) throw new ClientError(`${url.hostHeader} reported success but sent no session cookie (webvpn)`);
+      // The gateway's last words (a RADIUS Reply-Message on accept, for example).
+      if (doc.message && !bannersShown.has(doc.message)) progress.step(doc.message);
       if (doc.serverCertHash && tls && doc.serverCertHash.toUpperCase() !== tls.decision.sha1) {
         // §3.1: the hash should be that of the certificate we saw; a TLS-inspecting proxy differs.
         progress.warn(`the gateway reports certificate SHA-1 ${doc.serverCertHash}, but the connection showed ${tls.decision.sha1}`);

@@ -35,6 +35,10 @@ export function loadTokenSource(mode: string, value: string | undefined, progres
       'bare-base32': 'base32 (no prefix; openconnect would want base32:)',
     }[secret.form];
     progress.info(`TOTP secret: ${secret.key.length} bytes read as ${how}, HMAC-${secret.algorithm.toUpperCase()}`);
+    if (secret.form === 'raw' && /^[A-Za-z2-7 ]{16,}=*$/.test(text.trim())) {
+      // Lower case or spaced base32 is read as characters (openconnect does the same): say so.
+      progress.warn('--token-secret has no base32: prefix, so its characters are the key (as openconnect reads it); if it is a base32 secret, write base32:SECRET');
+    }
     return new TotpSource(secret);
   } catch (e) {
     if (e instanceof TokenSecretError) throw new ClientError(`--token-secret: ${e.message}`);

@@ -307,6 +307,7 @@ test('sslgate gateway forms: token answers the challenge, opaque and webvpnconte
     const text = out.join('');
     assert.match(text, /Enter the code from your authenticator app/);
     assert.match(text, /Your password has expired/);
+    assert.match(text, /Welcome/, 'the success <message>');
   } finally {
     gw.close();
   }
