@@ -9,9 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
 import { after, before, test } from 'node:test';
-import type { AddressInfo } from 'node:net';
 import { authenticate } from '../../src/client/auth-flow.js';
 import { AuthFailedError, ClientError } from '../../src/client/errors.js';
 import { FormEntries } from '../../src/client/form-entries.js';
@@ -23,9 +21,10 @@ import { Progress } from '../../src/client/progress.js';
 import type { Prompter } from '../../src/client/prompts.js';
 import { TlsConnector } from '../../src/client/tls-connect.js';
 import { pinSha256 } from '../../src/protocol/cert-pin.js';
-import { HttpRequestParser, formatResponse, type HttpRequest } from '../../src/protocol/http.js';
+import type { HttpRequest } from '../../src/protocol/http.js';
 import { parseClientAuth } from '../../src/protocol/auth-xml.js';
 import { X509Certificate } from 'node:crypto';
+import { fakeGateway as startFakeGateway, type FakeGateway, type Reply } from '../helpers/fake-auth-gateway.js';
 import { requireOrSkip } from '../helpers/prerequisites.js';
 
 let dir = '';
@@ -45,40 +44,8 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Reply {
-  status?: number;
-  reason?: string;
-  headers?: Array<[string, string]>;
-  body?: string;
-}
-
-/** A gateway that answers request i with script(req, i); records requests and connections. */
-async function fakeGateway(script: (req: HttpRequest, i: number) => Reply): Promise<{ url: string; reqs: HttpRequest[]; conns: () => number; close: () => void }> {
-  const reqs: HttpRequest[] = [];
-  let conns = 0;
-  const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({ key, cert }, (s) => {
-    conns++;
-    sockets.add(s);
-    const parser = new HttpRequestParser();
-    s.on('data', (d: Buffer) => {
-      for (const req of parser.push(d)) {
-        const r = script(req, reqs.length);
-        reqs.push(req);
-        const h: Array<[string, string]> = [['Content-Type', 'text/xml'], ['X-Transcend-Version', '1'], ...(r.headers ?? [])];
-        s.write(formatResponse(r.status ?? 200, r.reason ?? 'OK', h, r.body ?? ''));
-      }
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  const close = (): void => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  };
-  return { url: `https://127.0.0.1:${port}`, reqs, conns: () => conns, close };
-}
+/** The scripted gateway with this file's certificate. */
+const fakeGateway = (script: (req: HttpRequest, i: number) => Reply): Promise<FakeGateway> => startFakeGateway({ key, cert }, script);
 
 function fixedPrompter(lines: string[]): Prompter {
   return {
