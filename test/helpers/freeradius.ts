@@ -297,7 +297,15 @@ ${authorizeSection(o.challengeCodes)}
     ok
   }
   post-auth {
+    # A wrong password must not carry the user's accept items (the users file added them in
+    # authorize): the reply keeps its Reply-Message only for users rejected on purpose
+    # (Auth-Type Reject), as attr_filter.access_reject does in Debian's full config.
     Post-Auth-Type REJECT {
+      if (&control:Auth-Type != Reject) {
+        update {
+          &reply: !* ANY
+        }
+      }
       ok
     }
   }
