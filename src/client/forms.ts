@@ -57,14 +57,13 @@ export class FormFiller {
   prompted = false;
   /** values from options/stdin were submitted (a failure with them is final) */
   submittedFixed = false;
+  /** the first line of stdin went to the first password field already */
+  private stdinPasswordTaken = false;
 
   constructor(
     private readonly src: FillSources,
     private readonly progress: Progress,
   ) {}
-
-  /** the first line of stdin went to the first password field already */
-  private stdinPasswordTaken = false;
 
   /**
    * Values for every field of the form. `group` fills the group_list select; `retry` means the
