@@ -13,8 +13,9 @@ import { profile } from './profile.js';
 import type { FuzzTarget } from './target.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
+  clientOptions,
   httpRequest, httpResponse, connectHeaders, cstp, xml, authXmlGateway, authXmlClient, profile,
-  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel, clientOptions,
+  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel,
 ];
 
 export function findTarget(name: string): FuzzTarget {
