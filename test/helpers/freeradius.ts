@@ -58,6 +58,8 @@ export const RADIUS_USERS = {
 export interface UsersFileOptions {
   /** Framed-IP-Address of the accepting user (default RADIUS_USERS.accept.framedIp); null: none */
   framedIp?: string | null;
+  /** Acct-Interim-Interval of the accepting user (default RADIUS_USERS.accept.acctInterim); null: none */
+  acctInterim?: number | null;
 }
 
 /** The `users` file (rlm_files "authorize") for RADIUS_USERS. */
@@ -66,6 +68,7 @@ export function defaultUsersFile(opts: UsersFileOptions = {}): string {
   const r = RADIUS_USERS.reject;
   const e = RADIUS_USERS.expired;
   const framedIp = opts.framedIp === undefined ? a.framedIp : opts.framedIp;
+  const acctInterim = opts.acctInterim === undefined ? a.acctInterim : opts.acctInterim;
   const reply = [
     `Class := "${a.classText}"`,
     ...(framedIp !== null ? [`Framed-IP-Address := ${framedIp}`] : []),
@@ -74,7 +77,7 @@ export function defaultUsersFile(opts: UsersFileOptions = {}): string {
     `MS-Secondary-DNS-Server := ${a.dns[1]}`,
     `Reply-Message := "${a.message}"`,
     `Session-Timeout := ${a.sessionTimeout}`,
-    `Acct-Interim-Interval := ${a.acctInterim}`,
+    ...(acctInterim !== null ? [`Acct-Interim-Interval := ${acctInterim}`] : []),
   ];
   return [
     `${a.user} Cleartext-Password := "${a.password}"`,
