@@ -1,5 +1,6 @@
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
 import { authXmlClient, authXmlGateway, xml } from './auth-xml.js';
+import { clientOptions } from './client-options.js';
 import { config } from './config.js';
 import { connectHeaders } from './connect-headers.js';
 import { cstp } from './cstp.js';
@@ -13,6 +14,7 @@ import { profile } from './profile.js';
 import type { FuzzTarget } from './target.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
+  clientOptions,
   httpRequest, httpResponse, connectHeaders, cstp, xml, authXmlGateway, authXmlClient, profile,
   dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel, radius,
 ];

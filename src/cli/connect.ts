@@ -4,12 +4,16 @@
  */
 import { Command, Option } from 'commander';
 import type { ConnectOptions } from '../client/run.js';
+import { FormEntries, FormEntryError, parseFormEntry, type FormEntry } from '../client/form-entries.js';
 import { DEFAULT_USER_AGENT } from '../client/user-agent.js';
 import { CliError } from './errors.js';
 
 interface RawOptions {
   user?: string;
   passwdOnStdin?: boolean;
+  tokenMode?: string;
+  tokenSecret?: string;
+  formEntry: string[];
   authgroup?: string;
   servercert: string[];
   cafile?: string;
@@ -42,6 +46,18 @@ function positiveInt(name: string, v: string): number {
   return n;
 }
 
+/** -F values, checked now so a typo fails before any traffic (openconnect exits at once too). */
+function formEntries(args: string[]): FormEntry[] {
+  try {
+    const entries = args.map(parseFormEntry);
+    new FormEntries(entries); // the count limit
+    return entries;
+  } catch (e) {
+    if (e instanceof FormEntryError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
 function toOptions(url: string, r: RawOptions): ConnectOptions {
   if (r.authenticate && r.cookieonly) throw new CliError('--authenticate and --cookieonly are exclusive');
   if (r.cookieOnStdin && (r.authenticate || r.cookieonly)) throw new CliError('--cookie-on-stdin skips the login; it cannot be combined with --authenticate/--cookieonly');
@@ -62,6 +78,10 @@ function toOptions(url: string, r: RawOptions): ConnectOptions {
     dtls: r.dtls,
   };
   if (r.user !== undefined) o.user = r.user;
+  // (checked, and an @FILE read, by runConnect before any network traffic)
+  if (r.tokenMode !== undefined) o.tokenMode = r.tokenMode;
+  if (r.tokenSecret !== undefined) o.tokenSecret = r.tokenSecret;
+  if (r.formEntry.length > 0) o.formEntries = formEntries(r.formEntry);
   if (r.authgroup !== undefined) o.authgroup = r.authgroup;
   if (r.cafile !== undefined) o.cafile = r.cafile;
   if (r.certificate !== undefined) o.certificate = r.certificate;
@@ -111,7 +131,10 @@ export function register(program: Command): void {
     .description('connect to an AnyConnect-compatible gateway (client; openconnect-compatible options)')
     .argument('<url>', 'gateway, e.g. https://vpn.example.com[:port][/group-path]')
     .option('-u, --user <name>', 'user name for the login form')
-    .option('--passwd-on-stdin', 'read the password(s) from stdin, one line per password field')
+    .option('--passwd-on-stdin', 'read passwords from stdin: one line per password prompt, in order (e.g. the password, then an OTP code or a new password)')
+    .option('--token-mode <mode>', 'generate one-time codes: totp (RFC 6238). Filled in, as openconnect does, for a password field named secondary_password or any password field of a form with auth id "challenge"')
+    .option('--token-secret <secret>', 'the TOTP secret: base32:SECRET, 0xHEX, [sha256:|sha512:] before either, or @FILE holding one')
+    .option('-F, --form-entry <authid:name=value>', 'answer the field NAME of the form AUTHID with VALUE without asking, e.g. -F main:username=alice (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--authgroup <group>', 'group (connection profile) to choose from the gateway\'s list; value or label')
     .option('--servercert <pin>', 'accept only a server certificate with this key/hash: pin-sha256:…, sha256:…, sha1:… or a SHA-1 hex of the certificate (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--cafile <file>', 'extra CA certificates (PEM) to verify the gateway with')

@@ -131,6 +131,8 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
   let submitted = false;
   /** "authId:field names" of the form we answered last, to see when the same form comes back */
   let lastForm = '';
+  /** that form's `<message>`, to tell a re-asked form from a new question of the same shape */
+  let lastMessage: string | undefined;
   /** X-Support-HTTP-Auth: dropped when the gateway offers SPNEGO with a fallback (§2.6.12) */
   let httpAuth = true;
   /** each banner is shown once, though every form of a login may repeat it */
@@ -266,6 +268,8 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
     if (doc.success) {
       const cookie = jar.get('webvpn');
       if (!cookie) throw new ClientError(`${url.hostHeader} reported success but sent no session cookie (webvpn)`);
+      // The gateway's last words (a RADIUS Reply-Message on accept, for example).
+      if (doc.message && !bannersShown.has(doc.message)) progress.step(doc.message);
       if (doc.serverCertHash && tls && doc.serverCertHash.toUpperCase() !== tls.decision.sha1) {
         // §3.1: the hash should be that of the certificate we saw; a TLS-inspecting proxy differs.
         progress.warn(`the gateway reports certificate SHA-1 ${doc.serverCertHash}, but the connection showed ${tls.decision.sha1}`);
@@ -292,16 +296,20 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
       bannersShown.add(form.banner);
     }
     // A failed submission comes back as the same form: ASA adds <error> (§2.6.8); ocserv 1.1
-    // re-asks the password with "Login failed." in <message> (it answers 401 only later).
+    // re-asks the password with "Login failed." in <message> (it answers 401 only later). The
+    // same shape with a new question is no failure: ocserv's OTP round after the password, a
+    // RADIUS challenge (§2.6.4).
     const shape = formShape(form);
-    const reasked = submitted && shape === lastForm && form.fields.some((f) => f.kind === 'input' && f.type === 'password');
+    const reasked =
+      submitted && shape === lastForm && form.fields.some((f) => f.kind === 'input' && f.type === 'password') && isAskedAgain(form.message, lastMessage);
     const failure = form.error ?? (reasked ? (form.message?.split('\n')[0] ?? 'the gateway asked again') : undefined);
     if (failure !== undefined && /certificate validation failure/i.test(failure) && !connector.hasClientCert) {
       // ASA's words for a missing or refused *client* certificate (quirk 6).
       throw new AuthFailedError(`login failed: ${failure}: the gateway wants a client certificate (use --certificate/--sslkey)${await certHint(o, url, true)}`);
     }
     if (failure !== undefined && submitted) {
-      if (!filler.prompted || tries >= MAX_TRIES) throw new AuthFailedError(`login failed: ${failure}`);
+      // A person may try again; so may a token, once, with the next code (openconnect oath.c).
+      if ((!filler.prompted && !filler.canRetryUnattended(form)) || tries >= MAX_TRIES) throw new AuthFailedError(`login failed: ${failure}`);
       tries++;
       progress.warn(failure);
     } else if (form.error) {
@@ -319,9 +327,11 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
     if (select && form.authId !== 'challenge') {
       if (chosenGroup === undefined) progress.info(`groups offered: ${listGroups(select)}`);
       let wanted: string | undefined;
-      if (o.authgroup !== undefined) {
-        wanted = matchGroup(select, o.authgroup);
-        if (wanted === undefined) throw new ClientError(`the gateway offers no group "${o.authgroup}"; it offers: ${listGroups(select)}`);
+      // --authgroup, else -F AUTHID:group_list=GROUP (openconnect main.c takes either)
+      const authgroup = o.authgroup ?? filler.entry(form.authId, select.name);
+      if (authgroup !== undefined) {
+        wanted = matchGroup(select, authgroup);
+        if (wanted === undefined) throw new ClientError(`the gateway offers no group "${authgroup}"; it offers: ${listGroups(select)}`);
       } else if (filler.interactive && select.options.length > 1 && chosenGroup === undefined) {
         wanted = await filler.chooseGroup(select);
       } else {
@@ -357,6 +367,7 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
     dumpText = buildAuthReply({ ...reply, redact: true });
     submitted = true;
     lastForm = shape;
+    lastMessage = form.message;
     if (form.action) target = resolveOn(url, form.action).path;
   }
   throw new ClientError(`the login did not finish after ${MAX_ROUNDS} rounds`);
@@ -365,6 +376,19 @@ async function loginLoop(o: AuthFlowOptions, state: { conn: HttpsConnection | nu
 /** A form's identity for "the same form came back": auth id and visible field names. */
 function formShape(f: AuthForm): string {
   return `${f.authId}:${f.fields.filter((x) => x.kind === 'select' || x.type !== 'hidden').map((x) => x.name).join(',')}`;
+}
+
+/** Words of a gateway's message that say the previous answer was refused. */
+const FAILURE_WORDS = /\b(fail(ed|ure)?|incorrect|invalid|denied|wrong|reject(ed)?|try again)\b/i;
+
+/**
+ * The same form came back after we answered it: is that the gateway asking again (the answer
+ * was refused) or a new question that happens to have the same fields? Asking again: no
+ * message, the very same message, or one whose first line says so (ocserv: "Login failed.").
+ */
+export function isAskedAgain(message: string | undefined, previous: string | undefined): boolean {
+  if (message === undefined || message === previous) return true;
+  return FAILURE_WORDS.test(message.split('\n')[0] ?? '');
 }
 
 /** The gateway's words for a 401/403: an XML `<error>` if any, else the reason phrase (ocserv). */

@@ -75,10 +75,11 @@ function askVisible(label: string): Promise<string> {
 function askHidden(label: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
-    process.stderr.write(`${label} `);
     let value = '';
     const wasRaw = stdin.isRaw;
+    // Echo off before the prompt appears: whatever is typed once it shows must not be echoed.
     stdin.setRawMode(true);
+    process.stderr.write(`${label} `);
     stdin.resume();
     const finish = (err?: Error): void => {
       stdin.removeListener('data', onData);

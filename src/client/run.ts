@@ -14,6 +14,7 @@
 import { VERSION } from '../version.js';
 import type { AuthResult } from './auth-flow.js';
 import { ClientError } from './errors.js';
+import { FormEntries, type FormEntry } from './form-entries.js';
 import { parseGatewayUrl } from './gateway-url.js';
 import type { Preferences } from './preferences.js';
 import { Progress } from './progress.js';
@@ -26,6 +27,12 @@ export interface ConnectOptions {
   url: string;
   user?: string;
   passwdOnStdin: boolean;
+  /** --token-mode (only 'totp' is supported) */
+  tokenMode?: string;
+  /** --token-secret: a secret, @FILE or /FILE */
+  tokenSecret?: string;
+  /** -F / --form-entry, already checked */
+  formEntries?: FormEntry[];
   authgroup?: string;
   servercert: string[];
   cafile?: string;
@@ -69,6 +76,9 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
       throw new ClientError((e as Error).message);
     }
   }
+  if (o.tokenSecret !== undefined && o.tokenMode === undefined) throw new ClientError('--token-secret needs --token-mode=totp');
+  // Before any traffic: a bad secret must not cost a login attempt.
+  const token = o.tokenMode !== undefined ? (await import('./token-option.js')).loadTokenSource(o.tokenMode, o.tokenSecret, progress) : undefined;
   const userAgent = o.userAgent ?? DEFAULT_USER_AGENT;
   const url = parseGatewayUrl(o.url);
   // preferences.xml is read while the first handshake runs (the trust check needs it after).
@@ -134,7 +144,16 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
       if (!line) throw new ClientError('--cookie-on-stdin: no cookie on stdin');
       cookie = line.replace(/^webvpn=/, '');
     } else {
-      const filler = new FormFiller({ ...(o.user !== undefined ? { user: o.user } : {}), passwordOnStdin: o.passwdOnStdin, prompter }, progress);
+      const filler = new FormFiller(
+        {
+          ...(o.user !== undefined ? { user: o.user } : {}),
+          passwordOnStdin: o.passwdOnStdin,
+          prompter,
+          ...(o.formEntries?.length ? { formEntries: new FormEntries(o.formEntries) } : {}),
+          ...(token ? { token } : {}),
+        },
+        progress,
+      );
       auth = await authenticate({
         url,
         connector,

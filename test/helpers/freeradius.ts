@@ -94,8 +94,9 @@ export function defaultUsersFile(opts: UsersFileOptions = {}): string {
 }
 
 /** The authorize section: the challenge user in unlang, then the users file and PAP. */
-function authorizeSection(): string {
+function authorizeSection(codes: readonly string[]): string {
   const c = RADIUS_USERS.challenge;
+  const codeMatch = codes.map((code) => `&User-Password == "${code}"`).join(' || ');
   return `
   authorize {
     if (&User-Name == "${c.user}") {
@@ -114,7 +115,7 @@ function authorizeSection(): string {
           reject
         }
       }
-      elsif (&State == 0x${c.stateHex} && &User-Password == "${c.code}") {
+      elsif (&State == 0x${c.stateHex} && (${codeMatch})) {
         update reply {
           &Reply-Message := "${c.acceptMessage}"
           &Class := "${c.classText}"
@@ -147,6 +148,8 @@ export interface FreeradiusOptions {
   requireMessageAuthenticator?: boolean;
   /** the whole `users` file (default defaultUsersFile()) */
   usersFile?: string;
+  /** codes the challenge user may answer (default [RADIUS_USERS.challenge.code]; e.g. a TOTP window) */
+  challengeCodes?: string[];
   /** ports (default: free ones derived from the pid) */
   authPort?: number;
   acctPort?: number;
@@ -198,7 +201,7 @@ async function pickPorts(address: string, ns: string | undefined): Promise<[numb
   throw new Error('freeradius helper: no free pair of UDP ports');
 }
 
-function radiusdConf(dir: string, o: Required<Pick<FreeradiusOptions, 'address' | 'secret' | 'clients' | 'requireMessageAuthenticator'>> & { authPort: number; acctPort: number }): string {
+function radiusdConf(dir: string, o: Required<Pick<FreeradiusOptions, 'address' | 'secret' | 'clients' | 'requireMessageAuthenticator' | 'challengeCodes'>> & { authPort: number; acctPort: number }): string {
   const clients = o.clients
     .map(
       (net, i) => `
@@ -284,7 +287,7 @@ server default {
     ipaddr = ${o.address}
     port = ${o.acctPort}
   }
-${authorizeSection()}
+${authorizeSection(o.challengeCodes)}
   authenticate {
     Auth-Type PAP {
       pap
@@ -357,6 +360,7 @@ export async function startFreeradius(opts: FreeradiusOptions = {}): Promise<Fre
       secret,
       clients: opts.clients ?? ['0.0.0.0/0'],
       requireMessageAuthenticator: opts.requireMessageAuthenticator ?? true,
+      challengeCodes: opts.challengeCodes ?? [RADIUS_USERS.challenge.code],
       authPort,
       acctPort,
     }),

@@ -9,20 +9,22 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
 import { after, before, test } from 'node:test';
-import type { AddressInfo } from 'node:net';
 import { authenticate } from '../../src/client/auth-flow.js';
 import { AuthFailedError, ClientError } from '../../src/client/errors.js';
+import { FormEntries } from '../../src/client/form-entries.js';
 import { FormFiller } from '../../src/client/forms.js';
+import { TotpSource } from '../../src/client/token-source.js';
+import { totpCode } from '../../src/client/totp-code.js';
 import { parseGatewayUrl } from '../../src/client/gateway-url.js';
 import { Progress } from '../../src/client/progress.js';
 import type { Prompter } from '../../src/client/prompts.js';
 import { TlsConnector } from '../../src/client/tls-connect.js';
 import { pinSha256 } from '../../src/protocol/cert-pin.js';
-import { HttpRequestParser, formatResponse, type HttpRequest } from '../../src/protocol/http.js';
+import type { HttpRequest } from '../../src/protocol/http.js';
 import { parseClientAuth } from '../../src/protocol/auth-xml.js';
 import { X509Certificate } from 'node:crypto';
+import { fakeGateway as startFakeGateway, type FakeGateway, type Reply } from '../helpers/fake-auth-gateway.js';
 import { requireOrSkip } from '../helpers/prerequisites.js';
 
 let dir = '';
@@ -42,40 +44,8 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Reply {
-  status?: number;
-  reason?: string;
-  headers?: Array<[string, string]>;
-  body?: string;
-}
-
-/** A gateway that answers request i with script(req, i); records requests and connections. */
-async function fakeGateway(script: (req: HttpRequest, i: number) => Reply): Promise<{ url: string; reqs: HttpRequest[]; conns: () => number; close: () => void }> {
-  const reqs: HttpRequest[] = [];
-  let conns = 0;
-  const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({ key, cert }, (s) => {
-    conns++;
-    sockets.add(s);
-    const parser = new HttpRequestParser();
-    s.on('data', (d: Buffer) => {
-      for (const req of parser.push(d)) {
-        const r = script(req, reqs.length);
-        reqs.push(req);
-        const h: Array<[string, string]> = [['Content-Type', 'text/xml'], ['X-Transcend-Version', '1'], ...(r.headers ?? [])];
-        s.write(formatResponse(r.status ?? 200, r.reason ?? 'OK', h, r.body ?? ''));
-      }
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  const close = (): void => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  };
-  return { url: `https://127.0.0.1:${port}`, reqs, conns: () => conns, close };
-}
+/** The scripted gateway with this file's certificate. */
+const fakeGateway = (script: (req: HttpRequest, i: number) => Reply): Promise<FakeGateway> => startFakeGateway({ key, cert }, script);
 
 function fixedPrompter(lines: string[]): Prompter {
   return {
@@ -86,10 +56,20 @@ function fixedPrompter(lines: string[]): Prompter {
   };
 }
 
-async function login(url: string, o: { user?: string; lines?: string[]; authgroup?: string }) {
-  const progress = new Progress({ verbosity: -1, dumpHttp: false, out: { write: () => true } as unknown as NodeJS.WritableStream });
+async function login(url: string, o: { user?: string; lines?: string[]; authgroup?: string; token?: TotpSource; entries?: string[]; out?: string[] }) {
+  const out = o.out;
+  const progress = new Progress({ verbosity: 0, dumpHttp: false, out: { write: (s: string) => (out?.push(s), true) } as unknown as NodeJS.WritableStream });
   const connector = new TlsConnector({ noSystemTrust: true, pins: [pinSha256(new X509Certificate(cert).raw)], connectTimeoutMs: 5000 }, () => undefined);
-  const filler = new FormFiller({ ...(o.user ? { user: o.user } : {}), passwordOnStdin: true, prompter: fixedPrompter(o.lines ?? []) }, progress);
+  const filler = new FormFiller(
+    {
+      ...(o.user ? { user: o.user } : {}),
+      passwordOnStdin: true,
+      prompter: fixedPrompter(o.lines ?? []),
+      ...(o.token ? { token: o.token } : {}),
+      ...(o.entries ? { formEntries: FormEntries.parse(o.entries) } : {}),
+    },
+    progress,
+  );
   const res = await authenticate({
     url: parseGatewayUrl(url),
     connector,
@@ -235,6 +215,113 @@ test('ASA "Certificate Validation Failure" without a certificate: says a client 
   const gw = await fakeGateway(() => ({ body: asaForm('Employees', 'TG_EMP', '<error id="15" param1="" param2="">Certificate Validation Failure</error>') }));
   try {
     await assert.rejects(login(gw.url, { user: 'alice', lines: ['x'] }), /Certificate Validation Failure: the gateway wants a client certificate \(use --certificate\/--sslkey\)/);
+  } finally {
+    gw.close();
+  }
+});
+
+// sslgate's own multi-step forms (issue 10): a "challenge" form with a `password` input for the
+// TOTP/RADIUS code and a "passwd-change" form with new_password + verify_password; the
+// conversation handle travels in <opaque is-for="sg"><auth-handle> and a webvpncontext cookie.
+const sgForm = (authId: string, handle: string, fields: string, extra = ''): string => `<?xml version="1.0" encoding="UTF-8"?>
+<config-auth client="vpn" type="auth-request" aggregate-auth-version="2">
+<opaque is-for="sg"><auth-handle>${handle}</auth-handle><group-alias>Employees</group-alias></opaque>
+<auth id="${authId}">${extra}<form method="post" action="/auth">${fields}</form></auth></config-auth>`;
+const SG_MAIN = sgForm('main', 'h0', '<input type="text" name="username" label="Username:"/><input type="password" name="password" label="Password:"/>');
+const SG_CHALLENGE = (handle: string, error = ''): string =>
+  sgForm('challenge', handle, '<input type="password" name="password" label="Verification code:"/>', `<message>Enter the code from your authenticator app</message>${error}`);
+const SG_CHANGE = sgForm('passwd-change', 'h2', '<input type="password" name="new_password" label="New password:"/><input type="password" name="verify_password" label="Confirm:"/>', '<message>Your password has expired</message>');
+const SG_SUCCESS = `<?xml version="1.0" encoding="UTF-8"?>
+<config-auth client="vpn" type="complete" aggregate-auth-version="2"><auth id="success"><message>Welcome</message></auth></config-auth>`;
+
+test('sslgate gateway forms: token answers the challenge, opaque and webvpncontext echoed, new password sent once', async (t) => {
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
+  const key = Buffer.from('12345678901234567890');
+  const now = 1_700_000_000;
+  const gw = await fakeGateway((_req, i) => {
+    switch (i) {
+      case 0:
+        return { body: SG_MAIN };
+      case 1:
+        return { body: SG_CHALLENGE('h1'), headers: [['Set-Cookie', 'webvpncontext=CTX1; Secure; HttpOnly']] };
+      case 2:
+        return { body: SG_CHANGE, headers: [['Set-Cookie', 'webvpncontext=CTX2; Secure; HttpOnly']] };
+      default:
+        return { body: SG_SUCCESS, headers: [['Set-Cookie', 'webvpn=COOKIE; Secure']] };
+    }
+  });
+  try {
+    const out: string[] = [];
+    const res = await login(gw.url, { user: 'alice', lines: ['old-pw', 'N3w-pw'], token: new TotpSource({ key, algorithm: 'sha1', form: 'raw' }, () => now), out });
+    assert.equal(res.cookie, 'COOKIE');
+    const docs = gw.reqs.map((r) => parseClientAuth(r.body.toString('utf8')));
+    assert.deepEqual([...(docs[1] as { fields: Map<string, string> }).fields], [['username', 'alice'], ['password', 'old-pw']]);
+    // the challenge: only the code, the challenge's opaque, the context cookie
+    const ch = docs[2]!;
+    assert.ok(ch.type === 'auth-reply');
+    assert.deepEqual([...ch.fields], [['password', totpCode(key, now)]]);
+    assert.equal(ch.groupSelect, undefined);
+    assert.equal(ch.opaque?.children.find((c) => c.name === 'auth-handle')?.text, 'h1');
+    assert.equal(gw.reqs[2]!.headers.get('Cookie'), 'webvpncontext=CTX1');
+    assert.equal(gw.reqs[2]!.target, '/auth');
+    // the new password: once, as <password>, from stdin's next line
+    const ch2 = docs[3]!;
+    assert.ok(ch2.type === 'auth-reply');
+    assert.deepEqual([...ch2.fields], [['password', 'N3w-pw']]);
+    assert.equal(ch2.opaque?.children.find((c) => c.name === 'auth-handle')?.text, 'h2');
+    assert.equal(gw.reqs[3]!.headers.get('Cookie'), 'webvpncontext=CTX2');
+    // what the person sees
+    const text = out.join('');
+    assert.match(text, /Enter the code from your authenticator app/);
+    assert.match(text, /Your password has expired/);
+    assert.match(text, /Welcome/, 'the success <message>');
+  } finally {
+    gw.close();
+  }
+});
+
+test('sslgate challenge refuses a code: one more with the next step, then a clean failure with the gateway\'s words', async (t) => {
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
+  const key = Buffer.from('12345678901234567890');
+  const now = 1_700_000_000;
+  const refused = '<error id="1">Wrong code</error>';
+  const gw = await fakeGateway((_req, i) => (i === 0 ? { body: SG_MAIN } : i === 1 ? { body: SG_CHALLENGE('h1') } : { body: SG_CHALLENGE(`h${i}`, refused) }));
+  try {
+    const out: string[] = [];
+    await assert.rejects(
+      login(gw.url, { user: 'alice', lines: ['pw'], token: new TotpSource({ key, algorithm: 'sha1', form: 'raw' }, () => now), out }),
+      (e: unknown) => e instanceof AuthFailedError && e.message === 'login failed: Wrong code',
+    );
+    const docs = gw.reqs.map((r) => parseClientAuth(r.body.toString('utf8')));
+    assert.equal(docs.length, 4, 'password, first code, second code; then no guessing');
+    assert.deepEqual([...(docs[2] as { fields: Map<string, string> }).fields], [['password', totpCode(key, now)]]);
+    assert.deepEqual([...(docs[3] as { fields: Map<string, string> }).fields], [['password', totpCode(key, now + 30)]]);
+    assert.equal((docs[3] as { opaque?: { children: Array<{ name: string; text: string }> } }).opaque?.children.find((c) => c.name === 'auth-handle')?.text, 'h2', 'the latest opaque');
+    assert.match(out.join(''), /Wrong code/);
+  } finally {
+    gw.close();
+  }
+});
+
+test('-F answers a challenge and picks the group (main:group_list)', async (t) => {
+  if (requireOrSkip(t, 'the TLS auth-flow tests', !hasOpenssl && 'no openssl (needed for a test certificate)')) return;
+  const gw = await fakeGateway((_req, i) => {
+    switch (i) {
+      case 0:
+        return { body: asaForm('Employees', 'TG_EMP') };
+      case 1:
+        return { body: asaForm('Contractors', 'TG_CON') };
+      case 2:
+        return { body: CHALLENGE };
+      default:
+        return { body: COMPLETE };
+    }
+  });
+  try {
+    await login(gw.url, { user: 'alice', lines: ['s3cret'], entries: ['main:group_list=Contractors', 'challenge:answer=777111'] });
+    const docs = gw.reqs.map((r) => parseClientAuth(r.body.toString('utf8')));
+    assert.ok(docs[1]!.type === 'init' && docs[1]!.groupSelect === 'Contractors');
+    assert.deepEqual([...(docs[3] as { fields: Map<string, string> }).fields], [['password', '777111']]);
   } finally {
     gw.close();
   }
