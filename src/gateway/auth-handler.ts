@@ -277,7 +277,7 @@ export class AuthHandler {
     s.methods = id.methods;
     s.loginMessages = id.messages;
     this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods }, 'login');
-    this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent });
+    this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods });
     this.d.loggedIn?.(s);
     const profile = this.d.profile();
     const banner = [group.banner ?? cfg.banner, ...id.messages].filter((x): x is string => !!x).join('\n');

@@ -14,6 +14,7 @@ test('metrics: valid exposition; counters follow events and the data plane count
   const a = gw.connect('alice');
   gw.connect('bob');
   gw.events.emit({ type: 'login', session: a.id, user: 'alice', group: 'default', remote: '10.0.0.1', agent: 'x' });
+  gw.events.emit({ type: 'login', session: 99, user: 'carol', group: 'default', remote: '10.0.0.3', agent: 'x', methods: ['corp-ldap', 'totp'] });
   gw.events.emit({ type: 'auth-failure', remote: '10.0.0.1', user: 'eve', reason: 'bad-credentials' });
   gw.events.emit({ type: 'connect', session: a.id, user: 'alice', group: 'default', remote: '10.0.0.1', address: '10.50.0.2', channel: 'TLS', cipher: 'x', mtu: 1399, reconnect: false });
   a.fake.counters.rxBytes = 5000;
@@ -23,6 +24,7 @@ test('metrics: valid exposition; counters follow events and the data plane count
   assert.equal(e.types.get('sslgate_tunnel_bytes_total'), 'counter');
   assert.equal(valueOf(e, 'sslgate_sessions', { state: 'connected', channel: 'TLS' }), 2);
   assert.equal(valueOf(e, 'sslgate_auth_total', { result: 'success', reason: 'password' }), 1);
+  assert.equal(valueOf(e, 'sslgate_auth_total', { result: 'success', reason: 'corp-ldap+totp' }), 1, 'a login counts under the methods that passed');
   assert.equal(valueOf(e, 'sslgate_auth_total', { result: 'failure', reason: 'bad-credentials' }), 1);
   assert.equal(valueOf(e, 'sslgate_tunnel_bytes_total', { direction: 'in', channel: 'TLS' }), 5000);
   assert.equal(valueOf(e, 'sslgate_tunnel_bytes_total', { direction: 'out', channel: 'TLS' }), 7000);

@@ -32,7 +32,8 @@ export interface TunnelCounters {
 }
 
 export type GatewayEventBody =
-  | { type: 'login'; session: number; user: string; group: string; remote: string; agent: string }
+  /** methods: the auth methods that passed, in order (local, certificate, an auth-servers name, totp) */
+  | { type: 'login'; session: number; user: string; group: string; remote: string; agent: string; methods?: string[] }
   | { type: 'auth-failure'; remote: string; user?: string; group?: string; reason: AuthFailureReason }
   | { type: 'bad-request'; remote: string; reason: string }
   | { type: 'connect'; session: number; user: string; group: string; remote: string; address: string; channel: 'TLS' | 'DTLS'; cipher: string; mtu: number; reconnect: boolean }

@@ -54,7 +54,8 @@ export class GatewayMetrics {
   private readonly onEvent = (ev: GatewayEvent): void => {
     switch (ev.type) {
       case 'login':
-        this.auth.inc({ result: 'success', reason: 'password' });
+        // The methods' names come from the config (bounded label values): e.g. "corp-ldap+totp".
+        this.auth.inc({ result: 'success', reason: ev.methods?.length ? ev.methods.join('+') : 'password' });
         break;
       case 'auth-failure':
         this.auth.inc({ result: 'failure', reason: ev.reason });
