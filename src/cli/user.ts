@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig, type GatewayConfig } from '../gateway/config.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { formatTotpSecret, otpauthUri, parseTotpSecret, TOTP_SECRET_BYTES, TotpError } from '../gateway/auth/totp.js';
+import { formatTotpSecret, otpauthUri, parseTotpSecret, TOTP_SECRET_BYTES, TotpError } from '../protocol/totp.js';
 import { OcpasswdError, parseOcpasswd } from '../gateway/ocpasswd.js';
 import { hashKind, UserStore, USER_NAME, type UserRecord } from '../gateway/user-store.js';
 import { CliError } from './errors.js';

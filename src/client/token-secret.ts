@@ -17,6 +17,7 @@
  * the caller's job (this module does no I/O). PSKC XML (`<?xml`) is not supported.
  */
 import type { TotpAlgorithm } from './totp-code.js';
+import { Base32Error, base32Decode } from '../protocol/base32.js';
 
 export class TokenSecretError extends Error {
   constructor(message: string) {
@@ -35,30 +36,18 @@ export interface TokenSecret {
 /** Longest value accepted: far above any real key (RFC 4226 recommends 160 bits = 32 base32 chars). */
 export const MAX_TOKEN_SECRET_CHARS = 1024;
 
-const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** RFC 4648 base32, case-insensitive, spaces ignored, padding optional but only at the end. */
+/**
+ * RFC 4648 base32, case-insensitive, white space ignored, padding optional but only at the end
+ * (the shared decoder, src/protocol/base32.ts, without its strict last-character check: openconnect
+ * ignores the spare bits).
+ */
 export function decodeBase32(text: string): Buffer {
-  const s = text.replace(/[\s]/g, '').toUpperCase();
-  const body = s.replace(/=+$/, '');
-  if (body.includes('=')) throw new TokenSecretError('base32 secret has "=" before its end');
-  if (s.length !== body.length && s.length % 8 !== 0) throw new TokenSecretError('base32 secret has padding but is not a multiple of 8 characters');
-  // Lengths that leave 1, 3 or 6 characters in the last group cannot come from whole bytes.
-  if ([1, 3, 6].includes(body.length % 8)) throw new TokenSecretError(`base32 secret has an impossible length (${body.length} characters)`);
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const ch of body) {
-    const v = B32.indexOf(ch);
-    if (v < 0) throw new TokenSecretError(`base32 secret has a character outside A-Z, 2-7: ${JSON.stringify(ch)}`);
-    acc = ((acc << 5) | v) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
+  try {
+    return base32Decode(text.replace(/\s/g, ''), MAX_TOKEN_SECRET_CHARS, { strictTail: false });
+  } catch (e) {
+    if (e instanceof Base32Error) throw new TokenSecretError(`base32 secret: ${e.message}`);
+    throw e;
   }
-  return Buffer.from(out);
 }
 
 function decodeHex(hex: string): Buffer {

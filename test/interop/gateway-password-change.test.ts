@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatTotpSecret } from '../../src/gateway/auth/totp.js';
+import { formatTotpSecret } from '../../src/protocol/totp.js';
 import { ctl } from '../helpers/ctl.js';
 import { GatewayBed } from '../helpers/gateway-bed.js';
 import { execIn, interopSkipReason, tempDir } from '../helpers/netns.js';

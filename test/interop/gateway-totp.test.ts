@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatTotpSecret, hotp, parseTotpSecret, timeStep } from '../../src/gateway/auth/totp.js';
+import { formatTotpSecret, hotp, parseTotpSecret, timeStep } from '../../src/protocol/totp.js';
 import { defaultUsersFile, RADIUS_USERS, startFreeradius, type Freeradius } from '../helpers/freeradius.js';
 import { GatewayBed } from '../helpers/gateway-bed.js';
 import { execIn, interopSkipReason, tempDir } from '../helpers/netns.js';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Base32Error, base32Decode, base32Encode, MAX_BASE32_CHARS } from '../../src/gateway/auth/base32.js';
+import { Base32Error, base32Decode, base32Encode, MAX_BASE32_CHARS } from '../../src/protocol/base32.js';
 import {
   formatTotpSecret,
   hotp,
@@ -19,7 +19,7 @@ import {
   TotpError,
   verifyTotp,
   type TotpAlgorithm,
-} from '../../src/gateway/auth/totp.js';
+} from '../../src/protocol/totp.js';
 import { hasCommand } from '../helpers/netns.js';
 import { prerequisite } from '../helpers/prerequisites.js';
 import { seeded } from '../helpers/seed.js';

@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTotpSecret, timeStep } from '../../src/gateway/auth/totp.js';
+import { parseTotpSecret, timeStep } from '../../src/protocol/totp.js';
 import { TOTP_MESSAGES, TotpFactor } from '../../src/gateway/auth/totp-factor.js';
 import { LocalMethod } from '../../src/gateway/auth/local-method.js';
 import { UserStore } from '../../src/gateway/user-store.js';

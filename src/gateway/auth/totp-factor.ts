@@ -10,7 +10,7 @@
  * process are decided one after the other: the first wins, the second is a replay.
  */
 import type { LoginContext, MethodResult, SecondFactor } from './types.js';
-import { parseTotpSecret, verifyTotp } from './totp.js';
+import { parseTotpSecret, verifyTotp } from '../../protocol/totp.js';
 import { storeGetter, type UserStoreSource } from './user-store-source.js';
 
 export type { SecondFactor } from './types.js';

@@ -39,7 +39,7 @@ export function base32Encode(data: Uint8Array, padding = true): string {
 }
 
 /** Decodes base32 text (see the file comment for what is tolerated). Throws Base32Error. */
-export function base32Decode(text: string, maxChars = MAX_BASE32_CHARS): Buffer {
+export function base32Decode(text: string, maxChars = MAX_BASE32_CHARS, opts: { strictTail?: boolean } = {}): Buffer {
   if (text.length > maxChars) throw new Base32Error(`base32 text longer than ${maxChars} characters`);
   const compact = text.replace(/[ \t]/g, '').toUpperCase();
   const body = compact.replace(/=+$/, '');
@@ -67,6 +67,7 @@ export function base32Decode(text: string, maxChars = MAX_BASE32_CHARS): Buffer 
       bits -= 8;
     }
   }
-  if ((value & ((1 << bits) - 1)) !== 0) throw new Base32Error('the last base32 character has bits beyond the last byte (a typo?)');
+  // Strict by default (a secret we store or enrol); the client takes what openconnect takes.
+  if (opts.strictTail !== false && (value & ((1 << bits) - 1)) !== 0) throw new Base32Error('the last base32 character has bits beyond the last byte (a typo?)');
   return out;
 }
