@@ -58,7 +58,7 @@ test('login: right password -> complete with token, Set-Cookie, cert hash, banne
   assert.match(r.body, /Hello from the unit test/);
   assert.deepEqual(g.passwords.calls, [['alice', 'alice-pw']]);
   const login = g.seen.find((e) => e.type === 'login');
-  assert.deepEqual(login && { ...login, time: undefined }, { type: 'login', session: s.id, user: 'alice', group: 'Contractors', remote: '10.9.0.7', agent: 'Open AnyConnect VPN Agent v9.01', time: undefined });
+  assert.deepEqual(login && { ...login, time: undefined }, { type: 'login', session: s.id, user: 'alice', group: 'Contractors', remote: '10.9.0.7', agent: 'Open AnyConnect VPN Agent v9.01', methods: ['local'], time: undefined });
 });
 
 test('login: wrong password -> the form again with "Login failed.", a bad-credentials failure, points', async () => {
