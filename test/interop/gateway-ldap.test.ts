@@ -62,10 +62,13 @@ groups:
   });
 
   await t.test('bob (vpn-contractors) gets Contractors, not Employees', async () => {
+    const mark1 = bed.gw.logs().length;
     const wrong = bed.connect({ user: 'bob', password: 'bob-pw', authgroup: 'Employees', noDtls: true });
     assert.notEqual((await wrong.proc.waitExit(30_000)).code, 0, wrong.proc.tail());
     await bed.stop(wrong);
     // The password was right: the directory's groups, through group-map, do not include Employees.
+    // (The gateway's log is read asynchronously: wait for the line openconnect's exit followed.)
+    await bed.gw.waitLog(/login failed/, 10_000, mark1);
     assert.ok(
       bed.gw.logs().some((l) => l['msg'] === 'login failed' && l['user'] === 'bob' && l['reason'] === 'group-not-allowed'),
       'bob refused for another reason than group-not-allowed',
@@ -79,10 +82,12 @@ groups:
   });
 
   await t.test('a wrong password is refused', async () => {
+    const mark2 = bed.gw.logs().length;
     const bad = bed.connect({ user: 'alice', password: 'bob-pw', authgroup: 'Employees', noDtls: true });
     assert.notEqual((await bad.proc.waitExit(30_000)).code, 0);
     assert.ok(bad.lines.some((l) => l.text.includes('Login failed')), bad.proc.tail());
     await bed.stop(bad);
+    await bed.gw.waitLog(/login failed/, 10_000, mark2);
     assert.ok(bed.gw.logs().some((l) => l['msg'] === 'LDAP login refused' && l['reason'] === 'wrong password'));
     assert.ok(!JSON.stringify(bed.gw.logs()).includes('bob-pw'), 'a password in the gateway log');
   });

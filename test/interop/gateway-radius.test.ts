@@ -130,6 +130,15 @@ ban: { points: { password: 0 } }
     return c.lines.map((l) => l.text).join('\n');
   };
   const logMsgs = (from: number): string[] => gw.logs().slice(from).map((l) => `${String(l['msg'])} ${JSON.stringify(l)}`);
+  /**
+   * The gateway's log lines since `from` named `msg`, once there are `n` of them: its stdout is
+   * read asynchronously, so openconnect may have exited before the line reached the test.
+   */
+  const logged = (from: number, msg: string, n = 1): Promise<Array<Record<string, unknown>>> =>
+    eventually(() => `${n} "${msg}" log line(s):\n${logMsgs(from).join('\n')}`, 15_000, () => {
+      const found = gw.logs().slice(from).filter((l) => l['msg'] === msg);
+      return found.length >= n ? found : undefined;
+    });
   /** ends a client with SIGINT (openconnect logs out) and waits until the gateway forgot the session */
   const logout = async (c: OpenconnectClient, user: string): Promise<void> => {
     await bed.stop(c);
@@ -171,7 +180,7 @@ ban: { points: { password: 0 } }
   await sub('a group the Class does not name is refused', async () => {
     const mark = gw.logs().length;
     await refused(connect(A.user, A.password, 'Contractors'));
-    const line = gw.logs().slice(mark).find((l) => l['msg'] === 'login failed' && l['user'] === A.user);
+    const line = (await logged(mark, 'login failed')).find((l) => l['user'] === A.user);
     assert.equal(line?.['reason'], 'group-not-allowed', logMsgs(mark).join('\n'));
   });
 
@@ -181,7 +190,7 @@ ban: { points: { password: 0 } }
     assert.match(out, new RegExp(`Login failed: ${B.message}`));
     const wrong = await refused(connect(A.user, 'not-the-password', 'Employees'));
     assert.match(wrong, /Login failed\./);
-    const failures = gw.logs().slice(mark).filter((l) => l['msg'] === 'login failed');
+    const failures = await logged(mark, 'login failed', 2);
     assert.deepEqual(
       failures.map((l) => [l['user'], l['reason']]),
       [
@@ -229,12 +238,13 @@ ban: { points: { password: 0 } }
     const mark = gw.logs().length;
     const out = await refused(connect(A.user, A.password, 'Unreachable'));
     assert.match(out, /The authentication service is not available/);
+    // the privileged process logs the servers before the network process logs the failure
+    const [failed] = await logged(mark, 'login failed');
     const lines = logMsgs(mark);
     assert.ok(
       lines.some((l) => l.includes(`no RADIUS server answered the Access-Request for ${A.user}: 127.0.0.1:${silent1} (no answer), 127.0.0.1:${silent2} (no answer)`)),
       lines.join('\n'),
     );
-    const failed = gw.logs().slice(mark).find((l) => l['msg'] === 'login failed');
     assert.equal(failed?.['reason'], 'backend-error');
   });
 
@@ -255,7 +265,7 @@ ban: { points: { password: 0 } }
     const dropped = (why: RegExp): number => lines.filter((l) => l.startsWith(`RADIUS: dropped a reply from 127.0.0.1:${relayPort}`) && why.test(l)).length;
     assert.equal(dropped(/wrong Response Authenticator/), 2, lines.join('\n'));
     assert.equal(dropped(/attribute|length|truncated|exceeds/i), 2, lines.join('\n'));
-    const failed = gw.logs().slice(mark).find((l) => l['msg'] === 'login failed');
+    const [failed] = await logged(mark, 'login failed');
     assert.equal(failed?.['user'], RELAYED.user);
     assert.equal(failed?.['reason'], 'bad-credentials');
   });
