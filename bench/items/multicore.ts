@@ -8,7 +8,7 @@
  *
  *   scaling = aggregate on 2 cores ÷ aggregate on 1 core, paired within a run
  *
- * The four set-ups (ours/ocserv × 1/2 cores) are up at once and alternate, order rotated each
+ * The four set-ups (ours/ocserv × 1/2 cores) are brought up together, then alternate, order rotated each
  * run, like the throughput item. One transport mode (--multi-mode, default openconnect's own
  * default, DTLS PSK-NEGOTIATE). Each run also records the gateway's cores used and its
  * CPU-seconds per GB, in the JSON.
@@ -124,7 +124,8 @@ export async function multicoreItem(ctx: BenchContext): Promise<Row[]> {
   };
   const setups = [make('ocserv', 1), make('sslgate', 1), make('ocserv', 2), make('sslgate', 2)];
   try {
-    for (const s of setups) await bringUp(ctx, s, mode, n, lists.all);
+    // Side by side: bringing up 4 gateways with 4 logins each is mostly waiting.
+    await Promise.all(setups.map((s) => bringUp(ctx, s, mode, n, lists.all)));
     for (let run = 0; run < opts.runs; run++) {
       for (const dir of DIRECTIONS) {
         const live = setups.filter((s) => s.side.status === 'ok');
@@ -141,7 +142,7 @@ export async function multicoreItem(ctx: BenchContext): Promise<Row[]> {
       }
     }
   } finally {
-    for (const s of setups) await tearDown(s);
+    await Promise.all(setups.map((s) => tearDown(s)));
   }
   const get = (kind: GatewayKind, cores: 1 | 2): Setup => setups.find((s) => s.kind === kind && s.cores === cores)!;
   const side = (s: Setup, dir: Direction): Side => ({ ...s.side, label: s.kind, samples: s.byRun[dir].filter((x): x is Sample => x !== undefined) });
