@@ -17,7 +17,7 @@ import { cpus as osCpus } from 'node:os';
 import type { BenchContext } from '../context.js';
 import { MODES, type Mode } from '../modes.js';
 import { bytesMoved, cpuSecondsPerGB, pairedScaling } from '../lib/efficiency.js';
-import { pinPid } from '../lib/pinning.js';
+import { coreLists, pinPid } from '../lib/pinning.js';
 import { cpuBetween, groupSnapshot } from '../lib/proc.js';
 import { failed, newSide, notAvailable, type Row, type Sample, type Side } from '../lib/results.js';
 import { addClientNamespace, type ClientNs } from '../peers/client-ns.js';
@@ -29,11 +29,6 @@ import type { Ns } from '../../test/helpers/netns.js';
 
 const BASE_PORT = 5301;
 const DIRECTIONS: Direction[] = ['up', 'down'];
-
-/** The CPU lists of the item on this machine: the gateway on the last one or two, the rest anywhere. */
-export function coreLists(n: number): { one: string; two: string | null; all: string } {
-  return { one: String(n - 1), two: n >= 2 ? `${n - 2},${n - 1}` : null, all: n >= 2 ? `0-${n - 1}` : '0' };
-}
 
 interface Setup {
   kind: GatewayKind;
