@@ -56,6 +56,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+napi_value udp_rx_init(napi_env env, napi_value exports);
+
 #define CHECK(env, call)                                                    \
   do {                                                                      \
     if ((call) != napi_ok) {                                                \
@@ -781,7 +783,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "sendBatch", fn));
   CHECK(env, napi_create_string_utf8(env, OpenSSL_version(OPENSSL_VERSION), NAPI_AUTO_LENGTH, &v));
   CHECK(env, napi_set_named_property(env, exports, "openssl", v));
-  return exports;
+  return udp_rx_init(env, exports); /* UdpPoller, setSocketBuffers: native/udp_rx.c */
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
