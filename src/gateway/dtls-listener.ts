@@ -30,6 +30,7 @@ import { ContentType } from '../dtls/constants.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { recordBackend } from '../os/dtls-record-addon.js';
 import { UdpBatchSender } from '../os/udp-batch.js';
+import { UdpBatchReceiver, enlargeSocketBuffers, ipv4FromInt } from '../os/udp-rx-batch.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import type { Session } from './sessions.js';
@@ -74,8 +75,15 @@ export interface DtlsHandshakeLimits {
  */
 export const DEFAULT_HANDSHAKE_LIMITS: DtlsHandshakeLimits = { perSession: 4, total: 1024, timeoutMs: 10_000 };
 
-/** ocserv drops ~100k packets per 10 s iperf3 run at the default buffer (issue 4): ask for more. */
+/**
+ * ocserv drops ~100k packets per 10 s iperf3 run at the default buffer (issue 4): ask for more.
+ * dgram's own option (SO_RCVBUF) is capped at net.core.rmem_max (208 KiB by default); as root
+ * (listen() runs before the privilege drop) SO_RCVBUFFORCE gets the full size.
+ */
 const SOCKET_BUFFER = 8 * 1024 * 1024;
+
+/** A DTLS application_data record: the only first byte the batched fast path handles itself. */
+const APP_DATA = ContentType.applicationData;
 
 /** A failed handshake is logged at most this often per session (an attacker can fail many). */
 const FAIL_LOG_INTERVAL_MS = 10_000;
@@ -127,7 +135,14 @@ export class DtlsListener {
   private lastPeer: Association | null = null;
   private lastAddress = '';
   private lastPort = -1;
+  /** The same cache for batched receive (addresses as host-order integers); reset with lastPeer. */
+  private rxPeer: Association | null = null;
+  private rxAddr = -1;
+  private rxPort = -1;
+  /** Batched receive (recvmmsg + GRO, os/udp-rx-batch.ts); null: dgram 'message' events. */
+  private rx: UdpBatchReceiver | null = null;
   private readonly limits: DtlsHandshakeLimits;
+  private readonly batchReceive: boolean;
 
   constructor(
     private readonly router: Router,
@@ -139,8 +154,11 @@ export class DtlsListener {
       onHandshake?: (session: Session, mode: string, result: 'ok' | 'failed' | 'timeout') => void;
     },
     limits: Partial<DtlsHandshakeLimits> = {},
+    /** batchReceive: config `dtls: { batch-receive }` (default true); SSLGATE_UDP_RX_BATCH=0 also turns it off */
+    options: { batchReceive?: boolean } = {},
   ) {
     this.limits = { ...DEFAULT_HANDSHAKE_LIMITS, ...limits };
+    this.batchReceive = options.batchReceive ?? true;
   }
 
   async listen(host: string, port: number): Promise<void> {
@@ -155,8 +173,21 @@ export class DtlsListener {
       });
     });
     this.socket = sock;
+    const bufs = enlargeSocketBuffers(sock, SOCKET_BUFFER);
     this.batch = UdpBatchSender.create(sock);
-    this.log.info({ records: recordBackend(), sendmmsg: this.batch !== null, gso: this.batch?.gso ?? false }, 'DTLS data path');
+    this.rx = this.batchReceive ? UdpBatchReceiver.create(sock) : null;
+    this.rx?.start(this.onBatch, (err) => this.log.error({ err: err.message }, 'DTLS socket error'));
+    this.log.info(
+      {
+        records: recordBackend(),
+        sendmmsg: this.batch !== null,
+        gso: this.batch?.gso ?? false,
+        recvmmsg: this.rx !== null,
+        gro: this.rx?.gro ?? false,
+        rcvbuf: bufs?.rcvbuf,
+      },
+      'DTLS data path',
+    );
   }
 
   /** The bound port (after listen). */
@@ -174,7 +205,9 @@ export class DtlsListener {
     this.live.clear();
     this.pending.clear();
     this.pendingOf.clear();
-    this.lastPeer = null;
+    this.resetPeerCache();
+    this.rx?.close();
+    this.rx = null;
     this.batch?.close();
     this.batch = null;
     this.socket?.close();
@@ -199,6 +232,47 @@ export class DtlsListener {
       if (a && a.tunnel === tunnel) a.channel.close('tunnel closed');
     }
   }
+
+  /** Batched receive counters (recvmmsg calls, GRO trains, drops), or null on the dgram path. */
+  get batchCounters(): UdpBatchReceiver['counters'] | null {
+    return this.rx?.counters ?? null;
+  }
+
+  private resetPeerCache(): void {
+    this.lastPeer = null;
+    this.rxPeer = null;
+  }
+
+  /**
+   * One recvmmsg batch. The common case (an application-data datagram from the peer of the
+   * previous one, no handshake pending anywhere) is opened in place in the slab and goes to the
+   * TUN without a copy; everything else takes the dgram path's logic (onMessage) on a copy.
+   */
+  private readonly onBatch = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void => {
+    for (let i = 0; i < count; i++) {
+      const off = offs[i]!;
+      const end = off + lens[i]!;
+      const addr = addrs[i]!;
+      const port = ports[i]!;
+      let a = this.rxPeer;
+      if (a === null || addr !== this.rxAddr || port !== this.rxPort) {
+        a = this.live.get(`${ipv4FromInt(addr)}:${port}`) ?? null;
+        this.rxPeer = a;
+        this.rxAddr = addr;
+        this.rxPort = port;
+      }
+      if (a === null || this.pending.size !== 0 || slab[off] !== APP_DATA) {
+        this.onMessage(Buffer.from(slab.subarray(off, end)), { address: ipv4FromInt(addr), port });
+        continue;
+      }
+      this.counters.rxDatagrams++;
+      a.channel.handleDatagramAt(slab, off, end);
+      if (a.channel.counters.lastDrop === 'new-handshake') {
+        a.channel.counters.lastDrop = null;
+        this.startHandshake(Buffer.from(slab.subarray(off, end)), a.key, { address: a.address, port }, a);
+      }
+    }
+  };
 
   private readonly onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
     this.counters.rxDatagrams++;
@@ -337,7 +411,7 @@ export class DtlsListener {
     d.peer = a.key;
     tunnel.useDtls = true;
     this.live.set(a.key, a);
-    this.lastPeer = null;
+    this.resetPeerCache();
     if (old && old !== a && old.tunnel === tunnel) {
       this.counters.replaced++;
       old.channel.close('replaced by a new handshake');
@@ -377,7 +451,7 @@ export class DtlsListener {
       tunnel.useDtls = false;
     }
     if (this.live.get(key) === a) this.live.delete(key);
-    this.lastPeer = null;
+    this.resetPeerCache();
   }
 
   private logFailure(a: Association, reason: string, message: string): void {
