@@ -60,8 +60,9 @@ static inline int32_t rx_gro_segment(const struct msghdr *mh) {
 
 /*
  * Messages msgs[0..n) in slots of `slot` bytes -> datagrams in offs/lens/addrs/ports (room
- * entries). A message is dropped (counted) when it was cut (MSG_TRUNC: larger than the slot),
- * its cmsg was unreadable (seg < 0) or it is empty; a GRO message is split at `seg` bytes. When
+ * entries). A message is dropped (counted) when it was cut (MSG_TRUNC: larger than the slot) or
+ * its cmsg was unreadable (seg < 0); a GRO message is split at `seg` bytes. An empty datagram is
+ * delivered as one of length 0, as dgram would (the listener counts it as garbage). When
  * the output is full the rest is dropped and counted: the caller sizes `room` so that this
  * cannot happen with what the kernel produces (at most 64 segments per GRO message).
  */
@@ -70,13 +71,14 @@ static inline RxLayoutResult rx_layout(const RxMsg *msgs, uint32_t n, uint32_t s
   RxLayoutResult r = {0, 0};
   for (uint32_t m = 0; m < n; m++) {
     const RxMsg *x = &msgs[m];
-    if ((x->flags & MSG_TRUNC) || x->seg < 0 || x->len == 0 || x->len > slot) {
+    if ((x->flags & MSG_TRUNC) || x->seg < 0 || x->len > slot) {
       r.dropped++;
       continue;
     }
-    uint32_t seg = x->seg == 0 ? x->len : (uint32_t)x->seg;
+    uint32_t seg = x->seg == 0 || (uint32_t)x->seg > x->len ? x->len : (uint32_t)x->seg;
     uint32_t base = m * slot;
-    for (uint32_t at = 0; at < x->len; at += seg) {
+    uint32_t at = 0;
+    do {
       if (r.datagrams == room) {
         r.dropped++;
         break;
@@ -86,7 +88,8 @@ static inline RxLayoutResult rx_layout(const RxMsg *msgs, uint32_t n, uint32_t s
       lens[k] = x->len - at < seg ? x->len - at : seg;
       addrs[k] = x->addr;
       ports[k] = x->port;
-    }
+      at += seg;
+    } while (at < x->len);
   }
   return r;
 }

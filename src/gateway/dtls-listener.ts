@@ -249,6 +249,16 @@ export class DtlsListener {
    * TUN without a copy; everything else takes the dgram path's logic (onMessage) on a copy.
    */
   private readonly onBatch = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void => {
+    const router = this.router;
+    router.beginClientBatch(slab);
+    try {
+      this.dispatchBatch(slab, offs, lens, addrs, ports, count);
+    } finally {
+      router.endClientBatch();
+    }
+  };
+
+  private dispatchBatch(slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void {
     for (let i = 0; i < count; i++) {
       const off = offs[i]!;
       const end = off + lens[i]!;
@@ -261,7 +271,8 @@ export class DtlsListener {
         this.rxAddr = addr;
         this.rxPort = port;
       }
-      if (a === null || this.pending.size !== 0 || slab[off] !== APP_DATA) {
+      if (a === null || this.pending.size !== 0 || end === off || slab[off] !== APP_DATA) {
+        this.router.flushClientQueue(); // keep the order of packets written to the TUN
         this.onMessage(Buffer.from(slab.subarray(off, end)), { address: ipv4FromInt(addr), port });
         continue;
       }
@@ -272,7 +283,7 @@ export class DtlsListener {
         this.startHandshake(Buffer.from(slab.subarray(off, end)), a.key, { address: a.address, port }, a);
       }
     }
-  };
+  }
 
   private readonly onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
     this.counters.rxDatagrams++;

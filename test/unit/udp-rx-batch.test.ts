@@ -45,8 +45,10 @@ test('layout: garbage is dropped and counted, never read past a slot', { skip },
     [{ len: 2048, flags: MSG_TRUNC }, { len: 300, seg: -1 }, { len: 0 }, { len: 4000 }, { len: 10, flags: MSG_CTRUNC }, { len: 50 }],
     2048,
   );
-  // MSG_CTRUNC alone is judged by the cmsg parser (seg = -1); here seg = 0, so it passes
-  assert.deepEqual(r, { count: 2, dropped: 4, dgrams: [[8192, 10], [10240, 50]] });
+  // MSG_CTRUNC alone is judged by the cmsg parser (seg = -1); here seg = 0, so it passes.
+  // An empty datagram is delivered (length 0), as dgram does: the listener counts it.
+  assert.deepEqual(r, { count: 3, dropped: 3, dgrams: [[4096, 0], [8192, 10], [10240, 50]] });
+  assert.deepEqual(layout([{ len: 0, seg: 1400 }], 2048).dgrams, [[0, 0]]);
   // a segment size larger than the message: one datagram
   assert.deepEqual(layout([{ len: 100, seg: 1400 }], 2048).dgrams, [[0, 100]]);
   // segment size 1 on a full slot: 65535 datagrams do not fit the output; the rest is counted
@@ -66,7 +68,8 @@ test('layout: random garbage stays inside the slab', { skip }, () => {
     const r = layout(msgs, slot, room);
     assert.ok(r.count <= room);
     for (const [o, l] of r.dgrams) {
-      assert.ok(l > 0 && l <= slot, `length ${l} in slot ${slot}`);
+      assert.ok(l <= slot, `length ${l} in slot ${slot}`);
+      assert.ok(l > 0 || msgs[Math.floor(o / slot)]!.len === 0, 'only an empty message gives an empty datagram');
       const m = Math.floor(o / slot);
       assert.ok(m < n && o + l <= (m + 1) * slot && o + l <= m * slot + msgs[m]!.len, `datagram [${o}, +${l}) outside message ${m}`);
     }
