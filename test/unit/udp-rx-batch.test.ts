@@ -245,3 +245,13 @@ test('an IPv6 socket is not taken over', { skip }, async () => {
     s.close();
   }
 });
+
+test('gateway config: dtls.batch-receive defaults to true, takes true/false only', async () => {
+  const { parseConfigText } = await import('../../src/gateway/config.js');
+  const parse = (yaml: string) => parseConfigText(yaml, 'test.yaml', '/etc/sslgate', '/etc/sslgate/test.yaml');
+  const base = 'network: { address: 10.20.0.1/24 }\ngroups: [ { name: Employees } ]\n';
+  assert.equal(parse(base).dtls.batchReceive, true);
+  assert.equal(parse(`${base}dtls: { batch-receive: false }\n`).dtls.batchReceive, false);
+  assert.equal(parse(`${base}dtls: { batch-receive: true }\n`).dtls.batchReceive, true);
+  assert.throws(() => parse(`${base}dtls: { batch-receive: 1 }\n`), /dtls\.batch-receive/);
+});
