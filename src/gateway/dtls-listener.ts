@@ -59,6 +59,12 @@ export interface DtlsListenerCounters {
   handshakesRefused: number;
   /** live associations replaced by a completed new handshake of the same session */
   replaced: number;
+  /** batched receive only: recvmmsg calls that returned data */
+  rxBatches: number;
+  /** batched receive only: messages that were UDP GRO trains (several datagrams of one flow) */
+  rxGroTrains: number;
+  /** batched receive only: messages dropped unread (larger than a slot, cut control data, not IPv4) */
+  rxDropped: number;
 }
 
 /** Bounds on handshakes that have not completed yet (see the file header). */
@@ -113,6 +119,9 @@ export class DtlsListener {
     handshakesFailed: 0,
     handshakesRefused: 0,
     replaced: 0,
+    rxBatches: 0,
+    rxGroTrains: 0,
+    rxDropped: 0,
   };
   private socket: Socket | null = null;
   /**
@@ -233,11 +242,6 @@ export class DtlsListener {
     }
   }
 
-  /** Batched receive counters (recvmmsg calls, GRO trains, drops), or null on the dgram path. */
-  get batchCounters(): UdpBatchReceiver['counters'] | null {
-    return this.rx?.counters ?? null;
-  }
-
   private resetPeerCache(): void {
     this.lastPeer = null;
     this.rxPeer = null;
@@ -249,6 +253,10 @@ export class DtlsListener {
    * TUN without a copy; everything else takes the dgram path's logic (onMessage) on a copy.
    */
   private readonly onBatch = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void => {
+    const st = this.rx!.stats;
+    this.counters.rxBatches = st[1]!;
+    this.counters.rxDropped = st[2]!;
+    this.counters.rxGroTrains = st[3]!;
     const router = this.router;
     router.beginClientBatch(slab);
     try {

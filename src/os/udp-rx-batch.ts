@@ -85,7 +85,8 @@ const GRO_SLOT = 65535;
 const PLAIN_SLOT = 4096;
 
 export class UdpBatchReceiver {
-  private readonly stats = new Float64Array(4);
+  /** [datagrams, reads, dropped, groMessages], kept current by the addon (read without allocating) */
+  readonly stats = new Float64Array(4);
   private readonly slab: Buffer;
   private readonly offs: Uint32Array;
   private readonly lens: Uint32Array;
