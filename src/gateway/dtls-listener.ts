@@ -210,6 +210,7 @@ export class DtlsListener {
   }
 
   close(): void {
+    if (this.socket) this.log.info({ ...this.counters, recvmmsg: this.rx !== null }, 'DTLS listener closed');
     for (const a of [...this.live.values(), ...this.pending.values()]) a.channel.close('gateway shutting down');
     this.live.clear();
     this.pending.clear();

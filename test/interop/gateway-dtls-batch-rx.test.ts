@@ -146,5 +146,15 @@ for (const batch of [true, false]) {
         assert.ok(Number(closed['dtlsTxPackets']) > 5_000, `DTLS tx packets: ${closed['dtlsTxPackets']} (CSTP tx ${closed['txPackets']})`);
       });
     }
+    // The listener's own counters: on, the datagrams came in recvmmsg batches; off, none did.
+    const mark = gw.proc.lines.length;
+    await gw.stop();
+    const c = await gw.waitLog(/DTLS listener closed/, 5000, mark);
+    t.diagnostic(`listener: ${JSON.stringify(c)}`);
+    assert.equal(c['recvmmsg'], batch);
+    assert.ok(Number(c['rxDatagrams']) > 3 * 5_000, `rxDatagrams ${c['rxDatagrams']}`);
+    if (batch) assert.ok(Number(c['rxBatches']) > 0 && Number(c['rxBatches']) <= Number(c['rxDatagrams']));
+    else assert.equal(Number(c['rxBatches']), 0);
+    assert.equal(Number(c['rxDropped']), 0);
   });
 }
