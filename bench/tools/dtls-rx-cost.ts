@@ -6,10 +6,13 @@
  * `npm run bench`: a tool for before/after comparisons on a busy machine.
  *
  *   node dist/bench/tools/dtls-rx-cost.js [MB=200] [strace MB=64] [mode args for openconnect...]
+ *
+ * VETH_GRO=1 turns GRO on for the gateway namespace's veth (ethtool -K ... gro on; veth does no
+ * GRO by default, a real NIC does): then UDP GRO trains reach the socket.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createTestbed, tcpTransfer } from '../../test/helpers/netns.js';
+import { createTestbed, execIn, tcpTransfer } from '../../test/helpers/netns.js';
 import { startOpenconnect } from '../../test/helpers/openconnect.js';
 import { gwHost, startGateway } from '../../test/helpers/sslgate.js';
 import { allProcStats, descendants, readProcStat } from '../lib/proc.js';
@@ -43,6 +46,14 @@ async function run(batch: boolean): Promise<void> {
   const tb = await createTestbed({ tag: batch ? 'rxcost1' : 'rxcost0' });
   try {
     const net = tb.poolNet(0);
+    if (process.env['VETH_GRO'] === '1') {
+      const links = (await execIn(tb.gw.name, 'ip', ['-o', 'link', 'show'])).stdout;
+      for (const m of links.matchAll(/^\d+: ([^:@]+)[@:]/gm)) {
+        if (m[1] === 'lo') continue;
+        const r = await execIn(tb.gw.name, 'ethtool', ['-K', m[1]!, 'gro', 'on']);
+        console.error(`ethtool -K ${m[1]} gro on: ${r.code}`);
+      }
+    }
     const gw = await startGateway(tb.gw, {
       listenHost: tb.gwAddr,
       yaml: `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\ndtls: { batch-receive: ${batch} }\n`,
@@ -69,6 +80,8 @@ async function run(batch: boolean): Promise<void> {
       st.kill('SIGINT');
       await new Promise((r) => st.on('close', r));
       const s = parseStrace(stText);
+      await gw.stop();
+      const closed = gw.logs().find((l) => l['msg'] === 'DTLS listener closed');
       console.log(
         JSON.stringify({
           batchReceive: batch,
@@ -81,6 +94,7 @@ async function run(batch: boolean): Promise<void> {
           syscalls: s.total,
           syscallsPerGB: Math.round(s.total / (up2.bytes / 1e9)),
           topSyscalls: s.top,
+          listener: closed ? { rxDatagrams: closed['rxDatagrams'], rxBatches: closed['rxBatches'], rxGroTrains: closed['rxGroTrains'], rxDropped: closed['rxDropped'] } : null,
         }),
       );
     } finally {

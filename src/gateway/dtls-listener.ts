@@ -249,9 +249,11 @@ export class DtlsListener {
   }
 
   /**
-   * One recvmmsg batch. The common case (an application-data datagram from the peer of the
-   * previous one, no handshake pending anywhere) is opened in place in the slab and goes to the
-   * TUN without a copy; everything else takes the dgram path's logic (onMessage) on a copy.
+   * One recvmmsg batch. The common case (an application-data datagram from a live association's
+   * address) is opened in place in the slab and goes to the TUN without a copy; everything else
+   * takes the dgram path's logic (onMessage) on a copy. A pending handshake on the same address
+   * does not matter here: onMessage hands it only handshake datagrams (isHandshakeDatagram),
+   * never one that starts with an application_data record.
    */
   private readonly onBatch = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void => {
     const st = this.rx!.stats;
@@ -268,7 +270,7 @@ export class DtlsListener {
   };
 
   private dispatchBatch(slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void {
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && this.socket !== null; i++) {
       const off = offs[i]!;
       const end = off + lens[i]!;
       const addr = addrs[i]!;
@@ -280,7 +282,7 @@ export class DtlsListener {
         this.rxAddr = addr;
         this.rxPort = port;
       }
-      if (a === null || this.pending.size !== 0 || end === off || slab[off] !== APP_DATA) {
+      if (a === null || end === off || slab[off] !== APP_DATA) {
         this.router.flushClientQueue(); // keep the order of packets written to the TUN
         this.onMessage(Buffer.from(slab.subarray(off, end)), { address: ipv4FromInt(addr), port });
         continue;

@@ -9,7 +9,8 @@
  *
  * Linux, IPv4 and the addon only; `create` returns null otherwise, or when turned off
  * (SSLGATE_UDP_RX_BATCH=0, or config `dtls: { batch-receive: false }`): then dgram's 'message'
- * path is used.
+ * path is used. SSLGATE_UDP_GRO=0 keeps batching but without UDP_GRO (4 KiB slots: a larger
+ * datagram is dropped and counted; DTLS records are MTU-sized).
  */
 import type { Socket } from 'node:dgram';
 import { nativeDtlsAddon } from './dtls-record-addon.js';
@@ -114,7 +115,12 @@ export class UdpBatchReceiver {
     const handle = udpHandle(socket);
     if (fd < 0 || family !== 'IPv4' || typeof handle?.recvStop !== 'function') return null;
     const gro = opts.gro ?? process.env['SSLGATE_UDP_GRO'] !== '0';
-    const r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro);
+    let r: UdpBatchReceiver;
+    try {
+      r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro);
+    } catch {
+      return null; // dup or uv_poll_init failed (fd limit): dgram keeps reading
+    }
     // From here on only the poller reads: libuv's own reader would see GRO trains unsplit.
     handle.recvStop();
     return r;
