@@ -40,6 +40,7 @@
  *       sendmmsg(2) to IPv4 peers (addrs: host-order Uint32Array, ports: Uint32Array), with
  *       UDP GSO for runs of equal-sized datagrams to one peer while flags[0] & 1. Stops at
  *       EAGAIN (the return value says where); other errors drop that message's datagrams.
+ *   UdpPoller, setSocketBuffers, rxLayout, groSegment: batched UDP receive, see native/udp_rx.c.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA*_Init/Update/Final: allocation-free HMAC states */
 #include <errno.h>
