@@ -29,7 +29,7 @@ import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
 import { ContentType } from '../dtls/constants.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { recordBackend } from '../os/dtls-record-addon.js';
-import { UdpBatchSender } from '../os/udp-batch.js';
+import { UdpBatchSender, ipv4ToInt } from '../os/udp-batch.js';
 import { UdpBatchReceiver, enlargeSocketBuffers, ipv4FromInt } from '../os/udp-rx-batch.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
@@ -44,6 +44,9 @@ interface Association {
   /** "address:port" */
   readonly key: string;
   readonly address: string;
+  /** the address as a host-order integer (-1: IPv6) and the port, for the batched receive index */
+  readonly addrInt: number;
+  readonly port: number;
   /** false while its handshake runs (pending), true once it is the session's association */
   live: boolean;
 }
@@ -105,6 +108,11 @@ function isHandshakeDatagram(msg: Buffer): boolean {
   return type === ContentType.alert && msg[3] === 0 && msg[4] === 0;
 }
 
+/** (IPv4 host-order address, port) -> a non-negative small integer (a V8 Smi: no boxing as a Map key). */
+function peerHash(addr: number, port: number): number {
+  return (addr ^ Math.imul(port, 0x9e3779b1)) & 0x3fffffff;
+}
+
 /** "::ffff:10.0.0.1" (a dual-stack TLS socket) -> "10.0.0.1", to compare with a UDP source. */
 function plainAddress(a: string): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
@@ -134,6 +142,13 @@ export class DtlsListener {
   private readonly byId = new Map<string, { session: Session; tunnel: SessionTunnel }>();
   /** live associations by "address:port" */
   private readonly live = new Map<string, Association>();
+  /**
+   * Live associations by a small-integer hash of (address, port), for batched receive: a batch
+   * from several clients misses the one-entry cache often, and building the "address:port"
+   * string for each datagram would allocate. On a hash collision the later association is not
+   * indexed (it is found through `live` as before); every hit is checked against address and port.
+   */
+  private readonly liveByInt = new Map<number, Association>();
   /** handshakes in progress by "address:port" (at most one per address) */
   private readonly pending = new Map<string, Association>();
   /** handshakes in progress per session tunnel, oldest first */
@@ -213,6 +228,7 @@ export class DtlsListener {
     if (this.socket) this.log.info({ ...this.counters, recvmmsg: this.rx !== null }, 'DTLS listener closed');
     for (const a of [...this.live.values(), ...this.pending.values()]) a.channel.close('gateway shutting down');
     this.live.clear();
+    this.liveByInt.clear();
     this.pending.clear();
     this.pendingOf.clear();
     this.resetPeerCache();
@@ -277,7 +293,8 @@ export class DtlsListener {
       const port = ports[i]!;
       let a = this.rxPeer;
       if (a === null || addr !== this.rxAddr || port !== this.rxPort) {
-        a = this.live.get(`${ipv4FromInt(addr)}:${port}`) ?? null;
+        a = this.liveByInt.get(peerHash(addr, port)) ?? null;
+        if (a === null || a.addrInt !== addr || a.port !== port) a = this.live.get(`${ipv4FromInt(addr)}:${port}`) ?? null;
         this.rxPeer = a;
         this.rxAddr = addr;
         this.rxPort = port;
@@ -391,7 +408,7 @@ export class DtlsListener {
       },
       onClose: (why) => this.onAssociationClosed(assoc, why),
     });
-    assoc = { session, tunnel, d, channel, key, address: rinfo.address, live: false };
+    assoc = { session, tunnel, d, channel, key, address: rinfo.address, addrInt: ipv4ToInt(rinfo.address), port: rinfo.port, live: false };
     this.counters.handshakesStarted++;
     this.log.debug({ session: session.id, peer: key, rekey: liveHere !== null }, 'DTLS handshake started');
     this.pending.set(key, assoc);
@@ -433,6 +450,12 @@ export class DtlsListener {
     d.peer = a.key;
     tunnel.useDtls = true;
     this.live.set(a.key, a);
+    if (a.addrInt >= 0) {
+      // The same address and port: a rekey replacing its predecessor (closed just below).
+      const h = peerHash(a.addrInt, a.port);
+      const cur = this.liveByInt.get(h);
+      if (cur === undefined || (cur.addrInt === a.addrInt && cur.port === a.port)) this.liveByInt.set(h, a);
+    }
     this.resetPeerCache();
     if (old && old !== a && old.tunnel === tunnel) {
       this.counters.replaced++;
@@ -473,6 +496,10 @@ export class DtlsListener {
       tunnel.useDtls = false;
     }
     if (this.live.get(key) === a) this.live.delete(key);
+    if (a.addrInt >= 0) {
+      const h = peerHash(a.addrInt, a.port);
+      if (this.liveByInt.get(h) === a) this.liveByInt.delete(h);
+    }
     this.resetPeerCache();
   }
 
