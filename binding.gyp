@@ -10,7 +10,7 @@
     },
     {
       "target_name": "sslgate_dtls",
-      "sources": ["native/dtls_record.c"],
+      "sources": ["native/dtls_record.c", "native/udp_rx.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-O2", "-std=gnu11"],
       "cflags!": ["-O3"],

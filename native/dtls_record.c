@@ -40,6 +40,7 @@
  *       sendmmsg(2) to IPv4 peers (addrs: host-order Uint32Array, ports: Uint32Array), with
  *       UDP GSO for runs of equal-sized datagrams to one peer while flags[0] & 1. Stops at
  *       EAGAIN (the return value says where); other errors drop that message's datagrams.
+ *   UdpPoller, setSocketBuffers, rxLayout, groSegment: batched UDP receive, see native/udp_rx.c.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA*_Init/Update/Final: allocation-free HMAC states */
 #include <errno.h>
@@ -55,6 +56,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+napi_value udp_rx_init(napi_env env, napi_value exports);
 
 #define CHECK(env, call)                                                    \
   do {                                                                      \
@@ -781,7 +784,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "sendBatch", fn));
   CHECK(env, napi_create_string_utf8(env, OpenSSL_version(OPENSSL_VERSION), NAPI_AUTO_LENGTH, &v));
   CHECK(env, napi_set_named_property(env, exports, "openssl", v));
-  return exports;
+  return udp_rx_init(env, exports); /* UdpPoller, setSocketBuffers: native/udp_rx.c */
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -8,6 +8,7 @@ import { dtlsClient, dtlsServer } from './dtls-endpoints.js';
 import { dtlsMessages } from './dtls-messages.js';
 import { httpRequest, httpResponse } from './http.js';
 import { nativeRecord } from './native-record.js';
+import { nativeUdpRx } from './native-udp-rx.js';
 import { privChannel } from './priv-channel.js';
 import { radius } from './radius.js';
 import { profile } from './profile.js';
@@ -16,7 +17,7 @@ import type { FuzzTarget } from './target.js';
 export const TARGETS: readonly FuzzTarget[] = [
   clientOptions,
   httpRequest, httpResponse, connectHeaders, cstp, xml, authXmlGateway, authXmlClient, profile,
-  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, config, privChannel, radius,
+  dtlsMessages, dtlsServer, dtlsClient, nativeRecord, nativeUdpRx, config, privChannel, radius,
 ];
 
 export function findTarget(name: string): FuzzTarget {

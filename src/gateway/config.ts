@@ -68,7 +68,7 @@ export interface GatewayConfig extends OpsConfig {
   tun: { name: string; offload: boolean };
   /** DTLS on UDP (same address; port defaults to the TLS port) */
   /** allow3des: also answer DES-CBC3-SHA (DTLS 0.9 3DES) when a client offers only that; default off */
-  dtls: { enabled: boolean; port: number; allow3des: boolean };
+  dtls: { enabled: boolean; port: number; allow3des: boolean; batchReceive: boolean };
   /** cacheSeconds: how long a verified password is remembered (as an HMAC), 0 = never */
   auth: { maxFailures: number; failureWindow: number; banTime: number; cacheSeconds: number };
   limits: { maxClients: number; authTimeout: number } & OpsLimits;
@@ -281,9 +281,10 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   if (tunName.length > 15) r.fail('tun.name', 'interface names have at most 15 characters');
 
   const dtlsO = r.obj(o['dtls'], 'dtls');
-  r.known(dtlsO, 'dtls', ['enabled', 'port', 'allow-3des']);
+  r.known(dtlsO, 'dtls', ['enabled', 'port', 'allow-3des', 'batch-receive']);
   if (dtlsO['enabled'] !== undefined && typeof dtlsO['enabled'] !== 'boolean') r.fail('dtls.enabled', 'expected true or false');
   if (dtlsO['allow-3des'] !== undefined && typeof dtlsO['allow-3des'] !== 'boolean') r.fail('dtls.allow-3des', 'expected true or false');
+  if (dtlsO['batch-receive'] !== undefined && typeof dtlsO['batch-receive'] !== 'boolean') r.fail('dtls.batch-receive', 'expected true or false');
 
   const authO = r.obj(o['auth'], 'auth');
   r.known(authO, 'auth', ['max-failures', 'failure-window', 'ban-time', 'cache-seconds']);
@@ -322,7 +323,7 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     cookieTimeout: r.int(o['cookie-timeout'], 'cookie-timeout', 300, 10, 86400),
     mtu: r.int(o['mtu'], 'mtu', 1500, 576, 9000),
     tun: { name: tunName, offload: tunO['offload'] !== false },
-    dtls: { enabled: dtlsO['enabled'] !== false, port: r.int(dtlsO['port'], 'dtls.port', listen.port, 1, 65535), allow3des: dtlsO['allow-3des'] === true },
+    dtls: { enabled: dtlsO['enabled'] !== false, port: r.int(dtlsO['port'], 'dtls.port', listen.port, 1, 65535), allow3des: dtlsO['allow-3des'] === true, batchReceive: dtlsO['batch-receive'] !== false },
     auth,
     limits: {
       maxClients: r.int(limO['max-clients'], 'limits.max-clients', 10000, 1, 1_000_000),

@@ -117,7 +117,7 @@ export class Gateway {
         dpd: () => this.config.dpd,
         keepalive: () => this.config.keepalive,
         onHandshake: (session, mode, result) => this.events.emit({ type: 'dtls-handshake', session: session.id, mode, result }),
-      });
+      }, {}, { batchReceive: cfg.dtls.batchReceive });
       await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
     }
     const deps = this.connectionDeps();

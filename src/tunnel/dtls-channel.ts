@@ -131,23 +131,36 @@ export class DtlsChannel {
 
   /** One datagram from the peer. */
   handleDatagram(dgram: Buffer): void {
+    this.handleRecords(dgram, 0, dgram.length, false);
+  }
+
+  /**
+   * One datagram at buf[start, end) in a receive slab that is reused after this call (batched
+   * receive, os/udp-rx-batch.ts): application records are opened in place there as usual, and
+   * anything the endpoint gets (handshake, alerts, other epochs) is copied first, since the
+   * endpoint may keep it (reassembly, retransmission state).
+   */
+  handleDatagramAt(buf: Buffer, start: number, end: number): void {
+    this.handleRecords(buf, start, end, true);
+  }
+
+  private handleRecords(dgram: Buffer, start: number, total: number, borrowed: boolean): void {
     if (this.closed) return;
     const op = this.opener;
     if (op === null) {
-      this.toEndpoint(dgram);
+      this.toEndpoint(this.part(dgram, start, total, borrowed));
       return;
     }
     // Established: open our application records here, hand every other record to the endpoint.
-    const total = dgram.length;
-    let off = 0;
+    let off = start;
     while (off < total) {
       if (total - off < HEADER) {
-        this.toEndpoint(off === 0 ? dgram : dgram.subarray(off));
+        this.toEndpoint(this.part(dgram, off, total, borrowed));
         return;
       }
       const end = off + HEADER + ((dgram[off + 11]! << 8) | dgram[off + 12]!);
       if (end > total) {
-        this.toEndpoint(off === 0 ? dgram : dgram.subarray(off)); // truncated: the endpoint counts it
+        this.toEndpoint(this.part(dgram, off, total, borrowed)); // truncated: the endpoint counts it
         return;
       }
       if (
@@ -157,17 +170,23 @@ export class DtlsChannel {
       ) {
         const n = op.open(dgram, off, end - off);
         if (n >= 0) {
-          const start = off + op.plaintextOffset;
-          this.onPayload(dgram, start, start + n);
+          const pt = off + op.plaintextOffset;
+          this.onPayload(dgram, pt, pt + n);
         } else {
           this.drop(n === OPEN_REPLAY ? 'replay' : 'bad-mac');
         }
       } else {
-        this.toEndpoint(off === 0 && end === total ? dgram : dgram.subarray(off, end));
+        this.toEndpoint(this.part(dgram, off, end, borrowed));
       }
       if (this.closed) return;
       off = end;
     }
+  }
+
+  /** dgram[start, end) for the endpoint: the buffer itself when it is all of it, a copy when borrowed. */
+  private part(dgram: Buffer, start: number, end: number, borrowed: boolean): Buffer {
+    if (borrowed) return Buffer.from(dgram.subarray(start, end));
+    return start === 0 && end === dgram.length ? dgram : dgram.subarray(start, end);
   }
 
   /** Sends one IP packet over DTLS. False when the association is not up (caller uses CSTP). */

@@ -207,7 +207,7 @@ export class GatewayMetrics {
     });
     new Counter({
       name: 'sslgate_dtls_listener_total',
-      help: 'DTLS listener events: datagrams from unknown peers, ClientHellos refused by the handshake limits, live associations replaced by a completed new handshake',
+      help: 'DTLS listener events: datagrams from unknown peers, ClientHellos refused by the handshake limits, live associations replaced by a completed new handshake; batched receive: recvmmsg batches, UDP GRO trains, messages dropped unread',
       labelNames: ['event'],
       registers,
       collect() {
@@ -217,6 +217,9 @@ export class GatewayMetrics {
         this.inc({ event: 'unknown-peer' }, c.unknownPeer);
         this.inc({ event: 'handshake-refused' }, c.handshakesRefused);
         this.inc({ event: 'association-replaced' }, c.replaced);
+        this.inc({ event: 'rx-batch' }, c.rxBatches);
+        this.inc({ event: 'rx-gro-train' }, c.rxGroTrains);
+        this.inc({ event: 'rx-dropped' }, c.rxDropped);
       },
     });
   }
