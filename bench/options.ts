@@ -38,7 +38,7 @@ export const USAGE = `usage: npm run bench -- [options]      (as root)
   --out FILE           JSON results (default bench/results/latest.json; quick: bench/results/quick.json)
   --modes LIST         throughput modes: ${MODES.map((m) => m.id).join(',')} (default all; quick: tls)
   --seconds S          iperf3 seconds per run (default 5, after 1 omitted; quick 1, none omitted)
-  --connects N         connects per side for the latency item (default 20; quick 2)
+  --connects N         connects per side for the latency item (default 10; quick 2)
   --sessions K         concurrent sessions against our gateway (default 10000; quick 50)
   --ref-sessions K     concurrent sessions against ocserv (default 2000; quick 20)
   --rate-seconds S     handshake-rate window per run (default 10; quick 1)
@@ -101,7 +101,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     modes: list(values.modes, 'modes', modeIds, q ? ['tls'] : modeIds),
     seconds: int(values.seconds, 'seconds', q ? 1 : 5),
     omit: q ? 0 : 1,
-    connects: int(values.connects, 'connects', q ? 2 : 20),
+    connects: int(values.connects, 'connects', q ? 2 : 10),
     sessions: int(values.sessions, 'sessions', q ? 50 : 10_000),
     refSessions: int(values['ref-sessions'], 'ref-sessions', q ? 20 : 2000),
     rateSeconds: int(values['rate-seconds'], 'rate-seconds', q ? 1 : 10),

@@ -10,7 +10,7 @@
  *   dist/bundle/sslgate.js           the CLI (src/cli/main.ts)
  *   dist/bundle/network-process.js   the gateway's network process, which the privileged process
  *                                    spawns from next to itself (src/gateway/priv/parent.ts)
- *   dist/bundle/chunks/*.js          code split off behind the CLI's dynamic import()s, so
+ *   dist/bundle/<name>-<hash>.js     code split off behind the CLI's dynamic import()s, so
  *                                    `connect` does not parse the gateway, and shared code
  * Packages are bundled in; Node built-ins and the native addons (loaded by absolute path from
  * build/Release, src/os/native-addon.ts) are not.
@@ -74,7 +74,9 @@ await build({
     'network-process': 'src/gateway/priv/network-process.ts',
   },
   outdir: out,
-  chunkNames: 'chunks/[name]-[hash]',
+  // Flat: chunks sit next to network-process.js, which src/gateway/priv/parent.ts finds as
+  // new URL('./network-process.js', import.meta.url) from whichever chunk it landed in.
+  chunkNames: '[name]-[hash]',
   bundle: true,
   splitting: true,
   format: 'esm',
