@@ -28,7 +28,7 @@ export function makeBinLayout(dir: string, bundle: { kind: 'none' } | { kind: 'f
   const info = path.join(dir, 'dist', '.tsbuildinfo');
   fs.writeFileSync(info, '{}');
   if (bundle.kind !== 'none') {
-    const file = path.join(dir, 'dist', 'bundle', 'sslgate.js');
+    const file = path.join(dir, 'dist', 'bundle', 'sslgate.cjs');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, `process.stdout.write(${JSON.stringify(bundle.marker + '\n')});\n`);
     const now = Date.now() / 1000;

@@ -1,11 +1,13 @@
 /**
- * Issue 11 (client start-up): the bundled CLI (dist/bundle/sslgate.js, scripts/bundle.mjs) runs
+ * Issue 11 (client start-up): the bundled CLI (dist/bundle/sslgate.cjs, scripts/bundle.mjs) runs
  * `sslgate connect` end to end against Debian's ocserv: tunnel up, ping answered through it,
- * clean exit on Ctrl-C. And bin/sslgate without a bundle (a copy of the layout with dist/src only)
- * does the same from the compiled modules: the fallback still works.
+ * clean exit on Ctrl-C; run directly (plain require, no code cache) and through bin/sslgate (V8
+ * code cache, which this Node must accept). And bin/sslgate without a bundle (a copy of the
+ * layout with dist/src only) does the same from the compiled modules: the fallback still works.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createTestbed, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
@@ -14,7 +16,7 @@ import { makeBinLayout, REPO_ROOT } from '../helpers/bin-layout.js';
 import { startClient, type SslgateClient } from './client-harness.js';
 
 const skip = interopSkipReason(['ocserv', 'ocpasswd', 'openssl', 'ping', 'ip']);
-const BUNDLE = path.join(REPO_ROOT, 'dist', 'bundle', 'sslgate.js');
+const BUNDLE = path.join(REPO_ROOT, 'dist', 'bundle', 'sslgate.cjs');
 
 test('sslgate connect from the bundle and from the dist/src fallback -> ocserv', { skip, timeout: 120_000 }, async (t) => {
   let tb: Testbed | undefined;
@@ -43,10 +45,19 @@ test('sslgate connect from the bundle and from the dist/src fallback -> ocserv',
     assert.ok(fs.existsSync(BUNDLE), `${BUNDLE} missing: npm run build (esbuild) did not bundle`);
     const tsc = fs.statSync(path.join(REPO_ROOT, 'dist', '.tsbuildinfo')).mtimeMs;
     assert.ok(fs.statSync(BUNDLE).mtimeMs >= tsc, 'the bundle is older than the last tsc build: bin/sslgate would fall back');
+    // bin/sslgate, started as the tests and the benchmark start it, says whether V8 took the
+    // code cache that the build's training run wrote.
+    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'sslgate'), '--version'], { env: { ...process.env, SSLGATE_CODE_CACHE_REPORT: '1', SSLGATE_NO_BUNDLE: '' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^code cache: accepted$/m);
   });
 
-  await t.test('node dist/bundle/sslgate.js connect: tunnel, ping, clean exit', async () => {
+  await t.test('node dist/bundle/sslgate.cjs connect (plain require, no code cache): tunnel, ping, clean exit', async () => {
     await connectAndPing(BUNDLE, 'sgbun0');
+  });
+
+  await t.test('bin/sslgate connect (the bundle with its code cache): tunnel, ping, clean exit', async () => {
+    await connectAndPing(path.join(REPO_ROOT, 'bin', 'sslgate'), 'sgbun2');
   });
 
   await t.test('bin/sslgate with no bundle (dist/src): tunnel, ping, clean exit', async () => {

@@ -1,5 +1,5 @@
 /**
- * bin/sslgate picks the bundled CLI (dist/bundle/sslgate.js) when it is there and not older than
+ * bin/sslgate picks the bundled CLI (dist/bundle/sslgate.cjs) when it is there and not older than
  * tsc's last output (dist/.tsbuildinfo), and the compiled modules (dist/src) otherwise or with
  * SSLGATE_NO_BUNDLE=1. Run in throw-away copies of the layout (test/helpers/bin-layout.ts); a
  * stand-in bundle prints a marker, the real dist/src prints the version.
