@@ -18,12 +18,22 @@
  * and the native addons (loaded by absolute path from build/Release, os/native-addon.ts) are not.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'bundle');
+
+/**
+ * Up to date: the bundle is not older than tsc's last emit (any src/ change rewrites
+ * dist/.tsbuildinfo), this script, bin/sslgate (which trains the cache) and the lock file. Then
+ * nothing is rebuilt: test runs and benchmarks in the same checkout keep using the files.
+ */
+const mtime = (f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs;
+const made = Math.min(mtime(join(out, 'sslgate.cjs')) ?? -1, mtime(join(out, 'sslgate.cjs.cache')) ?? -1, mtime(join(out, 'network-process.js')) ?? -1);
+const inputs = [join(root, 'dist', '.tsbuildinfo'), fileURLToPath(import.meta.url), join(root, 'bin', 'sslgate'), join(root, 'package-lock.json')];
+if (!process.argv.includes('--force') && made >= 0 && inputs.every((f) => (mtime(f) ?? Infinity) <= made)) process.exit(0);
 
 rmSync(out, { recursive: true, force: true });
 let build;
