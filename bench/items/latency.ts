@@ -72,6 +72,9 @@ export async function latencyItem(ctx: BenchContext): Promise<Row[]> {
       { key: 'sg-ocserv-unbundled', lab: ocLab, prober: ocProber, side: newSide('sslgate-client (unbundled: dist/src)→ocserv') },
       { key: 'oc-sslgate-cached', lab: cachedLab, prober: cachedProber, side: newSide('openconnect→sslgate, credential cache') },
     );
+    // Node reads NODE_EXTRA_CA_CERTS at every process start (Node 20: before any script runs);
+    // our client inherits it here, openconnect ignores it. Said, not hidden: it is in the numbers.
+    if (process.env.NODE_EXTRA_CA_CERTS) ctx.log(`latency: NODE_EXTRA_CA_CERTS is set (${process.env.NODE_EXTRA_CA_CERTS}): every start of our client parses those certificates first; openconnect does not`);
     const support = sslgateClientSupport();
     for (const sg of trials.filter((t) => t.key.startsWith('sg-'))) if (!support.connect) notAvailable(sg.side, `our client is not available yet (${support.reason ?? ''})`);
     for (let i = 0; i < ctx.opts.connects; i++) {
