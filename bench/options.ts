@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { MODES } from './modes.js';
 
-export const ITEMS = ['throughput', 'client', 'latency', 'sessions', 'handshakes'] as const;
+export const ITEMS = ['throughput', 'client', 'multicore', 'latency', 'sessions', 'handshakes'] as const;
 export type ItemName = (typeof ITEMS)[number];
 
 export interface Options {
@@ -20,6 +20,9 @@ export interface Options {
   /** iperf3 seconds per run, plus seconds omitted at the start (TCP slow start) */
   seconds: number;
   omit: number;
+  /** multicore item: parallel openconnect clients, and the transport mode they use */
+  clients: number;
+  multiMode: string;
   /** connects per side for the latency item */
   connects: number;
   /** concurrent sessions: ours, ocserv */
@@ -38,6 +41,8 @@ export const USAGE = `usage: npm run bench -- [options]      (as root)
   --out FILE           JSON results (default bench/results/latest.json; quick: bench/results/quick.json)
   --modes LIST         throughput modes: ${MODES.map((m) => m.id).join(',')} (default all; quick: tls)
   --seconds S          iperf3 seconds per run (default 5, after 1 omitted; quick 1, none omitted)
+  --clients N          parallel openconnect clients of the multicore item (default 4; quick 2)
+  --multi-mode ID      their transport mode (default dtls-psk, openconnect's default)
   --connects N         connects per side for the latency item (default 10; quick 2)
   --sessions K         concurrent sessions against our gateway (default 10000; quick 50)
   --ref-sessions K     concurrent sessions against ocserv (default 2000; quick 20)
@@ -69,6 +74,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
       modes: { type: 'string' },
       seconds: { type: 'string' },
       connects: { type: 'string' },
+      clients: { type: 'string' },
+      'multi-mode': { type: 'string' },
       sessions: { type: 'string' },
       'ref-sessions': { type: 'string' },
       'rate-seconds': { type: 'string' },
@@ -86,6 +93,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
     if (bad.length > 0) throw new Error(`--${name}: unknown ${bad.join(', ')} (known: ${known.join(', ')})`);
     return items as T[];
   };
+  const one = (v: string[], name: string): string => {
+    if (v.length !== 1) throw new Error(`--${name}: expected one mode, got ${JSON.stringify(v.join(','))}`);
+    return v[0]!;
+  };
   const threshold = values.threshold === undefined ? 0.15 : Number(values.threshold);
   if (!(threshold > 0)) throw new Error(`--threshold: expected a positive number, got ${values.threshold}`);
   const modeIds = MODES.map((m) => m.id);
@@ -101,6 +112,9 @@ export function parseOptions(argv: string[]): Options | 'help' {
     modes: list(values.modes, 'modes', modeIds, q ? ['tls'] : modeIds),
     seconds: int(values.seconds, 'seconds', q ? 1 : 5),
     omit: q ? 0 : 1,
+    // --quick: the same code with 2 clients; 4 more namespaces and logins would double its set-up.
+    clients: int(values.clients, 'clients', q ? 2 : 4),
+    multiMode: one(list(values['multi-mode'], 'multi-mode', modeIds, ['dtls-psk']), 'multi-mode'),
     connects: int(values.connects, 'connects', q ? 2 : 10),
     sessions: int(values.sessions, 'sessions', q ? 50 : 10_000),
     refSessions: int(values['ref-sessions'], 'ref-sessions', q ? 20 : 2000),

@@ -4,7 +4,9 @@
  *   1. as root: install missing Debian packages (ocserv, openconnect, iperf3, ...)
  *   2. pin this process to the client CPU (children inherit it), raise the fd limit
  *   3. one certificate for every gateway; then each selected item, in its own namespaces:
- *        throughput (item 1), client (item 2), latency (3), sessions (4), handshakes (5)
+ *        throughput (item 1, with the plain-veth ceiling and gateway CPU per GB), client (item 2),
+ *        multicore (item 1: N clients, gateway on 1 vs 2 cores), latency (3), sessions (4),
+ *        handshakes (5)
  *   4. the table on stdout, everything measured in the JSON file
  *
  * Exit status: 0 when every measurement ran (goals missed or rows "n/a" included), 1 when a
@@ -17,9 +19,12 @@ import { REPO_ROOT } from '../test/helpers/sslgate.js';
 import { makeContext, type BenchContext } from './context.js';
 import { handshakesItem } from './items/handshakes.js';
 import { latencyItem } from './items/latency.js';
+import { multicoreItem } from './items/multicore.js';
 import { sessionsItem } from './items/sessions.js';
 import { throughputItems } from './items/throughput.js';
+import { loadNote, runLoad } from './lib/load.js';
 import { choosePinning, pinPid, raiseFdLimit } from './lib/pinning.js';
+import { readLoadavg } from './lib/proc.js';
 import { summarizeRow, type Row } from './lib/results.js';
 import { renderTable } from './lib/table.js';
 import { parseOptions, USAGE, type Options } from './options.js';
@@ -33,6 +38,7 @@ async function runItems(ctx: BenchContext): Promise<{ rows: Row[]; crashed: stri
   const crashed: string[] = [];
   const steps: Array<[string, boolean, () => Promise<Row[]>]> = [
     ['throughput/client', o.has('throughput') || o.has('client'), () => throughputItems(ctx, o.has('throughput'), o.has('client'))],
+    ['multicore', o.has('multicore'), () => multicoreItem(ctx)],
     ['latency', o.has('latency'), () => latencyItem(ctx)],
     ['sessions', o.has('sessions'), () => sessionsItem(ctx)],
     ['handshakes', o.has('handshakes'), () => handshakesItem(ctx)],
@@ -79,10 +85,13 @@ async function main(): Promise<number> {
   const ctx = makeContext(opts, pinning, pki);
   ctx.log(`machine: ${machineNote(machine)}`);
   ctx.log(`pinning: ${pinning.client === null ? 'off' : `clients, load generator, iperf3 client on CPU ${pinning.client}; gateways and their iperf3/echo servers on CPU ${pinning.gateway}`}`);
+  const loadStart = readLoadavg();
+  const wholeRun = ctx.monitor.start();
   const { rows, crashed } = await runItems(ctx);
+  const load = runLoad(loadStart, readLoadavg(), ctx.monitor.stop(wholeRun), rows);
 
   const table = renderTable(rows);
-  const header = `sslgate benchmark ${started.toISOString().slice(0, 10)}${opts.quick ? ' (--quick: smoke sizes, not comparable)' : ''}\nmachine: ${machineNote(machine)}`;
+  const header = `sslgate benchmark ${started.toISOString().slice(0, 10)}${opts.quick ? ' (--quick: smoke sizes, not comparable)' : ''}\nmachine: ${machineNote(machine)}\n${loadNote(load)}`;
   process.stdout.write(`\n${header}\n\n${table.text}\n`);
   if (crashed.length > 0) process.stdout.write(`\nitems that failed:\n${crashed.map((c) => `- ${c.split('\n')[0]}`).join('\n')}\n`);
 
@@ -92,6 +101,7 @@ async function main(): Promise<number> {
     date: started.toISOString(),
     durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
     machine,
+    load,
     options: { ...opts, only: [...opts.only] },
     pinning,
     rows: rows.map((r) => ({ ...r, summary: summarizeRow(r) })),

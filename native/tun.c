@@ -6,12 +6,19 @@
  * watches the non-blocking fd on the JS thread's own loop, reads a whole batch into a slab the
  * JS side owns, and makes ONE JS call per batch. Nothing is allocated per packet.
  *
+ * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD, kernel Documentation/networking/tuntap.rst): every
+ * read and write then carries a 10-byte struct virtio_net_hdr first, and a read may return a
+ * TCP/UDP super-packet of up to 64 KB. The poller splits those into MTU-sized packets in the slab
+ * (gso.c), so JS sees exactly what it saw without offloads, only fewer syscalls deliver it.
+ *
  * Exports:
- *   open(name, multiQueue)                      -> { fd, name }
- *   new TunPoller(fd, slab, slot, headroom, lens, maxBatch, cb(count))
+ *   open(name, multiQueue, offload)             -> { fd, name, offload } (offload: TUN_F_* set, 0 = none)
+ *   new TunPoller(fd, slab, slot, headroom, lens, maxBatch, cb(count), vnetHdr?, mtu?)
  *       .start() .stop() .close() .truncated()  cb(count > 0) per batch, cb(-errno) once on a hard error
- *   write(fd, buf, offset, length)              -> bytes written or -errno (never throws for I/O)
- *   writeBatch(fd, slab, offsets, lens, count)  -> packets written
+ *       .counters() -> [truncated, malformed, superPackets, segments]
+ *   write(fd, buf, offset, length, vnetHdr?)    -> bytes written or -errno (never throws for I/O)
+ *   writeBatch(fd, slab, offsets, lens, count, vnetHdr?) -> packets written
+ *   gsoSplit(vh, pkt, mtu, out, slot, lens)     -> the pure splitter, for unit tests (see gso.h)
  *   errnoText(errno)                            -> [code, message]
  *   lockDown()                                  -> 0 or -errno: no_new_privs + empty capability
  *                                                  bounding set (before the gateway's network
@@ -32,6 +39,11 @@
 
 #include <node_api.h>
 #include <uv.h>
+
+#include "gso.h"
+
+/* Room for the largest super-packet a TUN hands over (64 KB of IP packet) past the first slot. */
+#define GSO_SCRATCH (65536 + 64)
 
 /* On any unexpected Node-API failure, throw (if nothing is pending yet) and return NULL to JS. */
 #define CHECK(env, call)                                                   \
@@ -74,41 +86,64 @@ static bool get_u32_array(napi_env env, napi_value v, uint32_t **data, size_t *l
 /* ---------------------------------------------------------------- open */
 
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], res, jfd, jname;
+  size_t argc = 3;
+  napi_value argv[3], res, jfd, jname, joff;
   char name[IFNAMSIZ + 1] = {0};
   size_t name_len = 0;
-  bool multi = false;
+  bool multi = false, want_offload = false;
   struct ifreq ifr;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   /* Reading one byte more than IFNAMSIZ-1 lets us reject over-long names instead of cutting them. */
   if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok ||
-      napi_get_value_bool(env, argv[1], &multi) != napi_ok) {
-    napi_throw_type_error(env, NULL, "open(name: string, multiQueue: boolean)");
+      napi_get_value_bool(env, argv[1], &multi) != napi_ok ||
+      (argc > 2 && napi_get_value_bool(env, argv[2], &want_offload) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "open(name: string, multiQueue: boolean, offload?: boolean)");
     return NULL;
   }
   if (name_len >= IFNAMSIZ) {
     napi_throw_range_error(env, NULL, "interface name longer than 15 bytes");
     return NULL;
   }
-  /* O_CLOEXEC: ip(8) and vpnc-script children must not inherit (and keep alive) the tunnel. */
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
-  memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, name, name_len); /* "" or "sgw%d" lets the kernel pick the number */
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    char what[64];
+  unsigned offload = 0;
+  int fd = -1;
+  /* With offloads first; if the kernel refuses IFF_VNET_HDR or TUNSETOFFLOAD, again without,
+     so an old kernel gets exactly the plain path (a closed non-persistent TUN is deleted). */
+  for (int attempt = want_offload ? 0 : 1; attempt < 2; attempt++) {
+    /* O_CLOEXEC: ip(8) and vpnc-script children must not inherit (and keep alive) the tunnel. */
+    fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, name, name_len); /* "" or "sgw%d" lets the kernel pick the number */
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0) | (attempt == 0 ? IFF_VNET_HDR : 0);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      int err = errno;
+      char what[64];
+      close(fd);
+      if (attempt == 0 && err == EINVAL) continue;
+      snprintf(what, sizeof what, "TUNSETIFF %s", name_len ? name : "(auto)");
+      return throw_errno(env, what, err);
+    }
+    if (attempt == 1) break;
+    /* TSO needs CSUM; USO4/6 exist since Linux 6.2 and older kernels answer EINVAL to unknown
+       bits, so probe with them and fall back to TCP only. (TSO_ECN is left off: the kernel then
+       segments the rare CWR-marked super-packet itself.) */
+    int sz = GSO_VNET_HDR_LEN;
+    unsigned tries[2] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | 0x20 /* TUN_F_USO4 */ | 0x40 /* TUN_F_USO6 */,
+                         TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6};
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0) {
+      for (int i = 0; i < 2 && !offload; i++)
+        if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)tries[i]) == 0) offload = tries[i];
+    }
+    if (offload) break;
     close(fd);
-    snprintf(what, sizeof what, "TUNSETIFF %s", name_len ? name : "(auto)");
-    return throw_errno(env, what, err);
   }
   CHECK(env, napi_create_object(env, &res));
   CHECK(env, napi_create_int32(env, fd, &jfd));
   CHECK(env, napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &jname));
   CHECK(env, napi_set_named_property(env, res, "fd", jfd));
   CHECK(env, napi_set_named_property(env, res, "name", jname));
+  CHECK(env, napi_create_uint32(env, offload, &joff));
+  CHECK(env, napi_set_named_property(env, res, "offload", joff));
   return res;
 }
 
@@ -126,7 +161,13 @@ typedef struct {
   napi_async_context actx;   /* one per started period; none while stopped, so GC never needs it */
   napi_async_cleanup_hook_handle cleanup;
   double truncated;          /* packets longer than slot-headroom, dropped */
+  double malformed;          /* bad virtio header or super-packet, dropped (offload only) */
+  double super_packets, segments; /* super-packets read, and the packets cut from them */
   uint32_t err_restarts;     /* consecutive POLLERR wake-ups that found nothing to read */
+  uint32_t mtu;              /* no segment cut from a super-packet is larger (offload only) */
+  uint8_t *scratch;          /* slot room + GSO_SCRATCH: where a super-packet is read and cut (offload only) */
+  gso_state gso;             /* the super-packet being cut, if gso_pending */
+  bool vnet, gso_pending;
   bool started, closing, closed, finalized, in_callback;
 } TunPoller;
 
@@ -148,7 +189,7 @@ static void on_closed(uv_handle_t *h) {
   t->closed = true;
   /* Tells Node the handle is gone, so worker threads can shut their loop down cleanly. */
   if (t->cleanup) { napi_remove_async_cleanup_hook(t->cleanup); t->cleanup = NULL; }
-  if (t->finalized) free(t);
+  if (t->finalized) { free(t->scratch); free(t); }
 }
 
 static void poller_set_started(TunPoller *t, bool on) {
@@ -179,7 +220,7 @@ static void poller_finalize(napi_env env, void *data, void *hint) {
   t->finalized = true;
   if (t->self_ref) { napi_delete_reference(env, t->self_ref); t->self_ref = NULL; }
   if (!t->closing) poller_close(t);
-  else if (t->closed) free(t);
+  else if (t->closed) { free(t->scratch); free(t); }
   /* else: on_closed frees it */
 }
 
@@ -209,14 +250,11 @@ static void poller_call_js(TunPoller *t, int32_t arg) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-  TunPoller *t = h->data;
+/* A TUN read returns exactly one packet. Stop at EAGAIN (queue empty) or a full batch; the
+   poll is level-triggered, so anything left over wakes us again on the next loop turn. */
+static uint32_t fill_plain(TunPoller *t, int *hard_err) {
   uint32_t n = 0;
-  int hard_err = 0;
   const uint32_t cap = t->slot - t->headroom;
-
-  /* A TUN read returns exactly one packet. Stop at EAGAIN (queue empty) or a full batch; the
-     poll is level-triggered, so anything left over wakes us again on the next loop turn. */
   while (n < t->max_batch && !t->closing) {
     /* The kernel silently cuts a packet that does not fit and returns only the copied length,
        so a packet of exactly `cap` bytes and a cut one look the same. One spare byte in a
@@ -226,13 +264,77 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     ssize_t r = readv(t->fd, iov, 2);
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) hard_err = errno;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) *hard_err = errno;
       break;
     }
     /* A cut packet is useless (and would be misparsed): drop it and reuse the slot. */
     if ((size_t)r > cap) { t->truncated++; continue; }
     t->lens[n++] = (uint32_t)r;
   }
+  return n;
+}
+
+/* The same with a virtio_net_hdr before each packet. An ordinary packet is read straight into
+   its slot, as above; one that overflows the slot (a super-packet) continues into scratch, is
+   moved to scratch's front to be contiguous, and is cut into the following slots. When the
+   batch fills up in the middle of a super-packet, the rest waits in t->gso for the next batch. */
+static uint32_t fill_vnet(TunPoller *t, int *hard_err) {
+  uint32_t n = 0;
+  const uint32_t cap = t->slot - t->headroom;
+  const uint32_t mtu = t->mtu && t->mtu < cap ? t->mtu : cap;
+  while (n < t->max_batch && !t->closing) {
+    if (t->gso_pending) {
+      while (n < t->max_batch && gso_remaining(&t->gso)) {
+        t->lens[n] = gso_next(&t->gso, t->slab + (size_t)n * t->slot + t->headroom);
+        n++;
+        t->segments++;
+      }
+      if (gso_remaining(&t->gso)) break;
+      t->gso_pending = false;
+      continue;
+    }
+    uint8_t vh[GSO_VNET_HDR_LEN];
+    uint8_t *dst = t->slab + (size_t)n * t->slot + t->headroom;
+    struct iovec iov[3] = {{vh, sizeof vh}, {dst, cap}, {t->scratch + cap, GSO_SCRATCH}};
+    ssize_t r = readv(t->fd, iov, 3);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) *hard_err = errno;
+      break;
+    }
+    if (r < (ssize_t)sizeof vh) { t->malformed++; continue; }
+    const uint32_t len = (uint32_t)r - sizeof vh;
+    if (len >= cap + GSO_SCRATCH) { t->truncated++; continue; } /* filled everything: maybe cut */
+    if (vh[1] == 0) { /* not GSO: a packet like without offloads, maybe with a partial checksum */
+      if (len > cap) { t->truncated++; continue; }
+      if (gso_begin(&t->gso, vh, dst, len, mtu, cap) != GSO_SINGLE) { t->malformed++; continue; }
+      t->lens[n++] = len;
+      continue;
+    }
+    /* Slot n is about to be overwritten by the first segment: move its part out first. */
+    memcpy(t->scratch, dst, len < cap ? len : cap);
+    if (gso_begin(&t->gso, vh, t->scratch, len, mtu, cap) != GSO_SPLIT) { t->malformed++; continue; }
+    t->super_packets++;
+    t->gso_pending = true;
+  }
+  return n;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  TunPoller *t = h->data;
+  uint32_t n = 0, total = 0;
+  int hard_err = 0;
+  (void)events;
+
+  /* One JS call per batch. A super-packet cut in the middle keeps going here (not on the next
+     wake-up: its bytes are no longer in the fd, so the poll may not fire again). */
+  for (;;) {
+    n = t->vnet ? fill_vnet(t, &hard_err) : fill_plain(t, &hard_err);
+    total += n;
+    if (n > 0 && t->started) poller_call_js(t, (int32_t)n);
+    if (!t->gso_pending || hard_err || !t->started || t->closing) break;
+  }
+  n = total;
 
   if (status < 0 && !hard_err) {
     /* G4: libuv stopped the watcher on POLLERR. A detached TUN reports EBADFD on read (hard error
@@ -242,7 +344,6 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
   if (n > 0) t->err_restarts = 0;
 
-  if (n > 0 && t->started) poller_call_js(t, (int32_t)n);
   if (hard_err && t->started && !t->closing) {
     /* Report once and go quiet; the wrapper turns -errno into a TunError. Keep the object alive
        (still started) during the call, then drop the strong self reference. */
@@ -253,9 +354,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 }
 
 static napi_value poller_new(napi_env env, napi_callback_info info) {
-  size_t argc = 7, slab_len = 0, lens_len = 0;
-  napi_value argv[7], self;
-  uint32_t fd, slot, headroom, max_batch;
+  size_t argc = 9, slab_len = 0, lens_len = 0;
+  napi_value argv[9], self;
+  uint32_t fd, slot, headroom, max_batch, mtu = 0;
+  bool vnet = false;
   void *slab;
   uint32_t *lens;
   napi_valuetype cbt;
@@ -264,9 +366,10 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
   if (argc < 7 || !get_u32(env, argv[0], &fd) || napi_is_buffer(env, argv[1], &is_buf) != napi_ok || !is_buf ||
       napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok || !get_u32(env, argv[2], &slot) ||
       !get_u32(env, argv[3], &headroom) || !get_u32_array(env, argv[4], &lens, &lens_len) ||
-      !get_u32(env, argv[5], &max_batch) || napi_typeof(env, argv[6], &cbt) != napi_ok || cbt != napi_function) {
+      !get_u32(env, argv[5], &max_batch) || napi_typeof(env, argv[6], &cbt) != napi_ok || cbt != napi_function ||
+      (argc > 7 && napi_get_value_bool(env, argv[7], &vnet) != napi_ok) || (argc > 8 && !get_u32(env, argv[8], &mtu))) {
     napi_throw_type_error(env, NULL,
-        "TunPoller(fd, slab: Buffer, slot, headroom, lens: Uint32Array, maxBatch, callback)");
+        "TunPoller(fd, slab: Buffer, slot, headroom, lens: Uint32Array, maxBatch, callback, vnetHdr?, mtu?)");
     return NULL;
   }
   if (max_batch == 0 || headroom >= slot || lens_len < max_batch || slab_len / slot < max_batch) {
@@ -283,10 +386,17 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
   t->slot = slot;
   t->headroom = headroom;
   t->max_batch = max_batch;
+  t->vnet = vnet;
+  t->mtu = mtu;
+  if (vnet && !(t->scratch = malloc((size_t)(slot - headroom) + GSO_SCRATCH))) {
+    free(t);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
   uv_loop_t *loop;
   int rc;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { free(t); CHECK(env, napi_generic_failure); }
-  if ((rc = uv_poll_init(loop, &t->handle, t->fd)) != 0) { free(t); return throw_errno(env, "uv_poll_init", -rc); }
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { free(t->scratch); free(t); CHECK(env, napi_generic_failure); }
+  if ((rc = uv_poll_init(loop, &t->handle, t->fd)) != 0) { free(t->scratch); free(t); return throw_errno(env, "uv_poll_init", -rc); }
   t->handle.data = t;
   /* From here on, t is freed only through uv_close -> on_closed (+ finalizer). */
   if (napi_wrap(env, self, t, poller_finalize, NULL, NULL) != napi_ok) {
@@ -346,6 +456,19 @@ static napi_value poller_close_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value poller_counters(napi_env env, napi_callback_info info) {
+  napi_value arr, v;
+  TunPoller *t = unwrap(env, info, NULL);
+  if (!t) return NULL;
+  double c[4] = {t->truncated, t->malformed, t->super_packets, t->segments};
+  CHECK(env, napi_create_array_with_length(env, 4, &arr));
+  for (uint32_t i = 0; i < 4; i++) {
+    CHECK(env, napi_create_double(env, c[i], &v));
+    CHECK(env, napi_set_element(env, arr, i, v));
+  }
+  return arr;
+}
+
 static napi_value poller_truncated(napi_env env, napi_callback_info info) {
   napi_value v;
   TunPoller *t = unwrap(env, info, NULL);
@@ -356,52 +479,99 @@ static napi_value poller_truncated(napi_env env, napi_callback_info info) {
 
 /* ---------------------------------------------------------------- writes */
 
-/* One write() per packet: a TUN takes each write as exactly one packet, so writev would merge. */
-static ssize_t write_packet(int fd, const uint8_t *p, size_t len) {
+/* gso_type NONE, no checksum flags: the kernel checks the packet's checksums as before. */
+static const uint8_t plain_vnet_hdr[GSO_VNET_HDR_LEN];
+
+/* One write per packet: a TUN takes each write(v) as exactly one packet. With offloads on, the
+   virtio header goes in front through an iovec, so the packet itself is never copied. */
+static ssize_t write_packet(int fd, const uint8_t *p, size_t len, bool vnet) {
   ssize_t r;
-  do r = write(fd, p, len); while (r < 0 && errno == EINTR);
-  return r < 0 ? -errno : r;
+  if (!vnet) {
+    do r = write(fd, p, len); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+  }
+  struct iovec iov[2] = {{(void *)plain_vnet_hdr, sizeof plain_vnet_hdr}, {(void *)p, len}};
+  do r = writev(fd, iov, 2); while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  return r >= (ssize_t)sizeof plain_vnet_hdr ? r - (ssize_t)sizeof plain_vnet_hdr : 0;
 }
 
 static napi_value tun_write(napi_env env, napi_callback_info info) {
-  size_t argc = 4, buf_len = 0;
-  napi_value argv[4], res;
+  size_t argc = 5, buf_len = 0;
+  napi_value argv[5], res;
   uint32_t fd, off, len;
+  bool vnet = false;
   void *buf;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4 || !get_u32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &buf, &buf_len) != napi_ok ||
-      !get_u32(env, argv[2], &off) || !get_u32(env, argv[3], &len)) {
-    napi_throw_type_error(env, NULL, "write(fd, buf: Buffer, offset, length)");
+      !get_u32(env, argv[2], &off) || !get_u32(env, argv[3], &len) ||
+      (argc > 4 && napi_get_value_bool(env, argv[4], &vnet) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "write(fd, buf: Buffer, offset, length, vnetHdr?)");
     return NULL;
   }
   if ((size_t)off + len > buf_len) { napi_throw_range_error(env, NULL, "write: offset+length beyond buffer"); return NULL; }
   /* Kernel refusals (EAGAIN, ENOBUFS, EINVAL for a non-IP packet...) come back as -errno: the
      data plane drops the packet, like a full NIC queue, and must not pay for an exception. */
-  CHECK(env, napi_create_int32(env, (int32_t)write_packet((int)fd, (uint8_t *)buf + off, len), &res));
+  CHECK(env, napi_create_int32(env, (int32_t)write_packet((int)fd, (uint8_t *)buf + off, len, vnet), &res));
   return res;
 }
 
 static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5, slab_len = 0, noffs = 0, nlens = 0;
-  napi_value argv[5], res;
+  size_t argc = 6, slab_len = 0, noffs = 0, nlens = 0;
+  napi_value argv[6], res;
   uint32_t fd, count, *offs, *lens, written = 0;
+  bool vnet = false;
   void *slab;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5 || !get_u32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok ||
       !get_u32_array(env, argv[2], &offs, &noffs) || !get_u32_array(env, argv[3], &lens, &nlens) ||
-      !get_u32(env, argv[4], &count)) {
-    napi_throw_type_error(env, NULL, "writeBatch(fd, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count)");
+      !get_u32(env, argv[4], &count) || (argc > 5 && napi_get_value_bool(env, argv[5], &vnet) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "writeBatch(fd, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count, vnetHdr?)");
     return NULL;
   }
   if (count > noffs || count > nlens) { napi_throw_range_error(env, NULL, "writeBatch: count > array length"); return NULL; }
   for (uint32_t i = 0; i < count; i++) {
     if ((size_t)offs[i] + lens[i] > slab_len) continue; /* out of bounds: drop, never read past the slab */
-    ssize_t r = write_packet((int)fd, (uint8_t *)slab + offs[i], lens[i]);
+    ssize_t r = write_packet((int)fd, (uint8_t *)slab + offs[i], lens[i], vnet);
     if (r >= 0) written++;
     else if (r == -EBADF || r == -EBADFD) break; /* fd or device gone: the rest would fail too */
     /* any other refusal drops this packet only */
   }
   CHECK(env, napi_create_uint32(env, written, &res));
+  return res;
+}
+
+/* gsoSplit(vh: Buffer(10), pkt: Buffer, mtu, out: Buffer, slot, lens: Uint32Array) -> n:
+   the pure splitter as the poller runs it, for unit tests. 0 = one ordinary packet (pkt was
+   changed in place if its checksum was partial); n > 0 = n segments, segment i at out[i*slot,
+   i*slot+lens[i]); < 0 = dropped (enum gso_verdict). Room per segment is `slot`. */
+static napi_value tun_gso_split(napi_env env, napi_callback_info info) {
+  size_t argc = 6, vh_len = 0, pkt_len = 0, out_len = 0, nlens = 0;
+  napi_value argv[6], res;
+  void *vh, *pkt, *out;
+  uint32_t mtu, slot, *lens;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6 || napi_get_buffer_info(env, argv[0], &vh, &vh_len) != napi_ok || vh_len < GSO_VNET_HDR_LEN ||
+      napi_get_buffer_info(env, argv[1], &pkt, &pkt_len) != napi_ok || !get_u32(env, argv[2], &mtu) ||
+      napi_get_buffer_info(env, argv[3], &out, &out_len) != napi_ok || !get_u32(env, argv[4], &slot) || slot == 0 ||
+      !get_u32_array(env, argv[5], &lens, &nlens)) {
+    napi_throw_type_error(env, NULL, "gsoSplit(vh: Buffer, pkt: Buffer, mtu, out: Buffer, slot, lens: Uint32Array)");
+    return NULL;
+  }
+  gso_state s;
+  int32_t n = gso_begin(&s, vh, pkt, (uint32_t)pkt_len, mtu, slot);
+  if (n == GSO_SPLIT) {
+    n = 0;
+    while (gso_remaining(&s)) {
+      if ((size_t)(n + 1) * slot > out_len || (size_t)n >= nlens) {
+        napi_throw_range_error(env, NULL, "gsoSplit: out or lens too small");
+        return NULL;
+      }
+      lens[n] = gso_next(&s, (uint8_t *)out + (size_t)n * slot);
+      n++;
+    }
+  }
+  CHECK(env, napi_create_int32(env, n, &res));
   return res;
 }
 
@@ -450,9 +620,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, poller_stop, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, poller_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"truncated", NULL, poller_truncated, NULL, NULL, NULL, napi_default, NULL},
+      {"counters", NULL, poller_counters, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, fn;
-  CHECK(env, napi_define_class(env, "TunPoller", NAPI_AUTO_LENGTH, poller_new, NULL, 4, methods, &cls));
+  CHECK(env, napi_define_class(env, "TunPoller", NAPI_AUTO_LENGTH, poller_new, NULL, 5, methods, &cls));
   CHECK(env, napi_set_named_property(env, exports, "TunPoller", cls));
   CHECK(env, napi_create_function(env, "open", NAPI_AUTO_LENGTH, tun_open, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "open", fn));
@@ -460,6 +631,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "write", fn));
   CHECK(env, napi_create_function(env, "writeBatch", NAPI_AUTO_LENGTH, tun_write_batch, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "writeBatch", fn));
+  CHECK(env, napi_create_function(env, "gsoSplit", NAPI_AUTO_LENGTH, tun_gso_split, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "gsoSplit", fn));
   CHECK(env, napi_create_function(env, "errnoText", NAPI_AUTO_LENGTH, tun_errno_text, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "errnoText", fn));
   CHECK(env, napi_create_function(env, "lockDown", NAPI_AUTO_LENGTH, tun_lock_down, NULL, &fn));

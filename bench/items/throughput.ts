@@ -9,6 +9,14 @@
  *
  * Runs alternate between the set-ups (the order rotates each run), so slow drift of the shared
  * machine hits all of them alike. A set-up that cannot do a mode (no DTLS yet) is "n/a".
+ *
+ * Each run also records the gateway's CPU-seconds (utime + stime of every gateway process: ours
+ * is the privileged and the network process, ocserv main, sec-mod and the worker; not the iperf3
+ * server next to them) per GB that crossed the client's TUN, which become rows of their own:
+ * when the client's core saturates first, Gbit/s stops measuring the gateway but CPU per byte
+ * does not. And one more member of the rotation, in every mode, is iperf3 over the plain veth
+ * between the same two namespaces (no VPN, same pinning): the ceiling every throughput row is
+ * reported against ("x% of veth"), pooled over the modes.
  */
 import type { BenchContext } from '../context.js';
 import { MODES, type Mode } from '../modes.js';
@@ -16,7 +24,10 @@ import { failed, newSide, notAvailable, type Row, type Sample, type Side } from 
 import { connectOpenconnect, connectSslgateClient, NoDtlsError, sslgateClientArgs, sslgateClientSupport, type TunnelClient } from '../peers/clients.js';
 import { runIperf, startIperfServer, type Direction } from '../peers/iperf.js';
 import { startLab, type GatewayKind, type Lab } from '../peers/lab.js';
-import { groupCpu } from '../lib/proc.js';
+import { cpuBetween, groupSnapshot } from '../lib/proc.js';
+import { bytesMoved, cpuSecondsPerGB } from '../lib/efficiency.js';
+import { summarize } from '../lib/stats.js';
+import { readTunCounters } from '../peers/tun-counters.js';
 
 type SetupKey = 'oc-ocserv' | 'oc-sslgate' | 'sg-ocserv' | 'sg-sslgate';
 
@@ -29,6 +40,7 @@ const SETUPS: Record<SetupKey, { gateway: GatewayKind; client: 'openconnect' | '
 
 const IPERF_PORT = 5201;
 const round2 = (x: number): number => Math.round(x * 100) / 100;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const DIRECTIONS: Direction[] = ['up', 'down'];
 
 interface Setup {
@@ -95,35 +107,80 @@ async function tearDown(s: Setup): Promise<void> {
   delete s.lab;
 }
 
-async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Promise<Row[]> {
+/** One iperf3 run through a tunnel, with the CPU of both ends and the bytes the TUN counted. */
+async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promise<{ value: number; detail: Record<string, unknown> }> {
+  const { opts } = ctx;
+  const lab = s.lab!;
+  const client = s.client!;
+  const gwPids = lab.gatewayPids().filter((p) => p !== s.iperfPid);
+  const clPids = [client.proc.pid];
+  const tun0 = await readTunCounters(lab.tb.cl, client.iface);
+  // CPU of each tunnel end during the run: tells a CPU-bound end from a waiting one.
+  const [gw0, cl0, t0] = [groupSnapshot(gwPids), groupSnapshot(clPids), performance.now()];
+  const r = await runIperf(lab.tb.cl, lab.login.tunAddr, IPERF_PORT, dir, opts.seconds, opts.omit);
+  const wall = (performance.now() - t0) / 1000;
+  const [gw1, cl1] = [groupSnapshot(gwPids), groupSnapshot(clPids)];
+  const bytes = bytesMoved(tun0, await readTunCounters(lab.tb.cl, client.iface), dir);
+  const gwCpu = cpuBetween(gw0, gw1);
+  const clCpu = cpuBetween(cl0, cl1);
+  const gwPerGB = cpuSecondsPerGB(gwCpu, bytes);
+  if (gwPerGB === null) throw new Error(`iperf3 reported ${r.gbps.toFixed(3)} Gbit/s but ${client.iface} counted no bytes ${dir}`);
+  const detail: Record<string, unknown> = {
+    retransmits: r.retransmits,
+    mtu: s.mtu,
+    gatewayCores: round2(gwCpu / wall),
+    clientCores: round2(clCpu / wall),
+    bytes,
+    gatewayCpuSeconds: round3(gwCpu),
+    gatewayCpuPerGB: gwPerGB,
+    clientCpuPerGB: cpuSecondsPerGB(clCpu, bytes),
+    // Which processes were counted as the gateway (privileged + network; ocserv main, sec-mod, worker).
+    gatewayProcesses: [...gw1.values()].map((p) => p.comm),
+  };
+  if (client.dtls) detail['dtls'] = client.dtls;
+  return { value: r.gbps, detail };
+}
+
+/** iperf3 over the veth between the lab's namespaces, no tunnel: the ceiling. */
+async function measureVeth(ctx: BenchContext, lab: Lab, dir: Direction): Promise<{ value: number; detail: Record<string, unknown> }> {
+  const r = await runIperf(lab.tb.cl, lab.tb.gwAddr, IPERF_PORT, dir, ctx.opts.seconds, ctx.opts.omit);
+  return { value: r.gbps, detail: { retransmits: r.retransmits } };
+}
+
+/** The plain-veth samples, collected across the modes, and their medians once all modes ran. */
+interface Ceiling {
+  side: Side;
+  samples: Record<Direction, Sample[]>;
+  median: Record<Direction, { value: number | null }>;
+}
+
+async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[], ceiling: Ceiling): Promise<Row[]> {
   const { opts } = ctx;
   const setups: Setup[] = keys.map((key) => ({ key, side: newSide(SETUPS[key].label), samples: { up: [], down: [] } }));
+  const by = (k: SetupKey): Setup | undefined => setups.find((s) => s.key === k);
   try {
     for (const s of setups) await bringUp(ctx, s, mode);
     const live = (): Setup[] => setups.filter((s) => s.side.status === 'ok');
+    // The ceiling runs in the reference's namespaces (any live lab's if the reference is down).
+    const vethLab = (): Lab | undefined => (by('oc-ocserv')?.lab ? by('oc-ocserv')!.lab : live()[0]?.lab);
     for (let run = 0; run < opts.runs; run++) {
       for (const dir of DIRECTIONS) {
-        const order = live();
+        const order: Array<Setup | 'veth'> = [...live()];
+        if (ceiling.side.status === 'ok' && vethLab()) order.push('veth');
         // Rotate the order every run so no set-up always goes first.
         for (let i = 0; i < order.length; i++) {
           const s = order[(i + run) % order.length]!;
+          if (s === 'veth') {
+            try {
+              ceiling.samples[dir].push(await ctx.sample(`plain veth [${mode.id}] ${dir} run ${run + 1}`, () => measureVeth(ctx, vethLab()!, dir)));
+            } catch (e) {
+              failed(ceiling.side, e);
+              ctx.log(`plain veth [${mode.id}]: ${ceiling.side.reason}`);
+            }
+            continue;
+          }
           try {
-            const sample = await ctx.sample(`${SETUPS[s.key].label} [${mode.id}] ${dir} run ${run + 1}`, async () => {
-              // CPU of each tunnel end during the run: tells a CPU-bound end from a waiting one.
-              const gwPids = s.lab!.gatewayPids().filter((p) => p !== s.iperfPid);
-              const clPids = [s.client!.proc.pid];
-              const [gw0, cl0, t0] = [groupCpu(gwPids), groupCpu(clPids), performance.now()];
-              const r = await runIperf(s.lab!.tb.cl, s.lab!.login.tunAddr, IPERF_PORT, dir, opts.seconds, opts.omit);
-              const wall = (performance.now() - t0) / 1000;
-              const detail: Record<string, unknown> = {
-                retransmits: r.retransmits,
-                mtu: s.mtu,
-                gatewayCores: round2((groupCpu(gwPids) - gw0) / wall),
-                clientCores: round2((groupCpu(clPids) - cl0) / wall),
-              };
-              if (s.client?.dtls) detail['dtls'] = s.client.dtls;
-              return { value: r.gbps, detail };
-            });
+            const sample = await ctx.sample(`${SETUPS[s.key].label} [${mode.id}] ${dir} run ${run + 1}`, () => measureTunnel(ctx, s, dir));
             s.samples[dir].push(sample);
           } catch (e) {
             failed(s.side, e);
@@ -141,13 +198,13 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Pro
   } finally {
     for (const s of setups) await tearDown(s);
   }
-  const by = (k: SetupKey): Setup | undefined => setups.find((s) => s.key === k);
   const side = (s: Setup | undefined, dir: Direction): Side => {
     if (!s) return { label: '?', status: 'n/a', reason: 'not run', samples: [] };
     return { ...s.side, samples: s.samples[dir] };
   };
   const rows: Row[] = [];
   const ref = by('oc-ocserv');
+  const ceilingOf = ceiling.median;
   for (const dir of DIRECTIONS) {
     const dirText = dir === 'up' ? 'client→gateway' : 'gateway→client';
     if (by('oc-sslgate')) {
@@ -159,6 +216,17 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Pro
         ours: side(by('oc-sslgate'), dir),
         ref: side(ref, dir),
         goal: { kind: 'ratio-min', value: mode.gatewayGoal },
+        ceiling: ceilingOf[dir],
+      });
+      rows.push({
+        id: `gateway-cpu-${mode.id}-${dir}`,
+        item: 1,
+        title: `gateway CPU-seconds per GB moved, ${mode.id}, ${dirText}`,
+        unit: 'CPU-s/GB',
+        ours: cpuSide(side(by('oc-sslgate'), dir)),
+        ref: cpuSide(side(ref, dir)),
+        goal: { kind: 'ratio-min', value: mode.gatewayGoal },
+        lowerIsBetter: true,
       });
     }
     if (by('sg-ocserv')) {
@@ -170,6 +238,7 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Pro
         ours: side(by('sg-ocserv'), dir),
         ref: side(ref, dir),
         goal: { kind: 'ratio-min', value: 1.0 },
+        ceiling: ceilingOf[dir],
       });
     }
     if (by('sg-sslgate')) {
@@ -180,21 +249,49 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[]): Pro
         unit: 'Gbit/s',
         ours: side(by('sg-sslgate'), dir),
         ref: side(ref, dir),
+        ceiling: ceilingOf[dir],
       });
     }
   }
   return rows;
 }
 
-/** Items 1 ("throughput") and/or 2 ("client"), every selected mode. */
+/** The same runs seen as the gateway's CPU-seconds per GB (recorded by measureTunnel). */
+function cpuSide(s: Side): Side {
+  const samples = s.samples.flatMap((x) => {
+    const v = x.detail?.['gatewayCpuPerGB'];
+    return typeof v === 'number' ? [{ ...x, value: v }] : [];
+  });
+  return { ...s, samples };
+}
+
+/** Items 1 ("throughput") and/or 2 ("client"), every selected mode, and the plain-veth ceiling. */
 export async function throughputItems(ctx: BenchContext, gateway: boolean, client: boolean): Promise<Row[]> {
   const keys: SetupKey[] = ['oc-ocserv'];
   if (gateway) keys.push('oc-sslgate');
   if (client) keys.push('sg-ocserv', 'sg-sslgate');
+  // Filled in after every mode ran; the rows hold these objects, so they see the pooled medians.
+  const ceiling: Ceiling = {
+    side: newSide('plain veth'),
+    samples: { up: [], down: [] },
+    median: { up: { value: null }, down: { value: null } },
+  };
   const rows: Row[] = [];
   for (const mode of MODES.filter((m) => ctx.opts.modes.includes(m.id))) {
-    ctx.log(`throughput: mode ${mode.id} (${mode.title}): ${keys.join(', ')}`);
-    rows.push(...(await measureMode(ctx, mode, keys)));
+    ctx.log(`throughput: mode ${mode.id} (${mode.title}): ${keys.join(', ')}, plain veth`);
+    rows.push(...(await measureMode(ctx, mode, keys, ceiling)));
   }
-  return rows;
+  const ceilingRows: Row[] = DIRECTIONS.map((dir) => {
+    ceiling.median[dir].value = summarize(ceiling.samples[dir].map((x) => x.value))?.median ?? null;
+    return {
+      id: `veth-ceiling-${dir}`,
+      item: 1,
+      title: `plain veth, no VPN, the ceiling (iperf3 between the same namespaces, ${dir === 'up' ? 'client→gateway' : 'gateway→client'})`,
+      unit: 'Gbit/s',
+      ours: { ...ceiling.side, samples: ceiling.samples[dir] },
+      ref: newSide('–'),
+      refless: true,
+    };
+  });
+  return [...ceilingRows, ...rows];
 }

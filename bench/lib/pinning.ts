@@ -21,6 +21,14 @@ export function choosePinning(enabled: boolean): Pinning {
   return { client: '0', gateway: '1' };
 }
 
+/**
+ * The multicore item's CPU lists on an n-CPU machine: the gateway on the last CPU (on 2 CPUs the
+ * pinned items' gateway CPU) or the last two; clients and iperf3 anywhere. `two` is null below 2.
+ */
+export function coreLists(n: number): { one: string; two: string | null; all: string } {
+  return { one: String(n - 1), two: n >= 2 ? `${n - 2},${n - 1}` : null, all: n >= 2 ? `0-${n - 1}` : '0' };
+}
+
 /** Sets the CPU affinity of every thread of `pid` (taskset -a). Returns false when it failed. */
 export function pinPid(pid: number, cpus: string | null): boolean {
   if (cpus === null) return true;

@@ -24,6 +24,8 @@ export interface ProcStat {
   cpu: number;
   /** CPU seconds of children this process has reaped (cutime + cstime) */
   childCpu: number;
+  /** start time after boot, in clock ticks: tells a reused pid from the process seen before */
+  startTicks: number;
   /** kernel threads (kthreadd and its children) do work for everyone, ours included */
   kernel: boolean;
 }
@@ -36,19 +38,31 @@ export function readProcStat(pid: number): ProcStat | null {
   } catch {
     return null;
   }
+  return parseProcStat(pid, text, CLK_TCK);
+}
+
+/**
+ * One /proc/PID/stat line (proc(5)); null when it does not have the fields we read. utime and
+ * stime cover every thread of the process, including threads that have ended.
+ */
+export function parseProcStat(pid: number, text: string, clkTck: number): ProcStat | null {
   // comm may contain spaces and parentheses: the fields start after the last ')'.
+  const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
-  const comm = text.slice(text.indexOf('(') + 1, close);
-  const f = text.slice(close + 2).split(' ');
-  // f[0] is field 3 (state): ppid = field 4, utime..cstime = fields 14..17, flags = field 9.
+  if (open < 0 || close < open) return null;
+  const comm = text.slice(open + 1, close);
+  const f = text.slice(close + 2).trim().split(' ');
+  // f[0] is field 3 (state): ppid = field 4, flags = 9, utime..cstime = 14..17, starttime = 22.
+  if (f.length < 20) return null;
   const num = (field: number): number => Number(f[field - 3] ?? 0);
   const PF_KTHREAD = 0x00200000;
   return {
     pid,
     ppid: num(4),
     comm,
-    cpu: (num(14) + num(15)) / CLK_TCK,
-    childCpu: (num(16) + num(17)) / CLK_TCK,
+    cpu: (num(14) + num(15)) / clkTck,
+    childCpu: (num(16) + num(17)) / clkTck,
+    startTicks: num(22),
     kernel: pid === 2 || num(4) === 2 || (num(9) & PF_KTHREAD) !== 0,
   };
 }
@@ -97,6 +111,35 @@ export function groupCpu(pids: Iterable<number>): number {
   return sum;
 }
 
+/** /proc/PID/stat of each process of a group that is still there. */
+export function groupSnapshot(pids: Iterable<number>): Map<number, ProcStat> {
+  const out = new Map<number, ProcStat>();
+  for (const pid of pids) {
+    const s = readProcStat(pid);
+    if (s) out.set(pid, s);
+  }
+  return out;
+}
+
+/**
+ * CPU seconds (utime + stime, and cutime + cstime of reaped children) a group used between two
+ * snapshots. A process present in both contributes the difference; one born in between
+ * (a worker forked for a new client; same pid but another start time counts as new) all of its
+ * CPU; one gone by the second snapshot nothing — its parent, if in the group and it reaped it,
+ * then carries all of its CPU in cutime, so a worker that ends between the snapshots is counted
+ * with its whole life (an overcount that the measured transfers, whose workers outlive them,
+ * do not hit).
+ */
+export function cpuBetween(before: Map<number, ProcStat>, after: Map<number, ProcStat>): number {
+  let sum = 0;
+  for (const a of after.values()) {
+    const b = before.get(a.pid);
+    const prior = b && b.startTicks === a.startTicks ? b.cpu + b.childCpu : 0;
+    sum += Math.max(0, a.cpu + a.childCpu - prior);
+  }
+  return sum;
+}
+
 /** Proportional set size in bytes (shared pages split among their users), or null when gone. */
 export function pssBytes(pid: number): number | null {
   try {
@@ -113,6 +156,27 @@ export interface CpuTimes {
   busy: number;
   /** seconds the hypervisor ran someone else while we wanted the CPU */
   steal: number;
+}
+
+/** /proc/loadavg: runnable-or-waiting task averages over 1, 5 and 15 minutes. */
+export interface LoadAvg {
+  one: number;
+  five: number;
+  fifteen: number;
+}
+
+export function parseLoadavg(text: string): LoadAvg | null {
+  const [one, five, fifteen] = text.trim().split(/\s+/).map(Number);
+  if (![one, five, fifteen].every((x) => typeof x === 'number' && Number.isFinite(x))) return null;
+  return { one: one!, five: five!, fifteen: fifteen! };
+}
+
+export function readLoadavg(): LoadAvg | null {
+  try {
+    return parseLoadavg(readFileSync('/proc/loadavg', 'latin1'));
+  } catch {
+    return null;
+  }
 }
 
 /** The "cpu" line of /proc/stat. */

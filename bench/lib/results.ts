@@ -3,6 +3,7 @@
  * list of samples, the ratio of medians, and the issue's goal for that row.
  */
 import type { Disturbance } from './disturbance.js';
+import { fractionOf } from './efficiency.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface Sample {
@@ -50,14 +51,27 @@ export interface Row {
   note?: string;
   /** the sides ran at different sizes (sessions): no ratio */
   noRatio?: boolean;
+  /**
+   * Lower is better (CPU-seconds per GB): the ratio is reference ÷ ours, so that, as on the
+   * throughput rows, above 1 means ours is ahead and a `ratio-min` goal reads as the issue says.
+   */
+  lowerIsBetter?: boolean;
+  /** a measurement without a counterpart (the plain-veth ceiling): the reference cell is "–" */
+  refless?: boolean;
+  /** throughput rows: the plain-veth ceiling of the same run (median Gbit/s), for "x% of veth" */
+  ceiling?: { value: number | null };
 }
 
 export interface RowSummary {
   ours: Summary | null;
   ref: Summary | null;
+  /** ours ÷ reference of the medians; reference ÷ ours on `lowerIsBetter` rows */
   ratio: number | null;
   /** null when there is no goal or a side is missing */
   met: boolean | null;
+  /** medians as fractions of the row's ceiling (throughput rows), else null */
+  oursOfCeiling: number | null;
+  refOfCeiling: number | null;
 }
 
 export function newSide(label: string): Side {
@@ -77,7 +91,11 @@ export function failed(side: Side, err: unknown): void {
 export function summarizeRow(r: Row): RowSummary {
   const ours = r.ours.status === 'ok' ? summarize(r.ours.samples.map((s) => s.value)) : null;
   const ref = r.ref.status === 'ok' ? summarize(r.ref.samples.map((s) => s.value)) : null;
-  const ratio = !r.noRatio && ours && ref && ref.median !== 0 ? ours.median / ref.median : null;
+  let ratio: number | null = null;
+  if (!r.noRatio && !r.refless && ours && ref) {
+    const [num, den] = r.lowerIsBetter ? [ref.median, ours.median] : [ours.median, ref.median];
+    if (den !== 0) ratio = num / den;
+  }
   let met: boolean | null = null;
   const g = r.goal;
   if (g && ours) {
@@ -85,7 +103,14 @@ export function summarizeRow(r: Row): RowSummary {
     else if (g.kind === 'abs-min') met = ours.median >= g.value;
     else if (ratio !== null) met = g.kind === 'ratio-min' ? ratio >= g.value : ratio <= g.value;
   }
-  return { ours, ref, ratio, met };
+  return {
+    ours,
+    ref,
+    ratio,
+    met,
+    oursOfCeiling: ours ? fractionOf(ours.median, r.ceiling?.value) : null,
+    refOfCeiling: ref ? fractionOf(ref.median, r.ceiling?.value) : null,
+  };
 }
 
 export function goalText(g: Goal | undefined, unit: string): string {

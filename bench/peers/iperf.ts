@@ -33,10 +33,12 @@ interface IperfJson {
   };
 }
 
-export async function runIperf(ns: Ns, addr: string, port: number, dir: Direction, seconds: number, omit: number): Promise<IperfResult> {
+/** `cpus`: where the iperf3 client runs (default: where this process runs, i.e. the client CPU). */
+export async function runIperf(ns: Ns, addr: string, port: number, dir: Direction, seconds: number, omit: number, cpus: string | null = null): Promise<IperfResult> {
   const args = ['-c', addr, '-p', String(port), '-t', String(seconds), '-O', String(omit), '-J', '--connect-timeout', '5000'];
   if (dir === 'down') args.push('-R');
-  const r = await ns.exec('iperf3', args, { timeoutMs: (seconds + omit + 30) * 1000 });
+  const [cmd, argv] = pinnedArgv(cpus, 'iperf3', args);
+  const r = await ns.exec(cmd, argv, { timeoutMs: (seconds + omit + 30) * 1000 });
   let j: IperfJson;
   try {
     j = JSON.parse(r.stdout) as IperfJson;

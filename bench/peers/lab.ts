@@ -25,6 +25,8 @@ export interface LabOptions {
   kdf?: 'default' | 'light';
   /** our gateway's credential cache: see peers/sslgate.ts */
   credentialCache?: boolean;
+  /** CPUs the gateway may use (taskset list); default the gateway CPU of the run's pinning */
+  cpus?: string | null;
 }
 
 export interface Lab {
@@ -43,7 +45,8 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
   try {
     // /24: the helper's per-testbed pool. /16: 10.200-249.0.0, outside the helper's 10.100-199 range.
     const pool = o.wide ? `10.${200 + (tb.slot % 50)}.0.0/16` : tb.poolNet(0);
-    const common = { listenHost: tb.gwAddr, user: BENCH_USER.user, password: BENCH_USER.password, pki: ctx.pki, cpus: ctx.pinning.gateway };
+    const cpus = o.cpus === undefined ? ctx.pinning.gateway : o.cpus;
+    const common = { listenHost: tb.gwAddr, user: BENCH_USER.user, password: BENCH_USER.password, pki: ctx.pki, cpus };
     let stop: () => Promise<void>;
     let login: Login;
     let gateway: NsProcess;

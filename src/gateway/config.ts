@@ -63,7 +63,9 @@ export interface GatewayConfig extends OpsConfig {
   cookieTimeout: number;
   /** link MTU the gateway assumes at most */
   mtu: number;
-  tun: { name: string };
+  /** offload: TUN checksum/segmentation offloads (IFF_VNET_HDR + TUNSETOFFLOAD), on unless false;
+   *  the env var SSLGATE_TUN_OFFLOAD=0 turns them off too (tests, and a quick way out) */
+  tun: { name: string; offload: boolean };
   /** DTLS on UDP (same address; port defaults to the TLS port) */
   /** allow3des: also answer DES-CBC3-SHA (DTLS 0.9 3DES) when a client offers only that; default off */
   dtls: { enabled: boolean; port: number; allow3des: boolean };
@@ -273,7 +275,8 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   }
 
   const tunO = r.obj(o['tun'], 'tun');
-  r.known(tunO, 'tun', ['name']);
+  r.known(tunO, 'tun', ['name', 'offload']);
+  if (tunO['offload'] !== undefined && typeof tunO['offload'] !== 'boolean') r.fail('tun.offload', 'expected true or false');
   const tunName = r.str(tunO['name'], 'tun.name') ?? 'sslgate%d';
   if (tunName.length > 15) r.fail('tun.name', 'interface names have at most 15 characters');
 
@@ -318,7 +321,7 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     sessionTimeout: r.seconds(o['session-timeout'], 'session-timeout', null),
     cookieTimeout: r.int(o['cookie-timeout'], 'cookie-timeout', 300, 10, 86400),
     mtu: r.int(o['mtu'], 'mtu', 1500, 576, 9000),
-    tun: { name: tunName },
+    tun: { name: tunName, offload: tunO['offload'] !== false },
     dtls: { enabled: dtlsO['enabled'] !== false, port: r.int(dtlsO['port'], 'dtls.port', listen.port, 1, 65535), allow3des: dtlsO['allow-3des'] === true },
     auth,
     limits: {

@@ -9,7 +9,7 @@
  */
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
-import type { TunDevice } from '../os/tun.js';
+import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
 import { AuthHandler } from './auth-handler.js';
 import type { Authenticator } from './auth/types.js';
@@ -247,6 +247,11 @@ export class Gateway {
 
   get routerCounters(): RouterCounters | null {
     return this.router?.counters ?? null;
+  }
+
+  /** The TUN's read-side counters: offloads (super-packets cut, bad ones dropped) and packets too long to read. */
+  get tunCounters(): (TunOffloadCounters & { truncated: number; vnetHdr: boolean }) | null {
+    return this.tun ? { ...this.tun.offloadCounters, truncated: this.tun.truncated, vnetHdr: this.tun.vnetHdr } : null;
   }
 
   get tlsConnections(): number {

@@ -6,6 +6,11 @@
  * reserved for sealing CSTP/DTLS records in place; no caller writes there yet (the CSTP channel
  * and the DTLS sealers build each record in their own buffer), so today it is only an offset. Writes are synchronous, one packet per write(2); a packet the
  * kernel refuses is dropped, never queued, like a full NIC ring.
+ *
+ * Offloads (the gateway's TUN, createTunInterface(..., offload=true)): the kernel then hands
+ * over TCP/UDP super-packets of up to 64 KB, which the addon cuts into MTU-sized packets in the
+ * slab (native/gso.c), and takes a 10-byte virtio header before each written packet, which the
+ * addon prepends with an iovec. Callers see the same packets either way.
  */
 import { closeSync } from 'node:fs';
 import { loadAddon, type AddonLoadError } from './native-addon.js';
@@ -37,6 +42,10 @@ export interface TunDevice {
   readonly headroom: number;
   /** Packets dropped on read because they did not fit in slot - headroom bytes. */
   readonly truncated: number;
+  /** Offload counters (all 0 without offloads). */
+  readonly offloadCounters: TunOffloadCounters;
+  /** Whether reads and writes carry a virtio header (the fd was opened with offloads). */
+  readonly vnetHdr: boolean;
   /**
    * Starts reading. onBatch(slab, lens, count): packet i is
    * slab.subarray(i*slot+headroom, i*slot+headroom+lens[i]); valid only during the call.
@@ -59,6 +68,14 @@ export interface TunDevice {
   close(): void;
 }
 
+export interface TunOffloadCounters {
+  /** Reads dropped because their virtio header or super-packet did not parse. */
+  malformed: number;
+  /** Super-packets read, and the packets cut from them. */
+  superPackets: number;
+  segments: number;
+}
+
 export interface OpenTunOptions {
   /** Exact name, or a pattern like 'sgw%d'; empty lets the kernel choose ('tunN'). */
   name?: InterfaceName;
@@ -68,6 +85,13 @@ export interface OpenTunOptions {
   batch?: number;
   /** IFF_MULTI_QUEUE: open the same name again to get another queue (one per worker thread). */
   multiQueue?: boolean;
+  /**
+   * adoptTun only: the fd was opened with offloads (createTunInterface(..., true) returned a
+   * non-zero `offload`), so every read and write carries a virtio header.
+   */
+  vnetHdr?: boolean;
+  /** With vnetHdr: the TUN's MTU; no packet cut from a super-packet is longer. */
+  mtu?: number;
 }
 
 /**
@@ -86,15 +110,17 @@ interface TunPollerNative {
   stop(): void;
   close(): void;
   truncated(): number;
+  counters(): [truncated: number, malformed: number, superPackets: number, segments: number];
 }
 interface TunAddon {
-  open(name: string, multiQueue: boolean): { fd: number; name: string };
+  open(name: string, multiQueue: boolean, offload: boolean): { fd: number; name: string; offload: number };
   TunPoller: new (
     fd: number, slab: Buffer, slot: number, headroom: number, lens: Uint32Array, maxBatch: number,
-    callback: (count: number) => void,
+    callback: (count: number) => void, vnetHdr: boolean, mtu: number,
   ) => TunPollerNative;
-  write(fd: number, buf: Buffer, offset: number, length: number): number;
-  writeBatch(fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number;
+  write(fd: number, buf: Buffer, offset: number, length: number, vnetHdr: boolean): number;
+  writeBatch(fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number, vnetHdr: boolean): number;
+  gsoSplit(vh: Buffer, pkt: Buffer, mtu: number, out: Buffer, slot: number, lens: Uint32Array): number;
   errnoText(errno: number): [code: string, message: string];
   lockDown(): number;
 }
@@ -143,6 +169,8 @@ class LinuxTun implements TunDevice {
     readonly slot: number,
     readonly headroom: number,
     readonly batch: number,
+    readonly vnetHdr: boolean,
+    private readonly mtu: number,
   ) {
     // Buffer.alloc, not allocUnsafe: a slab this size is never pooled, and zeroing it once
     // means stale heap bytes can never leak into a headroom that a caller forgets to fill.
@@ -154,13 +182,18 @@ class LinuxTun implements TunDevice {
     return this.poller ? this.poller.truncated() : 0;
   }
 
+  get offloadCounters(): TunOffloadCounters {
+    const c = this.poller?.counters() ?? [0, 0, 0, 0];
+    return { malformed: c[1], superPackets: c[2], segments: c[3] };
+  }
+
   start(onBatch: TunBatchHandler, onError?: (err: TunError) => void): void {
     if (this.closed) throw new TunError(`${this.name} is closed`, 'ERR_TUN_CLOSED');
     this.onBatch = onBatch;
     this.onError = onError;
     // One long-lived closure: the addon calls it once per batch with a small integer.
     this.poller ??= new this.native.TunPoller(this.fd, this.slab, this.slot, this.headroom, this.lens, this.batch,
-      (count) => this.dispatch(count));
+      (count) => this.dispatch(count), this.vnetHdr, this.mtu);
     this.poller.start();
   }
 
@@ -181,11 +214,11 @@ class LinuxTun implements TunDevice {
 
   // After close() the fd number may already belong to another file: never write through it.
   write(packet: Buffer, offset = 0, length = packet.length - offset): boolean {
-    return !this.closed && this.native.write(this.fd, packet, offset, length) === length;
+    return !this.closed && this.native.write(this.fd, packet, offset, length, this.vnetHdr) === length;
   }
 
   writeBatch(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number {
-    return this.closed ? 0 : this.native.writeBatch(this.fd, slab, offsets, lens, count);
+    return this.closed ? 0 : this.native.writeBatch(this.fd, slab, offsets, lens, count, this.vnetHdr);
   }
 
   close(): void {
@@ -210,11 +243,14 @@ function slabShape(opts: OpenTunOptions): { headroom: number; slot: number; batc
  * Creates (or attaches to) a TUN interface and returns its fd, without reading from it: the
  * gateway's privileged process does this and hands the fd to the network process (priv/), which
  * adopts it with adoptTun(). Needs CAP_NET_ADMIN.
+ * offload: try IFF_VNET_HDR + TUNSETOFFLOAD (checksum, TSO4/6, USO4/6 where the kernel has it);
+ * the result's `offload` is the TUN_F_* bits enabled, 0 when the kernel refused and the fd is a
+ * plain one (adopt it with vnetHdr = offload !== 0).
  */
-export function createTunInterface(name: InterfaceName, multiQueue = false): { fd: number; name: InterfaceName } {
+export function createTunInterface(name: InterfaceName, multiQueue = false, offload = false): { fd: number; name: InterfaceName; offload: number } {
   if (Buffer.byteLength(name) > 15) throw new RangeError(`openTun: interface name ${JSON.stringify(name)} is longer than 15 bytes`);
   try {
-    return tunAddon().open(name, multiQueue);
+    return tunAddon().open(name, multiQueue, offload);
   } catch (e) {
     throw asTunError(e);
   }
@@ -223,7 +259,16 @@ export function createTunInterface(name: InterfaceName, multiQueue = false): { f
 /** A TunDevice on an fd opened elsewhere (inherited from the privileged process). */
 export function adoptTun(fd: number, name: InterfaceName, opts: OpenTunOptions = {}): TunDevice {
   const { headroom, slot, batch } = slabShape(opts);
-  return new LinuxTun(tunAddon(), name, fd, slot, headroom, batch);
+  return new LinuxTun(tunAddon(), name, fd, slot, headroom, batch, opts.vnetHdr ?? false, opts.mtu ?? 0);
+}
+
+/**
+ * The addon's super-packet splitter on its own (native/gso.c), for tests: vh is the 10-byte
+ * virtio header, pkt the IP packet after it. Returns 0 for one ordinary packet (pkt completed in
+ * place), n > 0 segments at out[i*slot, i*slot+lens[i]), or < 0 when it would be dropped.
+ */
+export function gsoSplit(vh: Buffer, pkt: Buffer, mtu: number, out: Buffer, slot: number, lens: Uint32Array): number {
+  return tunAddon().gsoSplit(vh, pkt, mtu, out, slot, lens);
 }
 
 /**
@@ -247,12 +292,12 @@ export function openTun(opts: OpenTunOptions = {}): TunDevice {
   if (Buffer.byteLength(name) > 15) throw new RangeError(`openTun: interface name ${JSON.stringify(name)} is longer than 15 bytes`);
   let h: { fd: number; name: string };
   try {
-    h = native.open(name, opts.multiQueue ?? false);
+    h = native.open(name, opts.multiQueue ?? false, false);
   } catch (e) {
     throw asTunError(e);
   }
   try {
-    return new LinuxTun(native, h.name, h.fd, slot, headroom, batch);
+    return new LinuxTun(native, h.name, h.fd, slot, headroom, batch, false, 0);
   } catch (e) {
     closeSync(h.fd);
     throw e;

@@ -25,6 +25,8 @@ export interface StartGatewayOptions {
   users: GatewayUser[];
   /** files to write into the config folder (e.g. profile.xml) */
   files?: Record<string, string>;
+  /** tun.offload in the config (default: not written, i.e. the gateway's default, on) */
+  tunOffload?: boolean;
   /** runs after the config and users are written, before `serve` starts (e.g. `user import`) */
   beforeServe?: (configFile: string, dir: string) => Promise<void>;
 }
@@ -49,7 +51,7 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
   const configFile = path.join(dir, 'gateway.yaml');
   // A unique TUN name per gateway: parallel test files run gateways in other namespaces, but a
   // readable name helps when reading logs.
-  fs.writeFileSync(configFile, `listen: ${o.listenHost}:${port}\nstate: ./state\ntun: { name: sgw%d }\n${o.yaml}\n`);
+  fs.writeFileSync(configFile, `listen: ${o.listenHost}:${port}\nstate: ./state\ntun: { name: sgw%d${o.tunOffload === undefined ? '' : `, offload: ${o.tunOffload}`} }\n${o.yaml}\n`);
   for (const u of o.users) {
     const args = [SSLGATE_BIN, 'user', 'add', u.name, '--config', configFile];
     if (u.groups) args.push('--groups', u.groups.join(','));

@@ -11,6 +11,8 @@ export class FakeTun implements TunDevice {
   readonly slot = 2048;
   readonly headroom = 64;
   readonly truncated = 0;
+  readonly vnetHdr = false;
+  readonly offloadCounters = { malformed: 0, superPackets: 0, segments: 0 };
   readonly written: Buffer[] = [];
   /** write() answers this (false: the kernel refused the packet) */
   accept = true;

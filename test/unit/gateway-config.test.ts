@@ -57,3 +57,16 @@ test('errors name the key and the problem', () => {
   const e = (() => { try { parse('network: {address: 10.0.0.1/24, routes: [10.0.0.0/99]}'); } catch (x) { return x as Error; } return null; })();
   assert.match(e!.message, /^test\.yaml: network\.routes\[0\]: expected an IPv4 CIDR/);
 });
+
+test('tun.offload: on by default, false turns it off, anything else is an error; SSLGATE_TUN_OFFLOAD=0 overrides', async () => {
+  const { tunOffloadWanted } = await import('../../src/gateway/priv/parent.js');
+  const base = parseConfigText(DEFAULT_YAML, 'defaults', '/tmp', null);
+  assert.equal(base.tun.offload, true);
+  const off = parse(`${DEFAULT_YAML}\ntun: { name: sg%d, offload: false }\n`);
+  assert.equal(off.tun.offload, false);
+  assert.throws(() => parse(`${DEFAULT_YAML}\ntun: { offload: "yes" }\n`), (e: unknown) => e instanceof ConfigError && /tun\.offload/.test(e.message));
+  assert.equal(tunOffloadWanted(base, {}), true);
+  assert.equal(tunOffloadWanted(off, {}), false);
+  for (const v of ['0', 'false', 'OFF', 'no']) assert.equal(tunOffloadWanted(base, { SSLGATE_TUN_OFFLOAD: v }), false, v);
+  assert.equal(tunOffloadWanted(base, { SSLGATE_TUN_OFFLOAD: '1' }), true);
+});

@@ -35,6 +35,7 @@ export class FakeGateway implements OpsTarget {
   readonly dtlsCounters = { rxDatagrams: 0, unknownPeer: 3, handshakesStarted: 0, handshakesOk: 0, handshakesFailed: 0, handshakesRefused: 2, replaced: 1 };
   readonly pools = new Map<string, IpPool>();
   routerCounters = { tunRxPackets: 5, noRoute: 1, spoofed: 0, tunWriteErrors: 0 };
+  tunCounters = { malformed: 0, superPackets: 3, segments: 90, truncated: 0, vnetHdr: true };
   tlsConnections = 2;
   currentConfig: GatewayConfig;
   ended: Array<[number, string]> = [];

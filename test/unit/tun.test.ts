@@ -27,6 +27,7 @@ const STEPS = [
   'multiQueue: the same name opens twice',
   'read: deleting the interface ends reading with one onError, not a busy loop',
   'worker: a thread that exits with its poller still running shuts down cleanly',
+  'offload: a vnet-header TUN takes writes (single and batch) and cuts USO super-packets to the MTU',
   'close: twice is harmless; start() and writes afterwards are refused',
 ];
 

@@ -166,6 +166,21 @@ export class GatewayMetrics {
       },
     });
     new Counter({
+      name: 'sslgate_tun_reads_total',
+      help: 'TUN reads by kind: super-packets from the kernel (offloads on) and the packets cut from them; reads dropped as malformed or too long',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const c = gw.tunCounters;
+        this.reset();
+        if (!c) return;
+        this.inc({ result: 'super-packet' }, c.superPackets);
+        this.inc({ result: 'segment' }, c.segments);
+        this.inc({ result: 'malformed' }, c.malformed);
+        this.inc({ result: 'truncated' }, c.truncated);
+      },
+    });
+    new Counter({
       name: 'sslgate_refused_connections_total',
       help: 'TCP connections closed before TLS: banned address, over its connection rate, or over the unauthenticated connections of its address or in total',
       labelNames: ['reason'],

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config.js';
 import type { IpPool } from '../ip-pool.js';
 import type { ReloadResult } from '../reload.js';
 import type { RouterCounters } from '../router.js';
+import type { TunOffloadCounters } from '../../os/tun.js';
 import type { Session, SessionStore } from '../sessions.js';
 import type { GatewayEvents } from './events.js';
 
@@ -25,6 +26,8 @@ export interface OpsTarget {
   readonly dtlsCounters: Readonly<DtlsListenerCounters> | null;
   readonly currentConfig: GatewayConfig;
   readonly routerCounters: RouterCounters | null;
+  /** TUN read counters (offload super-packets and segments, drops) */
+  readonly tunCounters: (TunOffloadCounters & { truncated: number; vnetHdr: boolean }) | null;
   readonly tlsConnections: number;
   /** group name -> pool */
   readonly pools: ReadonlyMap<string, IpPool>;

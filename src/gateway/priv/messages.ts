@@ -50,7 +50,8 @@ export type PrivilegedMessage =
       /** tls.crl (PEM), only with clientCaPem */
       clientCrlPem: string | null;
       profile: ProfileWire | null;
-      tun: { name: string; fd: number };
+      /** offload: the TUN_F_* bits the TUN was opened with (0 = a plain TUN); mtu: its MTU */
+      tun: { name: string; fd: number; offload: number; mtu: number };
       runAs: { uid: number; gid: number; user: string; group: string };
       users: number;
       logLevel: string;

@@ -86,7 +86,7 @@ function fatalMessage(e: unknown): NetworkMessage {
 async function start(init: Init): Promise<void> {
   const config = init.config as GatewayConfig;
   log = createLogger({ level: init.logLevel, format: init.logFormat });
-  const tun = adoptTun(init.tun.fd, init.tun.name);
+  const tun = adoptTun(init.tun.fd, init.tun.name, { vnetHdr: init.tun.offload !== 0, mtu: init.tun.mtu });
   const id = init.identity;
   gw = new Gateway(config, log, {
     identity: identity(id.certPem, id.keyPem, id.generated, id.certFile),

@@ -84,6 +84,13 @@ export function missingPrivileges(cfg: GatewayConfig, st = readProcStatus('self'
  * The config as the network process gets it. The auth servers (addresses, RADIUS secrets, LDAP
  * bind passwords) are cut: logins run in this process (auth/backends.ts).
  */
+/** tun.offload from the configuration, unless SSLGATE_TUN_OFFLOAD=0 (or false/off) says no. */
+export function tunOffloadWanted(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env['SSLGATE_TUN_OFFLOAD']?.trim().toLowerCase();
+  if (v === '0' || v === 'false' || v === 'off' || v === 'no') return false;
+  return cfg.tun.offload;
+}
+
 function networkView(cfg: GatewayConfig): unknown {
   return JSON.parse(JSON.stringify({ ...cfg, authServers: {} })) as unknown;
 }
@@ -159,16 +166,17 @@ export class PrivilegedParent {
     const profile = readProfile(cfg.profile);
     const clientCa = this.readClientCa(cfg);
 
-    const tun = createTunInterface(cfg.tun.name);
+    const tun = createTunInterface(cfg.tun.name, false, tunOffloadWanted(cfg));
     this.tunName = tun.name;
+    const tunMtu = tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' });
     let tunFdOpen = true;
     try {
       const subnets = subnetsOf(cfg);
       for (const c of subnets.keys()) await addrAdd(tun.name, c);
       // The TUN's MTU bounds what the kernel sends us; TLS 1.2 AES-GCM is the larger overhead
       // among the ciphers we negotiate, so every client's MTU is at least this.
-      await linkSetUp(tun.name, tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' }));
-      this.log.info({ tun: tun.name, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`) }, 'TUN device configured');
+      await linkSetUp(tun.name, tunMtu);
+      this.log.info({ tun: tun.name, offload: tun.offload, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`) }, 'TUN device configured');
 
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
@@ -185,7 +193,7 @@ export class PrivilegedParent {
         clientCaPem: clientCa?.caPem ?? null,
         clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
-        tun: { name: tun.name, fd: 4 },
+        tun: { name: tun.name, fd: 4, offload: tun.offload, mtu: tunMtu },
         runAs: this.runAs,
         users: this.users.count,
         logLevel: this.opts.logLevel,

@@ -1,0 +1,87 @@
+/**
+ * Load-independent measure of the TUN offloads (issue 11): the gateway network process's
+ * CPU-seconds (utime+stime from /proc/PID/stat) per GB of TCP download (gateway -> openconnect),
+ * and, in a second pass under `strace -c -f`, its syscalls per GB — offloads on vs off, DTLS and
+ * TLS. Wall-clock numbers are printed but mean little on a shared machine.
+ *
+ *   node dist/bench/tun-offload-cpu.js [MB=256] [strace MB=64]     (as root)
+ */
+import { readFileSync } from 'node:fs';
+import { createTestbed, tcpTransfer, tempDir, type Testbed } from '../test/helpers/netns.js';
+import { startOpenconnect, type OpenconnectClient } from '../test/helpers/openconnect.js';
+import { gwHost, startGateway, type SslgateGateway } from '../test/helpers/sslgate.js';
+
+const MB = Number(process.argv[2] ?? 256);
+const STRACE_MB = Number(process.argv[3] ?? 64);
+const TICK = 100; // USER_HZ on Linux
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields 14 and 15 of stat(5) are utime and stime; f[0] is field 3
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+/** strace -c summary: total calls and the top rows. */
+function parseStrace(text: string): { total: number; rows: Array<[string, number]> } {
+  const rows: Array<[string, number]> = [];
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\S+)\s*$/.exec(line);
+    if (!m) continue;
+    if (m[2] === 'total') total = Number(m[1]);
+    else rows.push([m[2]!, Number(m[1])]);
+  }
+  rows.sort((a, b) => b[1] - a[1]);
+  return { total, rows: rows.slice(0, 8) };
+}
+
+async function run(tb: Testbed, offload: boolean, dtls: boolean): Promise<void> {
+  const net = tb.poolNet(0);
+  let gw: SslgateGateway | undefined;
+  let oc: OpenconnectClient | undefined;
+  try {
+    gw = await startGateway(tb.gw, {
+      listenHost: tb.gwAddr,
+      yaml: `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
+      users: [{ name: 'alice', password: 'secret' }],
+      tunOffload: offload,
+    });
+    const pid = Number(/network (\d+)/.exec(gw.proc.lines.map((l) => l.text).join('\n'))?.[1]);
+    oc = startOpenconnect(tb.cl, { url: gw.url, servercert: gw.pin, user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: !dtls });
+    const tun = await oc.waitTunnel(20_000);
+    if (dtls) await oc.proc.waitForLine(/Established DTLS connection/, 15_000);
+    while (!(await tb.cl.ping(gwHost(net), { count: 1, timeoutMs: 3000 })));
+    await tcpTransfer(tb.gw, tb.cl, tun.address, 8 << 20); // warm-up (JIT)
+
+    const c0 = cpuSeconds(pid);
+    const r = await tcpTransfer(tb.gw, tb.cl, tun.address, MB << 20, { timeoutMs: 600_000 });
+    const cpu = cpuSeconds(pid) - c0;
+    if (r.receivedSha256 !== r.sentSha256) throw new Error('transfer corrupted');
+    const gb = r.bytes / 1e9;
+
+    const out = `${tempDir('sg-strace-')}/strace.txt`;
+    const st = tb.gw.spawn('strace', ['-c', '-f', '-o', out, '-p', String(pid)], { label: 'strace' });
+    await new Promise((res) => setTimeout(res, 1000));
+    const r2 = await tcpTransfer(tb.gw, tb.cl, tun.address, STRACE_MB << 20, { timeoutMs: 600_000 });
+    await st.stop('SIGINT', 5000);
+    const s = parseStrace(readFileSync(out, 'utf8'));
+    const gb2 = r2.bytes / 1e9;
+    console.log(JSON.stringify({
+      offload, channel: dtls ? 'DTLS' : 'TLS', MB,
+      cpuSecondsPerGB: +(cpu / gb).toFixed(2), wallMbitPerS: +((r.bytes * 8) / r.ms / 1000).toFixed(0),
+      syscallsPerGB: Math.round(s.total / gb2), top: s.rows.map(([n, c]) => `${n}:${Math.round(c / gb2)}`).join(' '),
+    }));
+  } finally {
+    await oc?.stop().catch(() => undefined);
+    await gw?.stop().catch(() => undefined);
+  }
+}
+
+const tb = await createTestbed({ tag: 'tunbench' });
+try {
+  for (const dtls of [true, false]) for (const offload of [false, true]) await run(tb, offload, dtls);
+} finally {
+  await tb.cleanup();
+}
+process.exit(0);
