@@ -43,7 +43,7 @@ export const USAGE = `usage: npm run bench -- [options]      (as root)
   --seconds S          iperf3 seconds per run (default 5, after 1 omitted; quick 1, none omitted)
   --clients N          parallel openconnect clients of the multicore item (default 4; quick 2)
   --multi-mode ID      their transport mode (default dtls-psk, openconnect's default)
-  --connects N         connects per side for the latency item (default 20; quick 2)
+  --connects N         connects per side for the latency item (default 10; quick 2)
   --sessions K         concurrent sessions against our gateway (default 10000; quick 50)
   --ref-sessions K     concurrent sessions against ocserv (default 2000; quick 20)
   --rate-seconds S     handshake-rate window per run (default 10; quick 1)
@@ -115,7 +115,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     // --quick: the same code with 2 clients; 4 more namespaces and logins would double its set-up.
     clients: int(values.clients, 'clients', q ? 2 : 4),
     multiMode: one(list(values['multi-mode'], 'multi-mode', modeIds, ['dtls-psk']), 'multi-mode'),
-    connects: int(values.connects, 'connects', q ? 2 : 20),
+    connects: int(values.connects, 'connects', q ? 2 : 10),
     sessions: int(values.sessions, 'sessions', q ? 50 : 10_000),
     refSessions: int(values['ref-sessions'], 'ref-sessions', q ? 20 : 2000),
     rateSeconds: int(values['rate-seconds'], 'rate-seconds', q ? 1 : 10),

@@ -56,6 +56,9 @@ install_packages() {
 build() {
   # Incremental: a no-op when nothing changed. Type errors fail the run.
   npx --no-install tsc -p tsconfig.json
+  # The bundle bin/sslgate runs (it falls back to dist/src when the bundle is older than tsc's
+  # output, so a stale one is never run; rebuilding keeps the tests on the bundle).
+  node scripts/bundle.mjs
   if [ -f binding.gyp ] && [ ! -f build/Release/sslgate_tun.node ]; then
     if command -v node-gyp >/dev/null 2>&1; then node-gyp rebuild; else npx --yes node-gyp rebuild; fi
   fi

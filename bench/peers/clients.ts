@@ -125,7 +125,7 @@ export interface SpawnedClient {
 }
 
 /** Starts `sslgate connect` without waiting for anything (the latency item times it from here). */
-export function spawnSslgateClient(ns: Ns, l: Login, args: string[], opts: { script?: boolean } = {}): SpawnedClient {
+export function spawnSslgateClient(ns: Ns, l: Login, args: string[], opts: { script?: boolean; env?: NodeJS.ProcessEnv } = {}): SpawnedClient {
   const s = sslgateClientSupport();
   if (!s.connect) throw new Error(s.reason ?? 'sslgate connect is not available');
   const iface = `sgc${ifCounter++}`;
@@ -135,7 +135,7 @@ export function spawnSslgateClient(ns: Ns, l: Login, args: string[], opts: { scr
   if (s.flags.has('prefs-dir')) argv.push('--prefs-dir', (prefsDir ??= tempDir('sgclprefs')));
   if (opts.script) argv.push('--script', VPNC_SCRIPT);
   argv.push(...args);
-  const proc = ns.spawn(process.execPath, argv, { label: `sslgate-connect@${ns.name}` });
+  const proc = ns.spawn(process.execPath, argv, { label: `sslgate-connect@${ns.name}`, ...(opts.env ? { env: opts.env } : {}) });
   proc.write(`${l.password}\n`);
   proc.endStdin();
   return {

@@ -18,8 +18,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
+import { packageRoot } from '../os/native-addon.js';
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'sslgate');
+// Found from the package root: this file runs from dist/src/cli/ or from the bundle.
+const BIN = join(packageRoot() ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'sslgate');
 const GW_LINK = '198.18.0.1';
 const CL_LINK = '198.18.0.2';
 const GW_TUN = '198.19.0.1';

@@ -1,29 +1,4 @@
-/**
- * `sslgate` command line: one file per command (serve, user, connect, ...), registered here.
- * Expected failures print one clear line and exit non-zero; stack traces only with DEBUG set.
- */
-import { Command, CommanderError } from 'commander';
-import { registerCommands } from './commands.js';
-import { VERSION } from '../version.js';
-import { CliError } from './errors.js';
+/** The CLI from the compiled modules (bin/sslgate's fallback when there is no bundle). */
+import { runCli } from './cli.js';
 
-const program = new Command('sslgate')
-  .description('AnyConnect-compatible SSL VPN gateway and client')
-  .version(VERSION)
-  .showHelpAfterError()
-  .exitOverride();
-
-await registerCommands(program, process.argv.slice(2));
-
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode);
-  if (e instanceof CliError) {
-    process.stderr.write(`sslgate: ${e.message}\n`);
-    process.exit(e.exitCode);
-  }
-  if (process.env['DEBUG']) throw e;
-  process.stderr.write(`sslgate: ${(e as Error).message ?? String(e)}\n`);
-  process.exit(1);
-}
+await runCli();

@@ -21,10 +21,10 @@ export class AddonLoadError extends Error {
 }
 
 /**
- * Walks up from this file (src/os/ or dist/src/os/) to the directory whose package.json is
- * sslgate's, or null.
+ * Walks up from this file (src/os/, dist/src/os/, or the bundle in dist/bundle/ or
+ * dist/bundle/chunks/) to the directory whose package.json is sslgate's, or null.
  */
-function packageRoot(): string | null {
+export function packageRoot(): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     try {

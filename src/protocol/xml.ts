@@ -2,12 +2,7 @@
  * A tiny element tree over fast-xml-parser, shared by both roles. Order is preserved (a client
  * must echo `<opaque>` verbatim, §2.2) and limits are enforced before the library sees the text.
  */
-import { createRequire } from 'node:module';
-
-// The package's single-file CommonJS bundle loads in ~9 ms; its ESM entry (38 modules) takes
-// ~55 ms, which every `sslgate connect` paid before the first byte went out (connect latency
-// is benchmarked against openconnect). Same classes, same types.
-const { XMLBuilder, XMLParser, XMLValidator } = createRequire(import.meta.url)('fast-xml-parser') as typeof import('fast-xml-parser');
+import { XMLBuilder, XMLParser, XMLValidator } from './fast-xml-parser.js';
 
 export interface XmlElement {
   name: string;

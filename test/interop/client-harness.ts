@@ -30,10 +30,12 @@ export interface ClientOptions {
   /** -v by default (timings in the log); false for none */
   verbose?: boolean;
   extraArgs?: string[];
+  /** the script node runs (default bin/sslgate), e.g. the bundle itself */
+  entry?: string;
 }
 
 export function clientArgs(o: ClientOptions): string[] {
-  const a = [SSLGATE_BIN, 'connect', o.url, '--non-inter', '--prefs-dir', o.prefsDir];
+  const a = [o.entry ?? SSLGATE_BIN, 'connect', o.url, '--non-inter', '--prefs-dir', o.prefsDir];
   if (o.user !== undefined) a.push('--user', o.user);
   if (o.passwords?.length) a.push('--passwd-on-stdin');
   if (o.authgroup !== undefined) a.push('--authgroup', o.authgroup);

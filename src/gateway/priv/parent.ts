@@ -178,6 +178,8 @@ export class PrivilegedParent {
       await linkSetUp(tun.name, tunMtu);
       this.log.info({ tun: tun.name, offload: tun.offload, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`) }, 'TUN device configured');
 
+      // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
+      // network-process.js as an entry point beside the chunk this code is in).
       const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
       const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd] });
       this.child = child;
