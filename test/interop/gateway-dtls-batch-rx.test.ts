@@ -115,7 +115,8 @@ for (const batch of [true, false]) {
       yaml: `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\ndtls: { batch-receive: ${batch} }\n`,
       users: [{ name: 'alice', password: 'secret' }],
     });
-    const path = gw.logs().find((l) => l['msg'] === 'DTLS data path');
+    // The gateway's output is read asynchronously: wait for the line rather than expect it already.
+    const path = await gw.waitLog(/DTLS data path"/, 10_000).catch(() => undefined);
     assert.ok(path, 'no "DTLS data path" log line');
     // The addon is built for tests (CI builds it): on means recvmmsg, off means dgram.
     assert.equal(path['recvmmsg'], batch, JSON.stringify(path));

@@ -96,7 +96,7 @@ for (const offload of [true, false]) {
       users: [{ name: 'alice', password: 'secret' }],
       tunOffload: offload,
     });
-    const configured = gw.logs().find((l) => l['msg'] === 'TUN device configured');
+    const configured = await gw.waitLog(/TUN device configured"/, 10_000).catch(() => undefined);
     assert.ok(configured, 'no "TUN device configured" log line');
     if (offload) assert.ok(Number(configured['offload']) > 0, `offloads not enabled: ${JSON.stringify(configured)}`);
     else assert.equal(configured['offload'], 0);
