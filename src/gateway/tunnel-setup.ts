@@ -104,8 +104,9 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     role: 'gateway',
     // Accept a little more than we advertised: peers may exceed the MTU (§6.9, §10.1 item 10).
     maxPayload: Math.max(tlsMtu + 256, 2048),
-    // Full-MTU frames go out in runs (bulk downloads); see cstp-channel.ts takeWrite.
-    runFrame: CSTP_HEADER_LEN + tlsMtu,
+    // Full-MTU frames go out in runs (bulk downloads); see cstp-channel.ts takeWrite. The MTU
+    // the client was told (its TUN's, so its TCP MSS): a packet over it may be dropped.
+    runFrame: CSTP_HEADER_LEN + params.mtu,
     dpd: cfg.dpd,
     keepalive: 0, // the client keeps NAT state alive; the gateway only probes (DPD)
     onPacket: (buf, start, end) => {
