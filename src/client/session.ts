@@ -17,7 +17,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { TunnelParams } from '../protocol/connect-headers.js';
-import { CSTP_MAX_PAYLOAD, DisconnectReason } from '../protocol/cstp.js';
+import { CSTP_HEADER_LEN, CSTP_MAX_PAYLOAD, DisconnectReason } from '../protocol/cstp.js';
 import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js';
 import { linkSetMtu } from '../os/ip.js';
 import { openTun, type TunDevice } from '../os/tun.js';
@@ -212,6 +212,9 @@ export class TunnelSession {
     const ch = new CstpChannel(c.socket, {
       role: 'client',
       maxPayload: CSTP_MAX_PAYLOAD,
+      // Full-MTU frames go out in runs (bulk uploads); the TUN MTU may be the DTLS one, which
+      // can be larger than the CSTP one, and nothing larger than runFrame may follow a run.
+      runFrame: CSTP_HEADER_LEN + Math.max(prm.mtu, this.mtu),
       dpd: prm.dpd,
       keepalive: prm.keepalive,
       onPacket: this.onPacket,

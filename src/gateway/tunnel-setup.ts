@@ -6,7 +6,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { parseConnectRequest, formatConnectResponseHeaders } from '../protocol/connect-headers.js';
-import { CSTP_TERMINATE, DisconnectReason } from '../protocol/cstp.js';
+import { CSTP_HEADER_LEN, CSTP_TERMINATE, DisconnectReason } from '../protocol/cstp.js';
 import type { HttpRequest } from '../protocol/http.js';
 import { formatResponse } from '../protocol/http.js';
 import { parseIpv4 } from '../protocol/ipv4.js';
@@ -104,6 +104,9 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     role: 'gateway',
     // Accept a little more than we advertised: peers may exceed the MTU (§6.9, §10.1 item 10).
     maxPayload: Math.max(tlsMtu + 256, 2048),
+    // Full-MTU frames go out in runs (bulk downloads); see cstp-channel.ts takeWrite. The MTU
+    // the client was told (its TUN's, so its TCP MSS): a packet over it may be dropped.
+    runFrame: CSTP_HEADER_LEN + params.mtu,
     dpd: cfg.dpd,
     keepalive: 0, // the client keeps NAT state alive; the gateway only probes (DPD)
     onPacket: (buf, start, end) => {

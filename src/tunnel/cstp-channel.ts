@@ -6,7 +6,7 @@
  * Step 4 is the point of this file: openconnect and ocserv both drop or close on a TLS record that
  * is not exactly one frame (§5.3, quirk 16), and Node's TLS socket merges buffered writes into one
  * SSL_write. So the channel never lets the socket buffer: each write is either one frame, or a
- * run of equal-sized frames with the record size set to that size (takeWrite), which OpenSSL
+ * run of full-size frames with the record size set to that size once (takeWrite), which OpenSSL
  * cuts into exactly one frame per record. Measured with openconnect on a bulk download: half the
  * gateway CPU per byte of one-frame writes, 1.4x the throughput.
  *
@@ -51,6 +51,11 @@ export interface CstpChannelOptions {
    * and never reads the answers must not grow our memory
    */
   queueLimit?: number;
+  /**
+   * The frame size of a full-MTU packet (MTU + 8), the only size written in runs; the channel
+   * never sends a larger frame once it has run. Absent: one frame per write, no record size games.
+   */
+  runFrame?: number;
   /** seconds; 0 = off */
   dpd: number;
   /** seconds; 0 = off. Sent when nothing was sent for this long. */
@@ -82,12 +87,19 @@ export class CstpChannel {
   private readonly queueLimit: number;
   /** the TLS socket, when it is one (a plain stream in unit tests): record size control */
   private readonly tls: TLSSocket | null;
-  /** current max_send_fragment of the TLS socket */
-  private fragment = MAX_FRAGMENT;
+  /** runFrame when runs are possible (a TLS socket and a size OpenSSL accepts), else 0 */
+  private readonly runFrame: number;
+  /**
+   * Set once the first run was written: max_send_fragment is then runFrame for good, and no
+   * frame larger than runFrame may be written any more (see takeWrite).
+   */
+  private pinned = false;
 
   constructor(private readonly socket: Duplex, private readonly opts: CstpChannelOptions) {
     this.queueLimit = opts.queueLimit ?? 512;
     this.tls = socket instanceof TLSSocket ? socket : null;
+    const rf = opts.runFrame ?? 0;
+    this.runFrame = this.tls && rf >= MIN_FRAGMENT && rf <= MAX_FRAGMENT ? rf : 0;
     this.decoder = new CstpDecoder(this.onFrame, opts.maxPayload);
     this.liveness = new Liveness(opts, this.counters, {
       sendProbe: () => this.sendFrame(CSTP_DPD_REQ),
@@ -172,6 +184,7 @@ export class CstpChannel {
     this.inFlush = true;
     while (!this.writing && this.queueHead < this.queue.length) {
       const out = this.takeWrite();
+      if (!out) break;
       this.writing = true;
       this.socket.write(out, this.onWritten);
     }
@@ -180,42 +193,58 @@ export class CstpChannel {
   }
 
   /**
-   * The next buffer to hand to the socket: one frame, or a run of frames of the same size.
-   * Node completes TLS writes one event-loop turn later, so one frame per write caps a busy
-   * tunnel at one packet per turn. OpenSSL cuts a large write into records of exactly
-   * max_send_fragment bytes, so a run of k equal frames written at once with the fragment set
-   * to their size still gives one frame per record (§5.3). Runs need frames of at least 512
-   * bytes (OpenSSL's smallest fragment); bulk traffic is exactly that: full-MTU packets.
+   * The next buffer to hand to the socket (null: nothing left to write): one frame, or a run of
+   * full-size frames. Node completes TLS writes one event-loop turn later, so one frame per write
+   * caps a busy tunnel at one packet per turn. OpenSSL cuts a large write into records of the
+   * record size, so a run of k frames of runFrame bytes written at once with max_send_fragment set
+   * to runFrame still gives one frame per record (§5.3).
+   *
+   * Only one size ever runs, and the record size is set once, never back: SSL_set_max_send_fragment
+   * also lowers split_send_fragment to the new value but raising it again does not raise that, and
+   * OpenSSL cuts every write into records of split_send_fragment bytes (ssl3_write_bytes in
+   * OpenSSL 3.0; Node has no call for the split size). So after a run of size S every frame larger
+   * than S would go out in two records, whatever max_send_fragment says: that is what openconnect
+   * saw after a run of 1036-byte frames ("SSL_read returned 1036 but packet is 53 54 46 01 05 8f").
+   * Hence runs only of the largest frame the tunnel carries, and once pinned, a frame larger than
+   * that (a packet over the tunnel MTU) is dropped rather than split.
    */
-  private takeWrite(): Buffer {
-    const first = this.queue[this.queueHead]!;
+  private takeWrite(): Buffer | null {
+    const rf = this.runFrame;
+    let first = this.queue[this.queueHead]!;
+    while (this.pinned && first.length > rf) {
+      // Cannot be one record any more; the peer would drop the tunnel on the split.
+      this.counters.txDrops++;
+      this.queue[this.queueHead++] = EMPTY;
+      if (this.queueHead === this.queue.length) return null;
+      first = this.queue[this.queueHead]!;
+    }
     const size = first.length;
     let n = 1;
-    if (this.tls && size >= MIN_FRAGMENT) {
+    if (rf !== 0 && size === rf) {
       const limit = Math.min(this.queue.length, this.queueHead + MAX_RUN);
       while (this.queueHead + n < limit && this.queue[this.queueHead + n]!.length === size) n++;
     }
     let out: Buffer;
     if (n === 1) {
-      // A single frame needs a fragment size that does not split it.
-      if (this.tls && this.fragment < size) this.setFragment(MAX_FRAGMENT);
       out = first;
     } else {
-      if (this.fragment !== size) this.setFragment(size);
+      if (!this.pinned) {
+        this.tls!.setMaxSendFragment(rf);
+        this.pinned = true;
+      }
       out = Buffer.allocUnsafe(size * n);
       for (let i = 0; i < n; i++) this.queue[this.queueHead + i]!.copy(out, i * size);
     }
     for (let i = 0; i < n; i++) this.queue[this.queueHead++] = EMPTY;
+    this.compact();
+    return out;
+  }
+
+  private compact(): void {
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
-    return out;
-  }
-
-  private setFragment(size: number): void {
-    this.tls!.setMaxSendFragment(size);
-    this.fragment = size;
   }
 
   private readonly onWritten = (err?: Error | null): void => {
@@ -243,8 +272,9 @@ export class CstpChannel {
     this.counters.rxControl++;
     switch (type) {
       case CstpType.DpdReq:
-        // Echo the payload: the draft's convention and what ocserv does (§5.2).
-        this.sendFrame(encodeCstp(CstpType.DpdResp, buf.subarray(start, end)));
+        // Echo the payload: the draft's convention and what ocserv does (§5.2). Cut to fit a
+        // pinned record size (see takeWrite): an oversized echo would otherwise be dropped.
+        this.sendFrame(encodeCstp(CstpType.DpdResp, buf.subarray(start, this.runFrame ? Math.min(end, start + this.runFrame - CSTP_HEADER_LEN) : end)));
         break;
       case CstpType.DpdResp:
       case CstpType.Keepalive:
