@@ -33,6 +33,7 @@ import { UdpBatchSender, ipv4ToInt } from '../os/udp-batch.js';
 import { UdpBatchReceiver, enlargeSocketBuffers, ipv4FromInt } from '../os/udp-rx-batch.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
+import { LivePeers } from './dtls-live-peers.js';
 import type { Session } from './sessions.js';
 import type { SessionDtlsState, SessionTunnel } from './session-tunnel.js';
 
@@ -108,11 +109,6 @@ function isHandshakeDatagram(msg: Buffer): boolean {
   return type === ContentType.alert && msg[3] === 0 && msg[4] === 0;
 }
 
-/** (IPv4 host-order address, port) -> a non-negative small integer (a V8 Smi: no boxing as a Map key). */
-function peerHash(addr: number, port: number): number {
-  return (addr ^ Math.imul(port, 0x9e3779b1)) & 0x3fffffff;
-}
-
 /** "::ffff:10.0.0.1" (a dual-stack TLS socket) -> "10.0.0.1", to compare with a UDP source. */
 function plainAddress(a: string): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
@@ -140,29 +136,14 @@ export class DtlsListener {
   private batch: UdpBatchSender | null = null;
   /** App-ID / Session-ID (hex) -> the session's tunnel, for sessions whose CONNECT completed */
   private readonly byId = new Map<string, { session: Session; tunnel: SessionTunnel }>();
-  /** live associations by "address:port" */
-  private readonly live = new Map<string, Association>();
-  /**
-   * Live associations by a small-integer hash of (address, port), for batched receive: a batch
-   * from several clients misses the one-entry cache often, and building the "address:port"
-   * string for each datagram would allocate. On a hash collision the later association is not
-   * indexed (it is found through `live` as before); every hit is checked against address and port.
-   */
-  private readonly liveByInt = new Map<number, Association>();
+  /** live associations, by source address (dtls-live-peers.ts) */
+  private readonly live = new LivePeers<Association>();
   /** handshakes in progress by "address:port" (at most one per address) */
   private readonly pending = new Map<string, Association>();
   /** handshakes in progress per session tunnel, oldest first */
   private readonly pendingOf = new Map<SessionTunnel, Association[]>();
   /** per session tunnel: when a failed handshake was last logged, and how many since */
   private readonly failLog = new Map<SessionTunnel, { at: number; quiet: number }>();
-  /** onMessage's one-entry cache of `live`; reset whenever `live` changes */
-  private lastPeer: Association | null = null;
-  private lastAddress = '';
-  private lastPort = -1;
-  /** The same cache for batched receive (addresses as host-order integers); reset with lastPeer. */
-  private rxPeer: Association | null = null;
-  private rxAddr = -1;
-  private rxPort = -1;
   /** Batched receive (recvmmsg + GRO, os/udp-rx-batch.ts); null: dgram 'message' events. */
   private rx: UdpBatchReceiver | null = null;
   private readonly limits: DtlsHandshakeLimits;
@@ -228,10 +209,8 @@ export class DtlsListener {
     if (this.socket) this.log.info({ ...this.counters, recvmmsg: this.rx !== null }, 'DTLS listener closed');
     for (const a of [...this.live.values(), ...this.pending.values()]) a.channel.close('gateway shutting down');
     this.live.clear();
-    this.liveByInt.clear();
     this.pending.clear();
     this.pendingOf.clear();
-    this.resetPeerCache();
     this.rx?.close();
     this.rx = null;
     this.batch?.close();
@@ -257,11 +236,6 @@ export class DtlsListener {
       const a = this.live.get(d.peer);
       if (a && a.tunnel === tunnel) a.channel.close('tunnel closed');
     }
-  }
-
-  private resetPeerCache(): void {
-    this.lastPeer = null;
-    this.rxPeer = null;
   }
 
   /**
@@ -291,14 +265,7 @@ export class DtlsListener {
       const end = off + lens[i]!;
       const addr = addrs[i]!;
       const port = ports[i]!;
-      let a = this.rxPeer;
-      if (a === null || addr !== this.rxAddr || port !== this.rxPort) {
-        a = this.liveByInt.get(peerHash(addr, port)) ?? null;
-        if (a === null || a.addrInt !== addr || a.port !== port) a = this.live.get(`${ipv4FromInt(addr)}:${port}`) ?? null;
-        this.rxPeer = a;
-        this.rxAddr = addr;
-        this.rxPort = port;
-      }
+      const a = this.live.findInt(addr, port);
       if (a === null || end === off || slab[off] !== APP_DATA) {
         this.router.flushClientQueue(); // keep the order of packets written to the TUN
         this.onMessage(Buffer.from(slab.subarray(off, end)), { address: ipv4FromInt(addr), port });
@@ -316,18 +283,9 @@ export class DtlsListener {
   private readonly onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
     this.counters.rxDatagrams++;
     // Per-packet fast path: the same peer as last time, without building its key.
-    let a = this.lastPeer;
-    let key: string;
-    if (a !== null && rinfo.port === this.lastPort && rinfo.address === this.lastAddress) {
-      key = a.key;
-    } else {
-      key = `${rinfo.address}:${rinfo.port}`;
-      a = this.live.get(key) ?? null;
-      this.lastPeer = a;
-      this.lastAddress = rinfo.address;
-      this.lastPort = rinfo.port;
-    }
+    const a = this.live.find(rinfo.address, rinfo.port);
     if (a !== null) {
+      const key = a.key;
       if (this.pending.size !== 0 && isHandshakeDatagram(msg)) {
         // A new handshake runs on the live association's own address: it gets the handshake
         // records, the live association keeps the data.
@@ -344,6 +302,8 @@ export class DtlsListener {
       }
       return;
     }
+    // Not a live peer (cold path): the key is built here only.
+    const key = `${rinfo.address}:${rinfo.port}`;
     const p = this.pending.get(key);
     if (p) {
       p.channel.handleDatagram(msg);
@@ -449,14 +409,7 @@ export class DtlsListener {
     d.channel = a.channel;
     d.peer = a.key;
     tunnel.useDtls = true;
-    this.live.set(a.key, a);
-    if (a.addrInt >= 0) {
-      // The same address and port: a rekey replacing its predecessor (closed just below).
-      const h = peerHash(a.addrInt, a.port);
-      const cur = this.liveByInt.get(h);
-      if (cur === undefined || (cur.addrInt === a.addrInt && cur.port === a.port)) this.liveByInt.set(h, a);
-    }
-    this.resetPeerCache();
+    this.live.add(a);
     if (old && old !== a && old.tunnel === tunnel) {
       this.counters.replaced++;
       old.channel.close('replaced by a new handshake');
@@ -495,12 +448,7 @@ export class DtlsListener {
       d.peer = null;
       tunnel.useDtls = false;
     }
-    if (this.live.get(key) === a) this.live.delete(key);
-    if (a.addrInt >= 0) {
-      const h = peerHash(a.addrInt, a.port);
-      if (this.liveByInt.get(h) === a) this.liveByInt.delete(h);
-    }
-    this.resetPeerCache();
+    this.live.remove(a);
   }
 
   private logFailure(a: Association, reason: string, message: string): void {
