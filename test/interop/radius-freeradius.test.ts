@@ -156,7 +156,7 @@ test('accounting: Start, Interim-Update and Stop reach the detail log with count
     user: RADIUS_USERS.accept.user,
     remote: '192.0.2.10',
     framedIp: '192.168.77.10',
-    class: [classB64],
+    radiusClass: [classB64],
     sessionTime: 10 * n,
     inOctets: (5n << 32n) + BigInt(1000 * n),
     outOctets: 2000 * n,

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthEngine, MAX_CONVERSATIONS, type SecondFactor } from '../../src/gateway/auth/engine.js';
-import { subjectIdentity } from '../../src/gateway/auth/backends.js';
+import { certIdentity } from '../../src/gateway/auth/client-cert.js';
 import type { AuthOutcome, MethodResult, PasswordMethod } from '../../src/gateway/auth/types.js';
 import { parseConfigText } from '../../src/gateway/config.js';
 import { silentLog } from './gateway-glue-helpers.js';
@@ -81,7 +81,7 @@ function engine(now = () => Date.now()) {
     config: () => cfg,
     method: (n) => (n === 'local' ? l : n === 'corp' ? radius : undefined),
     secondFactor: () => totp,
-    certificate: (c) => subjectIdentity(c, 'CN', 'OU'),
+    certificate: (c) => certIdentity(c, 'CN', 'OU'),
     log: silentLog,
     now,
   });

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthHandler, type RequestContext } from '../../src/gateway/auth-handler.js';
 import { AuthEngine } from '../../src/gateway/auth/engine.js';
-import { subjectIdentity } from '../../src/gateway/auth/backends.js';
+import { certIdentity } from '../../src/gateway/auth/client-cert.js';
 import type { MethodResult, PasswordMethod } from '../../src/gateway/auth/types.js';
 import { glue, initBody, replyBody, silentLog } from './gateway-glue-helpers.js';
 
@@ -45,7 +45,7 @@ function handler() {
     config: () => g.config,
     method: (n) => (n === 'local' ? local : undefined),
     secondFactor: () => undefined,
-    certificate: (c) => subjectIdentity(c),
+    certificate: (c) => certIdentity(c, 'CN'),
     log: silentLog,
   });
   return { g, h: new AuthHandler({ ...g.authDeps, auth }) };

@@ -10,7 +10,7 @@ import { HttpRequestParser, HttpResponseParser, type HttpRequest, type HttpRespo
 import { generateSelfSigned } from '../../src/gateway/tls-cert.js';
 import { AuthHandler, type AuthDeps } from '../../src/gateway/auth-handler.js';
 import { AuthEngine } from '../../src/gateway/auth/engine.js';
-import { checkerMethod, type PasswordChecker } from '../../src/gateway/auth/password-checker.js';
+import type { MethodResult, PasswordMethod } from '../../src/gateway/auth/types.js';
 import { BanGuard } from '../../src/gateway/ban-guard.js';
 import { parseConfigText, type GatewayConfig } from '../../src/gateway/config.js';
 import { IpPool } from '../../src/gateway/ip-pool.js';
@@ -43,6 +43,24 @@ export class FakePasswords implements PasswordChecker {
   }
 }
 
+/** What the fakes check a password with (the UserStore's verify, reduced to the groups). */
+export interface PasswordChecker {
+  /** The user's allowed groups (undefined = every group) when the password is right, else null. */
+  verify(user: string, password: string): Promise<{ groups?: string[] | undefined } | null>;
+}
+
+/** A `local` method over a PasswordChecker (the real one, LocalMethod, adds expiry on top). */
+function checkerMethod(checker: PasswordChecker): PasswordMethod {
+  return {
+    name: 'local',
+    async authenticate(user: string, password: string): Promise<MethodResult> {
+      const rec = await checker.verify(user, password);
+      if (!rec) return { kind: 'reject' };
+      return rec.groups ? { kind: 'accept', groups: rec.groups } : { kind: 'accept' };
+    },
+  };
+}
+
 /** The real auth engine with only the `local` method, over a fake password checker. */
 export function engineOver(config: () => GatewayConfig, checker: PasswordChecker): AuthEngine {
   const local = checkerMethod(checker);
@@ -50,7 +68,7 @@ export function engineOver(config: () => GatewayConfig, checker: PasswordChecker
     config,
     method: (name) => (name === 'local' ? local : undefined),
     secondFactor: () => undefined,
-    certificate: () => ({ error: 'no certificates in this test' }),
+    certificate: () => ({ ok: false, error: 'no certificates in this test' }),
     log: silentLog,
   });
 }

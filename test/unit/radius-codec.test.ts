@@ -262,7 +262,7 @@ test('accounting: octets beyond 2^32 go to Gigawords; causes map to RFC 2866 val
   assert.deepEqual(splitOctets(-4), [0, 0]);
   assert.deepEqual(splitOctets(1n << 70n), [0xffffffff, 0xffffffff]);
   assert.deepEqual(TERMINATE_CAUSES, { 'user-request': 1, 'lost-carrier': 2, 'idle-timeout': 4, 'session-timeout': 5, 'admin-reset': 6, 'port-error': 8, 'nas-reboot': 7, 'nas-request': 10 });
-  const attrs = accountingAttributes(2, { sessionId: 's1', user: 'u', remote: '192.0.2.1', framedIp: '10.0.0.2', class: [Buffer.from('OU=A').toString('base64')], sessionTime: 61, inOctets: (1n << 32n) + 10n, outOctets: 20, inPackets: 3, outPackets: 4 }, { cause: 'idle-timeout', withCounters: true });
+  const attrs = accountingAttributes(2, { sessionId: 's1', user: 'u', remote: '192.0.2.1', framedIp: '10.0.0.2', radiusClass: [Buffer.from('OU=A').toString('base64')], sessionTime: 61, inOctets: (1n << 32n) + 10n, outOctets: 20, inPackets: 3, outPackets: 4 }, { cause: 'idle-timeout', withCounters: true });
   const get = (t: number) => attrs.filter((a) => a.type === t).map((a) => (a.value.length === 4 && t !== Attr.Class ? a.value.readUInt32BE(0) : a.value.toString()));
   assert.deepEqual(get(Attr.AcctInputOctets), [10]);
   assert.deepEqual(get(Attr.AcctInputGigawords), [1]);

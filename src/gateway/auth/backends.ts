@@ -13,7 +13,7 @@ import { LocalMethod } from './local-method.js';
 import { queuedMethod } from './queued-method.js';
 import type { AuthQueue } from '../priv/auth-queue.js';
 import { TotpFactor } from './totp-factor.js';
-import type { ClientCertInfo, PasswordMethod } from './types.js';
+import type { PasswordMethod } from './types.js';
 import { RadiusAccounting, RadiusMethod } from './radius/index.js';
 import { LdapMethod } from './ldap/ldap-method.js';
 import type { AuthServerConfig } from './config.js';
@@ -29,14 +29,6 @@ export interface BackendsDeps {
   log: Logger;
   /** bounds the local password checks (scrypt); absent in tests */
   queue?: AuthQueue;
-}
-
-/** Default certificate mapping: the user from CN, no groups (tls.cert-user / cert-group refine it). */
-export function subjectIdentity(cert: ClientCertInfo, userField = 'CN', groupField?: string): { user: string; groups?: string[] } | { error: string } {
-  const user = cert.subject[userField]?.[0];
-  if (!user) return { error: `The certificate has no ${userField} to take the user name from.` };
-  const groups = groupField ? cert.subject[groupField] : undefined;
-  return groups && groups.length ? { user, groups } : { user };
 }
 
 export class AuthBackends {
@@ -103,19 +95,7 @@ export class AuthBackends {
     const acct = new RadiusAccounting({ servers: s.accounting, secret: s.secret, nasIdentifier: s.nasIdentifier, timeout: s.timeout, retries: s.retries, log: this.d.log.child({ accounting: s.name }) });
     return {
       report: (event, r, cause) => {
-        const session = {
-          sessionId: r.sessionId,
-          user: r.user,
-          remote: r.remote,
-          sessionTime: r.sessionTime,
-          inOctets: r.inOctets,
-          outOctets: r.outOctets,
-          inPackets: r.inPackets,
-          outPackets: r.outPackets,
-          ...(r.framedIp ? { framedIp: r.framedIp } : {}),
-          ...(r.radiusClass ? { class: r.radiusClass } : {}),
-        };
-        const sent = event === 'start' ? acct.start(session) : event === 'interim' ? acct.interim(session) : acct.stop(session, cause ?? 'nas-request');
+        const sent = event === 'start' ? acct.start(r) : event === 'interim' ? acct.interim(r) : acct.stop(r, cause ?? 'nas-request');
         this.pendingAcct.add(sent);
         void sent.finally(() => this.pendingAcct.delete(sent));
       },
@@ -147,9 +127,7 @@ export class AuthBackends {
   /** tls.cert-user / tls.cert-group (client-cert.ts certIdentity: one valid user name, every group value). */
   private certificate: CertificateIdentity = (cert) => {
     const tls = this.d.config().tls;
-    const id = certIdentity(cert, tls.certUser, tls.certGroup);
-    if (!id.ok) return { error: id.error };
-    return id.groups ? { user: id.user, groups: id.groups } : { user: id.user };
+    return certIdentity(cert, tls.certUser, tls.certGroup);
   };
 
   /** Waits for accounting records still on their way (Stop at shutdown), then closes the methods. */

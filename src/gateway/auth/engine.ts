@@ -15,9 +15,10 @@ import type { Logger } from '../../log.js';
 import type { GatewayConfig, GroupConfig } from '../config.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, Authenticator, ClientCertInfo, Identity, LoginContext, MethodResult, PasswordMethod, Prompt, SecondFactor, SessionAttributes } from './types.js';
 export type { SecondFactor } from './types.js';
+import type { CertIdentity } from './client-cert.js';
 
 /** The user (and groups) a verified certificate stands for, per tls.cert-user / cert-group. */
-export type CertificateIdentity = (cert: ClientCertInfo) => { user: string; groups?: string[] } | { error: string };
+export type CertificateIdentity = (cert: ClientCertInfo) => CertIdentity;
 
 export interface EngineDeps {
   config: () => GatewayConfig;
@@ -251,7 +252,7 @@ export class AuthEngine implements Authenticator {
   private certificateStep(c: Conversation): AuthOutcome | null {
     if (!c.cert) return failed('no-certificate', 'This profile requires a valid client certificate.', c.user);
     const id = this.d.certificate(c.cert);
-    if ('error' in id) return failed('bad-certificate', id.error, c.user);
+    if (!id.ok) return failed('bad-certificate', id.error, c.user);
     // With a password method after it (auth: [certificate, local]) the typed name must be the
     // certificate's (ocserv does the same when both are enabled); an empty one takes it.
     if (c.user && c.user !== id.user) {

@@ -8,11 +8,12 @@ import { bytesAttr, intAttr, ipv4Attr, textAttr } from './attributes.js';
 import { RadiusClient, silentLog, type RadiusLog, type RadiusServer } from './client.js';
 import { NAS_PORT_TYPE_VIRTUAL, SERVICE_TYPE_FRAMED } from './method.js';
 import { Attr, buildAccountingRequest, type Attribute } from './packet.js';
+import type { AcctCause } from '../accounting-record.js';
 
 export const AcctStatus = { Start: 1, Stop: 2, InterimUpdate: 3 } as const;
 
 /** RFC 2866 §5.10 Acct-Terminate-Cause values. */
-export const TERMINATE_CAUSES = {
+export const TERMINATE_CAUSES: Readonly<Record<AcctCause, number>> = {
   'user-request': 1,
   'lost-carrier': 2,
   'idle-timeout': 4,
@@ -21,8 +22,9 @@ export const TERMINATE_CAUSES = {
   'nas-reboot': 7,
   'port-error': 8,
   'nas-request': 10,
-} as const;
-export type TerminateCause = keyof typeof TERMINATE_CAUSES;
+};
+/** The gateway's causes (accounting-record.ts): the table above has a value for each. */
+export type TerminateCause = AcctCause;
 
 /** RFC 2866 §5.6 Acct-Authentic: RADIUS (1). */
 const ACCT_AUTHENTIC_RADIUS = 1;
@@ -36,7 +38,7 @@ export interface AccountingSession {
   /** the tunnel address (Framed-IP-Address) */
   framedIp?: string;
   /** Class values from the Access-Accept, base64 (SessionAttributes.radiusClass) */
-  class?: string[];
+  radiusClass?: string[];
   /** seconds since the session started */
   sessionTime: number;
   /** from the client (what the gateway received from it) */
@@ -92,7 +94,7 @@ export function accountingAttributes(
   attrs.push(intAttr(Attr.ServiceType, SERVICE_TYPE_FRAMED));
   attrs.push(intAttr(Attr.AcctAuthentic, ACCT_AUTHENTIC_RADIUS));
   if (s.framedIp !== undefined) attrs.push(ipv4Attr(Attr.FramedIpAddress, s.framedIp));
-  for (const c of s.class ?? []) attrs.push(bytesAttr(Attr.Class, Buffer.from(c, 'base64')));
+  for (const c of s.radiusClass ?? []) attrs.push(bytesAttr(Attr.Class, Buffer.from(c, 'base64')));
   if (opts.withCounters) {
     const [inLow, inHigh] = splitOctets(s.inOctets);
     const [outLow, outHigh] = splitOctets(s.outOctets);
