@@ -16,12 +16,13 @@
  * `handled`), and a user whose password "expired" (a reject with that Reply-Message, as a
  * freeradius in front of a directory answers).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { registerCleanup, tempDir } from './netns.js';
+import { seeded } from './seed.js';
 
 export const RADIUS_SECRET = 'testing123';
 
@@ -490,4 +491,18 @@ export function writeRadcliConfig(dir: string, server: RadcliServer, opts: { tim
     ].join('\n'),
   );
   return conf;
+}
+
+/**
+ * A TOTP secret (20 bytes from the logged seed `label`) and the codes a challenge should accept
+ * around now (one 30 s step back to three ahead, so a test that takes a while still matches),
+ * computed by Debian's oathtool — the reference the client's codes are checked against.
+ */
+export function oathtoolWindow(label: string): { hex: string; base32: string; codes: string[] } {
+  const hex = seeded(label).bytes(20).toString('hex');
+  const out = execFileSync('oathtool', ['--totp', '-v', '-w', '4', '-N', `@${Math.floor(Date.now() / 1000) - 30}`, hex], { encoding: 'utf8' });
+  const base32 = /^Base32 secret: (\S+)$/m.exec(out)?.[1];
+  const codes = out.split('\n').filter((l) => /^\d{6}$/.test(l));
+  if (!base32 || codes.length !== 5) throw new Error(`unexpected oathtool output: ${out}`);
+  return { hex, base32, codes };
 }

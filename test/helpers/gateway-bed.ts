@@ -4,6 +4,7 @@
  * before anything starts, that stops the clients, then the gateway, then removes the testbed —
  * also when the test fails half-way.
  */
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { createTestbed, type Testbed } from './netns.js';
 import { startOpenconnect, type OpenconnectClient, type OpenconnectOptions } from './openconnect.js';
@@ -54,6 +55,24 @@ export class GatewayBed {
       await new Promise((r) => setTimeout(r, 200));
     }
     return false;
+  }
+
+  /** Waits for `c`'s tunnel, pings `addr` (the gateway side) through it, then stops `c`. */
+  async loginAndPing(c: OpenconnectClient, who: string, addr: string): Promise<void> {
+    await c.waitTunnel(30_000).catch((e: Error) => assert.fail(`${who}: no tunnel: ${e.message}\n${c.proc.tail()}\n--- gateway:\n${this.gw.proc.tail(20)}`));
+    assert.ok(await this.pingSoon(addr), `${who}: no ping answer from ${addr} through the tunnel`);
+    await this.stop(c);
+  }
+
+  /** `c` must exit without a tunnel; returns everything it printed (`t` gets its last lines). */
+  async refused(c: OpenconnectClient, who: string, t: TestContext): Promise<string> {
+    const status = await c.proc.waitExit(30_000);
+    await this.stop(c);
+    const out = c.lines.map((l) => l.text).join('\n');
+    t.diagnostic(`${who}: openconnect exited ${status.code}; its last lines:\n${c.proc.tail(12)}`);
+    assert.notEqual(status.code, 0, `${who}: openconnect should have failed:\n${out}`);
+    assert.ok(!c.lines.some((l) => /^Configured as/.test(l.text)), `${who}: a tunnel came up`);
+    return out;
   }
 
   /** Stops one client (it is no longer cleaned up at the end). */

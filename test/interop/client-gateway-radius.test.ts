@@ -11,10 +11,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { RADIUS_SECRET, RADIUS_USERS, defaultUsersFile, startFreeradius, type Freeradius } from '../helpers/freeradius.js';
+import { RADIUS_SECRET, RADIUS_USERS, defaultUsersFile, oathtoolWindow, startFreeradius, type Freeradius } from '../helpers/freeradius.js';
 import { createTestbed, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
-import { seeded } from '../helpers/seed.js';
 import { gwHost, startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 import { runClient, startClient, type SslgateClient } from './client-harness.js';
 
@@ -33,11 +31,7 @@ test('sslgate connect -> sslgate serve with a RADIUS auth-server: challenge by t
     await tb?.cleanup();
   });
 
-  const hex = seeded('gateway radius totp').bytes(20).toString('hex');
-  const codes = execFileSync('oathtool', ['--totp', '-w', '4', '-N', `@${Math.floor(Date.now() / 1000) - 30}`, hex], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => /^\d{6}$/.test(l));
-  assert.equal(codes.length, 5);
+  const { hex, codes } = oathtoolWindow('gateway radius totp');
 
   tb = await createTestbed({ tag: 'clgwr' });
   radius = await startFreeradius({ ns: tb.gw.name, address: '127.0.0.1', usersFile: defaultUsersFile({ framedIp: null }), challengeCodes: [C.code, ...codes] });

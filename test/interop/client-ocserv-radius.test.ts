@@ -10,11 +10,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { RADIUS_USERS, defaultUsersFile, startFreeradius, writeRadcliConfig, type Freeradius } from '../helpers/freeradius.js';
+import { RADIUS_USERS, defaultUsersFile, oathtoolWindow, startFreeradius, writeRadcliConfig, type Freeradius } from '../helpers/freeradius.js';
 import { createTestbed, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
 import { startOcserv, type OcservServer } from '../helpers/ocserv.js';
-import { seeded } from '../helpers/seed.js';
 import { runClient, startClient, type SslgateClient } from './client-harness.js';
 
 const skip = interopSkipReason(['ocserv', 'ocpasswd', 'freeradius', 'oathtool', 'openssl', 'ping', 'ip'], ['/etc/radcli/dictionary']);
@@ -35,11 +33,7 @@ test('sslgate connect -> ocserv 1.1.6 radius[...] -> freeradius: password, Acces
 
   // The TOTP secret and the codes freeradius accepts: one step back to three ahead of now, by
   // oathtool (which also gives the base32 form the client is handed).
-  const hex = seeded('ocserv radius totp').bytes(20).toString('hex');
-  const oath = execFileSync('oathtool', ['--totp', '-v', '-w', '4', '-N', `@${Math.floor(Date.now() / 1000) - 30}`, hex], { encoding: 'utf8' });
-  const base32 = /^Base32 secret: (\S+)$/m.exec(oath)?.[1];
-  const codes = oath.split('\n').filter((l) => /^\d{6}$/.test(l));
-  assert.ok(base32 && codes.length === 5, `oathtool output: ${oath}`);
+  const { base32, codes } = oathtoolWindow('ocserv radius totp');
 
   tb = await createTestbed({ tag: 'clrad' });
   radius = await startFreeradius({

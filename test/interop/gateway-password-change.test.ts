@@ -69,19 +69,8 @@ test('expired local password: openconnect gets the new-password form, changes it
   const reload = await ctl(gw, ['reload']);
   assert.equal(reload.code, 0, reload.stderr);
 
-  const loginAndPing = async (c: OpenconnectClient, who: string): Promise<void> => {
-    await c.waitTunnel(30_000).catch((e: Error) => assert.fail(`${who}: no tunnel: ${e.message}\n${c.proc.tail()}\n--- gateway:\n${gw.proc.tail(20)}`));
-    assert.ok(await bed.pingSoon(gwHost(net)), `${who}: no ping answer from ${gwHost(net)} through the tunnel`);
-    await bed.stop(c);
-  };
-  const refused = async (c: OpenconnectClient, who: string): Promise<string> => {
-    const status = await c.proc.waitExit(30_000);
-    await bed.stop(c);
-    t.diagnostic(`${who}: openconnect exited ${status.code}; its last lines:\n${c.proc.tail(12)}`);
-    assert.notEqual(status.code, 0, `${who}: openconnect should have failed`);
-    assert.ok(!c.lines.some((l) => /^Configured as/.test(l.text)), `${who}: a tunnel came up`);
-    return c.lines.map((l) => l.text).join('\n');
-  };
+  const loginAndPing = (c: OpenconnectClient, who: string): Promise<void> => bed.loginAndPing(c, who, gwHost(net));
+  const refused = (c: OpenconnectClient, who: string): Promise<string> => bed.refused(c, who, t);
   const shown = (c: OpenconnectClient, re: RegExp): boolean => c.lines.some((l) => re.test(l.text));
 
   await t.test('the expired password gets the new-password form; new + verify from stdin; logged in; ping', async () => {

@@ -79,20 +79,8 @@ test('TOTP second factor: openconnect logs in with --token-mode=totp; replays an
     (JSON.parse(fs.readFileSync(usersFile, 'utf8')) as { users: Record<string, { totp?: { lastCounter?: number } }> }).users[name]?.totp?.lastCounter;
 
   /** Logs in and pings the gateway through the tunnel. */
-  const loginAndPing = async (c: OpenconnectClient, who: string): Promise<void> => {
-    await c.waitTunnel(30_000).catch((e: Error) => assert.fail(`${who}: no tunnel: ${e.message}\n${c.proc.tail()}\n--- gateway:\n${gw.proc.tail(20)}`));
-    assert.ok(await bed.pingSoon(gwHost(net)), `${who}: no ping answer from ${gwHost(net)} through the tunnel`);
-    await bed.stop(c);
-  };
-  const refused = async (c: OpenconnectClient, who: string): Promise<string> => {
-    const status = await c.proc.waitExit(30_000);
-    await bed.stop(c);
-    const out = c.lines.map((l) => l.text).join('\n');
-    t.diagnostic(`${who}: openconnect exited ${status.code}; its last lines:\n${c.proc.tail(12)}`);
-    assert.notEqual(status.code, 0, `${who}: openconnect should have failed:\n${out}`);
-    assert.ok(!c.lines.some((l) => /^Configured as/.test(l.text)), `${who}: a tunnel came up`);
-    return out;
-  };
+  const loginAndPing = (c: OpenconnectClient, who: string): Promise<void> => bed.loginAndPing(c, who, gwHost(net));
+  const refused = (c: OpenconnectClient, who: string): Promise<string> => bed.refused(c, who, t);
 
   await t.test('password + TOTP: openconnect --token-mode=totp fills the code by itself; ping', async () => {
     const before = stepNow();

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthEngine, MAX_CONVERSATIONS, type SecondFactor } from '../../src/gateway/auth/engine.js';
+import { AuthEngine, MAX_CONVERSATIONS, needsPassword, type SecondFactor } from '../../src/gateway/auth/engine.js';
 import { certIdentity } from '../../src/gateway/auth/client-cert.js';
 import type { AuthOutcome, MethodResult, PasswordMethod } from '../../src/gateway/auth/types.js';
 import { parseConfigText } from '../../src/gateway/config.js';
@@ -193,8 +193,9 @@ test('engine: certificate only, certificate + password (names must match), no or
   assert.ok(mismatch.kind === 'failure' && mismatch.reason === 'bad-certificate');
   const certOnlyNoPw = await e.start({ group: 'CertPw', user: 'alice', password: 'wrong', remote: R, cert: cert('alice', 'CertPw') });
   assert.ok(certOnlyNoPw.kind === 'failure' && certOnlyNoPw.reason === 'bad-credentials');
-  assert.equal(e.needsPassword('Cert'), false);
-  assert.equal(e.needsPassword('CertPw'), true);
+  const groups = parseConfigText(YAML, 'unit', '/tmp', '/tmp/gw.yaml').groups;
+  assert.equal(needsPassword(groups.find((g) => g.name === 'Cert')!), false);
+  assert.equal(needsPassword(groups.find((g) => g.name === 'CertPw')!), true);
 });
 
 test('engine: conversations expire after auth-timeout and are bounded in number', async () => {

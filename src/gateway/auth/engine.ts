@@ -78,11 +78,6 @@ export class AuthEngine implements Authenticator {
     return this.conversations.size;
   }
 
-  needsPassword(groupName: string): boolean {
-    const g = this.group(groupName);
-    return g ? needsPassword(g) : true;
-  }
-
   async start(req: AuthStart): Promise<AuthOutcome> {
     const group = this.group(req.group);
     if (!group) return failed('group-not-allowed', `Unknown group ${req.group}.`);

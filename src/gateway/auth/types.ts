@@ -148,8 +148,6 @@ export interface AuthAnswer {
 export interface Authenticator {
   start(req: AuthStart): Promise<AuthOutcome>;
   answer(req: AuthAnswer): Promise<AuthOutcome>;
-  /** group's auth chain needs no password (certificate only): the init can complete at once */
-  needsPassword?(group: string): boolean;
 }
 
 /** A second factor: asked after the chain accepted the user (TOTP). */
