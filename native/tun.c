@@ -41,6 +41,7 @@
 #include <uv.h>
 
 #include "gso.h"
+#include "netlink.h"
 
 /* Room for the largest super-packet a TUN hands over (64 KB of IP packet) past the first slot. */
 #define GSO_SCRATCH (65536 + 64)
@@ -637,7 +638,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "errnoText", fn));
   CHECK(env, napi_create_function(env, "lockDown", NAPI_AUTO_LENGTH, tun_lock_down, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "lockDown", fn));
-  return exports;
+  return netlink_register(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

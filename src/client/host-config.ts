@@ -16,6 +16,8 @@ import { ip, ipBatch, linkSetMtu, linkSetUp, routeAdd, routeDel, routeGet, type 
 import type { TunnelParams } from '../protocol/connect-headers.js';
 import { formatCidr, maskToPrefix, networkOf, parseIpv4, parseIpv4Cidr } from '../protocol/ipv4.js';
 import type { Progress } from './progress.js';
+import { netlinkConfigurator, NetlinkError } from '../os/netlink-config.js';
+import type { RtRequest } from '../os/rtnetlink.js';
 
 interface Undo {
   cidr: string;
@@ -81,8 +83,14 @@ export class HostConfig {
     if (full4) tunRoutes.push('0.0.0.0/1', '128.0.0.0/1');
     if (full6) tunRoutes.push('::/1', '8000::/1');
 
-    // Fast path: everything in one ip(8) process. On any failure, the same again step by step,
-    // which says exactly what failed and carries on where it can.
+    // Fastest path: IPv4 only, in-process over rtnetlink (no ip(8) spawn on the connect path).
+    // Then everything in one ip(8) process. On any failure, the same again step by step, which
+    // says exactly what failed and carries on where it can.
+    if (!addr6 && inc6.length === 0 && exc6.length === 0 && !full6 && this.viaNetlink(mtu, addrs, outside, tunRoutes)) {
+      this.undo.push(...outside);
+      this.progress.info(`routes via ${this.dev}: ${[subnet, ...tunRoutes].filter(Boolean).join(', ') || '(none)'}`);
+      return;
+    }
     const batch: string[][] = [
       ['link', 'set', 'dev', this.dev, 'mtu', String(mtu), 'up'],
       ...addrs,
@@ -104,6 +112,48 @@ export class HostConfig {
       }
     }
     this.progress.info(`routes via ${this.dev}: ${[subnet, ...tunRoutes].filter(Boolean).join(', ') || '(none)'}`);
+  }
+
+  /**
+   * The IPv4 configuration over rtnetlink (os/netlink-config.ts). False when that path is off or
+   * unavailable, or a request was refused: the caller then does it all again with ip(8), whose
+   * `replace` commands do not trip over what this already did.
+   */
+  private viaNetlink(mtu: number, addrs: string[][], outside: Undo[], tunRoutes: string[]): boolean {
+    const nl = netlinkConfigurator();
+    if (!nl) return false;
+    try {
+      const names = new Map<number, string>();
+      const index = (dev: string): number => {
+        const i = nl.ifIndex(dev);
+        names.set(i, dev);
+        return i;
+      };
+      const tun = index(this.dev);
+      const reqs: RtRequest[] = [{ kind: 'link', ifindex: tun, mtu, up: true }];
+      for (const a of addrs) {
+        const c = parseIpv4Cidr(a[2]!);
+        if (!c) return false;
+        reqs.push({ kind: 'addr', ifindex: tun, address: c.address, prefix: c.prefix });
+      }
+      for (const u of outside) {
+        const c = parseIpv4Cidr(u.cidr);
+        const via = u.opts.via === undefined ? undefined : parseIpv4(u.opts.via);
+        if (!c || via === null || u.dev === undefined) return false;
+        reqs.push({ kind: 'route', ifindex: index(u.dev), dst: networkOf(c), prefix: c.prefix, ...(via === undefined ? {} : { gateway: via }) });
+      }
+      for (const r of tunRoutes) {
+        const c = parseIpv4Cidr(r);
+        if (!c) return false;
+        reqs.push({ kind: 'route', ifindex: tun, dst: networkOf(c), prefix: c.prefix });
+      }
+      nl.apply(reqs, (i) => names.get(i) ?? String(i));
+      return true;
+    } catch (e) {
+      if (!(e instanceof NetlinkError)) throw e;
+      this.progress.info(`netlink: ${e.message}; configuring with ip(8)`);
+      return false;
+    }
   }
 
   /** A new MTU after a reconnect. */
