@@ -75,6 +75,12 @@ await build({
   entryPoints: ['src/cli/bundle-main.ts'],
   outfile: join(out, 'sslgate.cjs'),
   format: 'cjs',
+  // Minified: 2.1 MB -> 0.95 MB of source to read, convert and hash on every start; measured
+  // (user+sys CPU of the training command below, 2 runs of 10): 190 -> 149 ms, `node -e 0` ~100.
+  // No code here depends on function or class names. Stack traces name minified functions: the
+  // linked source map (node --enable-source-maps) or SSLGATE_NO_BUNDLE=1 give readable ones.
+  // The network process below stays readable: its start-up is not on anyone's connect path.
+  minify: true,
   // ASCII only (non-ASCII escaped, esbuild's default made explicit): bin/sslgate reads the file as
   // latin1, a plain byte copy, instead of decoding 2 MB of UTF-8 on every start.
   charset: 'ascii',
