@@ -41,6 +41,7 @@
 #include <uv.h>
 
 #include "gso.h"
+#include "gro.h"
 #include "netlink.h"
 
 /* Room for the largest super-packet a TUN hands over (64 KB of IP packet) past the first slot. */
@@ -517,20 +518,90 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* Write-side GRO (gro.h) counters, for the metrics: merged writes and the packets they carried. */
+static double gro_runs_total, gro_segments_total;
+
+/* Scratch for one batch: the packets' addresses and the runs planned over them. The addon runs
+   on the thread that loaded it; thread-local in case a worker thread ever loads it too. */
+#define BATCH_MAX 4096
+static __thread const uint8_t *batch_pkts[BATCH_MAX];
+static __thread uint32_t batch_lens[BATCH_MAX];
+static __thread gro_run batch_runs[BATCH_MAX];
+
+/* One merged run as one writev: virtio header, the first packet whole (headers rewritten by
+   gro_finish), then the payload of each following packet. If the kernel refuses it, the first
+   packet's headers are put back and every packet is written alone. Returns packets written. */
+static uint32_t write_run(int fd, const gro_run *r, bool *gone) {
+  uint8_t vh[GSO_VNET_HDR_LEN];
+  uint8_t saved[60];
+  uint8_t *first = (uint8_t *)batch_pkts[r->first];
+  memcpy(saved, first, r->hdr);
+  gro_finish(r, first, batch_pkts[r->first + r->count - 1], vh);
+  struct iovec iov[GRO_MAX_SEGS + 1];
+  iov[0].iov_base = vh;
+  iov[0].iov_len = sizeof vh;
+  iov[1].iov_base = first;
+  iov[1].iov_len = batch_lens[r->first];
+  for (uint32_t k = 1; k < r->count; k++) {
+    iov[k + 1].iov_base = (void *)(batch_pkts[r->first + k] + r->hdr);
+    iov[k + 1].iov_len = batch_lens[r->first + k] - r->hdr;
+  }
+  ssize_t w;
+  do w = writev(fd, iov, (int)r->count + 1); while (w < 0 && errno == EINTR);
+  if (w >= 0) {
+    gro_runs_total += 1;
+    gro_segments_total += r->count;
+    return r->count;
+  }
+  if (errno == EBADF || errno == EBADFD) { *gone = true; return 0; }
+  memcpy(first, saved, r->hdr);
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < r->count; k++) {
+    ssize_t x = write_packet(fd, batch_pkts[r->first + k], batch_lens[r->first + k], true);
+    if (x >= 0) n++;
+  }
+  return n;
+}
+
 static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 6, slab_len = 0, noffs = 0, nlens = 0;
-  napi_value argv[6], res;
+  size_t argc = 7, slab_len = 0, noffs = 0, nlens = 0;
+  napi_value argv[7], res;
   uint32_t fd, count, *offs, *lens, written = 0;
-  bool vnet = false;
+  bool vnet = false, gro = false;
   void *slab;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5 || !get_u32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok ||
       !get_u32_array(env, argv[2], &offs, &noffs) || !get_u32_array(env, argv[3], &lens, &nlens) ||
-      !get_u32(env, argv[4], &count) || (argc > 5 && napi_get_value_bool(env, argv[5], &vnet) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "writeBatch(fd, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count, vnetHdr?)");
+      !get_u32(env, argv[4], &count) || (argc > 5 && napi_get_value_bool(env, argv[5], &vnet) != napi_ok) ||
+      (argc > 6 && napi_get_value_bool(env, argv[6], &gro) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "writeBatch(fd, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count, vnetHdr?, gro?)");
     return NULL;
   }
   if (count > noffs || count > nlens) { napi_throw_range_error(env, NULL, "writeBatch: count > array length"); return NULL; }
+  if (vnet && gro && count > 1) {
+    /* Merge runs of one TCP upload into single writes (gro.h); everything else as before. */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < count && n < BATCH_MAX; i++) {
+      if ((size_t)offs[i] + lens[i] > slab_len) continue; /* out of bounds: drop, never read past the slab */
+      batch_pkts[n] = (const uint8_t *)slab + offs[i];
+      batch_lens[n] = lens[i];
+      n++;
+    }
+    uint32_t nr = gro_plan(batch_pkts, batch_lens, n, batch_runs);
+    bool gone = false;
+    for (uint32_t r = 0; r < nr && !gone; r++) {
+      const gro_run *run = &batch_runs[r];
+      if (run->count > 1) {
+        written += write_run((int)fd, run, &gone);
+      } else {
+        ssize_t x = write_packet((int)fd, batch_pkts[run->first], batch_lens[run->first], true);
+        if (x >= 0) written++;
+        else if (x == -EBADF || x == -EBADFD) gone = true;
+      }
+    }
+    CHECK(env, napi_create_uint32(env, written, &res));
+    return res;
+  }
   for (uint32_t i = 0; i < count; i++) {
     if ((size_t)offs[i] + lens[i] > slab_len) continue; /* out of bounds: drop, never read past the slab */
     ssize_t r = write_packet((int)fd, (uint8_t *)slab + offs[i], lens[i], vnet);
@@ -539,6 +610,70 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
     /* any other refusal drops this packet only */
   }
   CHECK(env, napi_create_uint32(env, written, &res));
+  return res;
+}
+
+/* groCounters() -> [merged writes, packets they carried] since the addon loaded. */
+static napi_value tun_gro_counters(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value arr, v;
+  CHECK(env, napi_create_array_with_length(env, 2, &arr));
+  CHECK(env, napi_create_double(env, gro_runs_total, &v));
+  CHECK(env, napi_set_element(env, arr, 0, v));
+  CHECK(env, napi_create_double(env, gro_segments_total, &v));
+  CHECK(env, napi_set_element(env, arr, 1, v));
+  return arr;
+}
+
+/* groCoalesce(slab, offsets, lens, count, out: Buffer, outLens: Uint32Array) -> runs: the
+   planner and header rewrite as writeBatch runs them, for unit tests. Run i is written to `out`
+   as the kernel would receive it: 10-byte virtio header then the packet (merged or not), at
+   out[i*65546 ...), its length in outLens[i]. The slab's packets are rewritten like writeBatch
+   does. Throws when `out` is too small. */
+#define GRO_OUT_SLOT (GSO_VNET_HDR_LEN + GRO_MAX_LEN + 1)
+static napi_value tun_gro_coalesce(napi_env env, napi_callback_info info) {
+  size_t argc = 6, slab_len = 0, noffs = 0, nlens = 0, out_len = 0, nout = 0;
+  napi_value argv[6], res;
+  uint32_t count, *offs, *lens, *out_lens;
+  void *slab, *out;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6 || napi_get_buffer_info(env, argv[0], &slab, &slab_len) != napi_ok || !get_u32_array(env, argv[1], &offs, &noffs) ||
+      !get_u32_array(env, argv[2], &lens, &nlens) || !get_u32(env, argv[3], &count) || napi_get_buffer_info(env, argv[4], &out, &out_len) != napi_ok ||
+      !get_u32_array(env, argv[5], &out_lens, &nout) || count > noffs || count > nlens || count > BATCH_MAX) {
+    napi_throw_type_error(env, NULL, "groCoalesce(slab, offsets: Uint32Array, lens: Uint32Array, count, out: Buffer, outLens: Uint32Array)");
+    return NULL;
+  }
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    if ((size_t)offs[i] + lens[i] > slab_len) continue;
+    batch_pkts[n] = (const uint8_t *)slab + offs[i];
+    batch_lens[n] = lens[i];
+    n++;
+  }
+  uint32_t nr = gro_plan(batch_pkts, batch_lens, n, batch_runs);
+  if ((size_t)nr * GRO_OUT_SLOT > out_len || nr > nout) { napi_throw_range_error(env, NULL, "groCoalesce: out too small"); return NULL; }
+  for (uint32_t r = 0; r < nr; r++) {
+    const gro_run *run = &batch_runs[r];
+    uint8_t *o = (uint8_t *)out + (size_t)r * GRO_OUT_SLOT;
+    uint32_t len = 0;
+    if (run->count == 1) {
+      memset(o, 0, GSO_VNET_HDR_LEN);
+      memcpy(o + GSO_VNET_HDR_LEN, batch_pkts[run->first], batch_lens[run->first]);
+      len = batch_lens[run->first];
+    } else {
+      uint8_t *first = (uint8_t *)batch_pkts[run->first];
+      gro_finish(run, first, batch_pkts[run->first + run->count - 1], o);
+      memcpy(o + GSO_VNET_HDR_LEN, first, batch_lens[run->first]);
+      len = batch_lens[run->first];
+      for (uint32_t k = 1; k < run->count; k++) {
+        uint32_t pl = batch_lens[run->first + k] - run->hdr;
+        memcpy(o + GSO_VNET_HDR_LEN + len, batch_pkts[run->first + k] + run->hdr, pl);
+        len += pl;
+      }
+    }
+    out_lens[r] = GSO_VNET_HDR_LEN + len;
+  }
+  CHECK(env, napi_create_uint32(env, nr, &res));
   return res;
 }
 
@@ -632,6 +767,10 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "write", fn));
   CHECK(env, napi_create_function(env, "writeBatch", NAPI_AUTO_LENGTH, tun_write_batch, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "writeBatch", fn));
+  CHECK(env, napi_create_function(env, "groCounters", NAPI_AUTO_LENGTH, tun_gro_counters, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "groCounters", fn));
+  CHECK(env, napi_create_function(env, "groCoalesce", NAPI_AUTO_LENGTH, tun_gro_coalesce, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "groCoalesce", fn));
   CHECK(env, napi_create_function(env, "gsoSplit", NAPI_AUTO_LENGTH, tun_gso_split, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "gsoSplit", fn));
   CHECK(env, napi_create_function(env, "errnoText", NAPI_AUTO_LENGTH, tun_errno_text, NULL, &fn));

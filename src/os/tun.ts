@@ -61,7 +61,11 @@ export interface TunDevice {
    * view). Returns false if the kernel refused it (dropped).
    */
   write(packet: Buffer, offset?: number, length?: number): boolean;
-  /** One write(2) per packet i = slab[offsets[i], offsets[i]+lens[i]). Returns how many the kernel took. */
+  /**
+   * Packet i = slab[offsets[i], offsets[i]+lens[i]), in order: one write(2) each, except that with
+   * offloads on (vnetHdr) runs of one TCP upload go as one merged write (write-side GRO,
+   * native/gro.h; the packets' headers in the slab are rewritten). Returns how many the kernel took.
+   */
   writeBatch(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number;
   /** Stops reading and closes the fd (the kernel then deletes the interface). Safe to call twice.
    *  A device that is dropped without close() keeps its fd and interface until the process exits. */
@@ -74,6 +78,9 @@ export interface TunOffloadCounters {
   /** Super-packets read, and the packets cut from them. */
   superPackets: number;
   segments: number;
+  /** Write-side GRO: merged writes, and the client packets they carried (process-wide). */
+  groWrites: number;
+  groSegments: number;
 }
 
 export interface OpenTunOptions {
@@ -119,8 +126,10 @@ interface TunAddon {
     callback: (count: number) => void, vnetHdr: boolean, mtu: number,
   ) => TunPollerNative;
   write(fd: number, buf: Buffer, offset: number, length: number, vnetHdr: boolean): number;
-  writeBatch(fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number, vnetHdr: boolean): number;
+  writeBatch(fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number, vnetHdr: boolean, gro: boolean): number;
+  groCounters(): [writes: number, segments: number];
   gsoSplit(vh: Buffer, pkt: Buffer, mtu: number, out: Buffer, slot: number, lens: Uint32Array): number;
+  groCoalesce(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number, out: Buffer, outLens: Uint32Array): number;
   errnoText(errno: number): [code: string, message: string];
   lockDown(): number;
 }
@@ -149,6 +158,11 @@ function asTunError(e: unknown): unknown {
 
 // ---------------------------------------------------------------- device
 
+/** Write-side GRO unless SSLGATE_TUN_GRO=0 (or false/off/no) says no: the fallback, for tests. */
+export function groWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !/^(0|false|off|no)$/i.test(env['SSLGATE_TUN_GRO'] ?? '');
+}
+
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v <= 0 || v > 0xffffffff) throw new RangeError(`openTun: ${name} must be a positive integer`);
   return v;
@@ -161,6 +175,8 @@ class LinuxTun implements TunDevice {
   private onBatch: TunBatchHandler | undefined;
   private onError: ((err: TunError) => void) | undefined;
   private closed = false;
+  /** write-side GRO in writeBatch: needs the virtio header; SSLGATE_TUN_GRO=0 turns it off */
+  readonly gro: boolean;
 
   constructor(
     private readonly native: TunAddon,
@@ -176,6 +192,7 @@ class LinuxTun implements TunDevice {
     // means stale heap bytes can never leak into a headroom that a caller forgets to fill.
     this.slab = Buffer.alloc(slot * batch);
     this.lens = new Uint32Array(batch);
+    this.gro = vnetHdr && groWanted();
   }
 
   get truncated(): number {
@@ -184,7 +201,8 @@ class LinuxTun implements TunDevice {
 
   get offloadCounters(): TunOffloadCounters {
     const c = this.poller?.counters() ?? [0, 0, 0, 0];
-    return { malformed: c[1], superPackets: c[2], segments: c[3] };
+    const g = this.gro ? this.native.groCounters() : [0, 0];
+    return { malformed: c[1], superPackets: c[2], segments: c[3], groWrites: g[0], groSegments: g[1] };
   }
 
   start(onBatch: TunBatchHandler, onError?: (err: TunError) => void): void {
@@ -218,7 +236,7 @@ class LinuxTun implements TunDevice {
   }
 
   writeBatch(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number): number {
-    return this.closed ? 0 : this.native.writeBatch(this.fd, slab, offsets, lens, count, this.vnetHdr);
+    return this.closed ? 0 : this.native.writeBatch(this.fd, slab, offsets, lens, count, this.vnetHdr, this.gro);
   }
 
   close(): void {
@@ -269,6 +287,19 @@ export function adoptTun(fd: number, name: InterfaceName, opts: OpenTunOptions =
  */
 export function gsoSplit(vh: Buffer, pkt: Buffer, mtu: number, out: Buffer, slot: number, lens: Uint32Array): number {
   return tunAddon().gsoSplit(vh, pkt, mtu, out, slot, lens);
+}
+
+/** Bytes per output slot of groCoalesce: a virtio header and the largest IP packet (+1). */
+export const GRO_OUT_SLOT = 10 + 65535 + 1;
+
+/**
+ * The write-side GRO planner and header rewrite on their own (native/gro.c), for tests: what
+ * writeBatch with offloads would hand the kernel for these packets. Returns the number of writes;
+ * write i (virtio header + packet) is at out[i*GRO_OUT_SLOT, +outLens[i]). Rewrites the slab's
+ * packets as writeBatch does.
+ */
+export function groCoalesce(slab: Buffer, offsets: Uint32Array, lens: Uint32Array, count: number, out: Buffer, outLens: Uint32Array): number {
+  return tunAddon().groCoalesce(slab, offsets, lens, count, out, outLens);
 }
 
 /**

@@ -29,6 +29,8 @@ export interface StartGatewayOptions {
   tunOffload?: boolean;
   /** runs after the config and users are written, before `serve` starts (e.g. `user import`) */
   beforeServe?: (configFile: string, dir: string) => Promise<void>;
+  /** extra environment of `sslgate serve` (e.g. SSLGATE_TUN_GRO=0 for a fallback) */
+  env?: Record<string, string>;
 }
 
 export interface SslgateGateway {
@@ -59,7 +61,7 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     if (r.code !== 0) throw new Error(`user add ${u.name} failed: ${r.stderr}`);
   }
   await o.beforeServe?.(configFile, dir);
-  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile], { label: 'sslgate-serve', cwd: dir });
+  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile], { label: 'sslgate-serve', cwd: dir, ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
   try {
     await proc.waitForLine(/"msg":"gateway listening"/, 20_000);
   } catch (e) {

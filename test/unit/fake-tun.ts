@@ -12,7 +12,7 @@ export class FakeTun implements TunDevice {
   readonly headroom = 64;
   readonly truncated = 0;
   readonly vnetHdr = false;
-  readonly offloadCounters = { malformed: 0, superPackets: 0, segments: 0 };
+  readonly offloadCounters = { malformed: 0, superPackets: 0, segments: 0, groWrites: 0, groSegments: 0 };
   readonly written: Buffer[] = [];
   /** write() answers this (false: the kernel refused the packet) */
   accept = true;

@@ -181,6 +181,19 @@ export class GatewayMetrics {
       },
     });
     new Counter({
+      name: 'sslgate_tun_gro_writes_total',
+      help: 'Write-side GRO: client TCP segments merged into one TUN write (writes), and the segments they carried (segments); offloads on only',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const c = gw.tunCounters;
+        this.reset();
+        if (!c) return;
+        this.inc({ result: 'writes' }, c.groWrites);
+        this.inc({ result: 'segments' }, c.groSegments);
+      },
+    });
+    new Counter({
       name: 'sslgate_refused_connections_total',
       help: 'TCP connections closed before TLS: banned address, over its connection rate, or over the unauthenticated connections of its address or in total',
       labelNames: ['reason'],
