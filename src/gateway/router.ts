@@ -25,6 +25,9 @@ export interface RouterCounters {
 
 /** Most client packets queued for one writeBatch (a recvmmsg batch: 32 messages of up to 64 GRO segments). */
 const WRITE_QUEUE = 2048;
+/** Room for the CSTP packets of one event-loop turn: a few 64 KB socket reads' worth. */
+const COPY_SLAB = 256 * 1024;
+const COPY_QUEUE = 512;
 
 export class Router {
   readonly counters: RouterCounters = { tunRxPackets: 0, noRoute: 0, spoofed: 0, tunWriteErrors: 0 };
@@ -39,8 +42,22 @@ export class Router {
   private readonly queueOffs = new Uint32Array(WRITE_QUEUE);
   private readonly queueLens = new Uint32Array(WRITE_QUEUE);
   private queued = 0;
+  /**
+   * Client packets that arrive one per buffer (CSTP: Node hands each TLS record to JS on its own),
+   * copied here and written with ONE writeBatch once the event loop has handled the I/O at hand
+   * (setImmediate), so the TUN's write-side GRO can merge a TLS upload's segments too. Only when
+   * the TUN merges (tun.gro): without it a batch still costs one write(2) per packet.
+   */
+  private readonly copySlab: Buffer;
+  private readonly copyOffs = new Uint32Array(COPY_QUEUE);
+  private readonly copyLens = new Uint32Array(COPY_QUEUE);
+  private copied = 0;
+  private copyUsed = 0;
+  private copyFlushPending = false;
 
-  constructor(private readonly tun: TunDevice) {}
+  constructor(private readonly tun: TunDevice) {
+    this.copySlab = tun.gro ? Buffer.allocUnsafeSlow(COPY_SLAB) : Buffer.alloc(0);
+  }
 
   start(): void {
     this.tun.start(this.onBatch);
@@ -70,6 +87,42 @@ export class Router {
     }
     if (!this.tun.write(buf, start, end - start)) this.counters.tunWriteErrors++;
   }
+
+  /**
+   * A packet from the client that owns `addr`, in a buffer the caller may reuse as soon as this
+   * returns (a CSTP record): copied and written with the others of this event-loop turn.
+   */
+  fromClientRecord(addr: number, buf: Buffer, start: number, end: number): void {
+    const len = end - start;
+    if (this.copySlab.length === 0 || len > COPY_SLAB) {
+      this.fromClient(addr, buf, start, end);
+      return;
+    }
+    if (ipv4Source(buf, start, len) !== addr) {
+      this.counters.spoofed++;
+      return;
+    }
+    if (this.copyUsed + len > COPY_SLAB || this.copied === COPY_QUEUE) this.flushCopies();
+    buf.copy(this.copySlab, this.copyUsed, start, end);
+    this.copyOffs[this.copied] = this.copyUsed;
+    this.copyLens[this.copied++] = len;
+    this.copyUsed += len;
+    if (!this.copyFlushPending) {
+      this.copyFlushPending = true;
+      setImmediate(this.flushCopies);
+    }
+  }
+
+  /** Writes the copied client packets now (also called by the pending setImmediate). */
+  readonly flushCopies = (): void => {
+    this.copyFlushPending = false;
+    const n = this.copied;
+    if (n === 0) return;
+    this.copied = 0;
+    this.copyUsed = 0;
+    const ok = this.tun.writeBatch(this.copySlab, this.copyOffs, this.copyLens, n);
+    if (ok < n) this.counters.tunWriteErrors += n - ok;
+  };
 
   /**
    * From now until endClientBatch(), fromClient() queues packets that lie in `slab` (whose bytes

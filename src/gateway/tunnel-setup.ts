@@ -112,7 +112,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     onPacket: (buf, start, end) => {
       // Data on CSTP while DTLS is up: the client fell back, answer on CSTP (ocserv, §5.6).
       tunnel.useDtls = false;
-      d.router.fromClient(addr, buf, start, end);
+      d.router.fromClientRecord(addr, buf, start, end);
     },
     onClose: (why) => onChannelClose(s, tunnel, addr, why, d),
   });

@@ -46,6 +46,8 @@ export interface TunDevice {
   readonly offloadCounters: TunOffloadCounters;
   /** Whether reads and writes carry a virtio header (the fd was opened with offloads). */
   readonly vnetHdr: boolean;
+  /** writeBatch merges runs of one TCP upload (write-side GRO): worth batching writes for */
+  readonly gro: boolean;
   /**
    * Starts reading. onBatch(slab, lens, count): packet i is
    * slab.subarray(i*slot+headroom, i*slot+headroom+lens[i]); valid only during the call.

@@ -12,6 +12,8 @@ export class FakeTun implements TunDevice {
   readonly headroom = 64;
   readonly truncated = 0;
   readonly vnetHdr = false;
+  /** set by tests of the deferred (batched) client writes */
+  gro = false;
   readonly offloadCounters = { malformed: 0, superPackets: 0, segments: 0, groWrites: 0, groSegments: 0 };
   readonly written: Buffer[] = [];
   /** write() answers this (false: the kernel refused the packet) */

@@ -78,3 +78,38 @@ test('Router: detach removes the route only when it still points at that sink (a
   assert.equal(newSink.got.length, 1);
   assert.equal(router.counters.noRoute, 1);
 });
+
+test('Router: CSTP packets (fromClientRecord) are copied and written as one batch after the I/O at hand, in order; spoofed ones dropped', async () => {
+  const tun = new FakeTun();
+  tun.gro = true;
+  let batches = 0;
+  const realBatch = tun.writeBatch.bind(tun);
+  tun.writeBatch = (slab, offs, lens, n) => {
+    batches++;
+    return realBatch(slab, offs, lens, n);
+  };
+  const router = new Router(tun);
+  const pkts = Array.from({ length: 5 }, (_, i) => ipv4Packet('10.9.0.2', '10.9.0.1', `p${i} `.repeat(i + 1)));
+  const record = Buffer.alloc(2048);
+  for (const p of pkts) {
+    // The caller reuses its buffer at once: what was handed over must already be copied.
+    p.copy(record, 8);
+    router.fromClientRecord(ip('10.9.0.2'), record, 8, 8 + p.length);
+    record.fill(0xee);
+  }
+  const spoofed = ipv4Packet('10.9.0.3', '10.9.0.1', 'spoof');
+  router.fromClientRecord(ip('10.9.0.2'), spoofed, 0, spoofed.length);
+  assert.equal(tun.written.length, 0, 'nothing written before the event loop moves on');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(tun.written, pkts);
+  assert.equal(batches, 1);
+  assert.equal(router.counters.spoofed, 1);
+});
+
+test('Router: without write-side GRO, CSTP packets are written at once (nothing to gain from waiting)', () => {
+  const tun = new FakeTun();
+  const router = new Router(tun);
+  const p = ipv4Packet('10.9.0.2', '10.9.0.1', 'now');
+  router.fromClientRecord(ip('10.9.0.2'), p, 0, p.length);
+  assert.deepEqual(tun.written, [p]);
+});
