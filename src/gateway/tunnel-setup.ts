@@ -23,6 +23,14 @@ import { emptyDtlsTotals, SessionTunnel } from './session-tunnel.js';
 import type { GatewayEvents } from './ops/events.js';
 import { noteTunnelDown, noteTunnelUp, REPLACED } from './ops/tunnel-events.js';
 
+/**
+ * What every tunnel's TLS socket is read into (cstp-channel.ts readIntoSharedBuffer): one buffer
+ * for the process instead of a fresh one per chunk. Each read is decoded before the next; frames
+ * split across reads are copied by the decoder, and the router copies or writes every packet
+ * before it returns.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
 export interface TunnelDeps {
   config: () => GatewayConfig;
   sessions: SessionStore;
@@ -130,6 +138,7 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
   d.router.attach(addr, tunnel);
   channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
   channel.feed(rest);
+  channel.readIntoSharedBuffer(READ_BUFFER);
   d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
   noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
   return true;

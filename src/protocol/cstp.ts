@@ -116,14 +116,18 @@ export class CstpDecoder {
     return this.failed;
   }
 
-  /** Returns null, or the error that stopped the decoder (also kept in `error`). */
-  push(chunk: Buffer): CstpError | null {
+  /**
+   * Decodes chunk[0, end) (default: all of it); frames are handed out as views into `chunk`, so a
+   * caller that reuses `chunk` must be done with them when onFrame returns (partial frames are
+   * copied here). Returns null, or the error that stopped the decoder (also kept in `error`).
+   */
+  push(chunk: Buffer, end: number = chunk.length): CstpError | null {
     if (this.failed) return this.failed;
     let pos = 0;
-    const n = chunk.length;
+    const n = Math.min(end, chunk.length);
     // Finish a frame carried over from an earlier chunk.
     if (this.pendingLen > 0) {
-      pos = this.fillPending(chunk, 0);
+      pos = this.fillPending(chunk, 0, n);
       if (this.failed) return this.failed;
       if (this.pendingLen > 0) return null; // still incomplete, chunk consumed
     }
@@ -136,7 +140,7 @@ export class CstpDecoder {
       this.onFrame(chunk[pos + 6]!, chunk, pos + CSTP_HEADER_LEN, pos + CSTP_HEADER_LEN + len);
       pos += CSTP_HEADER_LEN + len;
     }
-    if (pos < n) this.fillPending(chunk, pos);
+    if (pos < n) this.fillPending(chunk, pos, n);
     return this.failed;
   }
 
@@ -145,11 +149,11 @@ export class CstpDecoder {
     return this.pendingBuf;
   }
 
-  /** Appends chunk[pos..] to the pending frame; delivers it when complete. Returns the new pos. */
-  private fillPending(chunk: Buffer, pos: number): number {
+  /** Appends chunk[pos, end) to the pending frame; delivers it when complete. Returns the new pos. */
+  private fillPending(chunk: Buffer, pos: number, end: number): number {
     const have = this.pendingLen;
     if (have < CSTP_HEADER_LEN) {
-      const take = Math.min(CSTP_HEADER_LEN - have, chunk.length - pos);
+      const take = Math.min(CSTP_HEADER_LEN - have, end - pos);
       chunk.copy(this.pending, have, pos, pos + take);
       this.pendingLen += take;
       pos += take;
@@ -157,11 +161,11 @@ export class CstpDecoder {
       const err = this.checkHeader(this.pending, 0);
       if (err) {
         this.fail(err);
-        return chunk.length;
+        return end;
       }
     }
     const total = CSTP_HEADER_LEN + ((this.pending[4]! << 8) | this.pending[5]!);
-    const take = Math.min(total - this.pendingLen, chunk.length - pos);
+    const take = Math.min(total - this.pendingLen, end - pos);
     chunk.copy(this.pending, this.pendingLen, pos, pos + take);
     this.pendingLen += take;
     pos += take;

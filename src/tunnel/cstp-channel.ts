@@ -16,6 +16,7 @@
  * Liveness (DPD/keepalive, §8.1-8.2) is checked on a coarse timer from packet counters
  * (liveness.ts), so the per-packet path does no clock reads and arms no timers.
  */
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import {
@@ -30,6 +31,7 @@ import {
   writeCstpHeader,
 } from '../protocol/cstp.js';
 import { Liveness } from './liveness.js';
+import { readIntoUserBuffer } from '../os/stream-user-buffer.js';
 
 export type ChannelRole = 'client' | 'gateway';
 
@@ -117,6 +119,25 @@ export class CstpChannel {
   feed(chunk: Buffer): void {
     if (chunk.length) this.onData(chunk);
   }
+
+  /**
+   * From now on the socket is read into `buffer` (shared by every channel of the process: each
+   * read is handled before the next) instead of a fresh Buffer per 'data' chunk
+   * (os/stream-user-buffer.ts). Call after feed(). False when this Node does not allow it: the
+   * channel keeps reading 'data' events.
+   */
+  readIntoSharedBuffer(buffer: Buffer): boolean {
+    if (this.closed || !(this.socket instanceof Socket)) return false;
+    if (!readIntoUserBuffer(this.socket, buffer, this.onUserBytes)) return false;
+    this.socket.removeListener('data', this.onData);
+    return true;
+  }
+
+  private readonly onUserBytes = (n: number, buf: Buffer): void => {
+    if (this.closed) return;
+    const err = this.decoder.push(buf, n);
+    if (err) this.closeWith({ kind: 'protocol-error', error: err }, true);
+  };
 
   get isOpen(): boolean {
     return !this.closed;

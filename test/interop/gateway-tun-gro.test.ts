@@ -3,7 +3,8 @@
  * the gateway's TUN as single GSO writes: those of a DTLS receive batch, and over TLS those of one
  * event-loop turn (router.ts fromClientRecord). Debian's openconnect, over DTLS and over TLS only,
  * uploads 8 MB (SHA-256 compared) with GRO on and with it turned off (SSLGATE_TUN_GRO=0, the
- * fallback); pings at the MTU edge and with IPv4 options pass in both. The gateway's counters
+ * fallback, run with SSLGATE_TLS_USER_BUFFER=0 too: TLS read through 'data' chunks); pings at
+ * the MTU edge and with IPv4 options pass in both. The gateway's counters
  * must show merged writes with GRO on and none with it off.
  */
 import { test, type TestContext } from 'node:test';
@@ -18,7 +19,7 @@ const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
 const MB8 = 8 * 1024 * 1024;
 
 for (const gro of [true, false]) {
-  test(`openconnect -> sslgate over DTLS and TLS with write-side GRO ${gro ? 'on' : 'off (SSLGATE_TUN_GRO=0)'}`, { skip, timeout: 300_000 }, async (t: TestContext) => {
+  test(`openconnect -> sslgate over DTLS and TLS with write-side GRO ${gro ? 'on' : 'off (SSLGATE_TUN_GRO=0, SSLGATE_TLS_USER_BUFFER=0)'}`, { skip, timeout: 300_000 }, async (t: TestContext) => {
     const bed = await GatewayBed.open(t, gro ? 'tungro1' : 'tungro0');
     const tb = bed.tb;
     const net = tb.poolNet(0);
@@ -26,7 +27,8 @@ for (const gro of [true, false]) {
       yaml: `network:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
       users: [{ name: 'alice', password: 'secret' }],
       tunOffload: true,
-      ...(gro ? {} : { env: { SSLGATE_TUN_GRO: '0' } }),
+      // The fallbacks together: no GRO, and TLS read through Node's 'data' chunks.
+      ...(gro ? {} : { env: { SSLGATE_TUN_GRO: '0', SSLGATE_TLS_USER_BUFFER: '0' } }),
     });
     const configured = await gw.waitLog(/TUN device configured"/, 10_000);
     assert.ok(Number(configured['offload']) > 0, `offloads not enabled: ${JSON.stringify(configured)}`);
