@@ -201,6 +201,9 @@ export class TunnelSession {
     }
   };
 
+  /** what the CSTP channels read their TLS socket into (cstp-channel.ts readIntoSharedBuffer) */
+  private readBuffer: Buffer | undefined;
+
   private readonly onPacket = (buf: Buffer, start: number, end: number): void => {
     this.tun?.write(buf, start, end - start);
   };
@@ -222,6 +225,9 @@ export class TunnelSession {
     });
     ch.feed(c.leftover);
     c.socket.resume(); // paused since CONNECT (cstp-connect.ts)
+    // One read buffer for the session's TLS connections instead of a Buffer per chunk (onPacket
+    // writes each packet to the TUN before it returns).
+    ch.readIntoSharedBuffer((this.readBuffer ??= Buffer.allocUnsafeSlow(64 * 1024)));
     const last = this.lastCstp;
     if (last) {
       this.cstpDone.txPackets += last.counters.txPackets;
