@@ -32,6 +32,26 @@ static inline uint32_t to_wire16(uint16_t v) {
 }
 
 uint64_t gso_csum_add(uint64_t sum, const uint8_t *buf, size_t len) {
+  /* 8 bytes per step into a 128-bit accumulator (an add and an add-with-carry): half the steps
+     of 32-bit words into 64 bits. perf put this at 2-4% of the network process with offloads
+     and GRO (every segment cut or merged is summed once). Folded back to 64 bits at the end. */
+  unsigned __int128 acc = sum;
+  uint64_t q;
+  while (len >= 32) {
+    memcpy(&q, buf, 8); acc += q;
+    memcpy(&q, buf + 8, 8); acc += q;
+    memcpy(&q, buf + 16, 8); acc += q;
+    memcpy(&q, buf + 24, 8); acc += q;
+    buf += 32;
+    len -= 32;
+  }
+  while (len >= 8) { memcpy(&q, buf, 8); acc += q; buf += 8; len -= 8; }
+  /* fold 128 -> 64 with the end-around carry (RFC 1071 works in any word size) */
+  uint64_t lo = (uint64_t)acc, hi = (uint64_t)(acc >> 64);
+  sum = lo + hi;
+  if (sum < lo) sum++;
+  /* the rest as before: at most 7 bytes; keep headroom so these adds cannot overflow */
+  sum = (sum & 0xffffffffu) + (sum >> 32);
   uint32_t w;
   while (len >= 4) { memcpy(&w, buf, 4); sum += w; buf += 4; len -= 4; }
   if (len >= 2) { uint16_t h; memcpy(&h, buf, 2); sum += h; buf += 2; len -= 2; }
