@@ -13,6 +13,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsClient, type DtlsClientOptions, type DtlsSessionInfo } from '../dtls/index.js';
 import { UdpBatchSender } from '../os/udp-batch.js';
+import { UdpBatchReceiver } from '../os/udp-rx-batch.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { planLabel, type DtlsPlan } from './dtls-offer.js';
 import { DTLS_ATTEMPTS, DTLS_RETRY_LATER_MS, dtlsRoundTimers } from './dtls-schedule.js';
@@ -48,6 +49,8 @@ export interface DtlsTotals {
 
 export class ClientDtls {
   private sock: Socket | null = null;
+  /** recvmmsg + UDP_GRO reading of `sock` (the gateway's batched receive, os/udp-rx-batch.ts); null: dgram 'message' */
+  private rx: UdpBatchReceiver | null = null;
   private channel: DtlsChannel | null = null;
   /** the channel while established: the per-packet path looks only at this */
   private live: DtlsChannel | null = null;
@@ -158,6 +161,20 @@ export class ClientDtls {
     });
     this.channel = ch;
     this.roundStart = Date.now();
+    // Downloads: one JS call per recvmmsg batch instead of one 'message' (and one Buffer) per
+    // datagram. Null (SSLGATE_UDP_RX_BATCH=0, no addon, IPv6): dgram keeps reading.
+    const rx = UdpBatchReceiver.create(sock);
+    if (rx) {
+      this.rx = rx;
+      rx.start(
+        (slab, offs, lens, _addrs, _ports, count) => {
+          if (sock !== this.sock) return;
+          this.answered = true;
+          for (let i = 0; i < count; i++) this.channel?.handleDatagramAt(slab, offs[i]!, offs[i]! + lens[i]!);
+        },
+        (err) => this.o.progress.debug(`DTLS socket: ${err.message}`),
+      );
+    }
     ch.start();
   }
 
@@ -259,6 +276,8 @@ export class ClientDtls {
   }
 
   private closeSocket(): void {
+    this.rx?.close();
+    this.rx = null;
     const s = this.sock;
     this.sock = null;
     if (!s) return;
