@@ -6,6 +6,9 @@
  *     reconnects with its cookie (it does so by itself) and keeps its address; within 15 s the
  *     tunnel answers pings, and a TCP transfer started before the kill completes after it with
  *     the same SHA-256 on both ends;
+ *   - `sslgate ctl restart` twice (the second under the supervisor the first one left): the same,
+ *     with the gateway's first process (PID) staying;
+ *   - `sslgate connect` (our client) reconnects with its cookie after a kill -9 too;
  *   - SIGTERM keeps its meaning: TERMINATE to every client, and the sessions leave the store.
  */
 import { test, type TestContext } from 'node:test';
@@ -15,6 +18,9 @@ import Database from 'better-sqlite3';
 import { GatewayBed } from '../helpers/gateway-bed.js';
 import { interopSkipReason, seededStreamEnv, type Ns, type NsProcess } from '../helpers/netns.js';
 import { gwHost, twoGroupYaml } from '../helpers/sslgate.js';
+import { ctl } from '../helpers/ctl.js';
+import { tempDir } from '../helpers/netns.js';
+import { startClient } from './client-harness.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
 const USERS = [{ name: 'alice', password: 'secret' }];
@@ -162,4 +168,71 @@ test('SIGTERM still ends every session: the client is told, the store forgets it
   const st = await c.proc.waitExit(20_000);
   t.diagnostic(`openconnect exited ${st.code} after SIGTERM of the gateway`);
   assert.equal(storedSessions(bed.gw.dir), 0, 'the session is gone from the store');
+});
+
+test('ctl restart (twice): new gateway processes take every session over; SIGTERM afterwards still ends them', { skip, timeout: 300_000 }, async (t) => {
+  const bed = await GatewayBed.open(t, 'rsc');
+  const emp = bed.tb.poolNet(0);
+  const server = gwHost(emp);
+  const gw = await bed.startGateway({ yaml: twoGroupYaml(emp, bed.tb.poolNet(1)), users: USERS, files: FILES });
+  const c = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees' });
+  const first = await c.waitTunnel(30_000);
+  assert.ok(await bed.pingSoon(server), 'ping before the restart');
+  const transfer = await pausedTransfer(bed.tb.cl, bed.tb.gw, server, 2 * 1024 * 1024, 2 * 1024 * 1024);
+  t.after(async () => {
+    for (const p of transfer.procs) await p.stop('SIGKILL', 2000).catch(() => undefined);
+  });
+  for (const round of [1, 2]) {
+    const from = gw.proc.lines.length;
+    const linesBefore = c.lines.length;
+    const r = await ctl(gw, ['restart']);
+    assert.equal(r.code, 0, `ctl restart: ${r.stderr}${r.stdout}`);
+    const t0 = Date.now();
+    // The new process writes to the same output (the supervisor passes its stdio on).
+    await gw.waitLog(/gateway listening/, 30_000, from);
+    const up = await gw.waitLog(/tunnel up/, 15_000, from);
+    assert.equal(up['address'], first.address, `round ${round}: the same address`);
+    assert.ok(await bed.pingSoon(server), `round ${round}: pings after the restart`);
+    t.diagnostic(`round ${round}: ctl restart to an answered ping: ${Date.now() - t0 + r.ms} ms`);
+    assert.equal(gw.proc.running, true, 'the first process stays (it supervises the new one)');
+    assert.equal(c.proc.running, true, 'openconnect kept its session');
+    const since = c.lines.slice(linesBefore).map((l) => l.text);
+    assert.ok(!since.some((l) => /Cookie is not acceptable|Please enter your username|terminate packet/i.test(l)), `round ${round}: no TERMINATE, no new login:\n${since.join('\n')}`);
+  }
+  const r = await transfer.finish();
+  assert.equal(r.received, r.sent, 'the transfer started before the restarts completes intact');
+  // SIGTERM to the first process reaches the current gateway: TERMINATE, sessions gone.
+  const st = await gw.proc.stop('SIGTERM', 15_000);
+  assert.equal(st.code, 0, `the gateway exits cleanly:\n${gw.proc.tail()}`);
+  await c.proc.waitExit(20_000);
+  assert.equal(storedSessions(gw.dir), 0, 'the session is gone from the store');
+});
+
+test('sslgate connect reconnects with its cookie after kill -9 of the gateway: same address, TCP intact', { skip, timeout: 240_000 }, async (t) => {
+  const bed = await GatewayBed.open(t, 'rscl');
+  const emp = bed.tb.poolNet(0);
+  const server = gwHost(emp);
+  await bed.startGateway({ yaml: twoGroupYaml(emp, bed.tb.poolNet(1)), users: USERS, files: FILES });
+  const c = startClient(bed.tb.cl, { url: bed.gw.url, prefsDir: tempDir('rscl-prefs'), user: 'alice', passwords: ['secret'], authgroup: 'Employees', servercert: [bed.gw.pin], iface: 'sgrs0' });
+  t.after(async () => {
+    await c.stop().catch(() => undefined);
+  });
+  const up = await c.waitTunnel(30_000);
+  assert.ok(await bed.pingSoon(server), 'ping before the kill');
+  const transfer = await pausedTransfer(bed.tb.cl, bed.tb.gw, server, 2 * 1024 * 1024, 2 * 1024 * 1024);
+  t.after(async () => {
+    for (const p of transfer.procs) await p.stop('SIGKILL', 2000).catch(() => undefined);
+  });
+  const from = c.proc.lines.length;
+  process.kill(bed.gw.proc.pid, 'SIGKILL');
+  await bed.gw.proc.waitExit(10_000);
+  const restartedAt = Date.now();
+  await bed.relaunch();
+  const m = await c.proc.waitForLine(/^Reconnected after \d+ ms \(attempt \d+\), address ([0-9.]+)/, 30_000, from);
+  assert.equal(m[1], up.address, 'the same address');
+  t.diagnostic(`sslgate connect: reconnected ${Date.now() - restartedAt} ms after the restart began`);
+  assert.ok(await bed.pingSoon(server), 'pings after the restart');
+  assert.equal(c.proc.running, true);
+  const r = await transfer.finish();
+  assert.equal(r.received, r.sent, 'the transfer started before the kill completes intact');
 });

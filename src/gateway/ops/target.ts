@@ -33,4 +33,6 @@ export interface OpsTarget {
   readonly pools: ReadonlyMap<string, IpPool>;
   endSession(s: Session, why: string): void;
   reload(): Promise<ReloadResult>;
+  /** `ctl restart` (issue 12): false when this gateway cannot restart itself */
+  restart?(): boolean;
 }

@@ -393,6 +393,10 @@ export class PrivilegedParent {
       case 'reload-commit':
         this.reloadCommit(m.id);
         break;
+      case 'restart':
+        if (this.onRestart && !this.stopping) this.onRestart();
+        else this.log.warn({}, 'restart asked for, but this gateway cannot restart itself now');
+        break;
       case 'state-next-id':
       case 'state-put':
       case 'state-get':
@@ -463,6 +467,30 @@ export class PrivilegedParent {
   /** SIGHUP: the network process runs the reload (it knows the leases) and asks for each step. */
   reload(): void {
     this.channel?.send({ t: 'reload' });
+  }
+
+  /** Set by serve.ts: a `ctl restart` arrived (through the network process's admin API). */
+  onRestart: (() => void) | null = null;
+
+  /**
+   * `ctl restart`: the network process records every session in the store and closes every
+   * connection without a goodbye (the clients reconnect to the next process with their cookie),
+   * then the store closes. No accounting Stop: the sessions go on.
+   */
+  async handover(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      this.channel?.send({ t: 'stop', signal: 'restart', keepSessions: true });
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.backends?.close();
+    await this.closeStore();
+    this.cleanup();
   }
 
   /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
