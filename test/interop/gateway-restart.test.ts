@@ -9,6 +9,7 @@
  *   - `sslgate ctl restart` twice (the second under the supervisor the first one left): the same,
  *     with the gateway's first process (PID) staying;
  *   - `sslgate connect` (our client) reconnects with its cookie after a kill -9 too;
+ *   - a ban made before a kill -9 still refuses after the restart;
  *   - SIGTERM keeps its meaning: TERMINATE to every client, and the sessions leave the store.
  */
 import { test, type TestContext } from 'node:test';
@@ -18,7 +19,7 @@ import Database from 'better-sqlite3';
 import { GatewayBed } from '../helpers/gateway-bed.js';
 import { interopSkipReason, seededStreamEnv, type Ns, type NsProcess } from '../helpers/netns.js';
 import { gwHost, twoGroupYaml } from '../helpers/sslgate.js';
-import { ctl } from '../helpers/ctl.js';
+import { ctl, ctlJson } from '../helpers/ctl.js';
 import { tempDir } from '../helpers/netns.js';
 import { startClient } from './client-harness.js';
 
@@ -138,6 +139,8 @@ async function killAndRestart(t: TestContext, dtls: boolean): Promise<void> {
   // openconnect retries by itself (its reconnect interval is 10 s); the 15 s is the issue's limit.
   const up = await gw.waitLog(/tunnel up/, 15_000);
   assert.equal(up['address'], first.address, 'the same address after the restart');
+  // With DTLS, the reconnected tunnel negotiates its DTLS channel again.
+  if (dtls) await gw.waitLog(/DTLS up/, 20_000);
   const left = 15_000 - (Date.now() - restartedAt);
   let answered = false;
   for (const until = Date.now() + Math.max(left, 1000); !answered && Date.now() < until; ) answered = await bed.tb.cl.ping(server, { count: 1, timeoutMs: 1000 });
@@ -235,4 +238,27 @@ test('sslgate connect reconnects with its cookie after kill -9 of the gateway: s
   assert.equal(c.proc.running, true);
   const r = await transfer.finish();
   assert.equal(r.received, r.sent, 'the transfer started before the kill completes intact');
+});
+
+test('a ban survives kill -9 of the gateway', { skip, timeout: 180_000 }, async (t) => {
+  const bed = await GatewayBed.open(t, 'rsb');
+  const emp = bed.tb.poolNet(0);
+  // Two wrong passwords ban the address (10 points each, ban at 20), for an hour.
+  await bed.startGateway({ yaml: `${twoGroupYaml(emp, bed.tb.poolNet(1))}ban: { max-score: 20, ban-time: 3600 }\n`, users: USERS, files: FILES });
+  for (let i = 1; i <= 2; i++) {
+    const c = bed.connect({ user: 'alice', password: `wrong-${i}`, authgroup: 'Employees', noDtls: true });
+    await c.proc.waitExit(30_000);
+    await bed.stop(c);
+  }
+  const bans = await ctlJson<Array<{ kind: string; key: string }>>(bed.gw, ['bans']);
+  assert.deepEqual(bans.map((b) => [b.kind, b.key]), [['address', bed.tb.clAddr]]);
+  process.kill(bed.gw.proc.pid, 'SIGKILL');
+  await bed.gw.proc.waitExit(10_000);
+  const gw = await bed.relaunch();
+  await gw.waitLog(/bans restored from the session store/, 10_000);
+  const after = await ctlJson<Array<{ kind: string; key: string; secondsLeft: number }>>(gw, ['bans']);
+  assert.deepEqual(after.map((b) => [b.kind, b.key]), [['address', bed.tb.clAddr]], 'the ban is back');
+  assert.ok(after[0]!.secondsLeft > 3000, `it keeps its end: ${JSON.stringify(after[0])}`);
+  const c = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: true });
+  await bed.refused(c, 'banned address after the restart', t);
 });

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { GatewayBed } from '../helpers/gateway-bed.js';
 import { execIn, interopSkipReason } from '../helpers/netns.js';
 import { gwHost, launchGateway, twoGroupYaml } from '../helpers/sslgate.js';
+import { ctl } from '../helpers/ctl.js';
+import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'mount', 'umount']);
 const USERS = [{ name: 'alice', password: 'secret' }];
@@ -88,6 +90,13 @@ test('a full disk: store writes fail and are counted, the tunnel keeps working, 
   assert.match(String(rec['err']), /full|disk|space/i, `the log says what failed: ${String(rec['err'])}`);
   assert.ok(await bed.pingSoon(server), 'the tunnel that was up keeps working');
   assert.equal(first.proc.running, true);
+  // The tunnel's own writes (its record at tunnel down/up, checkpoints) fail too: counted.
+  await bed.stop(first);
+  let errors = 0;
+  for (const until = Date.now() + 15_000; errors === 0 && Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
+    errors = valueOf(parsePrometheus((await ctl(bed.gw, ['metrics'])).stdout), 'sslgate_state_store_errors_total', {});
+  }
+  assert.ok(errors >= 1, 'store write failures are counted in the metrics');
 
   fs.rmSync(filler);
   const third = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: true });

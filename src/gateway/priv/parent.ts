@@ -505,10 +505,32 @@ export class PrivilegedParent {
       await exited;
       clearTimeout(timer);
     }
+    // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
+    // not come back since a restart (the network process ended the ones it carried). Not on a
+    // failed start: a port in use must not cost every user their session.
+    if (signal === 'SIGTERM' || signal === 'SIGINT') await this.endStoredSessions();
     // Accounting Stop records the network process sent on its way out still go to the server.
     await this.backends?.close();
     await this.closeStore();
     this.cleanup();
+  }
+
+  /** Deletes this node's stored sessions (their leases freed, accounting stopped as a NAS reboot). */
+  private async endStoredSessions(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      const node = stateNodeName(this.config);
+      for (const r of await store.listSessions()) {
+        if (r.node !== node) continue;
+        await store.deleteSession(r.cookieHash);
+        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
+        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        this.backends?.account('stop', storedAcctRecord(r), 'nas-reboot');
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'ending the stored sessions failed');
+    }
   }
 
   private async closeStore(): Promise<void> {
