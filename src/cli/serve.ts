@@ -90,6 +90,7 @@ export function register(program: Command): void {
       process.removeAllListeners('SIGTERM');
       process.removeAllListeners('SIGINT');
       if (isSupervised()) process.exit(RESTART_EXIT_CODE);
-      process.exit(await superviseRestarts((pid) => log.info({ pid }, 'started the new gateway process (this one now only supervises it)')));
+      const listen = gw.listenFd === null ? null : { fd: gw.listenFd, address: `${cfg.listen.host}:${cfg.listen.port}` };
+      process.exit(await superviseRestarts((pid) => log.info({ pid }, 'started the new gateway process (this one now only supervises it)'), listen));
     });
 }

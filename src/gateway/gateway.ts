@@ -64,6 +64,8 @@ export interface GatewayResources {
   store?: StateStore;
   /** this gateway's name in session records (the host name by default; cluster.node in a cluster) */
   node?: string;
+  /** the TLS port, already listening (bound by the privileged process); absent: listen() binds it */
+  listenFd?: number;
 }
 
 /** How often the traffic of live sessions is written to the store (accounting checkpoints). */
@@ -82,6 +84,7 @@ export class Gateway {
   storeErrors = 0;
   private lastStoreErrorLog = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
+  private readonly listenFd: number | null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
   private server: Server | null = null;
@@ -109,6 +112,7 @@ export class Gateway {
     this.priv = res.priv;
     this.store = res.store ?? new MemoryStore();
     this.node = res.node ?? hostname();
+    this.listenFd = res.listenFd ?? null;
     this.sessions = new SessionStore(this.store);
     this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
     this.sessions.restorer = (token, r) => this.restoreSession(token, r);
@@ -185,10 +189,12 @@ export class Gateway {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(cfg.listen.port, cfg.listen.host, () => {
+      const done = (): void => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (this.listenFd !== null) server.listen({ fd: this.listenFd }, done);
+      else server.listen(cfg.listen.port, cfg.listen.host, done);
     });
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
     this.server = server;
