@@ -14,6 +14,7 @@ import { TunError } from '../os/tun.js';
 import { createLogger } from '../log.js';
 import { formatIpv4 } from '../protocol/ipv4.js';
 import { CliError } from './errors.js';
+import { isSupervised, RESTART_EXIT_CODE, superviseRestarts } from './serve-supervisor.js';
 
 export function register(program: Command): void {
   program
@@ -22,7 +23,8 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (default: embedded defaults)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default: log.level of the config, else info)')
     .option('--log-format <format>', 'json, pretty (human) or auto (pretty on a terminal) (default: log.format of the config, else auto)')
-    .action(async (opts: { config?: string; logLevel?: string; logFormat?: string }) => {
+    .option('--reset-state', 'move an unreadable session database (STATE/sessions.db) aside and start with an empty one: every user logs in again')
+    .action(async (opts: { config?: string; logLevel?: string; logFormat?: string; resetState?: boolean }) => {
       let cfg;
       try {
         cfg = loadConfig(opts.config);
@@ -33,7 +35,7 @@ export function register(program: Command): void {
       const format = opts.logFormat ?? cfg.log.format;
       if (format !== 'json' && format !== 'pretty' && format !== 'auto') throw new CliError(`--log-format must be json, pretty or auto, got ${format}`, 2);
       const level = opts.logLevel ?? cfg.log.level;
-      const gw = new PrivilegedParent({ config: cfg, logLevel: level, logFormat: format });
+      const gw = new PrivilegedParent({ config: cfg, logLevel: level, logFormat: format, ...(opts.resetState ? { resetState: true } : {}) });
       try {
         await gw.start();
       } catch (e) {
@@ -65,18 +67,40 @@ export function register(program: Command): void {
         ].join('\n'),
       );
       log.info({ listen: where, tun: gw.tun, tunnelAddress: formatIpv4(cfg.network.address.address), groups: cfg.groups.map((g) => g.name), users: gw.userCount, certificate: cert.file, pin: gw.pin, privilegedPid: process.pid, networkPid: gw.networkPid, runAs: `${cfg.runAsUser}:${cfg.runAsGroup}` }, 'gateway listening');
-      process.on('SIGHUP', () => {
+      const onHup = (): void => {
         log.info({ signal: 'SIGHUP' }, 'reloading');
         gw.reload();
-      });
-      await new Promise<void>((resolve) => {
+      };
+      process.on('SIGHUP', onHup);
+      if (isSupervised()) {
+        // The supervisor (the first `serve`, see serve-supervisor.ts) died: hand the sessions over
+        // and go, so that the service manager's next `serve` can take the port, the TUN and them.
+        const supervisor = process.ppid;
+        setInterval(() => {
+          if (process.ppid === supervisor) return;
+          log.error({ supervisor }, 'the supervising serve process is gone; handing the sessions over and exiting');
+          void gw.handover().then(() => process.exit(1));
+        }, 1000).unref();
+      }
+      const how = await new Promise<'stop' | 'restart'>((resolve) => {
         const onSignal = (sig: string): void => {
           log.info({ signal: sig }, 'shutting down');
-          void gw.stop(sig).then(resolve);
+          void gw.stop(sig).then(() => resolve('stop'));
         };
         process.once('SIGTERM', () => onSignal('SIGTERM'));
         process.once('SIGINT', () => onSignal('SIGINT'));
+        // `ctl restart`: hand every session over to the next process (serve-supervisor.ts).
+        gw.onRestart = () => {
+          log.info({}, 'restarting: handing every session over to a new gateway process');
+          void gw.handover().then(() => resolve('restart'));
+        };
       });
-      process.exit(0);
+      if (how === 'stop') process.exit(0);
+      process.off('SIGHUP', onHup);
+      process.removeAllListeners('SIGTERM');
+      process.removeAllListeners('SIGINT');
+      if (isSupervised()) process.exit(RESTART_EXIT_CODE);
+      const listen = gw.listenFd === null ? null : { fd: gw.listenFd, address: `${cfg.listen.host}:${cfg.listen.port}` };
+      process.exit(await superviseRestarts((pid) => log.info({ pid }, 'started the new gateway process (this one now only supervises it)'), listen));
     });
 }

@@ -61,7 +61,16 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     if (r.code !== 0) throw new Error(`user add ${u.name} failed: ${r.stderr}`);
   }
   await o.beforeServe?.(configFile, dir);
-  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile], { label: 'sslgate-serve', cwd: dir, ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
+  return launchGateway(ns, { dir, configFile, url: port === 443 ? `https://${o.listenHost}` : `https://${o.listenHost}:${port}`, ...(o.env ? { env: o.env } : {}) });
+}
+
+/**
+ * `sslgate serve` on a config already written (startGateway's, or the one of a gateway that was
+ * killed: a restart on the same state folder, issue 12). `extraArgs` go after `serve`.
+ */
+export async function launchGateway(ns: Ns, at: { dir: string; configFile: string; url: string; env?: Record<string, string> }, extraArgs: string[] = []): Promise<SslgateGateway> {
+  const { dir, configFile } = at;
+  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile, ...extraArgs], { label: 'sslgate-serve', cwd: dir, ...(at.env ? { env: { ...process.env, ...at.env } } : {}) });
   try {
     await proc.waitForLine(/"msg":"gateway listening"/, 20_000);
   } catch (e) {
@@ -84,7 +93,7 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     proc,
     dir,
     configFile,
-    url: port === 443 ? `https://${o.listenHost}` : `https://${o.listenHost}:${port}`,
+    url: at.url,
     pin,
     logs,
     async waitLog(msg: RegExp, timeoutMs = 10_000, from = 0): Promise<Record<string, unknown>> {

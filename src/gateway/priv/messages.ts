@@ -11,6 +11,8 @@ import { USER_NAME_MAX_BYTES } from './limits.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
 import { checkClientCertInfo } from '../auth/client-cert.js';
+import type { StateStore } from '../state/types.js';
+import { parseStateRequest, type StateAnswer, type StateBroadcast, type StateRequest } from './state-messages.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -29,7 +31,11 @@ export type NetworkMessage =
   /** reload step 2: add these pool subnets (from the config read in step 1) to the TUN device */
   | { t: 'reload-subnets'; id: number; cidrs: string[] }
   /** reload step 3: the network process adopted the new config; switch the user store too */
-  | { t: 'reload-commit'; id: number };
+  | { t: 'reload-commit'; id: number }
+  /** `ctl restart` (admin API): hand the sessions over to a new gateway process (cli/serve-supervisor.ts) */
+  | { t: 'restart' }
+  /** the session store (issue 12), owned by the privileged process: state-messages.ts */
+  | StateRequest;
 
 /** A profile as the network process serves it (the privileged process reads the file). */
 export interface ProfileWire {
@@ -52,11 +58,19 @@ export type PrivilegedMessage =
       profile: ProfileWire | null;
       /** offload: the TUN_F_* bits the TUN was opened with (0 = a plain TUN); mtu: its MTU */
       tun: { name: string; fd: number; offload: number; mtu: number };
+      /** the TLS port's listening socket, bound by the privileged process (absent: bind it here) */
+      listenFd?: number;
       runAs: { uid: number; gid: number; user: string; group: string };
       users: number;
       logLevel: string;
       logFormat: 'json' | 'pretty' | 'auto';
+      /** which StateStore the privileged process opened (state-* requests reach it) */
+      stateKind: StateStore['kind'];
+      /** this gateway's name in session records */
+      stateNode: string;
     }
+  | StateAnswer
+  | StateBroadcast
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
   /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
   | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number; clientCa?: { caPem: string; crlPem: string | null } | null }
@@ -64,8 +78,12 @@ export type PrivilegedMessage =
   | { t: 'reload-failed'; id: number; ok: false; error: string }
   /** SIGHUP reached the privileged process */
   | { t: 'reload' }
-  /** SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit */
-  | { t: 'stop'; signal: string };
+  /**
+   * SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit. With
+   * `keepSessions` (`ctl restart`): close every connection WITHOUT a goodbye and keep the
+   * sessions in the store, so the clients reconnect with their cookie to the next process.
+   */
+  | { t: 'stop'; signal: string; keepSessions?: boolean };
 
 export class ChannelProtocolError extends Error {
   constructor(message: string) {
@@ -196,6 +214,9 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       }
       return m;
     }
+    case 'restart':
+      onlyKeys(v, ['t']);
+      return { t: 'restart' };
     case 'reload-read':
     case 'reload-commit':
       onlyKeys(v, ['t', 'id']);
@@ -214,6 +235,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       return { t: 'reload-subnets', id: id(v), cidrs };
     }
     default:
+      if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../../log.js';
 import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
 import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface } from '../../os/tun.js';
+import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
 import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
@@ -36,6 +36,12 @@ import { Channel } from './channel.js';
 import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage, type ProfileWire } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
+import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
+import { StateStoreError } from '../state/sqlite-store.js';
+import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
+import type { SessionRecord, StateStore } from '../state/types.js';
+import { StateService } from './state-service.js';
+import type { AcctRecord } from '../auth/accounting-record.js';
 
 /** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
 export class ServeError extends Error {
@@ -49,7 +55,14 @@ export interface ServeOptions {
   config: GatewayConfig;
   logLevel: string;
   logFormat: 'json' | 'pretty' | 'auto';
+  /** `serve --reset-state`: move an unusable session database aside and start with an empty one */
+  resetState?: boolean;
 }
+
+/** How often the privileged process drops stored sessions nobody came back for. */
+const STALE_SWEEP_MS = 30_000;
+/** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
+const STALE_GRACE_MS = 60_000;
 
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
@@ -113,6 +126,33 @@ async function addSubnet(tun: string, c: string): Promise<void> {
   });
 }
 
+/** The listening socket a supervising `serve` passed on (serve-supervisor.ts), if it is for `cfg.listen`. */
+function inheritedListenFd(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): number | null {
+  const fd = Number(env['SSLGATE_LISTEN_FD']);
+  if (!Number.isInteger(fd) || fd < 3) return null;
+  // A config whose listen address changed binds anew (the old port stays with the supervisor).
+  return env['SSLGATE_LISTEN_ADDR'] === `${cfg.listen.host}:${cfg.listen.port}` ? fd : null;
+}
+
+/** The accounting record of a stored session that ended without a network process (sweepStale). */
+function storedAcctRecord(r: SessionRecord): AcctRecord {
+  const rec: AcctRecord = {
+    // the same Acct-Session-Id the network process used (accounting-reporter.ts)
+    sessionId: `${r.id.toString(16).padStart(8, '0')}-${r.createdAt.toString(16)}`,
+    user: r.user,
+    group: r.group,
+    remote: r.remote,
+    sessionTime: Math.max(0, Math.floor((Date.now() - r.createdAt) / 1000)),
+    inOctets: r.rxBytes,
+    outOctets: r.txBytes,
+    inPackets: r.rxPackets,
+    outPackets: r.txPackets,
+  };
+  if (r.address !== null) rec.framedIp = formatIpv4(r.address);
+  if (r.attrs.radiusClass) rec.radiusClass = r.attrs.radiusClass;
+  return rec;
+}
+
 export class PrivilegedParent {
   private config: GatewayConfig;
   private readonly log: Logger;
@@ -129,6 +169,16 @@ export class PrivilegedParent {
   private pending: { config: GatewayConfig; users: UserStore } | null = null;
   private stopping = false;
   networkPid = 0;
+  /** sessions, leases, bans (issue 12): opened before the network process starts */
+  private store: StateStore | null = null;
+  private stateService: StateService | null = null;
+  private staleTimer: NodeJS.Timeout | null = null;
+  /**
+   * The TLS port's listening socket: bound here, accepted on only by the network process (fd 5
+   * there). Kept open by this process across `ctl restart` (serve-supervisor.ts) so the port
+   * never closes.
+   */
+  listenFd: number | null = null;
 
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
@@ -165,6 +215,7 @@ export class PrivilegedParent {
     this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log, queue: this.auth });
     const profile = readProfile(cfg.profile);
     const clientCa = this.readClientCa(cfg);
+    await this.openStore(cfg);
 
     const tun = createTunInterface(cfg.tun.name, false, tunOffloadWanted(cfg));
     this.tunName = tun.name;
@@ -181,7 +232,8 @@ export class PrivilegedParent {
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
       const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
-      const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd] });
+      this.listenFd ??= this.listenSocket(cfg);
+      const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd, this.listenFd] });
       this.child = child;
       // The network process holds the TUN now; this one never reads packets.
       closeSync(tun.fd);
@@ -194,15 +246,88 @@ export class PrivilegedParent {
         clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
         tun: { name: tun.name, fd: 4, offload: tun.offload, mtu: tunMtu },
+        listenFd: 5,
         runAs: this.runAs,
         users: this.users.count,
         logLevel: this.opts.logLevel,
         logFormat: this.opts.logFormat,
+        stateKind: this.store!.kind,
+        stateNode: stateNodeName(cfg),
       });
+      this.staleTimer = setInterval(() => void this.sweepStale(), STALE_SWEEP_MS);
+      this.staleTimer.unref();
     } catch (e) {
       if (tunFdOpen) closeSync(tun.fd);
       this.child?.kill('SIGKILL');
       throw e;
+    }
+  }
+
+  /**
+   * The TLS port: the socket a supervising `serve` passed on (SSLGATE_LISTEN_FD, when it is for
+   * the configured address), else a new one bound here.
+   */
+  private listenSocket(cfg: GatewayConfig): number {
+    const inherited = inheritedListenFd(cfg);
+    if (inherited !== null) return inherited;
+    try {
+      return listenTcpSocket(cfg.listen.host, cfg.listen.port);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new ServeError(err.code ? `${err.message} [${err.code}]` : err.message);
+    }
+  }
+
+  /**
+   * The session store, before the network process exists. An unreadable file stops the start
+   * with its name and the way out (never a silent reset); `--reset-state` moves it aside first.
+   */
+  private async openStore(cfg: GatewayConfig): Promise<void> {
+    if (this.opts.resetState) {
+      const moved = moveStateAside(cfg);
+      if (moved.length) this.log.warn({ moved }, 'session database moved aside (--reset-state): every session starts anew');
+    }
+    try {
+      this.store = openStateStore(cfg);
+    } catch (e) {
+      if (e instanceof StateStoreError) throw new ServeError(e.message);
+      throw e;
+    }
+    this.stateService = new StateService(this.store, () => this.poolSubnets(), this.log);
+    // No tunnel is up before this process starts: sessions recorded as "tunnel up" were cut by
+    // a crash or a restart, and their reconnect window starts now.
+    const node = stateNodeName(cfg);
+    const records = await this.store.listSessions();
+    const cut = cutByRestart(records, node, Date.now());
+    for (const r of cut) await this.store.putSession(r);
+    this.log.info({ store: this.store.kind, sessions: records.length, reconnecting: cut.length }, 'session store open');
+  }
+
+  /** Pool subnets the network process may lease from: the running config's and a pending reload's. */
+  private poolSubnets(): Set<string> {
+    const out = new Set(subnetsOf(this.config).keys());
+    if (this.pending) for (const c of subnetsOf(this.pending.config).keys()) out.add(c);
+    return out;
+  }
+
+  /**
+   * Stored sessions whose reconnect window (or session-timeout) passed without a network process
+   * taking them: gone from the store, their lease freed, their accounting stopped.
+   */
+  private async sweepStale(): Promise<void> {
+    const store = this.store;
+    if (!store || this.stopping) return;
+    try {
+      const stale = staleSessions(await store.listSessions(), Date.now(), this.config.cookieTimeout, STALE_GRACE_MS);
+      for (const { record: r, why } of stale) {
+        await store.deleteSession(r.cookieHash);
+        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
+        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        this.log.info({ session: r.id, user: r.user, why }, 'stored session ended');
+        this.backends.account('stop', storedAcctRecord(r), why === 'session timeout' ? 'session-timeout' : 'lost-carrier');
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'session store sweep failed');
     }
   }
 
@@ -299,6 +424,23 @@ export class PrivilegedParent {
       case 'reload-commit':
         this.reloadCommit(m.id);
         break;
+      case 'restart':
+        if (this.onRestart && !this.stopping) this.onRestart();
+        else this.log.warn({}, 'restart asked for, but this gateway cannot restart itself now');
+        break;
+      case 'state-next-id':
+      case 'state-put':
+      case 'state-get':
+      case 'state-delete':
+      case 'state-list':
+      case 'state-lease':
+      case 'state-release':
+      case 'state-ban':
+      case 'state-unban':
+      case 'state-bans':
+        if (this.stateService) this.stateService.handle(m, (a) => this.reply(a));
+        else this.reply({ t: 'state-result', id: m.id, ok: false, error: 'no session store' });
+        break;
       default:
         this.log.warn({ type: m.t }, 'unexpected message from the network process');
     }
@@ -358,6 +500,30 @@ export class PrivilegedParent {
     this.channel?.send({ t: 'reload' });
   }
 
+  /** Set by serve.ts: a `ctl restart` arrived (through the network process's admin API). */
+  onRestart: (() => void) | null = null;
+
+  /**
+   * `ctl restart`: the network process records every session in the store and closes every
+   * connection without a goodbye (the clients reconnect to the next process with their cookie),
+   * then the store closes. No accounting Stop: the sessions go on.
+   */
+  async handover(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      this.channel?.send({ t: 'stop', signal: 'restart', keepSessions: true });
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.backends?.close();
+    await this.closeStore();
+    this.cleanup();
+  }
+
   /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
   async stop(signal: string): Promise<void> {
     if (this.stopping) return;
@@ -370,9 +536,41 @@ export class PrivilegedParent {
       await exited;
       clearTimeout(timer);
     }
+    // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
+    // not come back since a restart (the network process ended the ones it carried). Not on a
+    // failed start: a port in use must not cost every user their session.
+    if (signal === 'SIGTERM' || signal === 'SIGINT') await this.endStoredSessions();
     // Accounting Stop records the network process sent on its way out still go to the server.
     await this.backends?.close();
+    await this.closeStore();
     this.cleanup();
+  }
+
+  /** Deletes this node's stored sessions (their leases freed, accounting stopped as a NAS reboot). */
+  private async endStoredSessions(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      const node = stateNodeName(this.config);
+      for (const r of await store.listSessions()) {
+        if (r.node !== node) continue;
+        await store.deleteSession(r.cookieHash);
+        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
+        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        this.backends?.account('stop', storedAcctRecord(r), 'nas-reboot');
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'ending the stored sessions failed');
+    }
+  }
+
+  private async closeStore(): Promise<void> {
+    if (this.staleTimer) clearInterval(this.staleTimer);
+    this.staleTimer = null;
+    const store = this.store;
+    this.store = null;
+    this.stateService = null;
+    await store?.close().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'closing the session store failed'));
   }
 
   /** The admin socket sits in the root-only state folder: the network process cannot remove it. */
