@@ -161,20 +161,6 @@ export class ClientDtls {
     });
     this.channel = ch;
     this.roundStart = Date.now();
-    // Downloads: one JS call per recvmmsg batch instead of one 'message' (and one Buffer) per
-    // datagram. Null (SSLGATE_UDP_RX_BATCH=0, no addon, IPv6): dgram keeps reading.
-    const rx = UdpBatchReceiver.create(sock);
-    if (rx) {
-      this.rx = rx;
-      rx.start(
-        (slab, offs, lens, _addrs, _ports, count) => {
-          if (sock !== this.sock) return;
-          this.answered = true;
-          for (let i = 0; i < count; i++) this.channel?.handleDatagramAt(slab, offs[i]!, offs[i]! + lens[i]!);
-        },
-        (err) => this.o.progress.debug(`DTLS socket: ${err.message}`),
-      );
-    }
     ch.start();
   }
 
@@ -220,7 +206,30 @@ export class ClientDtls {
     if (ch !== this.channel || this.stopped) return;
     this.live = ch;
     this.closedTotals.handshakes++;
+    this.batchReceive();
     this.o.onUp(info, Date.now() - this.roundStart);
+  }
+
+  /**
+   * Once the association is up, downloads are read with recvmmsg + UDP_GRO: one JS call per batch
+   * instead of one 'message' (and one Buffer) per datagram. Not during the handshake: the poller
+   * takes ICMP errors as soft, and an unreachable port must still be reported (onSocketError).
+   * Null (SSLGATE_UDP_RX_BATCH=0, no addon, IPv6): dgram keeps reading.
+   */
+  private batchReceive(): void {
+    const sock = this.sock;
+    if (!sock || this.rx) return;
+    const rx = UdpBatchReceiver.create(sock);
+    if (!rx) return;
+    this.rx = rx;
+    this.o.progress.info(`DTLS receive batched (recvmmsg, UDP GRO ${rx.gro ? 'on' : 'off'})`);
+    rx.start(
+      (slab, offs, lens, _addrs, _ports, count) => {
+        if (sock !== this.sock) return;
+        for (let i = 0; i < count; i++) this.channel?.handleDatagramAt(slab, offs[i]!, offs[i]! + lens[i]!);
+      },
+      (err) => this.o.progress.debug(`DTLS socket: ${err.message}`),
+    );
   }
 
   private onClose(ch: DtlsChannel, why: DtlsCloseReason): void {

@@ -92,6 +92,7 @@ test('sslgate connect -> ocserv 1.1.6 over DTLS, every mode ocserv offers', { sk
       running.delete(c);
       assert.equal(st.code, 0, c.proc.tail());
       const tr = traffic(c);
+      assert.match(c.output(), /DTLS receive batched \(recvmmsg/, 'downloads not read with recvmmsg');
       assert.ok(tr.dtlsTx > 10_000 && tr.dtlsRx > 10_000, `client DTLS tx ${tr.dtlsTx} rx ${tr.dtlsRx} (TLS tx ${tr.tlsTx} rx ${tr.tlsRx})`);
       assert.ok(tr.tlsTx < 1000 && tr.tlsRx < 1000, `TLS tx ${tr.tlsTx} rx ${tr.tlsRx}`);
       let line = `${mode.server}/${mode.name}: sslgate up ${mbit(upl.ms)} down ${mbit(down.ms)} Mbit/s`;
@@ -115,5 +116,23 @@ test('sslgate connect -> ocserv 1.1.6 over DTLS, every mode ocserv offers', { sk
       t.diagnostic(`${line} (client DTLS tx ${tr.dtlsTx} rx ${tr.dtlsRx}, TLS tx ${tr.tlsTx} rx ${tr.tlsRx})`);
     });
   }
+
+  await t.test('default: with batched receive turned off (SSLGATE_UDP_RX_BATCH=0), dgram reads the downloads', async () => {
+    const srv = await server('default');
+    const c = startClient(tb!.cl, { url: srv.url, prefsDir, user: 'alice', servercert: [srv.pin], authgroup: 'Employees', iface: 'sgdo1', passwords: ['secret'], env: { SSLGATE_UDP_RX_BATCH: '0' } });
+    running.add(c);
+    const tun = await c.waitTunnel();
+    await waitDtlsUp(c);
+    const down = await tcpTransfer(tb!.gw, tb!.cl, tun.address, MB20);
+    assert.equal(down.receivedSha256, down.sentSha256);
+    const upl = await tcpTransfer(tb!.cl, tb!.gw, srv.tunAddr, MB20);
+    assert.equal(upl.receivedSha256, upl.sentSha256);
+    const st = await c.stop();
+    running.delete(c);
+    assert.equal(st.code, 0, c.proc.tail());
+    assert.doesNotMatch(c.output(), /DTLS receive batched/);
+    const tr = traffic(c);
+    assert.ok(tr.dtlsRx > 10_000, `client DTLS rx ${tr.dtlsRx}`);
+  });
   t.diagnostic(summary.join(' | '));
 });

@@ -32,6 +32,8 @@ export interface ClientOptions {
   extraArgs?: string[];
   /** the script node runs (default bin/sslgate), e.g. the bundle itself */
   entry?: string;
+  /** extra environment (e.g. SSLGATE_UDP_RX_BATCH=0 for a fallback) */
+  env?: Record<string, string>;
 }
 
 export function clientArgs(o: ClientOptions): string[] {
@@ -67,7 +69,7 @@ export class SslgateClient {
   private readonly unregister: () => void;
 
   constructor(readonly ns: Ns, readonly opts: ClientOptions) {
-    this.proc = ns.spawn(process.execPath, clientArgs(opts), { label: `sslgate-connect@${ns.name}` });
+    this.proc = ns.spawn(process.execPath, clientArgs(opts), { label: `sslgate-connect@${ns.name}`, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     for (const p of [...(opts.passwords ?? []), ...(opts.stdin ?? [])]) this.proc.write(`${p}\n`);
     this.proc.endStdin();
     const pid = this.proc.pid;

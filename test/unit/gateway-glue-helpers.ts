@@ -87,6 +87,10 @@ export class FakeRouter {
   fromClient(addr: number, buf: Buffer, start: number, end: number): void {
     this.packets.push([addr, Buffer.from(buf.subarray(start, end))]);
   }
+  /** CSTP packets (the real router batches them for write-side GRO): the buffer is reused after the call */
+  fromClientRecord(addr: number, buf: Buffer, start: number, end: number): void {
+    this.fromClient(addr, buf, start, end);
+  }
 }
 
 export interface Glue {
