@@ -1,0 +1,167 @@
+/**
+ * The cluster's side of one node, in the privileged process (which owns the RedisStore):
+ *
+ *   every ANNOUNCE_MS   publish this node's entry (load from the network process's last report,
+ *                       cluster.address, draining) and hand the live node list to the network
+ *                       process (load balancing, `ctl status`)
+ *   every REAP_MS       fix what dead nodes left (RedisStore.reap: their live sessions start their
+ *                       reconnect window, leases of vanished sessions are freed)
+ *   on other nodes' events   a ban or unban -> this node's network process(es); a session another
+ *                       node adopted -> drop its tunnel here (without a goodbye: the client is
+ *                       already elsewhere)
+ *   on a drain report   STATE/draining exists while this node drains: keepalived's check (or a
+ *                       load balancer's) takes the node out, README "Running a cluster"
+ *
+ * Redis unavailable: nothing here throws; the outage is logged once when it starts and once when
+ * it ends, the announce and reap simply wait for Redis to come back.
+ */
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../log.js';
+import { writePrivateFile } from '../../os/safe-files.js';
+import type { ClusterConfig } from '../config-cluster.js';
+import type { ClusterEvent, NodeInfo } from '../state/cluster-types.js';
+import type { RedisStore } from '../state/redis-store.js';
+import type { BanRecord } from '../state/types.js';
+
+export const ANNOUNCE_MS = 2000;
+export const REAP_MS = 10_000;
+/** A node entry lives this long without a refresh (several announce periods: a slow Redis round is no death). */
+export const NODE_TTL_MS = 10_000;
+/** The file keepalived's check looks for (in the state folder). */
+export const DRAIN_FILE = 'draining';
+
+/** What the network process reports about its load (cluster-load). */
+export interface LoadReport {
+  sessions: number;
+  tunnels: number;
+  draining: boolean;
+}
+
+export interface ClusterAgentDeps {
+  store: RedisStore;
+  cluster: () => ClusterConfig;
+  /** limits.max-clients and the TLS port, as running */
+  capacity: () => number;
+  port: () => number;
+  stateDir: string;
+  log: Logger;
+  /** the live nodes, and whether Redis answers: to the network process(es) */
+  nodes: (nodes: NodeInfo[], redisUp: boolean) => void;
+  /** a ban or unban made on another node: to the network process(es) */
+  ban: (b: BanRecord) => void;
+  unban: (kind: BanRecord['kind'], key: string) => void;
+  /** another node adopted this session: this node drops its tunnel and forgets it */
+  moved: (cookieHash: string, to: string) => void;
+}
+
+export class ClusterAgent {
+  private load: LoadReport = { sessions: 0, tunnels: 0, draining: false };
+  private readonly startedAt = Date.now();
+  private timers: NodeJS.Timeout[] = [];
+  private lastNodes: NodeInfo[] = [];
+  private busy = false;
+  private offs: Array<() => void> = [];
+
+  constructor(private readonly d: ClusterAgentDeps) {}
+
+  start(): void {
+    // A drain does not outlive the process: a restarted node takes sessions again.
+    this.setDrainFile(false);
+    this.offs.push(this.d.store.onEvent((ev) => this.onEvent(ev)));
+    this.offs.push(
+      this.d.store.onAvailability((up, err) => {
+        if (up) this.d.log.info({ redis: this.d.cluster().redis.replace(/\/\/[^@]*@/, '//***@') }, 'cluster store (Redis) is back; sessions, leases and bans are shared again');
+        else this.d.log.error({ err }, 'cluster store (Redis) unavailable: tunnels keep running, new logins and reconnects to other nodes fail until it is back');
+        this.d.nodes(this.lastNodes, up);
+      }),
+    );
+    void this.tick();
+    this.timers.push(setInterval(() => void this.tick(), ANNOUNCE_MS));
+    this.timers.push(setInterval(() => void this.reap(), REAP_MS));
+    for (const t of this.timers) t.unref();
+  }
+
+  /** The network process's report (cluster-load); a change of `draining` is announced at once. */
+  report(l: LoadReport): void {
+    const drainChanged = l.draining !== this.load.draining;
+    this.load = l;
+    if (drainChanged) {
+      this.setDrainFile(l.draining);
+      this.d.log.info({ node: this.d.cluster().node }, l.draining ? 'draining: no new sessions; tunnels move to other nodes on their next reconnect' : 'drain ended: taking new sessions again');
+      void this.tick();
+    }
+  }
+
+  get draining(): boolean {
+    return this.load.draining;
+  }
+
+  info(now = Date.now()): NodeInfo {
+    const c = this.d.cluster();
+    return { node: c.node, address: c.address, port: this.d.port(), sessions: this.load.sessions, tunnels: this.load.tunnels, capacity: this.d.capacity(), draining: this.load.draining, updatedAt: now, startedAt: this.startedAt };
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.d.store.announce(this.info());
+      this.lastNodes = await this.d.store.listNodes();
+      this.d.nodes(this.lastNodes, true);
+    } catch {
+      // Redis down: onAvailability said so; the next tick tries again.
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async reap(): Promise<void> {
+    if (!this.d.store.available) return;
+    try {
+      const live = new Set((await this.d.store.listNodes()).map((n) => n.node));
+      live.add(this.d.cluster().node);
+      const r = await this.d.store.reap(live);
+      if (r.orphaned || r.freed) this.d.log.info(r, 'cluster: sessions of nodes that are gone now wait for their clients; leases of vanished sessions freed');
+    } catch (e) {
+      this.d.log.debug({ err: (e as Error).message }, 'cluster reap skipped');
+    }
+  }
+
+  private onEvent(ev: ClusterEvent): void {
+    const self = this.d.cluster().node;
+    switch (ev.type) {
+      case 'ban':
+        this.d.ban(ev.ban);
+        break;
+      case 'unban':
+        this.d.unban(ev.kind, ev.key);
+        break;
+      case 'session-moved':
+        if (ev.from === self && ev.to !== self) this.d.moved(ev.cookieHash, ev.to);
+        break;
+      case 'session-ended':
+        break;
+    }
+  }
+
+  private setDrainFile(on: boolean): void {
+    const file = join(this.d.stateDir, DRAIN_FILE);
+    try {
+      if (on) writePrivateFile(file, `${this.d.cluster().node}\n`, 0o644);
+      else if (existsSync(file) && lstatSync(file).isFile()) unlinkSync(file);
+    } catch (e) {
+      this.d.log.warn({ file, err: (e as Error).message }, 'cannot update the drain file (keepalived/balancer checks read it)');
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const off of this.offs) off();
+    this.offs = [];
+    this.setDrainFile(false);
+    // Gone at once from the others' view (no redirect to a node that is leaving).
+    await this.d.store.withdraw().catch(() => undefined);
+  }
+}
