@@ -16,6 +16,7 @@ import type { PoolRef, SessionRecord } from '../../src/gateway/state/types.js';
 import { redisSkipReason, startRedis, type RedisServer } from '../helpers/redis.js';
 import { seeded } from '../helpers/seed.js';
 import { parseIpv4 } from '../../src/protocol/ipv4.js';
+import { STORE_CASES } from './state-store-cases.js';
 
 const skip = redisSkipReason();
 
@@ -242,4 +243,21 @@ test('RedisStore.open: a clear error when nothing listens', { skip }, async () =
     RedisStore.open({ url: 'redis://127.0.0.1:1', node: 'gw1', reconnectWindowMs: 1000, connectTimeoutMs: 1000 }),
     (e: unknown) => e instanceof StoreUnavailableError && /cannot reach Redis at redis:\/\/127\.0\.0\.1:1/.test(e.message),
   );
+});
+
+test('RedisStore passes the StateStore case table (state-store-cases.ts)', { skip }, async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop('SIGKILL'));
+  let n = 0;
+  for (const c of STORE_CASES) {
+    await t.test(c.name, async () => {
+      // The table's records were disconnected long ago: a window of a century keeps them while it runs.
+      const store = await RedisStore.open({ url: redis.url, node: 'gw1', prefix: `case${n++}:`, reconnectWindowMs: 100 * 365 * 86400_000 });
+      try {
+        await c.run(store);
+      } finally {
+        await store.close();
+      }
+    });
+  }
 });

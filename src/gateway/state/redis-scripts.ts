@@ -56,11 +56,14 @@ return 1
 
 /**
  * Writes a session record and indexes it; returns the record it replaced (or nil), so the writer
- * sees whether another node held the session (a move).
- * KEYS: 1 the record, 2 the index set. ARGV: 1 JSON, 2 TTL in ms or '', 3 cookie hash.
+ * sees whether another node held the session (a move). The id counter is raised to the record's
+ * id if it is behind (a record written back after a restore must not see its id handed out again).
+ * KEYS: 1 the record, 2 the index set, 3 the id counter. ARGV: 1 JSON, 2 TTL in ms or '',
+ * 3 cookie hash, 4 the record's id.
  */
 export const PUT_SESSION = `
 local old = redis.call('GET', KEYS[1])
+if tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[4]) then redis.call('SET', KEYS[3], ARGV[4]) end
 if ARGV[2] == '' then
   redis.call('SET', KEYS[1], ARGV[1])
 else

@@ -208,7 +208,7 @@ export class RedisStore implements StateStore, ClusterBus {
   async putSession(r: SessionRecord): Promise<void> {
     const ttl = sessionTtlMs(r, this.windowMs, Date.now());
     const old = (await this.run('putSession', () =>
-      this.script(PUT_SESSION, [this.sessionKey(r.cookieHash), `${this.p}sessions`], [encodeSession(r), ttl === null ? '' : ttl, r.cookieHash]),
+      this.script(PUT_SESSION, [this.sessionKey(r.cookieHash), `${this.p}sessions`, `${this.p}session-id`], [encodeSession(r), ttl === null ? '' : ttl, r.cookieHash, r.id]),
     )) as string | null;
     if (old === null) return;
     // Another node held the session's tunnel: tell it to let go (a client that reconnected
@@ -234,8 +234,9 @@ export class RedisStore implements StateStore, ClusterBus {
     await this.run('deleteSession', () => this.redis.multi().del(this.sessionKey(cookieHash)).srem(`${this.p}sessions`, cookieHash).exec());
   }
 
+  /** Every live record, in id order. */
   async listSessions(): Promise<SessionRecord[]> {
-    return (await this.readAll()).map((x) => x.record);
+    return (await this.readAll()).map((x) => x.record).sort((a, b) => a.id - b.id);
   }
 
   /** Every live record with its stored text (the reaper's compare-and-set needs it). */
