@@ -221,3 +221,43 @@ ${o.extraYaml ?? ''}`;
     await this.redis?.stop('SIGKILL').catch(() => undefined);
   }
 }
+
+/** test/interop/cluster-client.ts in a namespace: many sessions (login + CONNECT) without TUN. */
+export class LightClient {
+  private seen = 0;
+
+  private constructor(readonly proc: import('./netns.js').NsProcess) {}
+
+  static async start(ns: Ns, host: string, user: string, password: string): Promise<LightClient> {
+    const script = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'interop', 'cluster-client.js');
+    const proc = ns.spawn(process.execPath, [script, host, user, password, 'Employees', POOL_GW], { label: `light-client@${host}` });
+    const c = new LightClient(proc);
+    await c.answer('ready', 15_000);
+    return c;
+  }
+
+  private async answer<T>(ev: string, ms: number): Promise<T> {
+    const m = await this.proc.waitForLine(new RegExp(`^CC (\\{"ev":"${ev}".*)$`), ms, this.seen);
+    this.seen = this.proc.lines.findIndex((l, i) => i >= this.seen && l.text === m.input) + 1;
+    return JSON.parse(m[1]!) as T;
+  }
+
+  async open(count: number, concurrency = 8): Promise<{ ok: number; failed: number; addresses: string[]; errors: Record<string, number> }> {
+    this.proc.write(JSON.stringify({ op: 'open', count, concurrency }) + '\n');
+    return this.answer('open', 30_000 + count * 2000);
+  }
+
+  async ping(): Promise<{ ok: number; failed: number }> {
+    this.proc.write('{"op":"ping"}\n');
+    return this.answer('ping', 120_000);
+  }
+
+  async close(): Promise<void> {
+    this.proc.write('{"op":"close"}\n');
+    await this.answer('close', 30_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.proc.stop('SIGKILL', 2000);
+  }
+}
