@@ -11,6 +11,8 @@ import { USER_NAME_MAX_BYTES } from './limits.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
 import { checkClientCertInfo } from '../auth/client-cert.js';
+import type { StateStore } from '../state/types.js';
+import { parseStateRequest, type StateAnswer, type StateBroadcast, type StateRequest } from './state-messages.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -29,7 +31,9 @@ export type NetworkMessage =
   /** reload step 2: add these pool subnets (from the config read in step 1) to the TUN device */
   | { t: 'reload-subnets'; id: number; cidrs: string[] }
   /** reload step 3: the network process adopted the new config; switch the user store too */
-  | { t: 'reload-commit'; id: number };
+  | { t: 'reload-commit'; id: number }
+  /** the session store (issue 12), owned by the privileged process: state-messages.ts */
+  | StateRequest;
 
 /** A profile as the network process serves it (the privileged process reads the file). */
 export interface ProfileWire {
@@ -56,7 +60,13 @@ export type PrivilegedMessage =
       users: number;
       logLevel: string;
       logFormat: 'json' | 'pretty' | 'auto';
+      /** which StateStore the privileged process opened (state-* requests reach it) */
+      stateKind: StateStore['kind'];
+      /** this gateway's name in session records */
+      stateNode: string;
     }
+  | StateAnswer
+  | StateBroadcast
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
   /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
   | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number; clientCa?: { caPem: string; crlPem: string | null } | null }
@@ -64,8 +74,12 @@ export type PrivilegedMessage =
   | { t: 'reload-failed'; id: number; ok: false; error: string }
   /** SIGHUP reached the privileged process */
   | { t: 'reload' }
-  /** SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit */
-  | { t: 'stop'; signal: string };
+  /**
+   * SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit. With
+   * `keepSessions` (`ctl restart`): close every connection WITHOUT a goodbye and keep the
+   * sessions in the store, so the clients reconnect with their cookie to the next process.
+   */
+  | { t: 'stop'; signal: string; keepSessions?: boolean };
 
 export class ChannelProtocolError extends Error {
   constructor(message: string) {
@@ -214,6 +228,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       return { t: 'reload-subnets', id: id(v), cidrs };
     }
     default:
+      if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

@@ -23,6 +23,7 @@ import { dropPrivileges } from './drop.js';
 import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
+import { RemoteStore } from './remote-store.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
 type Answer = Extract<PrivilegedMessage, { id: number }>;
@@ -47,9 +48,16 @@ const channel = new Channel<PrivilegedMessage, NetworkMessage>(
   (err) => {
     requests.failAll(new Error('the privileged process is gone'));
     if (!stopping) {
-      // Without it there is no login and no reload: say goodbye to every client and exit.
-      log?.error({ err: err?.message }, 'privileged process gone; shutting down');
-      void shutdown(1);
+      // The privileged process died (kill -9, a crash) or restarts: it owns the sessions' store and
+      // comes back. No goodbye to the clients (a TERMINATE would end their sessions): every
+      // connection just closes, and they reconnect with their cookie to the next gateway.
+      log?.error({ err: err?.message }, 'privileged process gone; closing every connection without a goodbye (clients reconnect)');
+      stopping = true;
+      try {
+        gw?.abandon();
+      } finally {
+        process.exit(1);
+      }
     }
   },
 );
@@ -66,8 +74,14 @@ function onMessage(m: PrivilegedMessage): void {
       void gw?.reload();
       break;
     case 'stop':
-      log?.info({ signal: m.signal }, 'shutting down');
-      void shutdown(0);
+      log?.info({ signal: m.signal, keepSessions: m.keepSessions === true }, m.keepSessions ? 'handing over to the next gateway process' : 'shutting down');
+      void shutdown(0, m.keepSessions === true);
+      break;
+    case 'state-ban-added':
+      gw?.applyBan(m.ban);
+      break;
+    case 'state-ban-removed':
+      gw?.liftBan(m.kind, m.key);
       break;
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
@@ -95,6 +109,8 @@ async function start(init: Init): Promise<void> {
     profile: profileFromWire(init.profile),
     tun,
     priv: new PrivilegedClient(channel, requests),
+    store: new RemoteStore(init.stateKind, channel, requests),
+    node: init.stateNode,
   });
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
   // the network listeners come after it and root goes right after them, in the same turn.
@@ -105,12 +121,13 @@ async function start(init: Init): Promise<void> {
   channel.send({ t: 'ready', pid: process.pid });
 }
 
-async function shutdown(code: number): Promise<void> {
+/** `keepSessions`: a handover (`ctl restart`): no TERMINATE, the sessions stay in the store. */
+async function shutdown(code: number, keepSessions = false): Promise<void> {
   if (stopping) return;
   stopping = true;
   try {
     await ops?.close();
-    await gw?.stop();
+    await (keepSessions ? gw?.handover() : gw?.stop());
   } finally {
     channel.close(null);
     process.exit(code);
