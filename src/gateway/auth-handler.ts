@@ -25,6 +25,7 @@ import type { AuthOutcome, Authenticator, ClientCertInfo, Identity, Prompt } fro
 import { isValidUserName, printableUserName } from './user-name.js';
 import { sessionRecordOf } from './state/session-record.js';
 import type { SessionRecord } from './state/types.js';
+import type { LoginRoute } from './cluster/view.js';
 
 export interface HttpReply {
   status: number;
@@ -70,6 +71,13 @@ export interface AuthDeps {
   loggedIn?: (s: Session) => void;
   /** the session's record for the store (state/session-record.ts, with this node's name) */
   record?: (s: Session) => SessionRecord;
+  /**
+   * cluster: where a new login goes (cluster/view.ts): on here, to another node (a 302 to its
+   * address, which openconnect follows, redoing the login there), or refused (draining).
+   */
+  route?: (path: string) => LoginRoute;
+  /** cluster: why this node takes no new session (draining), or null */
+  refuseSession?: () => string | null;
 }
 
 const GATEWAY_VERSION = `${PRODUCT} ${VERSION}`;
@@ -110,6 +118,9 @@ export class AuthHandler {
     switch (doc.type) {
       case 'init': {
         const { group } = this.chooseGroup(doc.groupSelect, ctx.path);
+        // The first request of a login is where a cluster sends the client to another node.
+        const routed = this.routed(group, ctx);
+        if (routed) return routed;
         const unknown = this.unknownGroupError(doc.groupSelect);
         // A certificate-only profile logs in at once, without a form (as ocserv does).
         // Only when the client named the group (or there is no other): openconnect's first init
@@ -122,6 +133,23 @@ export class AuthHandler {
       case 'logout':
         return await this.logout(doc.sessionToken);
     }
+  }
+
+  /**
+   * A cluster's answer to the first request of a login when it does not go on here: a 302 to the
+   * node that takes it (ASA-style load balancing, drain), or the form with why not. Null: go on.
+   */
+  routed(group: GroupConfig, ctx: RequestContext): HttpReply | null {
+    const r = this.d.route?.(ctx.path);
+    if (!r || r.kind === 'stay') return null;
+    if (r.kind === 'refuse') return this.form(group, ctx, r.message);
+    this.d.log.info({ remote: ctx.remoteAddr, node: r.node, location: r.location }, 'login redirected to another node');
+    return { status: 302, reason: 'Found', headers: [['Location', r.location], ['X-Transcend-Version', '1']], body: '', close: true };
+  }
+
+  /** GET / (the legacy flow's login page): routed like the first POST, else the form. */
+  loginPage(group: GroupConfig, ctx: RequestContext): HttpReply {
+    return this.routed(group, ctx) ?? this.form(group, ctx);
   }
 
   /** The login form for `group`. */
@@ -268,6 +296,11 @@ export class AuthHandler {
     const user = id.user;
     if (!group) return this.form(cfg.groups[0]!, ctx, LOGIN_FAILED);
     this.d.guard.succeed(ctx.remoteAddr, user);
+    const refused = this.d.refuseSession?.() ?? null;
+    if (refused) {
+      this.d.log.warn({ remote: ctx.remoteAddr, user, reason: refused }, 'login refused: this node takes no new sessions');
+      return this.form(group, ctx, refused);
+    }
     const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user);
     if (!admit.ok) {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');

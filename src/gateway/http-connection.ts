@@ -169,7 +169,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       }
       if (req.target === '/' || req.target.startsWith('/?')) {
         // A GET of / starts the legacy flow (§2.7): answer the same login form.
-        send(d.auth.form(d.tunnel.config().groups[0]!, { remoteAddr, userAgent: ua, path: '/', ...cert }));
+        send(d.auth.loginPage(d.tunnel.config().groups[0]!, { remoteAddr, userAgent: ua, path: req.target, ...cert }));
         return;
       }
     }

@@ -265,6 +265,11 @@ export class SessionStore {
     return s;
   }
 
+  /** The cached session whose cookie hashes to `hash` (a cluster event names sessions so). */
+  byCookieHash(hash: string): Session | undefined {
+    return this.byHash.get(hash);
+  }
+
   byCookie(token: string | null | undefined): Session | undefined {
     return token ? this.byHash.get(hashCookie(token)) : undefined;
   }

@@ -47,8 +47,9 @@ function record(over: Partial<SessionRecord> = {}): SessionRecord {
 }
 
 async function pair(redis: RedisServer, prefix: string, windowMs = 60_000): Promise<[RedisStore, RedisStore]> {
-  const a = await RedisStore.open({ url: redis.url, node: 'gw1', prefix, reconnectWindowMs: windowMs });
-  const b = await RedisStore.open({ url: redis.url, node: 'gw2', prefix, reconnectWindowMs: windowMs });
+  // No slack past the window: the expiry test waits for it.
+  const a = await RedisStore.open({ url: redis.url, node: 'gw1', prefix, reconnectWindowMs: windowMs, ttlSlackMs: 0 });
+  const b = await RedisStore.open({ url: redis.url, node: 'gw2', prefix, reconnectWindowMs: windowMs, ttlSlackMs: 0 });
   return [a, b];
 }
 

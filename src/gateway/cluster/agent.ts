@@ -21,8 +21,10 @@ import type { Logger } from '../../log.js';
 import { writePrivateFile } from '../../os/safe-files.js';
 import type { ClusterConfig } from '../config-cluster.js';
 import type { ClusterEvent, NodeInfo } from '../state/cluster-types.js';
-import type { RedisStore } from '../state/redis-store.js';
-import type { BanRecord } from '../state/types.js';
+import type { BanRecord, SessionRecord, StateStore } from '../state/types.js';
+import { RedisStore as RedisStoreClass } from '../state/redis-store.js';
+import type { GatewayConfig } from '../config.js';
+import type { PrivilegedMessage } from '../priv/messages.js';
 
 export const ANNOUNCE_MS = 2000;
 export const REAP_MS = 10_000;
@@ -39,7 +41,7 @@ export interface LoadReport {
 }
 
 export interface ClusterAgentDeps {
-  store: RedisStore;
+  store: RedisStoreClass;
   cluster: () => ClusterConfig;
   /** limits.max-clients and the TLS port, as running */
   capacity: () => number;
@@ -145,6 +147,19 @@ export class ClusterAgent {
     }
   }
 
+  /**
+   * The privileged process's sweep of stale stored sessions (stale-sessions.ts), in a cluster:
+   * only this node's records and those of nodes that are gone (another live node ends its own).
+   */
+  sweepable(r: SessionRecord): boolean {
+    return r.node === this.d.cluster().node || !this.lastNodes.some((n) => n.node === r.node);
+  }
+
+  /** Deletes a stale record; false when another node got there first (it sends the Stop). */
+  claim(cookieHash: string): Promise<boolean> {
+    return this.d.store.claimSession(cookieHash);
+  }
+
   private setDrainFile(on: boolean): void {
     const file = join(this.d.stateDir, DRAIN_FILE);
     try {
@@ -164,4 +179,26 @@ export class ClusterAgent {
     // Gone at once from the others' view (no redirect to a node that is leaving).
     await this.d.store.withdraw().catch(() => undefined);
   }
+}
+
+/**
+ * The agent of a `serve` whose store is the cluster's Redis (null on one machine), wired to the
+ * channel: node list, bans of other nodes (as the state-ban broadcasts every network process
+ * understands), and sessions other nodes adopted.
+ */
+export function clusterAgentFor(store: StateStore, config: () => GatewayConfig, log: Logger, send: (m: PrivilegedMessage) => void): ClusterAgent | null {
+  const cfg = config();
+  if (!(store instanceof RedisStoreClass) || !cfg.cluster) return null;
+  return new ClusterAgent({
+    store,
+    cluster: () => config().cluster ?? cfg.cluster!,
+    capacity: () => config().limits.maxClients,
+    port: () => config().listen.port,
+    stateDir: cfg.state,
+    log,
+    nodes: (nodes, redis) => send({ t: 'cluster-nodes', nodes, redis }),
+    ban: (ban) => send({ t: 'state-ban-added', ban }),
+    unban: (kind, key) => send({ t: 'state-ban-removed', kind, key }),
+    moved: (cookieHash, to) => send({ t: 'cluster-drop', cookieHash, to }),
+  });
 }

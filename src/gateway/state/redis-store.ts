@@ -46,6 +46,12 @@ export interface RedisStoreOptions {
   reconnectWindowMs: number;
   /** key prefix (tests use one per run) */
   prefix?: string;
+  /**
+   * Kept this long past the reconnect window (default 2 min): a gateway's sweep ends such
+   * sessions first (store delete, accounting Stop); Redis expiring them is the backstop for a
+   * cluster that lost every node.
+   */
+  ttlSlackMs?: number;
   /** a node entry not refreshed within this is gone (default 15 s) */
   nodeTtlMs?: number;
   /** a command not answered within this fails (default 2 s) */
@@ -95,6 +101,7 @@ export class RedisStore implements StateStore, ClusterBus {
   private readonly sub: Redis;
   private readonly p: string;
   private readonly windowMs: number;
+  private readonly slackMs: number;
   private readonly nodeTtlMs: number;
   private readonly where: string;
   private readonly listeners = new Set<(ev: ClusterEvent) => void>();
@@ -107,6 +114,7 @@ export class RedisStore implements StateStore, ClusterBus {
     this.node = o.node;
     this.p = o.prefix ?? 'sslgate:';
     this.windowMs = o.reconnectWindowMs;
+    this.slackMs = o.ttlSlackMs ?? 120_000;
     this.nodeTtlMs = o.nodeTtlMs ?? 15_000;
     this.where = `Redis at ${redactedUrl(o.url)}`;
     const common: RedisOptions = {
@@ -205,10 +213,15 @@ export class RedisStore implements StateStore, ClusterBus {
     return this.run('nextSessionId', () => this.redis.incr(`${this.p}session-id`));
   }
 
+  private ttlOf(r: SessionRecord, now: number): number | '' {
+    const ttl = sessionTtlMs(r, this.windowMs, now);
+    return ttl === null ? '' : ttl + this.slackMs;
+  }
+
   async putSession(r: SessionRecord): Promise<void> {
-    const ttl = sessionTtlMs(r, this.windowMs, Date.now());
+    const ttl = this.ttlOf(r, Date.now());
     const old = (await this.run('putSession', () =>
-      this.script(PUT_SESSION, [this.sessionKey(r.cookieHash), `${this.p}sessions`, `${this.p}session-id`], [encodeSession(r), ttl === null ? '' : ttl, r.cookieHash, r.id]),
+      this.script(PUT_SESSION, [this.sessionKey(r.cookieHash), `${this.p}sessions`, `${this.p}session-id`], [encodeSession(r), ttl, r.cookieHash, r.id]),
     )) as string | null;
     if (old === null) return;
     // Another node held the session's tunnel: tell it to let go (a client that reconnected
@@ -235,6 +248,15 @@ export class RedisStore implements StateStore, ClusterBus {
   }
 
   /** Every live record, in id order. */
+  /**
+   * Deletes the record if it is still there; true for the one caller that deleted it (several
+   * nodes may sweep the sessions of a dead node: one of them sends the accounting Stop).
+   */
+  async claimSession(cookieHash: string): Promise<boolean> {
+    const res = await this.run('claimSession', () => this.redis.multi().del(this.sessionKey(cookieHash)).srem(`${this.p}sessions`, cookieHash).exec());
+    return res?.[0]?.[1] === 1;
+  }
+
   async listSessions(): Promise<SessionRecord[]> {
     return (await this.readAll()).map((x) => x.record).sort((a, b) => a.id - b.id);
   }
@@ -371,8 +393,8 @@ export class RedisStore implements StateStore, ClusterBus {
     for (const { record, text } of await this.readAll()) {
       if (record.disconnectedAt !== null || liveNodes.has(record.node)) continue;
       const next: SessionRecord = { ...record, disconnectedAt: now };
-      const ttl = sessionTtlMs(next, this.windowMs, now);
-      const ok = await this.run('reap', () => this.script(CAS_SESSION, [this.sessionKey(record.cookieHash)], [text, encodeSession(next), ttl === null ? '' : ttl]));
+      const ttl = this.ttlOf(next, now);
+      const ok = await this.run('reap', () => this.script(CAS_SESSION, [this.sessionKey(record.cookieHash)], [text, encodeSession(next), ttl]));
       if (ok === 1) orphaned++;
     }
     let freed = 0;
