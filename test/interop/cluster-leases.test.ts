@@ -97,3 +97,13 @@ test('cluster: Redis down — tunnels keep running, a new login fails clearly; b
   const after = await lc.ping();
   assert.deepEqual([after.ok, after.failed], [10, 0]);
 });
+
+test('cluster: a node whose Redis does not answer does not start, and says why', { skip }, async (t) => {
+  const bed = await ClusterBed.open(t, 'noredis');
+  await bed.redis.stop('SIGKILL');
+  await assert.rejects(bed.startNode(0, { users: USERS }), (e: unknown) => {
+    const m = (e as Error).message;
+    t.diagnostic(m.split('\n').find((l) => l.includes('cluster.redis')) ?? m.slice(0, 300));
+    return /cluster\.redis: cannot reach Redis at redis:\/\/10\.88\.0\.2:\d+/.test(m);
+  });
+});
