@@ -142,6 +142,12 @@ export class RedisStore implements StateStore, ClusterBus {
   /** Connects; throws StoreUnavailableError naming the URL when Redis does not answer. */
   static async open(o: RedisStoreOptions): Promise<RedisStore> {
     const s = new RedisStore(o);
+    // connect() rejects with "Connection is closed."; the error event before it says why (ECONNREFUSED ...).
+    let cause = '';
+    const onError = (e: Error): void => {
+      cause ||= e.message;
+    };
+    s.redis.on('error', onError);
     try {
       await s.redis.connect();
       await s.sub.connect();
@@ -149,7 +155,9 @@ export class RedisStore implements StateStore, ClusterBus {
     } catch (e) {
       s.redis.disconnect();
       s.sub.disconnect();
-      throw new StoreUnavailableError(`cannot reach ${s.where}: ${(e as Error).message}`);
+      throw new StoreUnavailableError(`cannot reach ${s.where}: ${(cause || (e as Error).message).replace(/\.$/, '')}`);
+    } finally {
+      s.redis.off('error', onError);
     }
     return s;
   }
