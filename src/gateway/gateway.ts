@@ -45,6 +45,8 @@ export interface PrivilegedOps extends Authenticator {
   addSubnets(cidrs: Ipv4Cidr[]): Promise<void>;
   /** Reload step 3: the new config is adopted; the user store switches too. */
   commitReload(): Promise<void>;
+  /** `ctl restart`: the privileged process hands the sessions over to a new gateway process. */
+  restart?(): void;
 }
 
 /** Everything the gateway gets ready-made from the privileged process. */
@@ -420,6 +422,14 @@ export class Gateway {
         this.endSession(s, 'no tunnel within cookie-timeout');
       }
     }
+  }
+
+  /** `ctl restart` (admin API): false when this gateway cannot restart itself (no privileged process). */
+  restart(): boolean {
+    if (!this.priv.restart) return false;
+    this.log.info({ sessions: this.sessions.size }, 'restart asked for: handing the sessions over to a new gateway process');
+    this.priv.restart();
+    return true;
   }
 
   get currentConfig(): GatewayConfig {

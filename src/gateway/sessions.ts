@@ -309,7 +309,10 @@ export class SessionStore {
   /** The address of `s`, leased by the store (the one it holds already, if any). */
   async lease(s: Session, hint?: number): Promise<number | null> {
     const a = await this.backing.lease(s.poolRef, s.cookieHash, hint);
-    if (a !== null) s.pool.note(s.cookieHash, a);
+    if (a !== null) {
+      s.pool.note(s.cookieHash, a);
+      s.leased(a);
+    }
     return a;
   }
 

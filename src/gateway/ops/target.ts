@@ -41,4 +41,8 @@ export interface OpsTarget {
   /** `ctl drain` (cluster only) */
   drain?(on: boolean, graceSeconds?: number): unknown;
   reload(): Promise<ReloadResult>;
+  /** session store writes that failed (issue 12: a full disk, Redis away) */
+  readonly storeErrors?: number;
+  /** `ctl restart` (issue 12): false when this gateway cannot restart itself */
+  restart?(): boolean;
 }

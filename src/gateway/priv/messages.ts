@@ -33,6 +33,8 @@ export type NetworkMessage =
   | { t: 'reload-subnets'; id: number; cidrs: string[] }
   /** reload step 3: the network process adopted the new config; switch the user store too */
   | { t: 'reload-commit'; id: number }
+  /** `ctl restart` (admin API): hand the sessions over to a new gateway process (cli/serve-supervisor.ts) */
+  | { t: 'restart' }
   /** the session store (issue 12), owned by the privileged process: state-messages.ts */
   | StateRequest
   /** this node's load and drain state, for the cluster's registry: cluster-messages.ts */
@@ -214,6 +216,9 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       }
       return m;
     }
+    case 'restart':
+      onlyKeys(v, ['t']);
+      return { t: 'restart' };
     case 'reload-read':
     case 'reload-commit':
       onlyKeys(v, ['t', 'id']);

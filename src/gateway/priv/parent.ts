@@ -409,6 +409,10 @@ export class PrivilegedParent {
       case 'cluster-load':
         this.cluster?.report(m);
         break;
+      case 'restart':
+        if (this.onRestart && !this.stopping) this.onRestart();
+        else this.log.warn({}, 'restart asked for, but this gateway cannot restart itself now');
+        break;
       case 'state-next-id':
       case 'state-put':
       case 'state-get':
@@ -481,6 +485,30 @@ export class PrivilegedParent {
     this.channel?.send({ t: 'reload' });
   }
 
+  /** Set by serve.ts: a `ctl restart` arrived (through the network process's admin API). */
+  onRestart: (() => void) | null = null;
+
+  /**
+   * `ctl restart`: the network process records every session in the store and closes every
+   * connection without a goodbye (the clients reconnect to the next process with their cookie),
+   * then the store closes. No accounting Stop: the sessions go on.
+   */
+  async handover(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      this.channel?.send({ t: 'stop', signal: 'restart', keepSessions: true });
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.backends?.close();
+    await this.closeStore();
+    this.cleanup();
+  }
+
   /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
   async stop(signal: string): Promise<void> {
     if (this.stopping) return;
@@ -493,10 +521,32 @@ export class PrivilegedParent {
       await exited;
       clearTimeout(timer);
     }
+    // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
+    // not come back since a restart (the network process ended the ones it carried). Not on a
+    // failed start: a port in use must not cost every user their session.
+    if (signal === 'SIGTERM' || signal === 'SIGINT') await this.endStoredSessions();
     // Accounting Stop records the network process sent on its way out still go to the server.
     await this.backends?.close();
     await this.closeStore();
     this.cleanup();
+  }
+
+  /** Deletes this node's stored sessions (their leases freed, accounting stopped as a NAS reboot). */
+  private async endStoredSessions(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      const node = stateNodeName(this.config);
+      for (const r of await store.listSessions()) {
+        if (r.node !== node) continue;
+        await store.deleteSession(r.cookieHash);
+        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
+        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        this.backends?.account('stop', storedAcctRecord(r), 'nas-reboot');
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'ending the stored sessions failed');
+    }
   }
 
   private async closeStore(): Promise<void> {
