@@ -8,7 +8,7 @@
  * root has been given up. stop() says goodbye to every client first.
  */
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
-import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { formatCidr, formatIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
 import { AuthHandler } from './auth-handler.js';
@@ -256,6 +256,37 @@ export class Gateway {
     this.sessions.drop(s);
     s.pool.release(s.cookieHash);
     s.channel?.destroy({ kind: 'local', text: MOVED });
+  }
+
+  /**
+   * The shared store is back after an outage (cluster): every session this node carries is
+   * written again, and its address leased again to it. Against a Redis that kept its data this
+   * changes nothing (same record, same lease: a lease is idempotent for its holder); against one
+   * that came back empty it restores what this node knows, so other nodes find the cookies and no
+   * new login gets an address in use here. An address another session took meanwhile cannot be
+   * taken back from a live tunnel: it is logged.
+   */
+  async resyncStore(): Promise<void> {
+    let written = 0;
+    let conflicts = 0;
+    for (const s of [...this.sessions.all()]) {
+      try {
+        await this.store.putSession(this.recordOf(s));
+        written++;
+        if (s.address !== null) {
+          const a = await this.store.lease(s.poolRef, s.cookieHash, s.address);
+          if (a !== s.address) {
+            conflicts++;
+            this.log.error({ session: s.id, user: s.user, address: formatIpv4(s.address), got: a === null ? null : formatIpv4(a) }, 'cluster resync: the address of this session is held by another session in the store');
+            if (a !== null) await this.store.release(s.poolRef, s.cookieHash);
+          }
+        }
+      } catch (e) {
+        this.storeFailed('resync', e as Error);
+        break;
+      }
+    }
+    this.log.info({ sessions: written, conflicts }, 'cluster resync: this node\'s sessions and leases written to the store again');
   }
 
   /**

@@ -8,6 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { interopSkipReason } from '../helpers/netns.js';
 import { redisSkipReason } from '../helpers/redis.js';
 import { ClusterBed, LightClient, NODE_ADDR } from '../helpers/cluster-bed.js';
@@ -106,4 +108,31 @@ test('cluster: a node whose Redis does not answer does not start, and says why',
     t.diagnostic(m.split('\n').find((l) => l.includes('cluster.redis')) ?? m.slice(0, 300));
     return /cluster\.redis: cannot reach Redis at redis:\/\/10\.88\.0\.2:\d+/.test(m);
   });
+});
+
+test('cluster: Redis comes back EMPTY (data lost) — the nodes write their sessions and leases again', { skip }, async (t) => {
+  const bed = await ClusterBed.open(t, 'redisempty');
+  const a = await bed.startNode(0, { users: USERS, extraYaml: EXTRA });
+  const b = await bed.startNode(1, { users: USERS, extraYaml: EXTRA });
+  const lc = [await LightClient.start(bed.cl, NODE_ADDR[0], 'load', 'load-pw-1'), await LightClient.start(bed.cl, NODE_ADDR[1], 'load', 'load-pw-1')];
+  t.after(async () => {
+    for (const c of lc) await c.stop();
+  });
+  const before = (await Promise.all(lc.map((c) => c.open(20)))).flatMap((r) => r.addresses);
+  assert.equal(before.length, 40);
+  await bed.redis.stop('SIGKILL');
+  // A Redis without persistence (or a new, empty one): its data is gone.
+  fs.rmSync(path.join(bed.redis.dir, 'appendonlydir'), { recursive: true, force: true });
+  fs.rmSync(path.join(bed.redis.dir, 'dump.rdb'), { force: true });
+  const marks = [a.proc.lines.length, b.proc.lines.length];
+  await bed.redis.start();
+  await Promise.all([a.waitLog(/cluster resync/, 20_000, marks[0]), b.waitLog(/cluster resync/, 20_000, marks[1])]);
+  const leased = Number(await bed.redis.cli(['hlen', 'sslgate:lease:10.89.0.1/24:addr']));
+  assert.equal(leased, 40, 'every live session leased again');
+  const after = (await Promise.all(lc.map((c) => c.open(20)))).flatMap((r) => r.addresses);
+  assert.equal(after.length, 40);
+  const all = [...before, ...after];
+  assert.deepEqual(all.filter((x, i) => all.indexOf(x) !== i), [], 'no address given twice after the data loss');
+  const pings = await Promise.all(lc.map((c) => c.ping()));
+  assert.deepEqual(pings.map((p) => p.failed), [0, 0]);
 });

@@ -51,6 +51,7 @@ test('cluster agents: registry, bans, moves and the drain file across two nodes'
       ban: (b) => rec.bans.push(b),
       unban: () => undefined,
       moved: (h) => rec.moved.push(h),
+      resync: () => undefined,
     });
     made.push(rec);
   }

@@ -55,6 +55,8 @@ export interface ClusterAgentDeps {
   unban: (kind: BanRecord['kind'], key: string) => void;
   /** another node adopted this session: this node drops its tunnel and forgets it */
   moved: (cookieHash: string, to: string) => void;
+  /** Redis is back after an outage: the network process writes its sessions and leases again */
+  resync: () => void;
 }
 
 export class ClusterAgent {
@@ -73,8 +75,11 @@ export class ClusterAgent {
     this.offs.push(this.d.store.onEvent((ev) => this.onEvent(ev)));
     this.offs.push(
       this.d.store.onAvailability((up, err) => {
-        if (up) this.d.log.info({ redis: this.d.cluster().redis.replace(/\/\/[^@]*@/, '//***@') }, 'cluster store (Redis) is back; sessions, leases and bans are shared again');
-        else this.d.log.error({ err }, 'cluster store (Redis) unavailable: tunnels keep running, new logins and reconnects to other nodes fail until it is back');
+        if (up) {
+          this.d.log.info({ redis: this.d.cluster().redis.replace(/\/\/[^@]*@/, '//***@') }, 'cluster store (Redis) is back; sessions, leases and bans are shared again');
+          this.d.resync();
+          void this.tick();
+        } else this.d.log.error({ err }, 'cluster store (Redis) unavailable: tunnels keep running, new logins and reconnects to other nodes fail until it is back');
         this.d.nodes(this.lastNodes, up);
       }),
     );
@@ -200,5 +205,6 @@ export function clusterAgentFor(store: StateStore, config: () => GatewayConfig, 
     ban: (ban) => send({ t: 'state-ban-added', ban }),
     unban: (kind, key) => send({ t: 'state-ban-removed', kind, key }),
     moved: (cookieHash, to) => send({ t: 'cluster-drop', cookieHash, to }),
+    resync: () => send({ t: 'cluster-resync' }),
   });
 }

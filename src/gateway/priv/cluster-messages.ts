@@ -15,7 +15,12 @@ export type ClusterNotice =
   /** the live nodes (this one included) and whether Redis answers */
   | { t: 'cluster-nodes'; nodes: NodeInfo[]; redis: boolean }
   /** another node (`to`) adopted this session: drop its tunnel here, keep nothing */
-  | { t: 'cluster-drop'; cookieHash: string; to: string };
+  | { t: 'cluster-drop'; cookieHash: string; to: string }
+  /**
+   * Redis is back after an outage: write every session this node carries, and its lease, again
+   * (a Redis that came back without its data learns them anew; one that kept them is unchanged).
+   */
+  | { t: 'cluster-resync' };
 
 export class ClusterMessageError extends Error {
   constructor(message: string) {

@@ -89,6 +89,9 @@ function onMessage(m: PrivilegedMessage): void {
     case 'cluster-drop':
       gw?.sessionMoved(m.cookieHash, m.to);
       break;
+    case 'cluster-resync':
+      void gw?.resyncStore();
+      break;
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
   }

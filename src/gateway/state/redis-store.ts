@@ -134,6 +134,8 @@ export class RedisStore implements StateStore, ClusterBus {
     this.sub = new Redis(o.url, { ...common });
     this.redis.on('ready', () => this.setUp(true));
     this.redis.on('error', (e: Error) => this.setUp(false, e.message));
+    // 'close' comes on every lost connection (a restarted Redis may come back before any error).
+    this.redis.on('close', () => this.setUp(false, 'connection closed'));
     this.redis.on('end', () => this.setUp(false, 'connection closed'));
     this.sub.on('error', () => undefined); // the command connection reports the outage
     this.sub.on('message', (_ch: string, text: string) => this.onMessage(text));
