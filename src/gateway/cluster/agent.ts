@@ -22,7 +22,7 @@ import { writePrivateFile } from '../../os/safe-files.js';
 import type { ClusterConfig } from '../config-cluster.js';
 import type { ClusterEvent, NodeInfo } from '../state/cluster-types.js';
 import type { BanRecord, SessionRecord, StateStore } from '../state/types.js';
-import { RedisStore as RedisStoreClass } from '../state/redis-store.js';
+import { RedisStore, redactedUrl } from '../state/redis-store.js';
 import type { GatewayConfig } from '../config.js';
 import type { PrivilegedMessage } from '../priv/messages.js';
 
@@ -41,7 +41,7 @@ export interface LoadReport {
 }
 
 export interface ClusterAgentDeps {
-  store: RedisStoreClass;
+  store: RedisStore;
   cluster: () => ClusterConfig;
   /** limits.max-clients and the TLS port, as running */
   capacity: () => number;
@@ -76,7 +76,7 @@ export class ClusterAgent {
     this.offs.push(
       this.d.store.onAvailability((up, err) => {
         if (up) {
-          this.d.log.info({ redis: this.d.cluster().redis.replace(/\/\/[^@]*@/, '//***@') }, 'cluster store (Redis) is back; sessions, leases and bans are shared again');
+          this.d.log.info({ redis: redactedUrl(this.d.cluster().redis) }, 'cluster store (Redis) is back; sessions, leases and bans are shared again');
           this.d.resync();
           void this.tick();
         } else this.d.log.error({ err }, 'cluster store (Redis) unavailable: tunnels keep running, new logins and reconnects to other nodes fail until it is back');
@@ -193,7 +193,7 @@ export class ClusterAgent {
  */
 export function clusterAgentFor(store: StateStore, config: () => GatewayConfig, log: Logger, send: (m: PrivilegedMessage) => void): ClusterAgent | null {
   const cfg = config();
-  if (!(store instanceof RedisStoreClass) || !cfg.cluster) return null;
+  if (!(store instanceof RedisStore) || !cfg.cluster) return null;
   return new ClusterAgent({
     store,
     cluster: () => config().cluster ?? cfg.cluster!,
