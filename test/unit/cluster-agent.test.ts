@@ -70,6 +70,11 @@ test('cluster agents: registry, bans, moves and the drain file across two nodes'
   await until(() => a.nodes.length === 2 && b.nodes.length === 2 && a.nodes.find((n) => n.node === 'gw2')?.sessions === 2);
   assert.deepEqual(a.nodes.map((n) => [n.node, n.address, n.sessions, n.tunnels, n.draining]), [['gw1', '10.88.0.11', 7, 5, false], ['gw2', '10.88.0.12', 2, 2, false]]);
 
+  // A second network process (worker) of gw1: the node's load is the sum.
+  a.agent.report({ sessions: 1, tunnels: 1, draining: false }, 1);
+  await until(() => b.nodes.find((n) => n.node === 'gw1')?.sessions === 8);
+  assert.equal(b.nodes.find((n) => n.node === 'gw1')?.tunnels, 6);
+
   const ban: BanRecord = { kind: 'address', key: '198.51.100.9', until: Date.now() + 60_000 };
   await a.store.putBan(ban);
   await until(() => b.bans.length === 1);

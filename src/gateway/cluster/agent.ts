@@ -61,6 +61,7 @@ export interface ClusterAgentDeps {
 
 export class ClusterAgent {
   private load: LoadReport = { sessions: 0, tunnels: 0, draining: false };
+  private readonly reports = new Map<number, LoadReport>();
   private readonly startedAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private lastNodes: NodeInfo[] = [];
@@ -89,13 +90,26 @@ export class ClusterAgent {
     for (const t of this.timers) t.unref();
   }
 
-  /** The network process's report (cluster-load); a change of `draining` is announced at once. */
-  report(l: LoadReport): void {
-    const drainChanged = l.draining !== this.load.draining;
-    this.load = l;
-    if (drainChanged) {
-      this.setDrainFile(l.draining);
-      this.d.log.info({ node: this.d.cluster().node }, l.draining ? 'draining: no new sessions; tunnels move to other nodes on their next reconnect' : 'drain ended: taking new sessions again');
+  /**
+   * A network process's report (cluster-load); `source` tells several network processes (workers)
+   * apart: the node's load is their sum, and it drains when one does (`ctl drain` reaches the one
+   * with the admin socket). A change of `draining` is announced at once.
+   */
+  report(l: LoadReport, source = 0): void {
+    this.reports.set(source, l);
+    const was = this.load.draining;
+    let sessions = 0;
+    let tunnels = 0;
+    let draining = false;
+    for (const r of this.reports.values()) {
+      sessions += r.sessions;
+      tunnels += r.tunnels;
+      draining ||= r.draining;
+    }
+    this.load = { sessions, tunnels, draining };
+    if (draining !== was) {
+      this.setDrainFile(draining);
+      this.d.log.info({ node: this.d.cluster().node }, draining ? 'draining: no new sessions; tunnels move to other nodes on their next reconnect' : 'drain ended: taking new sessions again');
       void this.tick();
     }
   }
