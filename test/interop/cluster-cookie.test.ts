@@ -11,7 +11,7 @@ import { interopSkipReason } from '../helpers/netns.js';
 import { redisSkipReason } from '../helpers/redis.js';
 import { ClusterBed, CLIENT_ADDR, NODE_ADDR, POOL_GW } from '../helpers/cluster-bed.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
-import { ctlJson } from '../helpers/ctl.js';
+import { ctl, ctlJson } from '../helpers/ctl.js';
 import type { SslgateGateway } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'redis-server']) || redisSkipReason();
@@ -71,6 +71,10 @@ test('cluster: a cookie from node A works on node B; sessions and status are clu
     return s.cluster && s.cluster.nodes.length === 2 && s.cluster.nodes.find((n) => n.node === 'gw2')?.sessions === 1 ? s : null;
   });
   assert.deepEqual(status.cluster!.nodes.map((n) => n.node), ['gw1', 'gw2']);
+  const metrics = (await ctl(a, ['metrics'])).stdout;
+  assert.match(metrics, /^sslgate_cluster_redis_up 1$/m);
+  assert.match(metrics, /^sslgate_cluster_node_sessions\{node="gw2"\} 1$/m);
+  assert.match(metrics, /^sslgate_cluster_draining 0$/m);
 });
 
 test('cluster: a ban made on node A refuses the address on node B', { skip }, async (t) => {
