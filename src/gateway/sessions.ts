@@ -356,9 +356,4 @@ export class SessionStore {
       (e: unknown) => this.onStoreError('delete', e as Error),
     );
   }
-
-  /** Drops the session from this cache only (it stays in the store: a handover to the next process). */
-  drop(s: Session): void {
-    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
-  }
 }
