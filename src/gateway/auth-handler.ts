@@ -43,6 +43,8 @@ export interface RequestContext {
   path: string;
   /** the webvpncontext cookie: the handle of a login waiting for an answer (ocserv's name) */
   contextCookie?: string;
+  /** cluster: the client carries PLACED_COOKIE: a node already took this login, it stays there */
+  placed?: boolean;
   /** the TLS client certificate, verified against tls.client-ca */
   cert?: ClientCertInfo;
   /** why the client's certificate was not accepted (expired, unknown CA, revoked) */
@@ -89,6 +91,13 @@ const XML_HEADERS: Array<[string, string]> = [
 
 export const LOGIN_FAILED = 'Login failed.';
 
+/**
+ * cluster: set on the first answer a node gives a login it keeps (balance.ts). openconnect sends
+ * the host's cookies back on its next requests, among them a second `init` (a group change):
+ * without it, that request could be sent to another node in the middle of the login.
+ */
+export const PLACED_COOKIE = 'sslgate-lb';
+
 /** How each engine failure is counted (the ban guard scores bad-credentials and group-not-allowed). */
 const FAILURE_EVENT: Record<Extract<AuthOutcome, { kind: 'failure' }>['reason'], AuthFailureReason> = {
   'bad-credentials': 'bad-credentials',
@@ -121,12 +130,8 @@ export class AuthHandler {
         // The first request of a login is where a cluster sends the client to another node.
         const routed = this.routed(group, ctx);
         if (routed) return routed;
-        const unknown = this.unknownGroupError(doc.groupSelect);
-        // A certificate-only profile logs in at once, without a form (as ocserv does).
-        // Only when the client named the group (or there is no other): openconnect's first init
-        // never names one, even with --authgroup, and would land in a certificate-only default.
-        if (!unknown && !needsPassword(group) && (doc.groupSelect !== undefined || this.d.config().groups.length === 1)) return this.begin(group, '', '', ctx);
-        return this.form(group, ctx, unknown);
+        if (this.d.route && !ctx.placed) return this.placedHere(await this.initAnswer(doc.groupSelect, group, ctx));
+        return this.initAnswer(doc.groupSelect, group, ctx);
       }
       case 'auth-reply':
         return this.login(doc, ctx);
@@ -135,11 +140,27 @@ export class AuthHandler {
     }
   }
 
+  /** The answer to an `init`: the login form, or straight to a certificate login. */
+  private initAnswer(groupSelect: string | undefined, group: GroupConfig, ctx: RequestContext): Promise<HttpReply> | HttpReply {
+    const unknown = this.unknownGroupError(groupSelect);
+    // A certificate-only profile logs in at once, without a form (as ocserv does).
+    // Only when the client named the group (or there is no other): openconnect's first init
+    // never names one, even with --authgroup, and would land in a certificate-only default.
+    if (!unknown && !needsPassword(group) && (groupSelect !== undefined || this.d.config().groups.length === 1)) return this.begin(group, '', '', ctx);
+    return this.form(group, ctx, unknown);
+  }
+
+  /** Marks a login this node keeps (PLACED_COOKIE): its later requests are not routed elsewhere. */
+  private placedHere(r: HttpReply): HttpReply {
+    return { ...r, headers: [...r.headers, ['Set-Cookie', `${PLACED_COOKIE}=1; Secure; HttpOnly`]] };
+  }
+
   /**
    * A cluster's answer to the first request of a login when it does not go on here: a 302 to the
    * node that takes it (ASA-style load balancing, drain), or the form with why not. Null: go on.
    */
   routed(group: GroupConfig, ctx: RequestContext): HttpReply | null {
+    if (ctx.placed) return null;
     const r = this.d.route?.(ctx.path);
     if (!r || r.kind === 'stay') return null;
     if (r.kind === 'refuse') return this.form(group, ctx, r.message);
@@ -149,7 +170,9 @@ export class AuthHandler {
 
   /** GET / (the legacy flow's login page): routed like the first POST, else the form. */
   loginPage(group: GroupConfig, ctx: RequestContext): HttpReply {
-    return this.routed(group, ctx) ?? this.form(group, ctx);
+    const routed = this.routed(group, ctx);
+    if (routed) return routed;
+    return this.d.route && !ctx.placed ? this.placedHere(this.form(group, ctx)) : this.form(group, ctx);
   }
 
   /** The login form for `group`. */

@@ -35,10 +35,12 @@ test('cluster: balance on — logins at node A are spread over A and B by redire
     await c.waitTunnel(30_000);
   }
   const redirected = clients.filter((c) => c.lines.some((l) => l.text.includes(`POST https://${NODE_ADDR[1]}/`)));
+  const bounced = clients.filter((c) => c.lines.some((l) => l.text.includes(`Location: https://${NODE_ADDR[0]}`)));
+  assert.deepEqual(bounced.map((c) => c.proc.tail(60)), [], 'no login was sent back to A in the middle (sslgate-lb cookie)');
   t.diagnostic(`${redirected.length} of ${clients.length} logins redirected to B`);
   const list = await ctlJson<Array<{ user: string; node?: string }>>(a, ['sessions']);
   const byNode = new Map<string, number>();
   for (const v of list) byNode.set(v.node ?? '?', (byNode.get(v.node ?? '?') ?? 0) + 1);
   assert.ok((byNode.get('gw1') ?? 0) >= 1 && (byNode.get('gw2') ?? 0) >= 1, `sessions on both nodes: ${JSON.stringify([...byNode])}`);
-  assert.equal(redirected.length, byNode.get('gw2'), 'every session on B came by a redirect openconnect followed');
+  assert.equal(redirected.length, byNode.get('gw2'), `every session on B came by a redirect openconnect followed: ${JSON.stringify(list)}\n${redirected.map((c) => c.proc.tail(120)).join('\n---\n')}`);
 });
