@@ -264,7 +264,8 @@ export class Gateway {
    * changes nothing (same record, same lease: a lease is idempotent for its holder); against one
    * that came back empty it restores what this node knows, so other nodes find the cookies and no
    * new login gets an address in use here. An address another session took meanwhile cannot be
-   * taken back from a live tunnel: it is logged.
+   * taken back from a live tunnel: it is logged. The stored bans are read again (their broadcast
+   * may have been missed).
    */
   async resyncStore(): Promise<void> {
     let written = 0;
@@ -286,7 +287,13 @@ export class Gateway {
         break;
       }
     }
-    this.log.info({ sessions: written, conflicts }, 'cluster resync: this node\'s sessions and leases written to the store again');
+    // Bans other nodes made during the outage were stored there but their broadcast was lost.
+    const bans = await this.store.listBans().catch((e: unknown) => {
+      this.storeFailed('list-bans', e as Error);
+      return [];
+    });
+    for (const b of bans) this.applyBan(b);
+    this.log.info({ sessions: written, conflicts, bans: bans.length }, 'cluster resync: this node\'s sessions and leases written to the store again');
   }
 
   /**
