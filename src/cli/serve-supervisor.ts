@@ -11,10 +11,11 @@
  * runs under the supervisor (SSLGATE_SUPERVISED=1) just exits with RESTART_EXIT_CODE after its
  * handover and the supervisor starts the next one: one supervisor however many restarts.
  *
- * The clients see their TLS connection close without a goodbye and reconnect with their cookie
- * (openconnect at once, then every 10 s; `sslgate connect` likewise), get the same address from
- * the store, and their data plane resumes: the interruption is the new process's start-up plus
- * the client's retry interval.
+ * The clients see their TLS connection close without a goodbye and reconnect with their cookie,
+ * get the same address from the store, and their data plane resumes. The TLS port never closes:
+ * its listening socket is bound by the first process (priv/parent.ts, native/listen.c) and passed
+ * to each new one, so a client's immediate reconnect waits in the accept queue until the new
+ * gateway accepts it: the interruption is the new process's start-up.
  */
 import { spawn } from 'node:child_process';
 
@@ -26,10 +27,15 @@ export function isSupervised(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[SUPERVISED_ENV] === '1';
 }
 
-/** Runs `sslgate serve` (this process's own command line) again each time it asks; its final exit code. */
-export async function superviseRestarts(onStart: (pid: number) => void): Promise<number> {
+/**
+ * Runs `sslgate serve` (this process's own command line) again each time it asks; its final exit
+ * code. `listen`: the TLS port's listening socket, passed on to each new process as its fd 3 so
+ * the port stays open between them (clients that reconnect meanwhile wait in its queue).
+ */
+export async function superviseRestarts(onStart: (pid: number) => void, listen: { fd: number; address: string } | null): Promise<number> {
   for (;;) {
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, [SUPERVISED_ENV]: '1' } });
+    const env = { ...process.env, [SUPERVISED_ENV]: '1', ...(listen ? { SSLGATE_LISTEN_FD: '3', SSLGATE_LISTEN_ADDR: listen.address } : {}) };
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: listen ? ['inherit', 'inherit', 'inherit', listen.fd] : 'inherit', env });
     if (child.pid !== undefined) onStart(child.pid);
     const forward = (sig: NodeJS.Signals) => (): void => void child.kill(sig);
     const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);

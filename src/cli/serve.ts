@@ -72,6 +72,16 @@ export function register(program: Command): void {
         gw.reload();
       };
       process.on('SIGHUP', onHup);
+      if (isSupervised()) {
+        // The supervisor (the first `serve`, see serve-supervisor.ts) died: hand the sessions over
+        // and go, so that the service manager's next `serve` can take the port, the TUN and them.
+        const supervisor = process.ppid;
+        setInterval(() => {
+          if (process.ppid === supervisor) return;
+          log.error({ supervisor }, 'the supervising serve process is gone; handing the sessions over and exiting');
+          void gw.handover().then(() => process.exit(1));
+        }, 1000).unref();
+      }
       const how = await new Promise<'stop' | 'restart'>((resolve) => {
         const onSignal = (sig: string): void => {
           log.info({ signal: sig }, 'shutting down');
@@ -90,6 +100,7 @@ export function register(program: Command): void {
       process.removeAllListeners('SIGTERM');
       process.removeAllListeners('SIGINT');
       if (isSupervised()) process.exit(RESTART_EXIT_CODE);
-      process.exit(await superviseRestarts((pid) => log.info({ pid }, 'started the new gateway process (this one now only supervises it)')));
+      const listen = gw.listenFd === null ? null : { fd: gw.listenFd, address: `${cfg.listen.host}:${cfg.listen.port}` };
+      process.exit(await superviseRestarts((pid) => log.info({ pid }, 'started the new gateway process (this one now only supervises it)'), listen));
     });
 }

@@ -69,6 +69,8 @@ export interface GatewayResources {
   node?: string;
   /** with `cluster:`: reports this node's load and drain state to the privileged process */
   clusterReport?: (r: ClusterReport) => void;
+  /** the TLS port, already listening (bound by the privileged process); absent: listen() binds it */
+  listenFd?: number;
 }
 
 /** How long `ctl drain` waits, by default, before closing tunnels (health checks move the VIP first). */
@@ -93,6 +95,7 @@ export class Gateway {
   /** with `cluster:`: the other nodes, load balancing, drain (cluster/view.ts) */
   readonly cluster: ClusterView | null;
   private drainTimer: NodeJS.Timeout | null = null;
+  private readonly listenFd: number | null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
   private server: Server | null = null;
@@ -120,6 +123,7 @@ export class Gateway {
     this.priv = res.priv;
     this.store = res.store ?? new MemoryStore();
     this.node = res.node ?? hostname();
+    this.listenFd = res.listenFd ?? null;
     this.sessions = new SessionStore(this.store);
     this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
     this.sessions.restorer = (token, r) => this.restoreSession(token, r);
@@ -201,10 +205,12 @@ export class Gateway {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(cfg.listen.port, cfg.listen.host, () => {
+      const done = (): void => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (this.listenFd !== null) server.listen({ fd: this.listenFd }, done);
+      else server.listen(cfg.listen.port, cfg.listen.host, done);
     });
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
     this.server = server;

@@ -61,6 +61,8 @@ export type PrivilegedMessage =
       profile: ProfileWire | null;
       /** offload: the TUN_F_* bits the TUN was opened with (0 = a plain TUN); mtu: its MTU */
       tun: { name: string; fd: number; offload: number; mtu: number };
+      /** the TLS port's listening socket, bound by the privileged process (absent: bind it here) */
+      listenFd?: number;
       runAs: { uid: number; gid: number; user: string; group: string };
       users: number;
       logLevel: string;

@@ -119,6 +119,7 @@ async function start(init: Init): Promise<void> {
     tun,
     priv: new PrivilegedClient(channel, requests),
     store: new RemoteStore(init.stateKind, channel, requests),
+    ...(init.listenFd !== undefined ? { listenFd: init.listenFd } : {}),
     node: init.stateNode,
     clusterReport: (r) => channel.send(r),
   });

@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../../log.js';
 import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
 import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface } from '../../os/tun.js';
+import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
 import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
@@ -130,6 +130,14 @@ async function addSubnet(tun: string, c: string): Promise<void> {
   });
 }
 
+/** The listening socket a supervising `serve` passed on (serve-supervisor.ts), if it is for `cfg.listen`. */
+function inheritedListenFd(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): number | null {
+  const fd = Number(env['SSLGATE_LISTEN_FD']);
+  if (!Number.isInteger(fd) || fd < 3) return null;
+  // A config whose listen address changed binds anew (the old port stays with the supervisor).
+  return env['SSLGATE_LISTEN_ADDR'] === `${cfg.listen.host}:${cfg.listen.port}` ? fd : null;
+}
+
 /** The accounting record of a stored session that ended without a network process (sweepStale). */
 function storedAcctRecord(r: SessionRecord): AcctRecord {
   const rec: AcctRecord = {
@@ -171,6 +179,12 @@ export class PrivilegedParent {
   private staleTimer: NodeJS.Timeout | null = null;
   /** with `cluster:`: the node registry, other nodes' events, drain (cluster/agent.ts) */
   private cluster: ClusterAgent | null = null;
+  /**
+   * The TLS port's listening socket: bound here, accepted on only by the network process (fd 5
+   * there). Kept open by this process across `ctl restart` (serve-supervisor.ts) so the port
+   * never closes.
+   */
+  listenFd: number | null = null;
 
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
@@ -224,7 +238,8 @@ export class PrivilegedParent {
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
       const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
-      const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd] });
+      this.listenFd ??= this.listenSocket(cfg);
+      const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd, this.listenFd] });
       this.child = child;
       // The network process holds the TUN now; this one never reads packets.
       closeSync(tun.fd);
@@ -237,6 +252,7 @@ export class PrivilegedParent {
         clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
         tun: { name: tun.name, fd: 4, offload: tun.offload, mtu: tunMtu },
+        listenFd: 5,
         runAs: this.runAs,
         users: this.users.count,
         logLevel: this.opts.logLevel,
@@ -252,6 +268,21 @@ export class PrivilegedParent {
       if (tunFdOpen) closeSync(tun.fd);
       this.child?.kill('SIGKILL');
       throw e;
+    }
+  }
+
+  /**
+   * The TLS port: the socket a supervising `serve` passed on (SSLGATE_LISTEN_FD, when it is for
+   * the configured address), else a new one bound here.
+   */
+  private listenSocket(cfg: GatewayConfig): number {
+    const inherited = inheritedListenFd(cfg);
+    if (inherited !== null) return inherited;
+    try {
+      return listenTcpSocket(cfg.listen.host, cfg.listen.port);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new ServeError(err.code ? `${err.message} [${err.code}]` : err.message);
     }
   }
 
