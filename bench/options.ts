@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { MODES } from './modes.js';
 
-export const ITEMS = ['throughput', 'client', 'multicore', 'latency', 'sessions', 'handshakes'] as const;
+export const ITEMS = ['throughput', 'client', 'multicore', 'latency', 'sessions', 'handshakes', 'cluster'] as const;
 export type ItemName = (typeof ITEMS)[number];
 
 export interface Options {

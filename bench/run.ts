@@ -6,7 +6,7 @@
  *   3. one certificate for every gateway; then each selected item, in its own namespaces:
  *        throughput (item 1, with the plain-veth ceiling and gateway CPU per GB), client (item 2),
  *        multicore (item 1: N clients, gateway on 1 vs 2 cores), latency (3), sessions (4),
- *        handshakes (5)
+ *        handshakes (5), cluster on vs off (issue 12)
  *   4. the table on stdout, everything measured in the JSON file
  *
  * Exit status: 0 when every measurement ran (goals missed or rows "n/a" included), 1 when a
@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { isRoot } from '../test/helpers/netns.js';
 import { REPO_ROOT } from '../test/helpers/sslgate.js';
 import { makeContext, type BenchContext } from './context.js';
+import { clusterItem } from './items/cluster.js';
 import { handshakesItem } from './items/handshakes.js';
 import { latencyItem } from './items/latency.js';
 import { multicoreItem } from './items/multicore.js';
@@ -42,6 +43,7 @@ async function runItems(ctx: BenchContext): Promise<{ rows: Row[]; crashed: stri
     ['latency', o.has('latency'), () => latencyItem(ctx)],
     ['sessions', o.has('sessions'), () => sessionsItem(ctx)],
     ['handshakes', o.has('handshakes'), () => handshakesItem(ctx)],
+    ['cluster', o.has('cluster'), () => clusterItem(ctx)],
   ];
   for (const [name, enabled, fn] of steps) {
     if (!enabled) continue;

@@ -19,7 +19,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   freeradius, freeradius-utils: the RADIUS server (and radclient) the auth tests start
 #   slapd, ldap-utils: the LDAP server (and ldapadd/slapadd tools) the auth tests start
 #   oathtool: reference TOTP codes for the TOTP tests;  zbar-tools: zbarimg reads back the QR code `user totp` prints
-PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3 freeradius freeradius-utils slapd ldap-utils oathtool zbar-tools)
+#   redis-server: the cluster store (RedisStore tests, cluster acceptance);  keepalived: the VRRP virtual IP of the failover test
+PACKAGES=(openconnect ocserv vpnc-scripts iproute2 iputils-ping openssl ca-certificates nftables iperf3 freeradius freeradius-utils slapd ldap-utils oathtool zbar-tools redis-server keepalived)
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

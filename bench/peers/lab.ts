@@ -27,6 +27,8 @@ export interface LabOptions {
   credentialCache?: boolean;
   /** CPUs the gateway may use (taskset list); default the gateway CPU of the run's pinning */
   cpus?: string | null;
+  /** runs in the new testbed before our gateway starts (e.g. a Redis next to it); returns YAML to add */
+  beforeStart?: (tb: Testbed) => Promise<string>;
 }
 
 export interface Lab {
@@ -66,7 +68,7 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
         maxClients: o.maxClients ?? 1000,
         kdf: o.kdf ?? 'default',
         ...(o.credentialCache !== undefined ? { credentialCache: o.credentialCache } : {}),
-        yaml: o.mode?.sslgateYaml ?? '',
+        yaml: (o.mode?.sslgateYaml ?? '') + ((await o.beforeStart?.(tb)) ?? ''),
       });
       stop = g.stop;
       gateway = g.proc;

@@ -9,8 +9,9 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 /**
  *   ocserv, openconnect, vpnc-scripts: the reference gateway and client (+ its host script)
  *   iperf3: throughput;  iproute2: namespaces;  openssl: certificates;  util-linux: taskset, prlimit
+ *   redis-server: the cluster item (issue 12)
  */
-export const PACKAGES = ['ocserv', 'openconnect', 'vpnc-scripts', 'iperf3', 'iproute2', 'iputils-ping', 'openssl', 'ca-certificates', 'util-linux'];
+export const PACKAGES = ['ocserv', 'openconnect', 'vpnc-scripts', 'iperf3', 'iproute2', 'iputils-ping', 'openssl', 'ca-certificates', 'util-linux', 'redis-server'];
 
 function installed(pkg: string): boolean {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });

@@ -45,10 +45,13 @@ function channel(v: SessionView): string {
   return v.channel.type === 'DTLS' && d ? `DTLS ${d.cipher ?? d.mode}` : `TLS ${v.channel.tls.protocol.replace(/^TLSv/, '')} ${v.channel.tls.cipher}`.trim();
 }
 
-export function sessionsTable(list: SessionView[], withState: boolean, now = Date.now()): string {
-  const headers = ['ID', 'USER', 'GROUP', 'ADDRESS', 'REMOTE', 'SINCE', ...(withState ? ['STATE'] : []), 'CHANNEL', 'IN', 'OUT', 'USER AGENT'];
+export function sessionsTable(list: Array<SessionView & { node?: string }>, withState: boolean, now = Date.now()): string {
+  // A cluster node lists every node's sessions: NODE says which carries each.
+  const nodes = list.some((v) => v.node !== undefined);
+  const headers = ['ID', ...(nodes ? ['NODE'] : []), 'USER', 'GROUP', 'ADDRESS', 'REMOTE', 'SINCE', ...(withState ? ['STATE'] : []), 'CHANNEL', 'IN', 'OUT', 'USER AGENT'];
   const rows = list.map((v) => [
     String(v.id),
+    ...(nodes ? [v.node ?? '-'] : []),
     v.user,
     v.group,
     v.address ?? '-',

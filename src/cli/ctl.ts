@@ -8,6 +8,7 @@ import type { SessionView } from '../gateway/ops/session-view.js';
 import { call, locateAdmin, stream, type AdminEndpoint, type LocateOptions } from './ctl-client.js';
 import { bansTable, eventLine, sessionDetail, sessionsTable, statusText } from './ctl-format.js';
 import { CliError } from './errors.js';
+import { clusterText, type ClusterStatusJson } from './ctl-cluster-format.js';
 
 interface CtlOptions extends LocateOptions {
   json?: boolean;
@@ -59,8 +60,25 @@ export function register(program: Command): void {
     .option('--token-file <file>', 'bearer token for --url')
     .option('--json', 'print the API\'s JSON');
 
-  ctl.command('status').description('uptime, sessions, traffic, logins, bans, DTLS share').action((_o, cmd: Command) =>
-    run(cmd, 'GET', '/v1/status', (b) => statusText(b as Parameters<typeof statusText>[0])));
+  ctl.command('status').description('uptime, sessions, traffic, logins, bans, DTLS share; in a cluster, every node and its load').action((_o, cmd: Command) =>
+    run(cmd, 'GET', '/v1/status', (b) => {
+      const c = (b as { cluster?: ClusterStatusJson }).cluster;
+      return statusText(b as Parameters<typeof statusText>[0]) + (c ? '\n' + clusterText(c) : '');
+    }));
+
+  ctl.command('drain')
+    .description('cluster: take no new sessions here and move this node\'s tunnels to the other nodes (they reconnect with their cookie); --off ends it')
+    .option('--grace <seconds>', 'wait this long before closing the tunnels, so keepalived or a load balancer takes the node out first (default 5)')
+    .option('--off', 'end the drain: take new sessions again')
+    .action((o: { grace?: string; off?: boolean }, cmd: Command) => {
+      if (o.grace !== undefined && !/^\d+$/.test(o.grace)) throw new CliError('--grace: expected a whole number of seconds', 2);
+      return run(cmd, o.off ? 'DELETE' : 'POST', `/v1/drain${o.grace !== undefined ? `?grace=${o.grace}` : ''}`, (b) => {
+        const r = b as { node: string; draining: boolean; tunnels: number; closingIn: number | null };
+        return r.draining
+          ? `node ${r.node} is draining: no new sessions; its ${r.tunnels} tunnel(s) close in ${r.closingIn} s and reconnect to other nodes\n`
+          : `node ${r.node} takes new sessions again\n`;
+      });
+    });
 
   ctl.command('users').description('connected sessions (occtl show users)').action((_o, cmd: Command) =>
     run(cmd, 'GET', '/v1/users', (b) => sessionsTable(b as SessionView[], false) || 'no connected users\n'));

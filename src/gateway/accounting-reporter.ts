@@ -46,6 +46,13 @@ export class AccountingReporter {
     this.timers.clear();
   }
 
+  /** `s` moved to another node of the cluster, which goes on reporting it: no Stop here. */
+  paused(s: Session): void {
+    const t = this.timers.get(s);
+    if (t) clearInterval(t);
+    this.timers.delete(s);
+  }
+
   private interim(s: Session, configured: number): void {
     // The server's Acct-Interim-Interval (RFC 2869 §5.16) wins over the configured interval.
     const every = Math.max(1, s.attrs.acctInterim ?? configured);

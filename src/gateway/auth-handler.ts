@@ -25,6 +25,7 @@ import type { AuthOutcome, Authenticator, ClientCertInfo, Identity, Prompt } fro
 import { isValidUserName, printableUserName } from './user-name.js';
 import { sessionRecordOf } from './state/session-record.js';
 import type { SessionRecord } from './state/types.js';
+import type { LoginRoute } from './cluster/view.js';
 
 export interface HttpReply {
   status: number;
@@ -42,6 +43,8 @@ export interface RequestContext {
   path: string;
   /** the webvpncontext cookie: the handle of a login waiting for an answer (ocserv's name) */
   contextCookie?: string;
+  /** cluster: the client carries PLACED_COOKIE: a node already took this login, it stays there */
+  placed?: boolean;
   /** the TLS client certificate, verified against tls.client-ca */
   cert?: ClientCertInfo;
   /** why the client's certificate was not accepted (expired, unknown CA, revoked) */
@@ -70,6 +73,13 @@ export interface AuthDeps {
   loggedIn?: (s: Session) => void;
   /** the session's record for the store (state/session-record.ts, with this node's name) */
   record?: (s: Session) => SessionRecord;
+  /**
+   * cluster: where a new login goes (cluster/view.ts): on here, to another node (a 302 to its
+   * address, which openconnect follows, redoing the login there), or refused (draining).
+   */
+  route?: (path: string) => LoginRoute;
+  /** cluster: why this node takes no new session (draining), or null */
+  refuseSession?: () => string | null;
 }
 
 const GATEWAY_VERSION = `${PRODUCT} ${VERSION}`;
@@ -80,6 +90,13 @@ const XML_HEADERS: Array<[string, string]> = [
 ];
 
 export const LOGIN_FAILED = 'Login failed.';
+
+/**
+ * cluster: set on the first answer a node gives a login it keeps (balance.ts). openconnect sends
+ * the host's cookies back on its next requests, among them a second `init` (a group change):
+ * without it, that request could be sent to another node in the middle of the login.
+ */
+export const PLACED_COOKIE = 'sslgate-lb';
 
 /** How each engine failure is counted (the ban guard scores bad-credentials and group-not-allowed). */
 const FAILURE_EVENT: Record<Extract<AuthOutcome, { kind: 'failure' }>['reason'], AuthFailureReason> = {
@@ -110,18 +127,52 @@ export class AuthHandler {
     switch (doc.type) {
       case 'init': {
         const { group } = this.chooseGroup(doc.groupSelect, ctx.path);
-        const unknown = this.unknownGroupError(doc.groupSelect);
-        // A certificate-only profile logs in at once, without a form (as ocserv does).
-        // Only when the client named the group (or there is no other): openconnect's first init
-        // never names one, even with --authgroup, and would land in a certificate-only default.
-        if (!unknown && !needsPassword(group) && (doc.groupSelect !== undefined || this.d.config().groups.length === 1)) return this.begin(group, '', '', ctx);
-        return this.form(group, ctx, unknown);
+        // The first request of a login is where a cluster sends the client to another node.
+        const routed = this.routed(group, ctx);
+        if (routed) return routed;
+        if (this.d.route && !ctx.placed) return this.placedHere(await this.initAnswer(doc.groupSelect, group, ctx));
+        return this.initAnswer(doc.groupSelect, group, ctx);
       }
       case 'auth-reply':
         return this.login(doc, ctx);
       case 'logout':
         return await this.logout(doc.sessionToken);
     }
+  }
+
+  /** The answer to an `init`: the login form, or straight to a certificate login. */
+  private initAnswer(groupSelect: string | undefined, group: GroupConfig, ctx: RequestContext): Promise<HttpReply> | HttpReply {
+    const unknown = this.unknownGroupError(groupSelect);
+    // A certificate-only profile logs in at once, without a form (as ocserv does).
+    // Only when the client named the group (or there is no other): openconnect's first init
+    // never names one, even with --authgroup, and would land in a certificate-only default.
+    if (!unknown && !needsPassword(group) && (groupSelect !== undefined || this.d.config().groups.length === 1)) return this.begin(group, '', '', ctx);
+    return this.form(group, ctx, unknown);
+  }
+
+  /** Marks a login this node keeps (PLACED_COOKIE): its later requests are not routed elsewhere. */
+  private placedHere(r: HttpReply): HttpReply {
+    return { ...r, headers: [...r.headers, ['Set-Cookie', `${PLACED_COOKIE}=1; Secure; HttpOnly`]] };
+  }
+
+  /**
+   * A cluster's answer to the first request of a login when it does not go on here: a 302 to the
+   * node that takes it (ASA-style load balancing, drain), or the form with why not. Null: go on.
+   */
+  routed(group: GroupConfig, ctx: RequestContext): HttpReply | null {
+    if (ctx.placed) return null;
+    const r = this.d.route?.(ctx.path);
+    if (!r || r.kind === 'stay') return null;
+    if (r.kind === 'refuse') return this.form(group, ctx, r.message);
+    this.d.log.info({ remote: ctx.remoteAddr, node: r.node, location: r.location }, 'login redirected to another node');
+    return { status: 302, reason: 'Found', headers: [['Location', r.location], ['X-Transcend-Version', '1']], body: '', close: true };
+  }
+
+  /** GET / (the legacy flow's login page): routed like the first POST, else the form. */
+  loginPage(group: GroupConfig, ctx: RequestContext): HttpReply {
+    const routed = this.routed(group, ctx);
+    if (routed) return routed;
+    return this.d.route && !ctx.placed ? this.placedHere(this.form(group, ctx)) : this.form(group, ctx);
   }
 
   /** The login form for `group`. */
@@ -268,6 +319,11 @@ export class AuthHandler {
     const user = id.user;
     if (!group) return this.form(cfg.groups[0]!, ctx, LOGIN_FAILED);
     this.d.guard.succeed(ctx.remoteAddr, user);
+    const refused = this.d.refuseSession?.() ?? null;
+    if (refused) {
+      this.d.log.warn({ remote: ctx.remoteAddr, user, reason: refused }, 'login refused: this node takes no new sessions');
+      return this.form(group, ctx, refused);
+    }
     const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user);
     if (!admit.ok) {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');

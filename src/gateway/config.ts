@@ -9,6 +9,7 @@ import { formatIpv4, networkOf, parseIpv4, parseIpv4Cidr, prefixToMask, type Ipv
 import { CERT_FIELD_NAMES, parseCertField } from './auth/client-cert.js';
 import { OPS_LIMIT_KEYS, OPS_TOP_KEYS, readOpsConfig, readOpsLimits, type OpsConfig, type OpsLimits } from './config-ops.js';
 import { readAccounting, readAuthServers, readGroupAuth, readSecondFactor, type AccountingConfig, type AuthServerConfig } from './auth/config.js';
+import { readClusterConfig, type ClusterConfig } from './config-cluster.js';
 
 export interface NetworkConfig {
   /** the gateway's tunnel address and prefix; the pool is the rest of the subnet */
@@ -75,6 +76,8 @@ export interface GatewayConfig extends OpsConfig {
   /** named RADIUS / LDAP backends (auth/config.ts) */
   authServers: Record<string, AuthServerConfig>;
   accounting?: AccountingConfig;
+  /** several gateways sharing sessions, leases and bans through Redis (config-cluster.ts); absent = one machine */
+  cluster?: ClusterConfig;
 }
 
 export class ConfigError extends Error {
@@ -219,7 +222,7 @@ function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
 export function buildConfig(doc: unknown, where: string, base: string, file: string | null): GatewayConfig {
   const r: Reader = new Reader(where, base);
   const o = r.obj(doc, '(top level)');
-  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', 'auth-servers', 'accounting', ...OPS_TOP_KEYS]);
+  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', 'auth-servers', 'accounting', 'cluster', ...OPS_TOP_KEYS]);
   const authServers = readAuthServers(r, o['auth-servers']);
 
   const listenText = r.str(o['listen'], 'listen') ?? '0.0.0.0:443';
@@ -341,6 +344,8 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
   if (profile) cfg.profile = profile;
   const banner = r.str(o['banner'], 'banner');
   if (banner) cfg.banner = banner;
+  const cluster = readClusterConfig(r, o['cluster']);
+  if (cluster) cfg.cluster = cluster;
   return cfg;
 }
 

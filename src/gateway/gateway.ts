@@ -8,7 +8,7 @@
  * root has been given up. stop() says goodbye to every client first.
  */
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
-import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { formatCidr, formatIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
 import { AuthHandler } from './auth-handler.js';
@@ -31,6 +31,9 @@ import { hostname } from 'node:os';
 import { MemoryStore } from './state/memory-store.js';
 import { sessionFromRecord, sessionRecordOf } from './state/session-record.js';
 import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
+import { ClusterView, DRAINING_MESSAGE } from './cluster/view.js';
+import type { ClusterReport } from './priv/cluster-messages.js';
+import { DRAINED, MOVED } from './ops/tunnel-events.js';
 
 /** What the privileged process does for the network process (priv/privileged-client.ts). */
 export interface PrivilegedOps extends Authenticator {
@@ -64,9 +67,14 @@ export interface GatewayResources {
   store?: StateStore;
   /** this gateway's name in session records (the host name by default; cluster.node in a cluster) */
   node?: string;
+  /** with `cluster:`: reports this node's load and drain state to the privileged process */
+  clusterReport?: (r: ClusterReport) => void;
   /** the TLS port, already listening (bound by the privileged process); absent: listen() binds it */
   listenFd?: number;
 }
+
+/** How long `ctl drain` waits, by default, before closing tunnels (health checks move the VIP first). */
+export const DRAIN_GRACE_SECONDS = 5;
 
 /** How often the traffic of live sessions is written to the store (accounting checkpoints). */
 const CHECKPOINT_MS = 30_000;
@@ -84,6 +92,9 @@ export class Gateway {
   storeErrors = 0;
   private lastStoreErrorLog = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
+  /** with `cluster:`: the other nodes, load balancing, drain (cluster/view.ts) */
+  readonly cluster: ClusterView | null;
+  private drainTimer: NodeJS.Timeout | null = null;
   private readonly listenFd: number | null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
@@ -116,6 +127,11 @@ export class Gateway {
     this.sessions = new SessionStore(this.store);
     this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
     this.sessions.restorer = (token, r) => this.restoreSession(token, r);
+    const report = res.clusterReport;
+    this.cluster =
+      config.cluster && report
+        ? new ClusterView(() => this.config.cluster ?? config.cluster!, () => this.config.limits.maxClients, () => this.load(), report)
+        : null;
     this.accounting = new AccountingReporter({ config: () => this.config, report: (e, r, c) => this.priv.account(e, r, c), log: this.log });
     this.clientCaPem = res.clientCaPem;
     this.clientCrlPem = res.clientCrlPem ?? null;
@@ -209,6 +225,7 @@ export class Gateway {
     this.sweepTimer.unref();
     this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
     this.checkpointTimer.unref();
+    this.cluster?.start();
     // Bans made before a restart (or on another worker/node) hold here too.
     void this.store.listBans().then(
       (bans) => {
@@ -222,6 +239,103 @@ export class Gateway {
       if (ev.type === 'ban') void this.store.putBan({ kind: ev.kind, key: ev.key, until: Date.now() + ev.seconds * 1000 }).catch((e: unknown) => this.storeFailed('ban', e as Error));
       else if (ev.type === 'unban' && ev.by === 'admin') void this.store.deleteBan(ev.kind, ev.key).catch((e: unknown) => this.storeFailed('unban', e as Error));
     });
+  }
+
+  /** This node's load for the cluster's registry. */
+  private load(): { sessions: number; tunnels: number } {
+    let tunnels = 0;
+    for (const s of this.sessions.all()) if (s.tunnel) tunnels++;
+    return { sessions: this.sessions.size, tunnels };
+  }
+
+  /**
+   * Another node of the cluster adopted this session (its client reconnected there, e.g. after a
+   * VIP moved or a drain): this node lets go of it without touching the store — no goodbye (the
+   * client is gone), no release (the lease goes on there), no accounting Stop (it goes on there).
+   */
+  sessionMoved(cookieHash: string, to: string): void {
+    const s = this.sessions.byCookieHash(cookieHash);
+    if (!s) return;
+    this.log.info({ session: s.id, user: s.user, node: to }, 'session moved to another node; its tunnel here closes');
+    this.accounting.paused(s);
+    // Out of the cache first: the closing tunnel must not write its record back over the new node's.
+    this.sessions.drop(s);
+    s.pool.release(s.cookieHash);
+    s.channel?.destroy({ kind: 'local', text: MOVED });
+  }
+
+  /**
+   * The shared store is back after an outage (cluster): every session this node carries is
+   * written again, and its address leased again to it. Against a Redis that kept its data this
+   * changes nothing (same record, same lease: a lease is idempotent for its holder); against one
+   * that came back empty it restores what this node knows, so other nodes find the cookies and no
+   * new login gets an address in use here. An address another session took meanwhile cannot be
+   * taken back from a live tunnel: it is logged. The stored bans are read again (their broadcast
+   * may have been missed).
+   */
+  async resyncStore(): Promise<void> {
+    let written = 0;
+    let conflicts = 0;
+    for (const s of [...this.sessions.all()]) {
+      try {
+        await this.store.putSession(this.recordOf(s));
+        written++;
+        if (s.address !== null) {
+          const a = await this.store.lease(s.poolRef, s.cookieHash, s.address);
+          if (a !== s.address) {
+            conflicts++;
+            this.log.error({ session: s.id, user: s.user, address: formatIpv4(s.address), got: a === null ? null : formatIpv4(a) }, 'cluster resync: the address of this session is held by another session in the store');
+            if (a !== null) await this.store.release(s.poolRef, s.cookieHash);
+          }
+        }
+      } catch (e) {
+        this.storeFailed('resync', e as Error);
+        break;
+      }
+    }
+    // Bans other nodes made during the outage were stored there but their broadcast was lost.
+    const bans = await this.store.listBans().catch((e: unknown) => {
+      this.storeFailed('list-bans', e as Error);
+      return [];
+    });
+    for (const b of bans) this.applyBan(b);
+    this.log.info({ sessions: written, conflicts, bans: bans.length }, 'cluster resync: this node\'s sessions and leases written to the store again');
+  }
+
+  /**
+   * `ctl drain`: no new sessions here (logins are sent to other nodes, or refused when there is
+   * none); after `graceSeconds` (time for keepalived or a load balancer to take the node out:
+   * STATE/draining exists from now on) every tunnel closes WITHOUT a goodbye, so its client
+   * reconnects with its cookie — through the VIP or balancer, to another node, which adopts the
+   * session with its address. `on: false` ends the drain.
+   */
+  drain(on: boolean, graceSeconds = DRAIN_GRACE_SECONDS): { node: string; draining: boolean; tunnels: number; closingIn: number | null } {
+    if (!this.cluster) throw new Error('not a cluster node (no cluster: in the configuration)');
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    this.cluster.setDraining(on);
+    const tunnels = this.load().tunnels;
+    this.log.info({ node: this.cluster.node, draining: on, tunnels, graceSeconds: on ? graceSeconds : undefined }, on ? 'drain: no new sessions; tunnels close after the grace period' : 'drain ended');
+    if (on) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = null;
+        let n = 0;
+        for (const s of this.sessions.all()) {
+          if (!s.channel) continue;
+          s.channel.destroy({ kind: 'local', text: DRAINED });
+          n++;
+        }
+        this.log.info({ tunnels: n }, 'drain: tunnels closed; their clients reconnect to another node');
+      }, graceSeconds * 1000);
+      this.drainTimer.unref();
+    }
+    return { node: this.cluster.node, draining: on, tunnels, closingIn: on ? graceSeconds : null };
+  }
+
+  /** Why this node takes no tunnel now (draining, and another node can take it), or null. */
+  private refuseTunnel(): string | null {
+    const c = this.cluster;
+    return c && c.draining && c.takers().length > 0 ? 'gateway draining' : null;
   }
 
   /** A ban from the store (at start, or broadcast from another worker/node). */
@@ -285,13 +399,19 @@ export class Gateway {
     const persist = (s: Session): void => {
       if (this.sessions.holds(s)) void this.sessions.persist(this.recordOf(s));
     };
-    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist };
+    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.refuseTunnel() };
     const auth = new AuthHandler({
       config: () => this.config,
       auth: this.priv,
       sessions: this.sessions,
       loggedIn: (s) => this.accounting.started(s),
       record: (s) => this.recordOf(s),
+      ...(this.cluster
+        ? {
+            route: (path: string) => this.cluster!.route(path),
+            refuseSession: () => (this.cluster!.draining ? DRAINING_MESSAGE : null),
+          }
+        : {}),
       guard: this.gate.guard,
       pools: this.pools,
       serverCertSha1: this.identity.sha1,
@@ -486,6 +606,9 @@ export class Gateway {
   }
 
   private stopTimers(): void {
+    this.cluster?.stop();
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.sweepTimer = null;

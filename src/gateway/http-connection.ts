@@ -14,7 +14,7 @@ import { formatResponse, HttpError, HttpRequestParser, parseCookies, type HttpLi
 import { CONNECT_PATH } from '../protocol/connect-headers.js';
 import { isProfileRequest } from '../protocol/profile.js';
 import type { Logger } from '../log.js';
-import type { AuthHandler, HttpReply, RequestContext } from './auth-handler.js';
+import { PLACED_COOKIE, type AuthHandler, type HttpReply, type RequestContext } from './auth-handler.js';
 import { certVerdict } from './auth/client-cert.js';
 import type { GatewayEvents } from './ops/events.js';
 import type { SessionStore } from './sessions.js';
@@ -145,8 +145,10 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       return;
     }
     if (req.method === 'POST') {
-      const context = parseCookies(req.headers.get('cookie')).get('webvpncontext');
-      send(await d.auth.handlePost(req.body.toString('utf8'), { remoteAddr, userAgent: ua, path: req.target, ...cert, ...(context ? { contextCookie: context } : {}) }));
+      const cookies = parseCookies(req.headers.get('cookie'));
+      const context = cookies.get('webvpncontext');
+      const placed = cookies.has(PLACED_COOKIE);
+      send(await d.auth.handlePost(req.body.toString('utf8'), { remoteAddr, userAgent: ua, path: req.target, ...cert, ...(context ? { contextCookie: context } : {}), ...(placed ? { placed } : {}) }));
       return;
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -169,7 +171,8 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
       }
       if (req.target === '/' || req.target.startsWith('/?')) {
         // A GET of / starts the legacy flow (§2.7): answer the same login form.
-        send(d.auth.form(d.tunnel.config().groups[0]!, { remoteAddr, userAgent: ua, path: '/', ...cert }));
+        const placed = parseCookies(req.headers.get('cookie')).has(PLACED_COOKIE);
+        send(d.auth.loginPage(d.tunnel.config().groups[0]!, { remoteAddr, userAgent: ua, path: req.target, ...cert, ...(placed ? { placed } : {}) }));
         return;
       }
     }

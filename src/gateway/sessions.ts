@@ -265,6 +265,19 @@ export class SessionStore {
     return s;
   }
 
+  /**
+   * Drops the session from this cache only: it stays in the store, lease included (another
+   * cluster node adopted it, gateway.ts sessionMoved). The caller closes its tunnel.
+   */
+  drop(s: Session): void {
+    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
+  }
+
+  /** The cached session whose cookie hashes to `hash` (a cluster event names sessions so). */
+  byCookieHash(hash: string): Session | undefined {
+    return this.byHash.get(hash);
+  }
+
   byCookie(token: string | null | undefined): Session | undefined {
     return token ? this.byHash.get(hashCookie(token)) : undefined;
   }

@@ -43,6 +43,11 @@ export interface TunnelDeps {
   events: GatewayEvents;
   /** writes the session's record to the store (tunnel up, tunnel down); never throws */
   persist?: (s: Session) => void;
+  /**
+   * cluster: why this node takes no tunnel now (draining while another node can take it), or
+   * null. Answered 503: openconnect tries again (only 401 stops it), by then elsewhere.
+   */
+  refuseTunnel?: () => string | null;
 }
 
 function refuse(sock: TLSSocket, status: number, reason: string, xReason?: string): void {
@@ -59,6 +64,12 @@ function refuse(sock: TLSSocket, status: number, reason: string, xReason?: strin
  */
 export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: TunnelDeps, remoteAddr: string): Promise<boolean> {
   const creq = parseConnectRequest(req.headers);
+  const busy = d.refuseTunnel?.() ?? null;
+  if (busy) {
+    d.log.info({ remote: remoteAddr, why: busy }, 'CONNECT refused: this node takes no tunnels now');
+    refuse(sock, 503, 'Service Unavailable', busy);
+    return false;
+  }
   let s: Session | undefined;
   try {
     // A cookie this process does not carry (after a restart, another worker's) is asked of the store.

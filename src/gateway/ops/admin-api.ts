@@ -13,6 +13,8 @@
  *   GET    /v1/bans[?scores=1]                bans (and, with scores, addresses with points)
  *   DELETE /v1/bans/ADDRESS[?kind=user]       lift a ban (or a user-name lock)
  *   POST   /v1/reload                         like SIGHUP; 422 with the error when refused
+ *   POST   /v1/drain[?grace=SECONDS]          cluster: no new sessions here, tunnels move to other
+ *                                             nodes after the grace period (DELETE: end the drain)
  *   GET    /v1/events                         live stream (admin-server.ts), one JSON per line
  *   GET    /metrics                           Prometheus text
  *
@@ -27,6 +29,7 @@ import { findSessions, sessionView } from './session-view.js';
 import type { OpsStats } from './stats.js';
 import type { OpsTarget } from './target.js';
 import { ADMIN_DISCONNECT } from './tunnel-events.js';
+import { clusterSessions } from '../cluster/session-list.js';
 
 export interface ApiRequest {
   method: string;
@@ -92,6 +95,8 @@ export function status(c: AdminContext): Record<string, unknown> {
     limits: { maxClients: cfg.limits.maxClients, maxSessionsPerUser: cfg.limits.maxSessionsPerUser, sessionOverflow: cfg.limits.sessionOverflow },
     lastReload: stats.lastReload,
     processes: processes(),
+    // issue 12: the cluster and each node's load (absent on one machine)
+    ...(gw.cluster ? { cluster: gw.cluster.status() } : {}),
   };
 }
 
@@ -141,7 +146,16 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
   if (m === 'GET' && (what === 'sessions' || what === 'users') && !key) {
     const user = req.query.get('user');
     const list = [...gw.sessions.all()].filter((s) => (user === null || s.user === user) && (what === 'sessions' || s.channel !== null));
-    return { status: 200, json: list.sort((a, b) => a.id - b.id).map((s) => sessionView(s)) };
+    const views = list.sort((a, b) => a.id - b.id).map((s) => sessionView(s));
+    if (!gw.cluster || !gw.store) return { status: 200, json: views };
+    // A cluster node lists the cluster's sessions, each with the node that carries it.
+    try {
+      const records = await gw.store.listSessions();
+      return { status: 200, json: clusterSessions(views, records, gw.cluster.node, (v) => (user === null || v.user === user) && (what === 'sessions' || v.state === 'connected')) };
+    } catch (e) {
+      c.log.warn({ err: (e as Error).message }, 'cluster session list unavailable; this node only');
+      return { status: 200, json: views.map((v) => ({ ...v, node: gw.cluster!.node })) };
+    }
   }
   if (what === 'sessions' && key !== undefined) {
     const id = Number(key);
@@ -169,6 +183,13 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
       c.log.info({ [kind === 'user' ? 'user' : 'remote']: key }, 'admin: unban');
       return { status: 200, json: { unbanned: key, kind } };
     }
+  }
+  if (what === 'drain' && !key && (m === 'POST' || m === 'DELETE')) {
+    if (!gw.cluster || !gw.drain) return { status: 409, json: { error: 'drain needs a cluster (cluster: in the configuration)' } };
+    const grace = req.query.get('grace');
+    const g = grace === null ? undefined : Number(grace);
+    if (g !== undefined && (!Number.isInteger(g) || g < 0 || g > 3600)) return { status: 400, json: { error: 'grace must be a whole number of seconds from 0 to 3600' } };
+    return { status: 200, json: gw.drain(m === 'POST', g) };
   }
   if (m === 'POST' && what === 'restart' && !key) {
     // Answered before the handover starts: this process goes away in a moment.

@@ -126,6 +126,22 @@ export class GatewayMetrics {
         this.inc(gw.storeErrors ?? 0);
       },
     });
+    // issue 12: a cluster node's view (absent on one machine: the series are not there at all).
+    if (gw.cluster) {
+      const cluster = gw.cluster;
+      new Gauge({ name: 'sslgate_cluster_redis_up', help: 'Cluster: 1 while the shared Redis answers', registers, collect() { this.set(cluster.redisUp ? 1 : 0); } });
+      new Gauge({ name: 'sslgate_cluster_draining', help: 'Cluster: 1 while this node drains (ctl drain)', registers, collect() { this.set(cluster.draining ? 1 : 0); } });
+      new Gauge({
+        name: 'sslgate_cluster_node_sessions',
+        help: 'Cluster: sessions of each live node, as its last announcement said',
+        labelNames: ['node'],
+        registers,
+        collect() {
+          this.reset();
+          for (const n of cluster.nodes) this.set({ node: n.node }, n.sessions);
+        },
+      });
+    }
     new Gauge({
       name: 'sslgate_pool_addresses',
       help: 'Addresses of each pool, leased or free',

@@ -11,6 +11,8 @@ import type { RouterCounters } from '../router.js';
 import type { TunOffloadCounters } from '../../os/tun.js';
 import type { Session, SessionStore } from '../sessions.js';
 import type { GatewayEvents } from './events.js';
+import type { ClusterView } from '../cluster/view.js';
+import type { StateStore } from '../state/types.js';
 
 export interface OpsTarget {
   readonly sessions: SessionStore;
@@ -32,6 +34,12 @@ export interface OpsTarget {
   /** group name -> pool */
   readonly pools: ReadonlyMap<string, IpPool>;
   endSession(s: Session, why: string): void;
+  /** with `cluster:` (issue 12): the other nodes; null or absent on one machine */
+  readonly cluster?: ClusterView | null;
+  /** where sessions live: the cluster's Redis lists every node's sessions */
+  readonly store?: StateStore;
+  /** `ctl drain` (cluster only) */
+  drain?(on: boolean, graceSeconds?: number): unknown;
   reload(): Promise<ReloadResult>;
   /** session store writes that failed (issue 12: a full disk, Redis away) */
   readonly storeErrors?: number;

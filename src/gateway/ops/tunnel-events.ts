@@ -13,6 +13,10 @@ import type { GatewayEvents } from './events.js';
 /** The text of an admin `disconnect` (close without TERMINATE: the client reconnects). */
 export const ADMIN_DISCONNECT = 'admin disconnect';
 export const REPLACED = 'replaced by a new connection';
+/** cluster: another node adopted the session (the client reconnected there) */
+export const MOVED = 'moved to another node';
+/** cluster: `ctl drain` closes the tunnel so the client reconnects to another node */
+export const DRAINED = 'node draining';
 
 interface DtlsTotals {
   rxPackets: number;
@@ -59,6 +63,8 @@ export function disconnectReason(why: ChannelCloseReason): { reason: string; ses
     case 'local':
       if (why.text === REPLACED) return { reason: 'replaced', sessionKept: true };
       if (why.text === ADMIN_DISCONNECT) return { reason: 'admin-disconnect', sessionKept: true };
+      if (why.text === DRAINED) return { reason: 'drain', sessionKept: true };
+      if (why.text === MOVED) return { reason: 'moved', sessionKept: true };
       return { reason: 'session-ended', sessionKept: false };
   }
 }

@@ -13,6 +13,7 @@ import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctReco
 import { checkClientCertInfo } from '../auth/client-cert.js';
 import type { StateStore } from '../state/types.js';
 import { parseStateRequest, type StateAnswer, type StateBroadcast, type StateRequest } from './state-messages.js';
+import { parseClusterReport, type ClusterNotice, type ClusterReport } from './cluster-messages.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -35,7 +36,9 @@ export type NetworkMessage =
   /** `ctl restart` (admin API): hand the sessions over to a new gateway process (cli/serve-supervisor.ts) */
   | { t: 'restart' }
   /** the session store (issue 12), owned by the privileged process: state-messages.ts */
-  | StateRequest;
+  | StateRequest
+  /** this node's load and drain state, for the cluster's registry: cluster-messages.ts */
+  | ClusterReport;
 
 /** A profile as the network process serves it (the privileged process reads the file). */
 export interface ProfileWire {
@@ -71,6 +74,7 @@ export type PrivilegedMessage =
     }
   | StateAnswer
   | StateBroadcast
+  | ClusterNotice
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
   /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
   | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number; clientCa?: { caPem: string; crlPem: string | null } | null }
@@ -236,6 +240,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
     }
     default:
       if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
+      if (typeof v['t'] === 'string' && v['t'].startsWith('cluster-')) return parseClusterReport(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

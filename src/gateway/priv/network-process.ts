@@ -83,6 +83,15 @@ function onMessage(m: PrivilegedMessage): void {
     case 'state-ban-removed':
       gw?.liftBan(m.kind, m.key);
       break;
+    case 'cluster-nodes':
+      gw?.cluster?.update(m.nodes, m.redis);
+      break;
+    case 'cluster-drop':
+      gw?.sessionMoved(m.cookieHash, m.to);
+      break;
+    case 'cluster-resync':
+      void gw?.resyncStore();
+      break;
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
   }
@@ -112,6 +121,7 @@ async function start(init: Init): Promise<void> {
     store: new RemoteStore(init.stateKind, channel, requests),
     ...(init.listenFd !== undefined ? { listenFd: init.listenFd } : {}),
     node: init.stateNode,
+    clusterReport: (r) => channel.send(r),
   });
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
   // the network listeners come after it and root goes right after them, in the same turn.

@@ -41,6 +41,8 @@ import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
 import type { SessionRecord, StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
+import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
+import { redactedUrl, StoreUnavailableError } from '../state/redis-store.js';
 import type { AcctRecord } from '../auth/accounting-record.js';
 
 /** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
@@ -105,7 +107,9 @@ export function tunOffloadWanted(cfg: GatewayConfig, env: NodeJS.ProcessEnv = pr
 }
 
 function networkView(cfg: GatewayConfig): unknown {
-  return JSON.parse(JSON.stringify({ ...cfg, authServers: {} })) as unknown;
+  // The Redis password stays here too: the network process only needs the node's name and address.
+  const cluster = cfg.cluster ? { ...cfg.cluster, redis: redactedUrl(cfg.cluster.redis) } : undefined;
+  return JSON.parse(JSON.stringify({ ...cfg, authServers: {}, ...(cluster ? { cluster } : {}) })) as unknown;
 }
 
 function profileWire(p: ServedProfile | null): ProfileWire | null {
@@ -173,6 +177,8 @@ export class PrivilegedParent {
   private store: StateStore | null = null;
   private stateService: StateService | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
+  /** with `cluster:`: the node registry, other nodes' events, drain (cluster/agent.ts) */
+  private cluster: ClusterAgent | null = null;
   /**
    * The TLS port's listening socket: bound here, accepted on only by the network process (fd 5
    * there). Kept open by this process across `ctl restart` (serve-supervisor.ts) so the port
@@ -256,6 +262,8 @@ export class PrivilegedParent {
       });
       this.staleTimer = setInterval(() => void this.sweepStale(), STALE_SWEEP_MS);
       this.staleTimer.unref();
+      this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => this.reply(m));
+      this.cluster?.start();
     } catch (e) {
       if (tunFdOpen) closeSync(tun.fd);
       this.child?.kill('SIGKILL');
@@ -288,9 +296,10 @@ export class PrivilegedParent {
       if (moved.length) this.log.warn({ moved }, 'session database moved aside (--reset-state): every session starts anew');
     }
     try {
-      this.store = openStateStore(cfg);
+      this.store = await openStateStore(cfg);
     } catch (e) {
       if (e instanceof StateStoreError) throw new ServeError(e.message);
+      if (e instanceof StoreUnavailableError) throw new ServeError(`cluster.redis: ${e.message}; the cluster's sessions live there, so this node cannot start without it`);
       throw e;
     }
     this.stateService = new StateService(this.store, () => this.poolSubnets(), this.log);
@@ -318,9 +327,13 @@ export class PrivilegedParent {
     const store = this.store;
     if (!store || this.stopping) return;
     try {
-      const stale = staleSessions(await store.listSessions(), Date.now(), this.config.cookieTimeout, STALE_GRACE_MS);
+      const cluster = this.cluster;
+      // In a cluster each node sweeps its own records and those of nodes that are gone.
+      const stale = staleSessions(await store.listSessions(), Date.now(), this.config.cookieTimeout, STALE_GRACE_MS).filter((x) => !cluster || cluster.sweepable(x.record));
       for (const { record: r, why } of stale) {
-        await store.deleteSession(r.cookieHash);
+        if (cluster) {
+          if (!(await cluster.claim(r.cookieHash))) continue; // another node swept it
+        } else await store.deleteSession(r.cookieHash);
         const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
         if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
         this.log.info({ session: r.id, user: r.user, why }, 'stored session ended');
@@ -423,6 +436,9 @@ export class PrivilegedParent {
         break;
       case 'reload-commit':
         this.reloadCommit(m.id);
+        break;
+      case 'cluster-load':
+        this.cluster?.report(m);
         break;
       case 'restart':
         if (this.onRestart && !this.stopping) this.onRestart();
@@ -565,6 +581,8 @@ export class PrivilegedParent {
   }
 
   private async closeStore(): Promise<void> {
+    await this.cluster?.stop();
+    this.cluster = null;
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = null;
     const store = this.store;
