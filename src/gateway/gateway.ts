@@ -27,6 +27,9 @@ import type { TlsIdentity } from './tls-cert.js';
 import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
+import type { WorkerMesh } from './worker-mesh.js';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Socket as TcpSocket } from 'node:net';
 
 /** What the privileged process does for the network process (priv/privileged-client.ts). */
 export interface PrivilegedOps extends Authenticator {
@@ -51,6 +54,8 @@ export interface GatewayResources {
   /** the TUN device, already configured with the pool subnets and up */
   tun: TunDevice;
   priv: PrivilegedOps;
+  /** config `workers` > 1: this process is one of several (worker-mesh.ts) */
+  mesh?: WorkerMesh;
 }
 
 /** How often timeouts (idle, session, reconnect window) are checked. */
@@ -77,12 +82,15 @@ export class Gateway {
   private serving = false;
   private readonly priv: PrivilegedOps;
   private readonly accounting: AccountingReporter;
+  private readonly mesh: WorkerMesh | null;
+  private loadDirty = false;
 
   constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
     this.identity = res.identity;
     this.profile = res.profile;
     this.tun = res.tun;
     this.priv = res.priv;
+    this.mesh = res.mesh ?? null;
     this.accounting = new AccountingReporter({ config: () => this.config, report: (e, r, c) => this.priv.account(e, r, c), log: this.log });
     this.clientCaPem = res.clientCaPem;
     this.clientCrlPem = res.clientCrlPem ?? null;
@@ -112,13 +120,15 @@ export class Gateway {
       this.pools.set(g.name, pool);
     }
     this.router = new Router(this.tun!);
+    const mesh = this.mesh;
     if (cfg.dtls.enabled) {
       this.dtls = new DtlsListener(this.router, this.log, {
         dpd: () => this.config.dpd,
         keepalive: () => this.config.keepalive,
         onHandshake: (session, mode, result) => this.events.emit({ type: 'dtls-handshake', session: session.id, mode, result }),
-      }, {}, { batchReceive: cfg.dtls.batchReceive });
-      await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
+      }, {}, { batchReceive: cfg.dtls.batchReceive, ...(mesh ? { workers: mesh } : {}) });
+      // Several workers: only worker 0 binds the port; the others get connected peer sockets.
+      if (!mesh || mesh.index === 0) await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
     }
     const deps = this.connectionDeps();
     this.gate.attach(deps, cfg);
@@ -140,7 +150,11 @@ export class Gateway {
         return;
       }
       this.sockets.add(sock);
-      sock.on('close', () => this.sockets.delete(sock));
+      this.loadChanged();
+      sock.on('close', () => {
+        this.sockets.delete(sock);
+        this.loadChanged();
+      });
       serveConnection(sock, deps);
     });
     // Banned and over-rate addresses are refused before the TLS handshake: a flood costs little.
@@ -154,6 +168,9 @@ export class Gateway {
       this.log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
       sock.destroy();
     });
+    this.server = server;
+    // Several workers: the privileged process accepts and hands each connection over (acceptConnection).
+    if (mesh) return;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(cfg.listen.port, cfg.listen.host, () => {
@@ -162,14 +179,46 @@ export class Gateway {
       });
     });
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
-    this.server = server;
+  }
+
+  /** workers > 1: a TCP connection the privileged process accepted (paused) for this worker. */
+  acceptConnection(sock: TcpSocket): void {
+    if (!this.server || !this.serving) {
+      sock.destroy();
+      return;
+    }
+    this.server.emit('connection', sock);
+  }
+
+  /** workers > 1: a UDP socket connected to a DTLS peer of this worker's session, with its ClientHello. */
+  adoptDtlsPeer(sock: UdpSocket, address: string, port: number, hello: Buffer): void {
+    if (!this.dtls || !this.serving) {
+      sock.close();
+      return;
+    }
+    this.dtls.adoptPeer(sock, address, port, hello);
+  }
+
+  /** workers > 1: a datagram the privileged process forwarded for a peer whose socket this worker has. */
+  dtlsForwarded(msg: Buffer, address: string, port: number): void {
+    this.dtls?.forwarded(msg, address, port);
+  }
+
+  /** Tells the balancer (workers > 1) once per loop turn, however many connections came and went. */
+  private loadChanged(): void {
+    if (!this.mesh || this.loadDirty) return;
+    this.loadDirty = true;
+    setImmediate(() => {
+      this.loadDirty = false;
+      this.mesh?.load(this.router?.size ?? 0, this.sockets.size);
+    });
   }
 
   /** Starts the data plane and accepting clients (after root is given up). */
   serve(): void {
     this.serving = true;
     this.router!.start();
-    this.log.info({ tun: this.tun!.name }, 'data plane up');
+    this.log.info({ tun: this.tun!.name, ...(this.mesh ? { workers: this.mesh.count } : {}) }, 'data plane up');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -177,6 +226,8 @@ export class Gateway {
   private connectionDeps(): Parameters<typeof serveConnection>[1] {
     const endSession = (s: Session, why: string): void => this.endSession(s, why);
     const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events };
+    const mesh = this.mesh;
+    if (mesh) tunnel.routes = { route: (a) => mesh.route(a), unroute: (a) => mesh.unroute(a) };
     const auth = new AuthHandler({
       config: () => this.config,
       auth: this.priv,

@@ -11,6 +11,7 @@ import { USER_NAME_MAX_BYTES } from './limits.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
 import { checkClientCertInfo } from '../auth/client-cert.js';
+import { parseWorkerMessage, WORKER_MESSAGE_TYPES, type WorkerMessage, type WorkerReply } from './worker-messages.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -29,7 +30,9 @@ export type NetworkMessage =
   /** reload step 2: add these pool subnets (from the config read in step 1) to the TUN device */
   | { t: 'reload-subnets'; id: number; cidrs: string[] }
   /** reload step 3: the network process adopted the new config; switch the user store too */
-  | { t: 'reload-commit'; id: number };
+  | { t: 'reload-commit'; id: number }
+  /** workers > 1: load, tunnel routes, DTLS peers (worker-messages.ts) */
+  | WorkerMessage;
 
 /** A profile as the network process serves it (the privileged process reads the file). */
 export interface ProfileWire {
@@ -56,6 +59,8 @@ export type PrivilegedMessage =
       users: number;
       logLevel: string;
       logFormat: 'json' | 'pretty' | 'auto';
+      /** this network process's place among `workers` (absent: the only one) */
+      worker?: { index: number; count: number };
     }
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
   /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
@@ -65,7 +70,9 @@ export type PrivilegedMessage =
   /** SIGHUP reached the privileged process */
   | { t: 'reload' }
   /** SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit */
-  | { t: 'stop'; signal: string };
+  | { t: 'stop'; signal: string }
+  /** workers > 1 (worker-messages.ts) */
+  | WorkerReply;
 
 export class ChannelProtocolError extends Error {
   constructor(message: string) {
@@ -214,6 +221,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       return { t: 'reload-subnets', id: id(v), cidrs };
     }
     default:
+      if (typeof v['t'] === 'string' && WORKER_MESSAGE_TYPES.has(v['t'])) return parseWorkerMessage(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

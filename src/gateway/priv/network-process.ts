@@ -11,7 +11,9 @@
  * From then on it holds no capability, cannot read users.json or the config file, and asks the
  * privileged process for password checks and reload steps.
  */
+import { Socket as UdpSocket } from 'node:dgram';
 import { Socket } from 'node:net';
+import { formatIpv4 } from '../../protocol/ipv4.js';
 import { createLogger, type Logger } from '../../log.js';
 import { adoptTun } from '../../os/tun.js';
 import type { GatewayConfig } from '../config.js';
@@ -23,6 +25,8 @@ import { dropPrivileges } from './drop.js';
 import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
+import type { WorkerHandleMessage } from './worker-messages.js';
+import type { WorkerMesh } from '../worker-mesh.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
 type Answer = Extract<PrivilegedMessage, { id: number }>;
@@ -69,6 +73,9 @@ function onMessage(m: PrivilegedMessage): void {
       log?.info({ signal: m.signal }, 'shutting down');
       void shutdown(0);
       break;
+    case 'dtls-forward':
+      gw?.dtlsForwarded(Buffer.from(m.data, 'base64'), m.address, m.port);
+      break;
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
   }
@@ -88,6 +95,9 @@ async function start(init: Init): Promise<void> {
   log = createLogger({ level: init.logLevel, format: init.logFormat });
   const tun = adoptTun(init.tun.fd, init.tun.name, { vnetHdr: init.tun.offload !== 0, mtu: init.tun.mtu });
   const id = init.identity;
+  const worker = init.worker && init.worker.count > 1 ? init.worker : null;
+  if (worker) log = log.child({ worker: worker.index });
+  const mesh = worker ? workerMesh(worker.index, worker.count) : undefined;
   gw = new Gateway(config, log, {
     identity: identity(id.certPem, id.keyPem, id.generated, id.certFile),
     clientCaPem: init.clientCaPem,
@@ -95,15 +105,51 @@ async function start(init: Init): Promise<void> {
     profile: profileFromWire(init.profile),
     tun,
     priv: new PrivilegedClient(channel, requests),
+    ...(mesh ? { mesh } : {}),
   });
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
   // the network listeners come after it and root goes right after them, in the same turn.
-  ops = await startOps(gw, log);
+  // Several workers: worker 0 answers for the gateway.
+  if (!worker || worker.index === 0) ops = await startOps(gw, log);
   await gw.listen();
   dropPrivileges(init.runAs);
   gw.serve();
   channel.send({ t: 'ready', pid: process.pid });
 }
+
+/** The channel side of WorkerMesh (worker-messages.ts). */
+function workerMesh(index: number, count: number): WorkerMesh {
+  return {
+    index,
+    count,
+    load: (tunnels, connections) => void channel.send({ t: 'load', tunnels, connections }),
+    route: async (addr) => {
+      const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr) }));
+      if (a.t !== 'route-done') throw new Error(`unexpected answer ${a.t} to route`);
+      if (!a.ok) throw new Error(a.error ?? 'route failed');
+    },
+    unroute: (addr) => void channel.send({ t: 'unroute', addr: formatIpv4(addr) }),
+    idChanged: (id, up) => void channel.send({ t: 'dtls-id', id, up }),
+    foreignHello: (id, msg, address, port) => {
+      if (msg.length <= 4096) channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64') });
+    },
+    peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
+  };
+}
+
+/**
+ * Handles from the privileged process (workers > 1), on Node's IPC channel: accepted TLS
+ * connections and DTLS peers' connected sockets. Only the privileged process writes there.
+ */
+process.on('message', (m: WorkerHandleMessage, handle: unknown) => {
+  if (m?.t === 'conn' && handle instanceof Socket) {
+    if (gw) gw.acceptConnection(handle);
+    else handle.destroy();
+  } else if (m?.t === 'dtls-socket' && handle instanceof UdpSocket) {
+    if (gw) gw.adoptDtlsPeer(handle, m.address, m.port, Buffer.from(m.data, 'base64'));
+    else handle.close();
+  }
+});
 
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
@@ -113,6 +159,7 @@ async function shutdown(code: number): Promise<void> {
     await gw?.stop();
   } finally {
     channel.close(null);
+    process.disconnect?.();
     process.exit(code);
   }
 }
