@@ -1,0 +1,181 @@
+/**
+ * Issue 11, every core used: `workers: 2` (two network processes, priv/parent.ts) with four
+ * Debian openconnect clients, each in its own namespace, all at once; and `workers: 1` (the
+ * fallback, one network process) with the same traffic. Two clients use DTLS, two TLS only.
+ * Through every tunnel at the same time: TCP both ways with SHA-256 compared, self-checking UDP
+ * both ways, pings with DF at the MTU edge both ways, pings with IPv4 options (record route).
+ * With two workers the sessions must land on both (the "tunnel up" log lines name the worker),
+ * and a tunnel that the admin disconnects reconnects on the other worker with its address
+ * (the CONNECT's cookie is resolved through the privileged process's state store).
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { interopSkipReason, tcpTransfer, type Ns } from '../helpers/netns.js';
+import { GatewayBed } from '../helpers/gateway-bed.js';
+import { addClientNamespace, type ClientNs } from '../helpers/client-ns.js';
+import { startOpenconnect, type OpenconnectClient, type TunnelInfo } from '../helpers/openconnect.js';
+import { gwHost } from '../helpers/sslgate.js';
+import { ctl, ctlJson } from '../helpers/ctl.js';
+import { linkMtu, pingDf, udpTransfer } from '../helpers/tunnel-traffic.js';
+
+const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'python3']);
+const MB4 = 4 * 1024 * 1024;
+const CLIENTS = 4;
+
+interface Client {
+  user: string;
+  ns: Ns;
+  dtls: boolean;
+  oc: OpenconnectClient;
+  tun: TunnelInfo;
+}
+
+for (const workers of [2, 1]) {
+  test(`${CLIENTS} openconnect clients at once -> sslgate with workers: ${workers}${workers === 1 ? ' (fallback)' : ''}`, { skip, timeout: 600_000 }, async (t: TestContext) => {
+    const bed = await GatewayBed.open(t, `mcore${workers}`);
+    const extra: ClientNs[] = [];
+    const clients: Client[] = [];
+    t.after(async () => {
+      for (const c of clients) await c.oc.stop().catch(() => undefined);
+      for (const x of extra) await x.close().catch(() => undefined);
+    });
+    const tb = bed.tb;
+    const net = tb.poolNet(0);
+    const users = Array.from({ length: CLIENTS }, (_, i) => ({ name: `user${i}`, password: `secret${i}` }));
+    const gw = await bed.startGateway({
+      yaml: `workers: ${workers}\nnetwork:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
+      users,
+    });
+    const configured = await gw.waitLog(/TUN device configured"/, 10_000);
+    const tunNames = (configured['workerTuns'] as string[] | undefined) ?? [configured['tun'] as string];
+    assert.equal(tunNames.length, workers, `TUN devices: ${JSON.stringify(configured)}`);
+
+    const spaces: Ns[] = [tb.cl];
+    for (let i = 1; i < CLIENTS; i++) {
+      const x = await addClientNamespace(tb.gw, tb.gwAddr, `mcx${workers}${i}`);
+      extra.push(x);
+      spaces.push(x.ns);
+    }
+    const withTails = async (st: TestContext, body: () => Promise<void>): Promise<void> => {
+      try {
+        await body();
+      } catch (e) {
+        st.diagnostic(`gateway:\n${gw.proc.tail(60)}\n${clients.map((c) => `openconnect ${c.user}:\n${c.oc.proc.tail(15)}`).join('\n')}`);
+        throw e;
+      }
+    };
+
+    await t.test('all clients log in and connect at once', (st) =>
+      withTails(st, async () => {
+        const started = users.map((u, i) => {
+          const dtls = i % 2 === 0;
+          const oc = startOpenconnect(spaces[i]!, { url: gw.url, servercert: gw.pin, user: u.name, password: u.password, authgroup: 'Employees', noDtls: !dtls });
+          return { user: u.name, ns: spaces[i]!, dtls, oc };
+        });
+        // Registered for clean-up before waiting: a client that never comes up is stopped too.
+        const tunnels = await Promise.allSettled(started.map((c) => c.oc.waitTunnel(60_000)));
+        tunnels.forEach((r, i) => {
+          if (r.status === 'fulfilled') clients.push({ ...started[i]!, tun: r.value });
+          else void started[i]!.oc.stop();
+        });
+        const bad = tunnels.findIndex((r) => r.status === 'rejected');
+        assert.equal(bad, -1, `client ${bad} got no tunnel: ${(tunnels[bad] as PromiseRejectedResult | undefined)?.reason}`);
+        for (const c of clients) if (c.dtls) await c.oc.proc.waitForLine(/Established DTLS connection/, 20_000);
+        assert.equal(new Set(clients.map((c) => c.tun.address)).size, CLIENTS, 'two clients got the same address');
+      }),
+    );
+
+    /** worker index of each user's live tunnel, from the gateway's "tunnel up" lines (the last per user) */
+    const placement = (): Map<string, number> => {
+      const m = new Map<string, number>();
+      for (const l of gw.logs()) if (l['msg'] === 'tunnel up' && typeof l['user'] === 'string') m.set(l['user'], Number(l['worker'] ?? 0));
+      return m;
+    };
+
+    if (workers > 1) {
+      await t.test('the sessions are spread over both workers', (st) =>
+        withTails(st, async () => {
+          const where = placement();
+          st.diagnostic(`placement: ${JSON.stringify([...where])}`);
+          assert.equal(where.size, CLIENTS);
+          assert.deepEqual([...new Set(where.values())].sort(), [0, 1], 'every tunnel is on one worker');
+        }),
+      );
+    }
+
+    await t.test('every tunnel at once: TCP both ways (SHA-256), UDP both ways', (st) =>
+      withTails(st, async () => {
+        await Promise.all(
+          clients.map(async (c) => {
+            const up = await tcpTransfer(c.ns, tb.gw, gwHost(net), MB4);
+            assert.equal(up.bytes, MB4, `${c.user}: upload short`);
+            assert.equal(up.receivedSha256, up.sentSha256, `${c.user}: upload corrupted`);
+            const down = await tcpTransfer(tb.gw, c.ns, c.tun.address, MB4);
+            assert.equal(down.bytes, MB4, `${c.user}: download short`);
+            assert.equal(down.receivedSha256, down.sentSha256, `${c.user}: download corrupted`);
+            const udpDown = await udpTransfer(tb.gw, c.ns, c.tun.address, 1000, 1000, `mc udp-down ${workers} ${c.user}`);
+            const udpUp = await udpTransfer(c.ns, tb.gw, gwHost(net), 1000, 1000, `mc udp-up ${workers} ${c.user}`);
+            for (const u of [udpDown, udpUp]) {
+              assert.equal(u.corrupt, 0, `${c.user}: a corrupted UDP datagram arrived`);
+              assert.ok(u.received > 0, `${c.user}: no UDP datagram arrived`);
+              assert.deepEqual(u.sizes, [1000], `${c.user}: datagram boundaries changed`);
+            }
+            st.diagnostic(`${c.user} (${c.dtls ? 'DTLS' : 'TLS'}): 4 MB up ${up.ms} ms, down ${down.ms} ms; UDP down ${udpDown.received}/1000, up ${udpUp.received}/1000`);
+          }),
+        );
+      }),
+    );
+
+    await t.test('every tunnel: MTU-edge pings with DF and pings with IPv4 options, both ways', (st) =>
+      withTails(st, async () => {
+        const where = placement();
+        for (const c of clients) {
+          const clMtu = await linkMtu(c.ns, c.tun.iface);
+          const gwMtu = await linkMtu(tb.gw, tunNames[where.get(c.user) ?? 0]!);
+          const edge = Math.min(clMtu, gwMtu) - 28;
+          for (const [from, to] of [[c.ns, gwHost(net)], [tb.gw, c.tun.address]] as const) {
+            const p = await pingDf(from, to, edge);
+            assert.ok(p.ok, `${c.user}: ping -s ${edge} -M do to ${to} failed:\n${p.out}`);
+            const rr = await pingDf(from, to, 56, ['-R']);
+            assert.ok(rr.ok, `${c.user}: ping -R to ${to} failed:\n${rr.out}`);
+          }
+        }
+        for (const c of clients) assert.ok(!c.oc.lines.some((l) => /Unexpected packet length|Unknown packet/.test(l.text)), `${c.user}: framing broken`);
+      }),
+    );
+
+    if (workers > 1) {
+      await t.test('a tunnel disconnected by the admin reconnects on the other worker with its address', (st) =>
+        withTails(st, async () => {
+          // The balancer gives a connection to the worker with the fewest: empty worker 1, keep
+          // two tunnels on worker 0, disconnect one of them: its reconnect must go to worker 1.
+          const where = placement();
+          for (const c of [...clients].filter((x) => where.get(x.user) === 1)) {
+            await c.oc.stop();
+            clients.splice(clients.indexOf(c), 1);
+          }
+          const onZero = clients.filter((x) => where.get(x.user) === 0);
+          assert.ok(onZero.length >= 2, `need two tunnels on worker 0: ${JSON.stringify([...where])}`);
+          const c = onZero[0]!;
+          const list = await ctlJson<Array<{ id: number; user: string }>>(gw, ['sessions']);
+          const id = list.find((s) => s.user === c.user)?.id;
+          assert.ok(id !== undefined, `no session of ${c.user} in ctl sessions: ${JSON.stringify(list)}`);
+          const ocMark = c.oc.lines.length;
+          const gwMark = gw.proc.lines.length;
+          const r = await ctl(gw, ['disconnect', String(id)]);
+          assert.equal(r.code, 0, r.stderr);
+          await c.oc.proc.waitForLine(/CSTP connected/, 60_000, ocMark);
+          const up = await gw.waitLog(/tunnel up/, 15_000, gwMark);
+          assert.equal(up['user'], c.user);
+          assert.equal(up['worker'], 1, `reconnected on worker ${String(up['worker'])}`);
+          assert.equal(up['address'], c.tun.address, 'the reconnect got another address');
+          assert.ok(c.oc.proc.running, 'openconnect exited instead of reconnecting');
+          const down = await tcpTransfer(tb.gw, c.ns, c.tun.address, MB4);
+          assert.equal(down.receivedSha256, down.sentSha256, 'download after the reconnect corrupted');
+          const upT = await tcpTransfer(c.ns, tb.gw, gwHost(net), MB4);
+          assert.equal(upT.receivedSha256, upT.sentSha256, 'upload after the reconnect corrupted');
+        }),
+      );
+    }
+  });
+}
