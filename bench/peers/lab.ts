@@ -27,6 +27,8 @@ export interface LabOptions {
   credentialCache?: boolean;
   /** CPUs the gateway may use (taskset list); default the gateway CPU of the run's pinning */
   cpus?: string | null;
+  /** our gateway's `workers` (network processes); default the config's default, 1 */
+  workers?: number;
 }
 
 export interface Lab {
@@ -66,7 +68,7 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
         maxClients: o.maxClients ?? 1000,
         kdf: o.kdf ?? 'default',
         ...(o.credentialCache !== undefined ? { credentialCache: o.credentialCache } : {}),
-        yaml: o.mode?.sslgateYaml ?? '',
+        yaml: `${o.workers !== undefined ? `workers: ${o.workers}\n` : ''}${o.mode?.sslgateYaml ?? ''}`,
       });
       stop = g.stop;
       gateway = g.proc;
