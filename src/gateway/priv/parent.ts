@@ -294,7 +294,7 @@ export class PrivilegedParent {
   }
 
   private handConnection(sock: Socket): void {
-    const i = process.env['SSLGATE_TEST_PICK'] ? Number(process.env['SSLGATE_TEST_PICK']) : pickWorker(this.workers.map((w) => w.load));
+    const i = pickWorker(this.workers.map((w) => w.load));
     const w = this.workers[i];
     if (!w || this.stopping) {
       sock.destroy();
