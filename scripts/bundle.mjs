@@ -65,6 +65,9 @@ const common = {
   // Packages that ship both: their ESM build (what Node itself would load; tree-shaken here).
   mainFields: ['module', 'main'],
   plugins: [bundledXml],
+  // Native/CommonJS packages of the state store (issue 12): loaded from node_modules at run time
+  // (better-sqlite3 finds its compiled addon relative to its own files).
+  external: ['better-sqlite3', 'ioredis'],
   sourcemap: 'linked',
   logLevel: 'warning',
   legalComments: 'none',

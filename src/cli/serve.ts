@@ -22,7 +22,8 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (default: embedded defaults)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default: log.level of the config, else info)')
     .option('--log-format <format>', 'json, pretty (human) or auto (pretty on a terminal) (default: log.format of the config, else auto)')
-    .action(async (opts: { config?: string; logLevel?: string; logFormat?: string }) => {
+    .option('--reset-state', 'move an unreadable session database (STATE/sessions.db) aside and start with an empty one: every user logs in again')
+    .action(async (opts: { config?: string; logLevel?: string; logFormat?: string; resetState?: boolean }) => {
       let cfg;
       try {
         cfg = loadConfig(opts.config);
@@ -33,7 +34,7 @@ export function register(program: Command): void {
       const format = opts.logFormat ?? cfg.log.format;
       if (format !== 'json' && format !== 'pretty' && format !== 'auto') throw new CliError(`--log-format must be json, pretty or auto, got ${format}`, 2);
       const level = opts.logLevel ?? cfg.log.level;
-      const gw = new PrivilegedParent({ config: cfg, logLevel: level, logFormat: format });
+      const gw = new PrivilegedParent({ config: cfg, logLevel: level, logFormat: format, ...(opts.resetState ? { resetState: true } : {}) });
       try {
         await gw.start();
       } catch (e) {

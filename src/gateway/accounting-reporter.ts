@@ -27,8 +27,35 @@ export class AccountingReporter {
     const acct = this.d.config().accounting;
     if (!acct) return;
     this.d.report('start', this.record(s));
+    this.interim(s, acct.interim);
+  }
+
+  /**
+   * `s` came back from the store (a restart, another worker): its Start went out when it logged
+   * in, so only the Interim-Updates go on, from the totals the store kept.
+   */
+  resumed(s: Session): void {
+    const acct = this.d.config().accounting;
+    if (!acct || this.timers.has(s)) return;
+    this.interim(s, acct.interim);
+  }
+
+  /** `s` went on in another worker (it reports from now on): no Stop here. */
+  paused(s: Session): void {
+    const t = this.timers.get(s);
+    if (t) clearInterval(t);
+    this.timers.delete(s);
+  }
+
+  /** A handover to the next process: the sessions go on there, no Stop here. */
+  pauseAll(): void {
+    for (const t of this.timers.values()) clearInterval(t);
+    this.timers.clear();
+  }
+
+  private interim(s: Session, configured: number): void {
     // The server's Acct-Interim-Interval (RFC 2869 §5.16) wins over the configured interval.
-    const every = Math.max(1, s.attrs.acctInterim ?? acct.interim);
+    const every = Math.max(1, s.attrs.acctInterim ?? configured);
     const t = setInterval(() => this.d.report('interim', this.record(s)), every * 1000);
     t.unref();
     this.timers.set(s, t);

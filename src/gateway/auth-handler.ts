@@ -23,6 +23,8 @@ import type { Session, SessionStore } from './sessions.js';
 import { needsPassword } from './auth/engine.js';
 import type { AuthOutcome, Authenticator, ClientCertInfo, Identity, Prompt } from './auth/types.js';
 import { isValidUserName, printableUserName } from './user-name.js';
+import { sessionRecordOf } from './state/session-record.js';
+import type { SessionRecord } from './state/types.js';
 
 export interface HttpReply {
   status: number;
@@ -66,6 +68,8 @@ export interface AuthDeps {
   endSession: (s: Session, why: string) => void;
   /** a session was created by a login (accounting starts) */
   loggedIn?: (s: Session) => void;
+  /** the session's record for the store (state/session-record.ts, with this node's name) */
+  record?: (s: Session) => SessionRecord;
 }
 
 const GATEWAY_VERSION = `${PRODUCT} ${VERSION}`;
@@ -116,7 +120,7 @@ export class AuthHandler {
       case 'auth-reply':
         return this.login(doc, ctx);
       case 'logout':
-        return this.logout(doc.sessionToken);
+        return await this.logout(doc.sessionToken);
     }
   }
 
@@ -258,7 +262,7 @@ export class AuthHandler {
     };
   }
 
-  private complete(id: Identity, ctx: RequestContext): HttpReply {
+  private async complete(id: Identity, ctx: RequestContext): Promise<HttpReply> {
     const cfg = this.d.config();
     const group = cfg.groups.find((g) => g.name === id.group);
     const user = id.user;
@@ -272,10 +276,20 @@ export class AuthHandler {
     }
     for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
     const pool = this.d.pools.get(group.name)!;
-    const s = this.d.sessions.create(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group, id.attrs));
-    s.attrs = id.attrs;
-    s.methods = id.methods;
-    s.loginMessages = id.messages;
+    let s: Session;
+    try {
+      // The id comes from the store and the session is recorded there before the cookie goes
+      // out: a cookie the store does not know would not survive a restart (or work on another node).
+      s = await this.d.sessions.open(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group, id.attrs), (x) => {
+        x.attrs = id.attrs;
+        x.methods = id.methods;
+        x.loginMessages = id.messages;
+      }, this.d.record ?? ((x) => sessionRecordOf(x, 'local')));
+    } catch (e) {
+      this.d.log.error({ remote: ctx.remoteAddr, user, err: (e as Error).message }, 'login refused: the session store cannot record the session');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'backend-error' });
+      return this.form(group, ctx, 'The gateway cannot record new sessions right now; please try again later.');
+    }
     this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods }, 'login');
     this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods });
     this.d.loggedIn?.(s);
@@ -299,8 +313,9 @@ export class AuthHandler {
     };
   }
 
-  private logout(token: string | undefined): HttpReply {
-    const s = this.d.sessions.byCookie(token);
+  private async logout(token: string | undefined): Promise<HttpReply> {
+    // A session this process does not carry (logged in before a restart) is found in the store.
+    const s = await this.d.sessions.resolve(token).catch(() => this.d.sessions.byCookie(token));
     if (s) this.d.endSession(s, 'logout');
     return { status: 200, reason: 'OK', headers: [['X-Transcend-Version', '1']], body: '' };
   }

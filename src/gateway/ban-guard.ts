@@ -134,6 +134,23 @@ export class BanGuard {
     return had;
   }
 
+  /**
+   * A ban made before a restart or elsewhere (another worker or node, through the store): it
+   * holds here until `until` (ms). No event: it is not a new ban. False when it is already over.
+   */
+  restore(kind: 'address' | 'user', key: string, until: number): boolean {
+    if (until <= this.now()) return false;
+    const map = kind === 'address' ? this.byAddr : this.byUser;
+    const k = kind === 'address' ? normalizeAddr(key) : key;
+    const e = map.get(k);
+    if (e) e.bannedUntil = Math.max(e.bannedUntil, until);
+    else {
+      if (map.size >= this.maxEntries) this.evict(map);
+      map.set(k, { score: 0, lastAt: this.now(), bannedUntil: until });
+    }
+    return true;
+  }
+
   /** Forgets expired bans and decayed scores (slow timer). */
   sweep(): void {
     const now = this.now();

@@ -28,8 +28,13 @@ import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 import type { WorkerMesh } from './worker-mesh.js';
+import { REPLACED } from './ops/tunnel-events.js';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket as TcpSocket } from 'node:net';
+import { hostname } from 'node:os';
+import { MemoryStore } from './state/memory-store.js';
+import { sessionFromRecord, sessionRecordOf } from './state/session-record.js';
+import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
 
 /** What the privileged process does for the network process (priv/privileged-client.ts). */
 export interface PrivilegedOps extends Authenticator {
@@ -56,13 +61,31 @@ export interface GatewayResources {
   priv: PrivilegedOps;
   /** config `workers` > 1: this process is one of several (worker-mesh.ts) */
   mesh?: WorkerMesh;
+  /**
+   * Where sessions, leases and bans live (issue 12): in `sslgate serve` the privileged process's
+   * store over the channel (priv/remote-store.ts); memory when absent (tests).
+   */
+  store?: StateStore;
+  /** this gateway's name in session records (the host name by default; cluster.node in a cluster) */
+  node?: string;
 }
+
+/** How often the traffic of live sessions is written to the store (accounting checkpoints). */
+const CHECKPOINT_MS = 30_000;
+/** How long a stopping gateway waits for the store to record the sessions' end (or handover). */
+const STORE_FLUSH_MS = 5_000;
 
 /** How often timeouts (idle, session, reconnect window) are checked. */
 const SWEEP_MS = 5000;
 
 export class Gateway {
-  readonly sessions = new SessionStore();
+  readonly sessions: SessionStore;
+  readonly store: StateStore;
+  readonly node: string;
+  /** store writes that failed (a full disk, Redis away): counted, logged, tunnels keep running */
+  storeErrors = 0;
+  private lastStoreErrorLog = 0;
+  private checkpointTimer: NodeJS.Timeout | null = null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
   private server: Server | null = null;
@@ -91,6 +114,11 @@ export class Gateway {
     this.tun = res.tun;
     this.priv = res.priv;
     this.mesh = res.mesh ?? null;
+    this.store = res.store ?? new MemoryStore();
+    this.node = res.node ?? hostname();
+    this.sessions = new SessionStore(this.store);
+    this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
+    this.sessions.restorer = (token, r) => this.restoreSession(token, r);
     this.accounting = new AccountingReporter({ config: () => this.config, report: (e, r, c) => this.priv.account(e, r, c), log: this.log });
     this.clientCaPem = res.clientCaPem;
     this.clientCrlPem = res.clientCrlPem ?? null;
@@ -204,6 +232,25 @@ export class Gateway {
     this.dtls?.forwarded(msg, address, port);
   }
 
+  /**
+   * workers > 1: another worker carries this session's tunnel now (a CONNECT there). It leaves
+   * this cache without ending: the store's record and lease are the other worker's now. A tunnel
+   * of it here was replaced by the client: closed without a goodbye, nothing written back.
+   */
+  sessionMoved(cookieHash: string): void {
+    const s = this.sessions.cached(cookieHash);
+    if (!s) return;
+    this.sessions.drop(s);
+    s.pool.release(cookieHash);
+    this.accounting.paused(s);
+    const t = s.tunnel;
+    if (t) {
+      this.dtls?.forget(t);
+      t.cstp.destroy({ kind: 'local', text: REPLACED });
+    }
+    this.log.info({ session: s.id, user: s.user, hadTunnel: t !== null }, 'session moved to another worker');
+  }
+
   /** Tells the balancer (workers > 1) once per loop turn, however many connections came and went. */
   private loadChanged(): void {
     if (!this.mesh || this.loadDirty) return;
@@ -221,18 +268,93 @@ export class Gateway {
     this.log.info({ tun: this.tun!.name, ...(this.mesh ? { workers: this.mesh.count } : {}) }, 'data plane up');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
+    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
+    this.checkpointTimer.unref();
+    // Bans made before a restart (or on another worker/node) hold here too.
+    void this.store.listBans().then(
+      (bans) => {
+        for (const b of bans) this.applyBan(b);
+        if (bans.length) this.log.info({ bans: bans.length }, 'bans restored from the session store');
+      },
+      (e: unknown) => this.storeFailed('list-bans', e as Error),
+    );
+    // Bans made here go to the store, so they survive a restart and hold on every worker/node.
+    this.events.subscribe((ev) => {
+      if (ev.type === 'ban') void this.store.putBan({ kind: ev.kind, key: ev.key, until: Date.now() + ev.seconds * 1000 }).catch((e: unknown) => this.storeFailed('ban', e as Error));
+      else if (ev.type === 'unban' && ev.by === 'admin') void this.store.deleteBan(ev.kind, ev.key).catch((e: unknown) => this.storeFailed('unban', e as Error));
+    });
+  }
+
+  /** A ban from the store (at start, or broadcast from another worker/node). */
+  applyBan(b: BanRecord): void {
+    this.gate.guard.restore(b.kind, b.key, b.until);
+  }
+
+  /** A ban lifted elsewhere (`ctl unban` on another worker/node). */
+  liftBan(kind: BanRecord['kind'], key: string): void {
+    this.gate.guard.unban(key, kind);
+  }
+
+  private storeFailed(op: string, err: Error): void {
+    this.storeErrors++;
+    const now = Date.now();
+    // A full disk fails every write: one line per 10 s, the count in the metrics.
+    if (now - this.lastStoreErrorLog > 10_000) {
+      this.lastStoreErrorLog = now;
+      this.log.error({ op, err: err.message, failures: this.storeErrors }, 'session store write failed; tunnels keep running');
+    }
+  }
+
+  private recordOf(s: Session): SessionRecord {
+    return sessionRecordOf(s, this.node);
+  }
+
+  /** A stored session whose cookie came to this process (after a restart, or from another worker). */
+  private restoreSession(token: string, r: SessionRecord): Session | undefined {
+    const now = Date.now();
+    const cfg = this.config;
+    const expired =
+      (r.limits.sessionTimeout !== null && now - r.createdAt > r.limits.sessionTimeout * 1000) ||
+      (r.disconnectedAt !== null && now - r.disconnectedAt > cfg.cookieTimeout * 1000);
+    const s = expired ? undefined : sessionFromRecord(token, r, cfg.groups, this.pools, now);
+    if (!s) {
+      this.log.info({ session: r.id, user: r.user, why: expired ? 'expired' : 'group gone' }, 'stored session refused');
+      void Promise.all([this.store.deleteSession(r.cookieHash), r.address !== null ? this.releaseStored(r) : undefined]).catch((e: unknown) => this.storeFailed('delete', e as Error));
+      return undefined;
+    }
+    this.log.info({ session: s.id, user: s.user, address: r.address, node: r.node }, 'session restored from the session store');
+    this.accounting.resumed(s);
+    return s;
+  }
+
+  private releaseStored(r: SessionRecord): Promise<void> {
+    const pool = this.pools.get(r.group);
+    return pool ? this.store.release({ name: r.group, cidr: formatCidr(pool.subnet) }, r.cookieHash) : Promise.resolve();
+  }
+
+  /** Accounting checkpoint: the traffic of every live session goes to the store (not per packet). */
+  private checkpoint(): Promise<void> {
+    const writes: Array<Promise<void>> = [];
+    for (const s of this.sessions.all()) if (s.tunnel) writes.push(this.sessions.persist(this.recordOf(s)));
+    return Promise.all(writes).then(() => undefined);
   }
 
   private connectionDeps(): Parameters<typeof serveConnection>[1] {
-    const endSession = (s: Session, why: string): void => this.endSession(s, why);
-    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events };
+    const endSession = (s: Session, why: string): void => void this.endSession(s, why);
+    // Only a session still in the cache: a tunnel that closes because its session ended must not
+    // write the record back after the delete.
+    const persist = (s: Session): void => {
+      if (this.sessions.holds(s)) void this.sessions.persist(this.recordOf(s));
+    };
+    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist };
     const mesh = this.mesh;
-    if (mesh) tunnel.routes = { route: (a) => mesh.route(a), unroute: (a) => mesh.unroute(a) };
+    if (mesh) tunnel.routes = { route: (a, h) => mesh.route(a, h), unroute: (a) => mesh.unroute(a) };
     const auth = new AuthHandler({
       config: () => this.config,
       auth: this.priv,
       sessions: this.sessions,
       loggedIn: (s) => this.accounting.started(s),
+      record: (s) => this.recordOf(s),
       guard: this.gate.guard,
       pools: this.pools,
       serverCertSha1: this.identity.sha1,
@@ -255,14 +377,15 @@ export class Gateway {
     };
   }
 
-  /** Ends a session for good: tunnel closed, address freed, cookie invalid. */
-  endSession(s: Session, why: string): void {
+  /** Ends a session for good: tunnel closed, address freed, cookie invalid (in the store too). */
+  endSession(s: Session, why: string): Promise<void> {
     this.log.info({ session: s.id, user: s.user, why }, 'session ended');
     // The Stop record reads the counters before the tunnel goes.
     this.accounting.ended(s, why);
     terminateTunnel(s, why);
-    this.sessions.remove(s);
+    const stored = this.sessions.remove(s);
     this.events.emit({ type: 'session-end', session: s.id, user: s.user, reason: why });
+    return stored;
   }
 
   private sweep(): void {
@@ -367,12 +490,64 @@ export class Gateway {
     return changed;
   }
 
-  /** Clean shutdown: every client gets a TERMINATE, then sockets, listener and TUN close. */
+  /**
+   * Clean shutdown (SIGTERM): every client gets a TERMINATE and its session ends, in the store
+   * too (the gateway is going away: the cookies are void); then sockets, listener and TUN close.
+   */
   async stop(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.stopTimers();
     this.server?.close();
     this.accounting.stopAll();
-    for (const s of this.sessions.all()) terminateTunnel(s, 'gateway shutting down');
+    const ended: Array<Promise<void>> = [];
+    for (const s of [...this.sessions.all()]) {
+      terminateTunnel(s, 'gateway shutting down');
+      ended.push(this.sessions.remove(s));
+    }
+    await withDeadline(Promise.all(ended), STORE_FLUSH_MS);
+    await this.closeAll();
+  }
+
+  /**
+   * Handover (`ctl restart`, or the privileged process gone): every session is written to the
+   * store as it is and every connection closes WITHOUT a goodbye, so each client reconnects with
+   * its cookie to the process that comes next and keeps its address. No accounting Stop: the
+   * sessions go on.
+   */
+  async handover(): Promise<void> {
+    this.stopTimers();
+    this.server?.close();
+    this.accounting.pauseAll();
+    const now = Date.now();
+    const writes: Array<Promise<void>> = [];
+    for (const s of [...this.sessions.all()]) {
+      const r = this.recordOf(s);
+      writes.push(this.sessions.persist({ ...r, disconnectedAt: r.disconnectedAt ?? now }));
+    }
+    await withDeadline(Promise.all(writes), STORE_FLUSH_MS);
+    for (const sock of this.sockets) sock.destroy();
+    this.dtls?.close();
+    this.dtls = null;
+    this.tun?.close();
+    this.tun = null;
+  }
+
+  /** Closes everything without a word to anyone and without touching the store (parent gone). */
+  abandon(): void {
+    this.stopTimers();
+    this.server?.close();
+    for (const sock of this.sockets) sock.destroy();
+    this.dtls?.close();
+    this.tun?.close();
+  }
+
+  private stopTimers(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    this.sweepTimer = null;
+    this.checkpointTimer = null;
+  }
+
+  private async closeAll(): Promise<void> {
     // Give the goodbye frames a moment to reach the clients.
     const deadline = Date.now() + 1000;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -382,4 +557,21 @@ export class Gateway {
     this.tun?.close();
     this.tun = null;
   }
+}
+
+/** Waits for `p`, at most `ms`: a store that hangs must not hold a shutdown forever. */
+function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    void p.then(
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+    );
+  });
 }

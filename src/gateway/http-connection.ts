@@ -137,7 +137,7 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
         close(formatResponse(404, 'Not Found', [], ''));
         return;
       }
-      if (openTunnel(sock, req, parser.rest(), d.tunnel, remoteAddr)) {
+      if (await openTunnel(sock, req, parser.rest(), d.tunnel, remoteAddr)) {
         d.tunnelUp(sock);
         // The CSTP channel reads the socket from here on.
         sock.resume();

@@ -48,6 +48,18 @@ export class IpPool {
     return null;
   }
 
+  /**
+   * A lease the state store made (state/types.ts lease: the store decides, across processes and
+   * nodes): recorded here so `used`, the metrics and a reload see it.
+   */
+  note(key: string, a: number): void {
+    const had = this.byKey.get(key);
+    if (had === a) return;
+    if (had !== undefined) this.byAddr.delete(had);
+    this.byAddr.set(a, key);
+    this.byKey.set(key, a);
+  }
+
   release(key: string): void {
     const a = this.byKey.get(key);
     if (a === undefined) return;

@@ -5,8 +5,16 @@
  * Lifecycle (PROTOCOL.md A.3): login -> session without tunnel -> CONNECT binds a tunnel ->
  * tunnel lost: session kept for cookie-timeout so the client can reconnect with its cookie ->
  * DISCONNECT 0xb0 / logout / timeout / admin: destroyed (lease freed, cookie invalid).
+ *
+ * Issue 12: the durable copy lives in the StateStore (state/types.ts), in the privileged
+ * process; the SessionStore here is the cache of the sessions this network process carries,
+ * keyed by the cookie's SHA-256 like the store. A cookie it does not have (after a restart, or
+ * made by another worker or node) is looked up in the store (resolve()).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { formatCidr } from '../protocol/ipv4.js';
+import { MemoryStore } from './state/memory-store.js';
+import type { PoolRef, SessionRecord, StateStore } from './state/types.js';
 import type { SessionAttributes } from './auth/types.js';
 import type { GroupConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
@@ -39,6 +47,8 @@ export class Session {
   private endedTx = 0;
   private endedRxPackets = 0;
   private endedTxPackets = 0;
+  /** hex SHA-256 of the cookie: the key in the store and in the cache */
+  readonly cookieHash: string;
 
   constructor(
     /** small number for logs and <session-id> */
@@ -56,6 +66,29 @@ export class Session {
   ) {
     this.disconnectedSince = createdAt;
     this.lastActive = createdAt;
+    this.cookieHash = hashCookie(token);
+  }
+
+  /**
+   * A session read back from the store (after a restart, or from another worker): the tunnel is
+   * down, the address still leased, the traffic so far kept as the ended tunnels' totals.
+   */
+  restoreFrom(r: SessionRecord, now: number): void {
+    this.addressNow = r.address;
+    this.disconnectedSince = r.disconnectedAt ?? now;
+    this.lastActive = r.lastActivity;
+    this.endedRx = r.rxBytes;
+    this.endedTx = r.txBytes;
+    this.endedRxPackets = r.rxPackets;
+    this.endedTxPackets = r.txPackets;
+    this.attrs = r.attrs;
+    this.methods = r.methods;
+    this.loginMessages = r.loginMessages;
+  }
+
+  /** The pool as the store names it (leases are per subnet: groups sharing one share it). */
+  get poolRef(): PoolRef {
+    return { name: this.group.name, cidr: formatCidr(this.pool.subnet) };
   }
 
   /** what the auth backends set for this session (RADIUS Framed-IP, routes, DNS ...) */
@@ -177,42 +210,152 @@ export interface SessionLink {
   connects: number;
 }
 
-export class SessionStore {
-  private readonly byToken = new Map<string, Session>();
-  private nextId = 1;
+/** The key of a cookie in the store and the cache: hex SHA-256 (the cookie itself is never stored). */
+export function hashCookie(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
 
-  /** `limits`: the session's idle/session timeouts, fixed now (default: none). */
-  create(user: string, group: GroupConfig, pool: IpPool, remoteAddr: string, userAgent: string, limits: SessionLimits = { idleTimeout: null, sessionTimeout: null }): Session {
+/** Store failures the cache reports (the gateway logs and counts them; tunnels keep running). */
+export type StoreErrorHandler = (op: string, err: Error) => void;
+
+export class SessionStore {
+  private readonly byHash = new Map<string, Session>();
+  /** lookups in the store in progress, so two CONNECTs with one cookie make one Session */
+  private readonly resolving = new Map<string, Promise<Session | undefined>>();
+  private nextId = 1;
+  /** called when a write to the store fails (set by the gateway) */
+  onStoreError: StoreErrorHandler = () => undefined;
+  /**
+   * Turns a stored record into a Session for resolve() (set by the gateway: it knows the groups
+   * and pools); undefined refuses the record. Without one, only cached sessions are found.
+   */
+  restorer: (token: string, r: SessionRecord) => Session | undefined = () => undefined;
+
+  /** `backing`: the durable store (the privileged process's, over the channel); memory by default. */
+  constructor(readonly backing: StateStore = new MemoryStore()) {}
+
+  /**
+   * A session in the cache only, with a local id. Tests and the pieces below; a login uses
+   * open(), which takes the id from the store and records the session there.
+   */
+  create(user: string, group: GroupConfig, pool: IpPool, remoteAddr: string, userAgent: string, limits: SessionLimits = { idleTimeout: null, sessionTimeout: null }, id?: number): Session {
     // 32 random bytes; base64url keeps the token within [A-Za-z0-9_-] (safe in a Cookie header, §2.6.10).
     const token = randomBytes(32).toString('base64url');
-    const s = new Session(this.nextId++, token, user, group, pool, remoteAddr, userAgent, limits, Date.now());
-    this.byToken.set(token, s);
+    const s = new Session(id ?? this.nextId++, token, user, group, pool, remoteAddr, userAgent, limits, Date.now());
+    this.byHash.set(s.cookieHash, s);
+    return s;
+  }
+
+  /**
+   * A login's session: id from the store (unique across restarts, workers and nodes), `init`
+   * fills in what the login decided, then the record is written. Rejects (and forgets the
+   * session) when the store cannot record it: a session that would not survive a restart, or
+   * that other nodes could not find, is not handed out.
+   */
+  async open(user: string, group: GroupConfig, pool: IpPool, remoteAddr: string, userAgent: string, limits: SessionLimits, init: (s: Session) => void, record: (s: Session) => SessionRecord): Promise<Session> {
+    const id = await this.backing.nextSessionId();
+    const s = this.create(user, group, pool, remoteAddr, userAgent, limits, id);
+    init(s);
+    try {
+      await this.backing.putSession(record(s));
+    } catch (e) {
+      this.byHash.delete(s.cookieHash);
+      throw e;
+    }
     return s;
   }
 
   byCookie(token: string | null | undefined): Session | undefined {
-    return token ? this.byToken.get(token) : undefined;
+    return token ? this.byHash.get(hashCookie(token)) : undefined;
+  }
+
+  /**
+   * The session of `token`: from the cache, else from the store (`restorer` turns the record into
+   * a Session, or refuses it: unknown group, expired). Undefined when there is none. A store
+   * that cannot answer rejects.
+   */
+  resolve(token: string | null | undefined): Promise<Session | undefined> {
+    if (!token) return Promise.resolve(undefined);
+    const hash = hashCookie(token);
+    const have = this.byHash.get(hash);
+    if (have) return Promise.resolve(have);
+    let p = this.resolving.get(hash);
+    if (!p) {
+      p = this.backing
+        .getSession(hash)
+        .then((r) => {
+          const cached = this.byHash.get(hash);
+          if (cached) return cached;
+          const s = r ? this.restorer(token, r) : undefined;
+          if (s) this.byHash.set(hash, s);
+          return s;
+        })
+        .finally(() => this.resolving.delete(hash));
+      this.resolving.set(hash, p);
+    }
+    return p;
+  }
+
+  /** Writes the session's record (events and checkpoints, never per packet); failures reported. */
+  persist(r: SessionRecord): Promise<void> {
+    return this.backing.putSession(r).catch((e: unknown) => this.onStoreError('put', e as Error));
+  }
+
+  /** The address of `s`, leased by the store (the one it holds already, if any). */
+  async lease(s: Session, hint?: number): Promise<number | null> {
+    const a = await this.backing.lease(s.poolRef, s.cookieHash, hint);
+    if (a !== null) s.pool.note(s.cookieHash, a);
+    return a;
+  }
+
+  /** Gives up the lease of `s` (a Framed-IP that was not free) without ending the session. */
+  unlease(s: Session): void {
+    s.pool.release(s.cookieHash);
+    this.backing.release(s.poolRef, s.cookieHash).catch((e: unknown) => this.onStoreError('release', e as Error));
+  }
+
+  /** The cached session of a cookie hash (no store lookup). */
+  cached(cookieHash: string): Session | undefined {
+    return this.byHash.get(cookieHash);
+  }
+
+  /** True while `s` is a live session of this cache (not ended, not handed over). */
+  holds(s: Session): boolean {
+    return this.byHash.get(s.cookieHash) === s;
   }
 
   all(): IterableIterator<Session> {
-    return this.byToken.values();
+    return this.byHash.values();
   }
 
   get size(): number {
-    return this.byToken.size;
+    return this.byHash.size;
   }
 
   countFor(user: string): number {
     let n = 0;
-    for (const s of this.byToken.values()) if (s.user === user) n++;
+    for (const s of this.byHash.values()) if (s.user === user) n++;
     return n;
   }
 
-  /** Forgets the session and frees its lease. The caller closes its tunnel. */
-  remove(s: Session): void {
-    if (this.byToken.get(s.token) !== s) return;
-    this.byToken.delete(s.token);
-    s.pool.release(s.token);
+  /**
+   * Forgets the session and frees its lease, here and in the store (cookie invalid everywhere).
+   * The caller closes its tunnel. The returned promise settles when the store has done it.
+   */
+  remove(s: Session): Promise<void> {
+    if (this.byHash.get(s.cookieHash) !== s) return Promise.resolve();
+    this.byHash.delete(s.cookieHash);
+    s.pool.release(s.cookieHash);
     s.released();
+    const b = this.backing;
+    return Promise.all([b.deleteSession(s.cookieHash), b.release(s.poolRef, s.cookieHash)]).then(
+      () => undefined,
+      (e: unknown) => this.onStoreError('delete', e as Error),
+    );
+  }
+
+  /** Drops the session from this cache only (it stays in the store: a handover to the next process). */
+  drop(s: Session): void {
+    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
   }
 }

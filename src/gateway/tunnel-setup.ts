@@ -37,7 +37,9 @@ export interface TunnelDeps {
    * workers > 1: the tunnel's address must be routed to this worker's TUN (priv/lease-routes.ts)
    * before the CONNECT is answered, and unrouted when the tunnel ends here.
    */
-  routes?: { route(addr: number): Promise<void>; unroute(addr: number): void };
+  routes?: { route(addr: number, cookieHash: string): Promise<void>; unroute(addr: number): void };
+  /** writes the session's record to the store (tunnel up, tunnel down); never throws */
+  persist?: (s: Session) => void;
 }
 
 function refuse(sock: TLSSocket, status: number, reason: string, xReason?: string): void {
@@ -46,14 +48,24 @@ function refuse(sock: TLSSocket, status: number, reason: string, xReason?: strin
 }
 
 /**
- * CONNECT on `sock`: the bind half of step 5. Finds the session by its cookie, leases the address,
+ * CONNECT on `sock`: the bind half of step 5. Finds the session by its cookie (asking the store
+ * when this process does not have it), leases the address through the store,
  * asks tunnel-negotiation.ts what to answer, then turns the socket into the session's CSTP channel
  * (and expects its DTLS handshake). True when the socket is now a tunnel; false when the CONNECT
  * was refused (the socket ends).
  */
-export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: TunnelDeps, remoteAddr: string): boolean {
+export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: TunnelDeps, remoteAddr: string): Promise<boolean> {
   const creq = parseConnectRequest(req.headers);
-  const s = d.sessions.byCookie(creq.cookie);
+  let s: Session | undefined;
+  try {
+    // A cookie this process does not carry (after a restart, another worker's) is asked of the store.
+    s = await d.sessions.resolve(creq.cookie);
+  } catch (e) {
+    d.log.error({ remote: remoteAddr, err: (e as Error).message }, 'CONNECT: the session store did not answer');
+    // Not 401: openconnect gives up on 401 (§4.2); a 503 lets it try again with the same cookie.
+    refuse(sock, 503, 'Service Unavailable', 'Session store unavailable');
+    return false;
+  }
   if (!s) {
     d.log.warn({ remote: remoteAddr }, 'CONNECT with an invalid or expired cookie');
     d.events.emit({ type: 'auth-failure', remote: remoteAddr, reason: 'bad-cookie' });
@@ -62,20 +74,25 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     return false;
   }
   const cfg = d.config();
-  const now = Date.now();
-  const old = s.tunnel;
-  if (old) {
-    // A reconnect replaces any older, maybe half-open, tunnel of the same session (§8.5).
-    s.unbindTunnel(old, now);
-    d.dtls?.forget(old);
-    old.cstp.destroy({ kind: 'local', text: REPLACED });
-  }
-  // A backend's Framed-IP-Address is the session's address, whatever the client asks for.
+  // A backend's Framed-IP-Address is the session's address, whatever the client asks for; a
+  // session that had an address keeps it (openconnect aborts on a new one, quirk 20).
   const framed = s.attrs.framedIp === undefined ? null : parseIpv4(s.attrs.framedIp);
-  const hint = framed ?? creq.addressHints.map(parseIpv4).find((a): a is number => a !== null);
-  const addr = s.pool.lease(s.token, hint ?? undefined);
+  const hint = framed ?? s.address ?? creq.addressHints.map(parseIpv4).find((a): a is number => a !== null);
+  let addr: number | null;
+  try {
+    addr = await d.sessions.lease(s, hint ?? undefined);
+  } catch (e) {
+    // The store cannot answer (full disk, Redis away): a session that holds an address keeps it;
+    // a first CONNECT cannot get one without the store (no address may go to two holders).
+    d.log.error({ session: s.id, err: (e as Error).message }, 'CONNECT: the session store could not lease; using the address the session holds');
+    addr = s.address;
+    if (addr === null) {
+      refuse(sock, 503, 'Service Unavailable', 'No address available');
+      return false;
+    }
+  }
   if (framed !== null && addr !== framed) {
-    if (addr !== null) s.pool.release(s.token);
+    if (addr !== null) d.sessions.unlease(s);
     d.log.error({ session: s.id, user: s.user, address: s.attrs.framedIp, group: s.group.name }, 'the Framed-IP-Address from the auth server is not free in the group pool');
     refuse(sock, 503, 'Service Unavailable', 'Assigned address not available');
     return false;
@@ -84,6 +101,15 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     d.log.error({ session: s.id, group: s.group.name }, 'address pool exhausted');
     refuse(sock, 503, 'Service Unavailable', 'No address available');
     return false;
+  }
+  if (sock.destroyed) return false;
+  const now = Date.now();
+  const old = s.tunnel;
+  if (old) {
+    // A reconnect replaces any older, maybe half-open, tunnel of the same session (§8.5).
+    s.unbindTunnel(old, now);
+    d.dtls?.forget(old);
+    old.cstp.destroy({ kind: 'local', text: REPLACED });
   }
   s.leased(addr);
   const cipher = sock.getCipher();
@@ -138,13 +164,14 @@ export function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer, d: T
     channel.feed(rest);
     d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
     noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
+    d.persist?.(s);
   };
   if (!d.routes) {
     answer();
     return true;
   }
   // The client sends nothing before the answer; packets for it reach this worker once routed.
-  d.routes.route(addr).then(
+  d.routes.route(addr, s.cookieHash).then(
     () => {
       if (channel.isOpen) answer();
     },
@@ -167,6 +194,7 @@ function onChannelClose(s: Session, tunnel: SessionTunnel, addr: number, why: Ch
     tx: channel.counters.txPackets + dtlsTotals.txPackets,
   });
   if (!wasLive) return; // replaced by a reconnect
+  d.persist?.(s);
   const counters = {
     rxPackets: channel.counters.rxPackets,
     txPackets: channel.counters.txPackets,

@@ -29,7 +29,7 @@ test('session: bind, replace by a reconnect, close of the old one, close of the 
   assert.equal(s.tunnel, null);
   assert.equal(s.channel, null);
   assert.equal(s.disconnectedAt, s.createdAt, 'a new session waits for its first CONNECT');
-  s.leased(pool.lease(s.token)!);
+  s.leased(pool.lease(s.cookieHash)!);
   const t1 = tunnel();
   assert.equal(s.bindTunnel(t1, 'connect-agent', 1000), null);
   assert.equal(s.tunnel, t1);

@@ -163,9 +163,9 @@ test('a reconnect with the cookie replaces the old channel: the old connection c
 
 test('pool exhausted -> 503 with X-Reason; unknown cookie -> 401; neither makes a tunnel', async () => {
   const g = glue();
-  const pool = g.pools.get('Employees')!;
-  for (let i = 0; pool.lease(`filler-${i}`) !== null; i++);
   const s = loggedIn(g);
+  // Leases come from the state store (issue 12): fill the session's pool there.
+  for (let i = 0; (await g.sessions.backing.lease(s.poolRef, `filler-${i}`)) !== null; i++);
   const full = await connect(g, s.token);
   assert.deepEqual([full.head.status, full.head.reason], [503, 'Service Unavailable']);
   assert.equal(full.h('X-Reason'), 'No address available');

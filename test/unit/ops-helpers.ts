@@ -50,7 +50,7 @@ export class FakeGateway implements OpsTarget {
   connect(user: string, remote = '10.77.0.2'): Session & { fake: FakeChannel } {
     const pool = this.pools.get('default')!;
     const s = this.sessions.create(user, this.currentConfig.groups[0]!, pool, remote, 'Open AnyConnect VPN Agent v9.01');
-    s.leased(pool.lease(s.token)!);
+    s.leased(pool.lease(s.cookieHash)!);
     const fake = new FakeChannel(() => {
       s.tunnelClosed(tunnel, 0, 0, Date.now());
     });

@@ -12,6 +12,8 @@ import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
 import { checkClientCertInfo } from '../auth/client-cert.js';
 import { parseWorkerMessage, WORKER_MESSAGE_TYPES, type WorkerMessage, type WorkerReply } from './worker-messages.js';
+import type { StateStore } from '../state/types.js';
+import { parseStateRequest, type StateAnswer, type StateBroadcast, type StateRequest } from './state-messages.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -31,6 +33,8 @@ export type NetworkMessage =
   | { t: 'reload-subnets'; id: number; cidrs: string[] }
   /** reload step 3: the network process adopted the new config; switch the user store too */
   | { t: 'reload-commit'; id: number }
+  /** the session store (issue 12), owned by the privileged process: state-messages.ts */
+  | StateRequest
   /** workers > 1: load, tunnel routes, DTLS peers (worker-messages.ts) */
   | WorkerMessage;
 
@@ -61,7 +65,13 @@ export type PrivilegedMessage =
       logFormat: 'json' | 'pretty' | 'auto';
       /** this network process's place among `workers` (absent: the only one) */
       worker?: { index: number; count: number };
+      /** which StateStore the privileged process opened (state-* requests reach it) */
+      stateKind: StateStore['kind'];
+      /** this gateway's name in session records */
+      stateNode: string;
     }
+  | StateAnswer
+  | StateBroadcast
   | { t: 'auth-outcome'; id: number; outcome: AuthOutcome }
   /** clientCa: tls.client-ca / tls.crl read again from the running paths (a CRL is refreshed by a reload) */
   | { t: 'reload-config'; id: number; ok: true; config: unknown; profile: ProfileWire | null; users: number; clientCa?: { caPem: string; crlPem: string | null } | null }
@@ -69,8 +79,12 @@ export type PrivilegedMessage =
   | { t: 'reload-failed'; id: number; ok: false; error: string }
   /** SIGHUP reached the privileged process */
   | { t: 'reload' }
-  /** SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit */
-  | { t: 'stop'; signal: string }
+  /**
+   * SIGTERM/SIGINT reached the privileged process: TERMINATE every client and exit. With
+   * `keepSessions` (`ctl restart`): close every connection WITHOUT a goodbye and keep the
+   * sessions in the store, so the clients reconnect with their cookie to the next process.
+   */
+  | { t: 'stop'; signal: string; keepSessions?: boolean }
   /** workers > 1 (worker-messages.ts) */
   | WorkerReply;
 
@@ -222,6 +236,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
     }
     default:
       if (typeof v['t'] === 'string' && WORKER_MESSAGE_TYPES.has(v['t'])) return parseWorkerMessage(v);
+      if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

@@ -27,6 +27,7 @@ import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
 import type { WorkerHandleMessage } from './worker-messages.js';
 import type { WorkerMesh } from '../worker-mesh.js';
+import { RemoteStore } from './remote-store.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
 type Answer = Extract<PrivilegedMessage, { id: number }>;
@@ -51,9 +52,16 @@ const channel = new Channel<PrivilegedMessage, NetworkMessage>(
   (err) => {
     requests.failAll(new Error('the privileged process is gone'));
     if (!stopping) {
-      // Without it there is no login and no reload: say goodbye to every client and exit.
-      log?.error({ err: err?.message }, 'privileged process gone; shutting down');
-      void shutdown(1);
+      // The privileged process died (kill -9, a crash) or restarts: it owns the sessions' store and
+      // comes back. No goodbye to the clients (a TERMINATE would end their sessions): every
+      // connection just closes, and they reconnect with their cookie to the next gateway.
+      log?.error({ err: err?.message }, 'privileged process gone; closing every connection without a goodbye (clients reconnect)');
+      stopping = true;
+      try {
+        gw?.abandon();
+      } finally {
+        process.exit(1);
+      }
     }
   },
 );
@@ -70,11 +78,20 @@ function onMessage(m: PrivilegedMessage): void {
       void gw?.reload();
       break;
     case 'stop':
-      log?.info({ signal: m.signal }, 'shutting down');
-      void shutdown(0);
+      log?.info({ signal: m.signal, keepSessions: m.keepSessions === true }, m.keepSessions ? 'handing over to the next gateway process' : 'shutting down');
+      void shutdown(0, m.keepSessions === true);
+      break;
+    case 'state-ban-added':
+      gw?.applyBan(m.ban);
+      break;
+    case 'state-ban-removed':
+      gw?.liftBan(m.kind, m.key);
       break;
     case 'dtls-forward':
       gw?.dtlsForwarded(Buffer.from(m.data, 'base64'), m.address, m.port);
+      break;
+    case 'session-moved':
+      gw?.sessionMoved(m.cookieHash);
       break;
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
@@ -106,6 +123,8 @@ async function start(init: Init): Promise<void> {
     tun,
     priv: new PrivilegedClient(channel, requests),
     ...(mesh ? { mesh } : {}),
+    store: new RemoteStore(init.stateKind, channel, requests),
+    node: init.stateNode,
   });
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
   // the network listeners come after it and root goes right after them, in the same turn.
@@ -123,8 +142,8 @@ function workerMesh(index: number, count: number): WorkerMesh {
     index,
     count,
     load: (tunnels, connections) => void channel.send({ t: 'load', tunnels, connections }),
-    route: async (addr) => {
-      const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr) }));
+    route: async (addr, cookieHash) => {
+      const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr), cookieHash }));
       if (a.t !== 'route-done') throw new Error(`unexpected answer ${a.t} to route`);
       if (!a.ok) throw new Error(a.error ?? 'route failed');
     },
@@ -151,12 +170,13 @@ process.on('message', (m: WorkerHandleMessage, handle: unknown) => {
   }
 });
 
-async function shutdown(code: number): Promise<void> {
+/** `keepSessions`: a handover (`ctl restart`): no TERMINATE, the sessions stay in the store. */
+async function shutdown(code: number, keepSessions = false): Promise<void> {
   if (stopping) return;
   stopping = true;
   try {
     await ops?.close();
-    await gw?.stop();
+    await (keepSessions ? gw?.handover() : gw?.stop());
   } finally {
     channel.close(null);
     process.disconnect?.();

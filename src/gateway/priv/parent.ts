@@ -43,6 +43,12 @@ import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
 import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
+import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
+import { StateStoreError } from '../state/sqlite-store.js';
+import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
+import type { SessionRecord, StateStore } from '../state/types.js';
+import { StateService } from './state-service.js';
+import type { AcctRecord } from '../auth/accounting-record.js';
 
 /** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
 export class ServeError extends Error {
@@ -56,7 +62,14 @@ export interface ServeOptions {
   config: GatewayConfig;
   logLevel: string;
   logFormat: 'json' | 'pretty' | 'auto';
+  /** `serve --reset-state`: move an unusable session database aside and start with an empty one */
+  resetState?: boolean;
 }
+
+/** How often the privileged process drops stored sessions nobody came back for. */
+const STALE_SWEEP_MS = 30_000;
+/** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
+const STALE_GRACE_MS = 60_000;
 
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
@@ -144,6 +157,25 @@ interface WorkerLink {
   readonly load: WorkerLoad;
 }
 
+/** The accounting record of a stored session that ended without a network process (sweepStale). */
+function storedAcctRecord(r: SessionRecord): AcctRecord {
+  const rec: AcctRecord = {
+    // the same Acct-Session-Id the network process used (accounting-reporter.ts)
+    sessionId: `${r.id.toString(16).padStart(8, '0')}-${r.createdAt.toString(16)}`,
+    user: r.user,
+    group: r.group,
+    remote: r.remote,
+    sessionTime: Math.max(0, Math.floor((Date.now() - r.createdAt) / 1000)),
+    inOctets: r.rxBytes,
+    outOctets: r.txBytes,
+    inPackets: r.rxPackets,
+    outPackets: r.txPackets,
+  };
+  if (r.address !== null) rec.framedIp = formatIpv4(r.address);
+  if (r.attrs.radiusClass) rec.radiusClass = r.attrs.radiusClass;
+  return rec;
+}
+
 export class PrivilegedParent {
   private config: GatewayConfig;
   private readonly log: Logger;
@@ -174,6 +206,10 @@ export class PrivilegedParent {
   get networkPid(): number {
     return this.networkPids[0] ?? 0;
   }
+  /** sessions, leases, bans (issue 12): opened before the network process starts */
+  private store: StateStore | null = null;
+  private stateService: StateService | null = null;
+  private staleTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
@@ -210,6 +246,7 @@ export class PrivilegedParent {
     this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log, queue: this.auth });
     const profile = readProfile(cfg.profile);
     const clientCa = this.readClientCa(cfg);
+    await this.openStore(cfg);
 
     const count = resolveWorkers(cfg.workers);
     const offload = tunOffloadWanted(cfg);
@@ -245,6 +282,8 @@ export class PrivilegedParent {
         users: this.users.count,
         logLevel: this.opts.logLevel,
         logFormat: this.opts.logFormat,
+        stateKind: this.store!.kind,
+        stateNode: stateNodeName(cfg),
         ...(count > 1 ? { worker: { index: i, count } } : {}),
       });
       for (let i = 0; i < count; i++) {
@@ -259,6 +298,8 @@ export class PrivilegedParent {
       }
       await Promise.all(this.workers.map((w) => this.handshake(w, init(w.index))));
       if (count > 1) await this.startWorkerMesh(cfg);
+      this.staleTimer = setInterval(() => void this.sweepStale(), STALE_SWEEP_MS);
+      this.staleTimer.unref();
     } catch (e) {
       for (const t of tuns) if (t.fd >= 0) closeSync(t.fd);
       for (const w of this.workers) w.child.kill('SIGKILL');
@@ -313,6 +354,59 @@ export class PrivilegedParent {
       }
       child.send(m, handle, {}, (err) => (err ? reject(err) : resolve()));
     });
+  }
+
+  /**
+   * The session store, before the network process exists. An unreadable file stops the start
+   * with its name and the way out (never a silent reset); `--reset-state` moves it aside first.
+   */
+  private async openStore(cfg: GatewayConfig): Promise<void> {
+    if (this.opts.resetState) {
+      const moved = moveStateAside(cfg);
+      if (moved.length) this.log.warn({ moved }, 'session database moved aside (--reset-state): every session starts anew');
+    }
+    try {
+      this.store = openStateStore(cfg);
+    } catch (e) {
+      if (e instanceof StateStoreError) throw new ServeError(e.message);
+      throw e;
+    }
+    this.stateService = new StateService(this.store, () => this.poolSubnets(), this.log);
+    // No tunnel is up before this process starts: sessions recorded as "tunnel up" were cut by
+    // a crash or a restart, and their reconnect window starts now.
+    const node = stateNodeName(cfg);
+    const records = await this.store.listSessions();
+    const cut = cutByRestart(records, node, Date.now());
+    for (const r of cut) await this.store.putSession(r);
+    this.log.info({ store: this.store.kind, sessions: records.length, reconnecting: cut.length }, 'session store open');
+  }
+
+  /** Pool subnets the network process may lease from: the running config's and a pending reload's. */
+  private poolSubnets(): Set<string> {
+    const out = new Set(subnetsOf(this.config).keys());
+    if (this.pending) for (const c of subnetsOf(this.pending.config).keys()) out.add(c);
+    return out;
+  }
+
+  /**
+   * Stored sessions whose reconnect window (or session-timeout) passed without a network process
+   * taking them: gone from the store, their lease freed, their accounting stopped.
+   */
+  private async sweepStale(): Promise<void> {
+    const store = this.store;
+    if (!store || this.stopping) return;
+    try {
+      const stale = staleSessions(await store.listSessions(), Date.now(), this.config.cookieTimeout, STALE_GRACE_MS);
+      for (const { record: r, why } of stale) {
+        await store.deleteSession(r.cookieHash);
+        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
+        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        this.log.info({ session: r.id, user: r.user, why }, 'stored session ended');
+        this.backends.account('stop', storedAcctRecord(r), why === 'session timeout' ? 'session-timeout' : 'lost-carrier');
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'session store sweep failed');
+    }
   }
 
   /** tls.client-ca and tls.crl, checked (tls-client-ca.ts); a bad file stops the start with its name. */
@@ -391,8 +485,13 @@ export class PrivilegedParent {
           w.channel?.send({ t: 'route-done', id, ok: false, error: 'one worker: no routes' });
           break;
         }
+        const cookieHash = m.cookieHash;
         routes.route(addr, w.index).then(
-          () => w.channel?.send({ t: 'route-done', id, ok: true }),
+          () => {
+            w.channel?.send({ t: 'route-done', id, ok: true });
+            // The session may sit in another worker's cache (its login, an older tunnel): gone there.
+            for (const o of this.workers) if (o !== w) o.channel?.send({ t: 'session-moved', cookieHash });
+          },
           (e: unknown) => {
             this.log.warn({ worker: w.index, address: m.addr, err: (e as Error).message }, 'tunnel route refused');
             w.channel?.send({ t: 'route-done', id, ok: false, error: (e as Error).message });
@@ -462,6 +561,19 @@ export class PrivilegedParent {
       case 'dtls-peer-closed':
         if (this.workers.length > 1) this.onWorkerMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
+        break;
+      case 'state-next-id':
+      case 'state-put':
+      case 'state-get':
+      case 'state-delete':
+      case 'state-list':
+      case 'state-lease':
+      case 'state-release':
+      case 'state-ban':
+      case 'state-unban':
+      case 'state-bans':
+        if (this.stateService) this.stateService.handle(m, (a) => reply(a));
+        else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
         break;
       default:
         this.log.warn({ type: m.t }, 'unexpected message from the network process');
@@ -563,7 +675,17 @@ export class PrivilegedParent {
     );
     // Accounting Stop records the network process sent on its way out still go to the server.
     await this.backends?.close();
+    await this.closeStore();
     this.cleanup();
+  }
+
+  private async closeStore(): Promise<void> {
+    if (this.staleTimer) clearInterval(this.staleTimer);
+    this.staleTimer = null;
+    const store = this.store;
+    this.store = null;
+    this.stateService = null;
+    await store?.close().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'closing the session store failed'));
   }
 
   /** The admin socket sits in the root-only state folder: the network process cannot remove it. */

@@ -14,8 +14,12 @@ import { formatIpv4, parseIpv4 } from '../../protocol/ipv4.js';
 export type WorkerMessage =
   /** live tunnels and open TLS connections now (sent when they change, at most once per loop turn) */
   | { t: 'load'; tunnels: number; connections: number }
-  /** a tunnel with this address is up here (route it to this worker's TUN); answered route-done */
-  | { t: 'route'; id: number; addr: string }
+  /**
+   * a tunnel of the session `cookieHash` (hex SHA-256, as the store keys it) with this address
+   * is up here: route the address to this worker's TUN and tell the other workers to drop the
+   * session from their caches; answered route-done
+   */
+  | { t: 'route'; id: number; addr: string; cookieHash: string }
   /** that tunnel ended here (fire and forget: the route goes if it still points here) */
   | { t: 'unroute'; addr: string }
   /** a CONNECT offered DTLS with this id here (up) or that tunnel ended (down) */
@@ -32,7 +36,12 @@ export type WorkerMessage =
 export type WorkerReply =
   | { t: 'route-done'; id: number; ok: boolean; error?: string }
   /** another datagram for a peer whose connected socket this worker already has */
-  | { t: 'dtls-forward'; address: string; port: number; data: string };
+  | { t: 'dtls-forward'; address: string; port: number; data: string }
+  /**
+   * another worker carries this session's tunnel now: drop it from this cache without ending it
+   * (close a tunnel of it here without a goodbye: the client replaced it)
+   */
+  | { t: 'session-moved'; cookieHash: string };
 
 /** privileged process -> worker, on the IPC channel, each with a handle */
 export type WorkerHandleMessage =
@@ -91,8 +100,9 @@ export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
       onlyKeys(v, ['t', 'tunnels', 'connections']);
       return { t: 'load', tunnels: count(v['tunnels'], 'tunnels'), connections: count(v['connections'], 'connections') };
     case 'route':
-      onlyKeys(v, ['t', 'id', 'addr']);
-      return { t: 'route', id: count(v['id'], 'id'), addr: ipv4(v['addr'], 'addr') };
+      onlyKeys(v, ['t', 'id', 'addr', 'cookieHash']);
+      if (typeof v['cookieHash'] !== 'string' || !/^[0-9a-f]{64}$/.test(v['cookieHash'])) fail('cookieHash must be 64 lower-case hex digits');
+      return { t: 'route', id: count(v['id'], 'id'), addr: ipv4(v['addr'], 'addr'), cookieHash: v['cookieHash'] };
     case 'unroute':
       onlyKeys(v, ['t', 'addr']);
       return { t: 'unroute', addr: ipv4(v['addr'], 'addr') };
