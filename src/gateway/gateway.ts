@@ -107,6 +107,8 @@ export class Gateway {
   private readonly accounting: AccountingReporter;
   private readonly mesh: WorkerMesh | null;
   private loadDirty = false;
+  /** workers > 1: connections handed over by the privileged process so far */
+  private accepted = 0;
 
   constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
     this.identity = res.identity;
@@ -215,6 +217,8 @@ export class Gateway {
       sock.destroy();
       return;
     }
+    this.accepted++;
+    this.loadChanged();
     this.server.emit('connection', sock);
   }
 
@@ -257,7 +261,7 @@ export class Gateway {
     this.loadDirty = true;
     setImmediate(() => {
       this.loadDirty = false;
-      this.mesh?.load(this.router?.size ?? 0, this.sockets.size);
+      this.mesh?.load(this.router?.size ?? 0, this.sockets.size, this.accepted);
     });
   }
 

@@ -11,7 +11,7 @@ export interface WorkerMesh extends DtlsWorkerHooks {
   readonly index: number;
   readonly count: number;
   /** live tunnels and open TLS connections changed (reported at most once per loop turn) */
-  load(tunnels: number, connections: number): void;
+  load(tunnels: number, connections: number, accepted: number): void;
   /** the tunnel of session `cookieHash` with address `addr` is up here (the others drop the session) */
   route(addr: number, cookieHash: string): Promise<void>;
   unroute(addr: number): void;

@@ -5,8 +5,8 @@
  * Through every tunnel at the same time: TCP both ways with SHA-256 compared, self-checking UDP
  * both ways, pings with DF at the MTU edge both ways, pings with IPv4 options (record route).
  * With two workers the sessions must land on both (the "tunnel up" log lines name the worker),
- * and a tunnel that the admin disconnects reconnects on the other worker with its address
- * (the CONNECT's cookie is resolved through the privileged process's state store).
+ * and a tunnel whose TCP connection dies reconnects on the other worker with its address (the
+ * CONNECT's cookie is resolved through the privileged process's state store).
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,10 +15,9 @@ import { GatewayBed } from '../helpers/gateway-bed.js';
 import { addClientNamespace, type ClientNs } from '../helpers/client-ns.js';
 import { startOpenconnect, type OpenconnectClient, type TunnelInfo } from '../helpers/openconnect.js';
 import { gwHost } from '../helpers/sslgate.js';
-import { ctl, ctlJson } from '../helpers/ctl.js';
 import { linkMtu, pingDf, udpTransfer } from '../helpers/tunnel-traffic.js';
 
-const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'python3']);
+const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'ss', 'python3']);
 const MB4 = 4 * 1024 * 1024;
 const CLIENTS = 4;
 
@@ -145,35 +144,40 @@ for (const workers of [2, 1]) {
     );
 
     if (workers > 1) {
-      await t.test('a tunnel disconnected by the admin reconnects on the other worker with its address', (st) =>
+      await t.test('a tunnel whose TCP connection dies reconnects on the other worker with its address', (st) =>
         withTails(st, async () => {
-          // The balancer gives a connection to the worker with the fewest: empty worker 1, keep
-          // two tunnels on worker 0, disconnect one of them: its reconnect must go to worker 1.
+          // The balancer gives a connection to the worker with the fewest: empty the worker with
+          // fewer tunnels (Y), keep at least two on the other (X), cut one of X's TCP connections
+          // (ss -K, a reset both ways): openconnect reconnects with its cookie, and must land on Y.
           const where = placement();
-          for (const c of [...clients].filter((x) => where.get(x.user) === 1)) {
+          const on = (w: number): Client[] => clients.filter((x) => where.get(x.user) === w);
+          const x = on(0).length >= on(1).length ? 0 : 1;
+          const y = 1 - x;
+          for (const c of on(y)) {
             await c.oc.stop();
             clients.splice(clients.indexOf(c), 1);
           }
-          const onZero = clients.filter((x) => where.get(x.user) === 0);
-          assert.ok(onZero.length >= 2, `need two tunnels on worker 0: ${JSON.stringify([...where])}`);
-          const c = onZero[0]!;
-          const list = await ctlJson<Array<{ id: number; user: string }>>(gw, ['sessions']);
-          const id = list.find((s) => s.user === c.user)?.id;
-          assert.ok(id !== undefined, `no session of ${c.user} in ctl sessions: ${JSON.stringify(list)}`);
+          const onX = on(x);
+          assert.ok(onX.length >= 2, `need two tunnels on worker ${x}: ${JSON.stringify([...where])}`);
+          const c = onX.find((v) => v.dtls) ?? onX[0]!;
           const ocMark = c.oc.lines.length;
           const gwMark = gw.proc.lines.length;
-          const r = await ctl(gw, ['disconnect', String(id)]);
-          assert.equal(r.code, 0, r.stderr);
+          const kill = await c.ns.exec('ss', ['-K', 'dst', tb.gwAddr, 'dport', '=', '443']);
+          assert.equal(kill.code, 0, `ss -K: ${kill.stderr}`);
           await c.oc.proc.waitForLine(/CSTP connected/, 60_000, ocMark);
           const up = await gw.waitLog(/tunnel up/, 15_000, gwMark);
+          st.diagnostic(`${c.user} (${c.dtls ? 'DTLS' : 'TLS'}) was on worker ${x}, reconnected on worker ${String(up['worker'])}`);
           assert.equal(up['user'], c.user);
-          assert.equal(up['worker'], 1, `reconnected on worker ${String(up['worker'])}`);
+          assert.equal(up['worker'], y, `reconnected on worker ${String(up['worker'])}`);
           assert.equal(up['address'], c.tun.address, 'the reconnect got another address');
+          if (c.dtls) await c.oc.proc.waitForLine(/Established DTLS connection/, 20_000, ocMark);
           assert.ok(c.oc.proc.running, 'openconnect exited instead of reconnecting');
           const down = await tcpTransfer(tb.gw, c.ns, c.tun.address, MB4);
           assert.equal(down.receivedSha256, down.sentSha256, 'download after the reconnect corrupted');
           const upT = await tcpTransfer(c.ns, tb.gw, gwHost(net), MB4);
           assert.equal(upT.receivedSha256, upT.sentSha256, 'upload after the reconnect corrupted');
+          // The session left the old worker's cache without ending (session-moved).
+          assert.ok(!gw.logs().some((l) => l['msg'] === 'session ended' && l['user'] === c.user), `${c.user}'s session ended`);
         }),
       );
     }

@@ -38,13 +38,12 @@ test('worker TUN names: the same pattern, or the name with -i within 15 bytes', 
 });
 
 test('the balancer picks the least-loaded live worker, ties to the lowest index', () => {
-  const w = (connections: number, handed = 0, up = true, tunnels = 0): WorkerLoad => ({ tunnels, connections, handed, up });
+  const w = (connections: number, inFlight = 0, up = true, tunnels = 0): WorkerLoad => ({ tunnels, connections, handed: 10 + inFlight, accepted: 10, up });
   assert.equal(pickWorker([w(0), w(0)]), 0);
   assert.equal(pickWorker([w(1), w(0)]), 1);
-  assert.equal(pickWorker([w(1), w(0, 2)]), 0, 'connections handed since the last report count');
+  assert.equal(pickWorker([w(1), w(0, 2)]), 0, 'connections handed but not yet received count');
   assert.equal(pickWorker([w(0, 0, false), w(5)]), 1, 'a worker that is not up is never picked');
   assert.equal(pickWorker([w(0, 0, false)]), -1);
-  assert.equal(pickWorker([w(0, 0, true, 3), w(2)]), 1, 'tunnels count when the report has more of them than connections');
 });
 
 test('only client addresses of a configured pool may be routed to a worker', () => {
@@ -57,7 +56,7 @@ test('only client addresses of a configured pool may be routed to a worker', () 
 
 test('worker messages: exact shapes pass, anything else ends the channel', () => {
   const ok = [
-    { t: 'load', tunnels: 2, connections: 3 },
+    { t: 'load', tunnels: 2, connections: 3, accepted: 7 },
     { t: 'route', id: 1, addr: '10.1.0.7', cookieHash: 'a1'.repeat(32) },
     { t: 'unroute', addr: '10.1.0.7' },
     { t: 'dtls-id', id: 'ab'.repeat(32), up: true },
@@ -66,8 +65,9 @@ test('worker messages: exact shapes pass, anything else ends the channel', () =>
   ];
   for (const m of ok) assert.deepEqual(parseNetworkMessage(m), m);
   const bad: unknown[] = [
-    { t: 'load', tunnels: -1, connections: 0 },
-    { t: 'load', tunnels: 1, connections: 0, extra: 1 },
+    { t: 'load', tunnels: -1, connections: 0, accepted: 0 },
+    { t: 'load', tunnels: 1, connections: 0, accepted: 0, extra: 1 },
+    { t: 'load', tunnels: 1, connections: 0 },
     { t: 'route', id: 1, addr: '10.1.0.07', cookieHash: 'a1'.repeat(32) },
     { t: 'route', id: 1, addr: '10.1.0.7', cookieHash: 'A1'.repeat(32) },
     { t: 'route', id: 1, addr: '10.1.0.7' },

@@ -141,7 +141,7 @@ function workerMesh(index: number, count: number): WorkerMesh {
   return {
     index,
     count,
-    load: (tunnels, connections) => void channel.send({ t: 'load', tunnels, connections }),
+    load: (tunnels, connections, accepted) => void channel.send({ t: 'load', tunnels, connections, accepted }),
     route: async (addr, cookieHash) => {
       const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr), cookieHash }));
       if (a.t !== 'route-done') throw new Error(`unexpected answer ${a.t} to route`);

@@ -291,7 +291,7 @@ export class PrivilegedParent {
         const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc' | number> = ['ignore', 'inherit', 'inherit', 'pipe', tuns[i]!.fd];
         if (count > 1) stdio.push('ipc');
         const child = spawn(process.execPath, [...process.execArgv, entry], { stdio });
-        this.workers.push({ index: i, child, channel: null, tun: tuns[i]!.name, load: { tunnels: 0, connections: 0, handed: 0, up: false } });
+        this.workers.push({ index: i, child, channel: null, tun: tuns[i]!.name, load: { tunnels: 0, connections: 0, handed: 0, accepted: 0, up: false } });
         // The network process holds the TUN now; this one never reads packets.
         closeSync(tuns[i]!.fd);
         tuns[i]!.fd = -1;
@@ -475,7 +475,8 @@ export class PrivilegedParent {
       case 'load':
         w.load.tunnels = m.tunnels;
         w.load.connections = m.connections;
-        w.load.handed = 0;
+        // Never more than handed: a worker cannot make itself look busier than it was made.
+        w.load.accepted = Math.min(m.accepted, w.load.handed);
         break;
       case 'route': {
         const id = m.id;

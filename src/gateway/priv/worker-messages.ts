@@ -12,8 +12,11 @@ import { formatIpv4, parseIpv4 } from '../../protocol/ipv4.js';
 
 /** worker -> privileged process */
 export type WorkerMessage =
-  /** live tunnels and open TLS connections now (sent when they change, at most once per loop turn) */
-  | { t: 'load'; tunnels: number; connections: number }
+  /**
+   * live tunnels and open TLS connections now, and how many connections it was handed so far
+   * (sent when they change, at most once per loop turn)
+   */
+  | { t: 'load'; tunnels: number; connections: number; accepted: number }
   /**
    * a tunnel of the session `cookieHash` (hex SHA-256, as the store keys it) with this address
    * is up here: route the address to this worker's TUN and tell the other workers to drop the
@@ -97,8 +100,8 @@ function datagram(v: unknown): string {
 export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
   switch (v['t']) {
     case 'load':
-      onlyKeys(v, ['t', 'tunnels', 'connections']);
-      return { t: 'load', tunnels: count(v['tunnels'], 'tunnels'), connections: count(v['connections'], 'connections') };
+      onlyKeys(v, ['t', 'tunnels', 'connections', 'accepted']);
+      return { t: 'load', tunnels: count(v['tunnels'], 'tunnels'), connections: count(v['connections'], 'connections'), accepted: count(v['accepted'], 'accepted') };
     case 'route':
       onlyKeys(v, ['t', 'id', 'addr', 'cookieHash']);
       if (typeof v['cookieHash'] !== 'string' || !/^[0-9a-f]{64}$/.test(v['cookieHash'])) fail('cookieHash must be 64 lower-case hex digits');
