@@ -262,6 +262,7 @@ export class Gateway {
     setImmediate(() => {
       this.loadDirty = false;
       this.mesh?.load(this.router?.size ?? 0, this.sockets.size, this.accepted);
+      this.log.debug({ tunnels: this.router?.size ?? 0, connections: this.sockets.size, accepted: this.accepted }, 'load reported');
     });
   }
 

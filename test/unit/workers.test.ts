@@ -11,6 +11,7 @@ import { pickWorker, type WorkerLoad } from '../../src/gateway/priv/balance.js';
 import { poolOf } from '../../src/gateway/priv/lease-routes.js';
 import { parseNetworkMessage } from '../../src/gateway/priv/messages.js';
 import { parseIpv4, parseIpv4Cidr } from '../../src/protocol/ipv4.js';
+import { relayedEvent } from '../../src/gateway/ops/relayed-event.js';
 
 const parse = (yaml: string) => parseConfigText(`network: {address: 10.0.0.1/24}\n${yaml}`, 'test.yaml', '/etc/sslgate', '/etc/sslgate/test.yaml');
 
@@ -81,4 +82,18 @@ test('worker messages: exact shapes pass, anything else ends the channel', () =>
     { t: 'dtls-peer-closed', address: '192.0.2.1', port: 70000 },
   ];
   for (const m of bad) assert.throws(() => parseNetworkMessage(m), /invalid message/, JSON.stringify(m).slice(0, 80));
+});
+
+test('another worker\'s event reaches worker 0 checked and marked with its worker', () => {
+  const c = { rxPackets: 1, rxBytes: 2, txPackets: 3, txBytes: 4, txDrops: 0 };
+  const disc = { type: 'disconnect', session: 7, user: 'u', channel: 'TLS', reason: 'x', sessionKept: true, counters: c, time: '2026-01-01T00:00:00.000Z' };
+  assert.deepEqual(relayedEvent(JSON.stringify(disc), 1), { ...disc, worker: 1 });
+  assert.equal(relayedEvent(JSON.stringify({ ...disc, counters: { ...c, rxBytes: 'lots' } }), 1), null);
+  assert.equal(relayedEvent(JSON.stringify({ ...disc, type: 'nonsense' }), 1), null);
+  assert.equal(relayedEvent(JSON.stringify({ ...disc, time: undefined }), 1), null);
+  assert.equal(relayedEvent('{not json', 1), null);
+  assert.equal(relayedEvent('[1]', 1), null);
+  const ok = parseNetworkMessage({ t: 'ops-event', ev: JSON.stringify(disc) });
+  assert.equal(ok.t, 'ops-event');
+  assert.throws(() => parseNetworkMessage({ t: 'ops-event', ev: 'x'.repeat(9000) }), /invalid message/);
 });

@@ -25,7 +25,8 @@ import { dropPrivileges } from './drop.js';
 import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
-import type { WorkerHandleMessage } from './worker-messages.js';
+import { MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js';
+import { relayedEvent } from '../ops/relayed-event.js';
 import type { WorkerMesh } from '../worker-mesh.js';
 import { RemoteStore } from './remote-store.js';
 
@@ -93,6 +94,12 @@ function onMessage(m: PrivilegedMessage): void {
     case 'session-moved':
       gw?.sessionMoved(m.cookieHash);
       break;
+    case 'ops-event': {
+      const ev = relayedEvent(m.ev, m.worker);
+      if (ev) gw?.events.relay(ev);
+      else log?.warn({ worker: m.worker }, 'malformed event from another worker; dropped');
+      break;
+    }
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
   }
@@ -130,6 +137,13 @@ async function start(init: Init): Promise<void> {
   // the network listeners come after it and root goes right after them, in the same turn.
   // Several workers: worker 0 answers for the gateway.
   if (!worker || worker.index === 0) ops = await startOps(gw, log);
+  else {
+    // The others' events go to worker 0 (metrics, status, `ctl events`); a few per session.
+    gw.events.subscribe((ev) => {
+      const json = JSON.stringify(ev);
+      if (json.length <= MAX_EVENT_CHARS) channel.send({ t: 'ops-event', ev: json });
+    });
+  }
   await gw.listen();
   dropPrivileges(init.runAs);
   gw.serve();

@@ -342,6 +342,7 @@ export class PrivilegedParent {
       return;
     }
     w.load.handed++;
+    this.log.debug({ worker: i, remote: sock.remoteAddress, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
     this.sendHandle(i, { t: 'conn' }, sock).catch(() => sock.destroy());
   }
 
@@ -512,6 +513,10 @@ export class PrivilegedParent {
       case 'dtls-peer-closed':
         this.handoff?.peerClosed(m.address, m.port, w.index);
         break;
+      case 'ops-event':
+        // Worker 0 answers for all (admin API, metrics): the others' events go there.
+        if (w.index !== 0) this.workers[0]?.channel?.send({ t: 'ops-event', worker: w.index, ev: m.ev });
+        break;
     }
   }
 
@@ -560,6 +565,7 @@ export class PrivilegedParent {
       case 'dtls-id':
       case 'dtls-hello':
       case 'dtls-peer-closed':
+      case 'ops-event':
         if (this.workers.length > 1) this.onWorkerMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;

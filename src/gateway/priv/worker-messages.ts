@@ -33,7 +33,9 @@ export type WorkerMessage =
    */
   | { t: 'dtls-hello'; id: string; address: string; port: number; data: string }
   /** the connected UDP socket for this peer is closed here */
-  | { t: 'dtls-peer-closed'; address: string; port: number };
+  | { t: 'dtls-peer-closed'; address: string; port: number }
+  /** an operational event of this worker (ops/events.ts, JSON), for worker 0's metrics, status and event stream */
+  | { t: 'ops-event'; ev: string };
 
 /** privileged process -> worker, on the framed channel */
 export type WorkerReply =
@@ -44,7 +46,9 @@ export type WorkerReply =
    * another worker carries this session's tunnel now: drop it from this cache without ending it
    * (close a tunnel of it here without a goodbye: the client replaced it)
    */
-  | { t: 'session-moved'; cookieHash: string };
+  | { t: 'session-moved'; cookieHash: string }
+  /** to worker 0: an event of worker `worker` (as that worker sent it; worker 0 checks it) */
+  | { t: 'ops-event'; worker: number; ev: string };
 
 /** privileged process -> worker, on the IPC channel, each with a handle */
 export type WorkerHandleMessage =
@@ -53,7 +57,10 @@ export type WorkerHandleMessage =
   /** a UDP socket bound to the DTLS port and connected to this peer; `data` is its ClientHello (base64) */
   | { t: 'dtls-socket'; address: string; port: number; data: string };
 
-export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed']);
+export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed', 'ops-event']);
+
+/** An event is a few hundred bytes (ids, user, addresses, counters); more is not relayed. */
+export const MAX_EVENT_CHARS = 8192;
 
 /** DTLS ids are 32 bytes (X-DTLS-Session-ID, App-ID): 64 hex digits; a little room. */
 const MAX_ID_HEX = 64;
@@ -119,6 +126,11 @@ export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
     case 'dtls-peer-closed':
       onlyKeys(v, ['t', 'address', 'port']);
       return { t: 'dtls-peer-closed', address: ipv4(v['address'], 'address'), port: port(v['port']) };
+    case 'ops-event':
+      // Opaque here: this process only relays it to worker 0, which parses and checks it.
+      onlyKeys(v, ['t', 'ev']);
+      if (typeof v['ev'] !== 'string' || v['ev'].length > MAX_EVENT_CHARS) fail(`ev must be a string of at most ${MAX_EVENT_CHARS} characters`);
+      return { t: 'ops-event', ev: v['ev'] };
     default:
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
