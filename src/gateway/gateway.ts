@@ -75,6 +75,9 @@ const CHECKPOINT_MS = 30_000;
 /** How long a stopping gateway waits for the store to record the sessions' end (or handover). */
 const STORE_FLUSH_MS = 5_000;
 
+/** How long a connection this side ended may stay half-open before it is destroyed. */
+const HALF_CLOSED_GRACE_MS = 5000;
+
 /** How often timeouts (idle, session, reconnect window) are checked. */
 const SWEEP_MS = 5000;
 
@@ -109,6 +112,10 @@ export class Gateway {
   private loadDirty = false;
   /** workers > 1: connections handed over by the privileged process so far */
   private accepted = 0;
+  /** workers > 1: TLS connections open and not yet ended by this side (the balancer's load) */
+  private working = 0;
+  /** workers > 1: per connection ("address:port"), what takes it out of `working` */
+  private readonly uncount = new Map<string, () => void>();
 
   constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
     this.identity = res.identity;
@@ -180,11 +187,17 @@ export class Gateway {
         return;
       }
       this.sockets.add(sock);
-      this.loadChanged();
-      sock.on('close', () => {
-        this.sockets.delete(sock);
-        this.loadChanged();
-      });
+      if (this.mesh) {
+        // The balancer's count: a connection this side has ended is on its way out, even while
+        // its peer keeps it half-open (seen with openconnect after its BYE: FIN-WAIT-2 here).
+        const gone = this.uncount.get(`${sock.remoteAddress}:${sock.remotePort}`);
+        if (gone) sock.once('finish', gone);
+      }
+      sock.on('close', () => this.sockets.delete(sock));
+      // A connection this side ended: the peer gets a moment to close its side, then it goes. A
+      // peer that keeps it half-open (openconnect's socket after its BYE, seen in FIN-WAIT-2
+      // here) would otherwise hold it, and its place in `sockets`, for good.
+      sock.once('finish', () => setTimeout(() => sock.destroy(), HALF_CLOSED_GRACE_MS).unref());
       serveConnection(sock, deps);
     });
     // Banned and over-rate addresses are refused before the TLS handshake: a flood costs little.
@@ -217,8 +230,24 @@ export class Gateway {
       sock.destroy();
       return;
     }
+    // Counted from here (not from the TLS handshake's end): a burst of connections must not
+    // look like none to the balancer while their handshakes run.
     this.accepted++;
+    this.working++;
     this.loadChanged();
+    const key = `${sock.remoteAddress}:${sock.remotePort}`;
+    let counted = true;
+    const gone = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.working--;
+      this.loadChanged();
+    };
+    this.uncount.set(key, gone);
+    sock.once('close', () => {
+      gone();
+      if (this.uncount.get(key) === gone) this.uncount.delete(key);
+    });
     this.server.emit('connection', sock);
   }
 
@@ -261,8 +290,8 @@ export class Gateway {
     this.loadDirty = true;
     setImmediate(() => {
       this.loadDirty = false;
-      this.mesh?.load(this.router?.size ?? 0, this.sockets.size, this.accepted);
-      this.log.debug({ tunnels: this.router?.size ?? 0, connections: this.sockets.size, accepted: this.accepted }, 'load reported');
+      this.mesh?.load(this.router?.size ?? 0, this.working, this.accepted);
+      this.log.debug({ tunnels: this.router?.size ?? 0, connections: this.working, accepted: this.accepted, tracked: this.uncount.size }, 'load reported');
     });
   }
 

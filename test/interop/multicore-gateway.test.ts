@@ -111,6 +111,23 @@ for (const workers of [2, 1]) {
       );
     }
 
+    if (workers > 1) {
+      await t.test('ctl reload runs on every worker, one after the other', (st) =>
+        withTails(st, async () => {
+          const mark = gw.proc.lines.length;
+          const r = await ctlJson<{ ok: boolean }>(gw, ['reload']);
+          assert.equal(r.ok, true, JSON.stringify(r));
+          const seen = new Set<number>();
+          for (let from = mark; seen.size < workers; ) {
+            const l = await gw.waitLog(/configuration reloaded/, 20_000, from);
+            seen.add(Number(l['worker']));
+            from = gw.proc.lines.findIndex((x, i) => i >= from && x.text.includes('"msg":"configuration reloaded"')) + 1;
+          }
+          assert.deepEqual([...seen].sort(), [0, 1]);
+        }),
+      );
+    }
+
     await t.test('every tunnel at once: TCP both ways (SHA-256), UDP both ways', (st) =>
       withTails(st, async () => {
         await Promise.all(
