@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "sslgate_tun",
-      "sources": ["native/tun.c", "native/gso.c"],
+      "sources": ["native/tun.c", "native/gso.c", "native/listen.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-O2", "-std=gnu11"],
       "cflags!": ["-O3"],

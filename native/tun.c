@@ -614,6 +614,8 @@ static napi_value tun_lock_down(napi_env env, napi_callback_info info) {
 
 /* ---------------------------------------------------------------- module */
 
+napi_value listen_init(napi_env env, napi_value exports); /* native/listen.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", NULL, poller_start, NULL, NULL, NULL, napi_default, NULL},
@@ -637,7 +639,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(env, napi_set_named_property(env, exports, "errnoText", fn));
   CHECK(env, napi_create_function(env, "lockDown", NAPI_AUTO_LENGTH, tun_lock_down, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "lockDown", fn));
-  return exports;
+  return listen_init(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

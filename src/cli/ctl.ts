@@ -108,6 +108,10 @@ export function register(program: Command): void {
         throw e;
       }));
 
+  ctl.command('restart').description('replace the running gateway processes by new ones (an upgrade: the binary now on disk), keeping every session; clients reconnect with their cookie')
+    .action((_o, cmd: Command) =>
+      run(cmd, 'POST', '/v1/restart', (b) => `restarting; ${(b as { sessions: number }).sessions} session(s) handed over to the new gateway process\n`));
+
   ctl.command('events').description('follow connects, disconnects, auth failures, bans, reloads (Ctrl-C to stop)')
     .option('--types <list>', 'only these event types, comma-separated (login,auth-failure,connect,disconnect,session-end,ban,unban,reload,...)')
     .action(async (o: { types?: string }, cmd: Command) => {

@@ -14,6 +14,7 @@ import { TunError } from '../os/tun.js';
 import { createLogger } from '../log.js';
 import { formatIpv4 } from '../protocol/ipv4.js';
 import { CliError } from './errors.js';
+import { isSupervised, RESTART_EXIT_CODE, superviseRestarts } from './serve-supervisor.js';
 
 export function register(program: Command): void {
   program
@@ -66,18 +67,30 @@ export function register(program: Command): void {
         ].join('\n'),
       );
       log.info({ listen: where, tun: gw.tun, tunnelAddress: formatIpv4(cfg.network.address.address), groups: cfg.groups.map((g) => g.name), users: gw.userCount, certificate: cert.file, pin: gw.pin, privilegedPid: process.pid, networkPid: gw.networkPid, runAs: `${cfg.runAsUser}:${cfg.runAsGroup}` }, 'gateway listening');
-      process.on('SIGHUP', () => {
+      const onHup = (): void => {
         log.info({ signal: 'SIGHUP' }, 'reloading');
         gw.reload();
-      });
-      await new Promise<void>((resolve) => {
+      };
+      process.on('SIGHUP', onHup);
+      const how = await new Promise<'stop' | 'restart'>((resolve) => {
         const onSignal = (sig: string): void => {
           log.info({ signal: sig }, 'shutting down');
-          void gw.stop(sig).then(resolve);
+          void gw.stop(sig).then(() => resolve('stop'));
         };
         process.once('SIGTERM', () => onSignal('SIGTERM'));
         process.once('SIGINT', () => onSignal('SIGINT'));
+        // `ctl restart`: hand every session over to the next process (serve-supervisor.ts).
+        gw.onRestart = () => {
+          log.info({}, 'restarting: handing every session over to a new gateway process');
+          void gw.handover().then(() => resolve('restart'));
+        };
       });
-      process.exit(0);
+      if (how === 'stop') process.exit(0);
+      process.off('SIGHUP', onHup);
+      process.removeAllListeners('SIGTERM');
+      process.removeAllListeners('SIGINT');
+      if (isSupervised()) process.exit(RESTART_EXIT_CODE);
+      const listen = gw.listenFd === null ? null : { fd: gw.listenFd, address: `${cfg.listen.host}:${cfg.listen.port}` };
+      process.exit(await superviseRestarts((pid) => log.info({ pid }, 'started the new gateway process (this one now only supervises it)'), listen));
     });
 }

@@ -46,6 +46,8 @@ export interface PrivilegedOps extends Authenticator {
   addSubnets(cidrs: Ipv4Cidr[]): Promise<void>;
   /** Reload step 3: the new config is adopted; the user store switches too. */
   commitReload(): Promise<void>;
+  /** `ctl restart`: the privileged process hands the sessions over to a new gateway process. */
+  restart?(): void;
 }
 
 /** Everything the gateway gets ready-made from the privileged process. */
@@ -68,6 +70,8 @@ export interface GatewayResources {
   store?: StateStore;
   /** this gateway's name in session records (the host name by default; cluster.node in a cluster) */
   node?: string;
+  /** the TLS port, already listening (bound by the privileged process); absent: listen() binds it */
+  listenFd?: number;
 }
 
 /** How often the traffic of live sessions is written to the store (accounting checkpoints). */
@@ -89,6 +93,7 @@ export class Gateway {
   storeErrors = 0;
   private lastStoreErrorLog = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
+  private readonly listenFd: number | null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
   private server: Server | null = null;
@@ -125,6 +130,7 @@ export class Gateway {
     this.mesh = res.mesh ?? null;
     this.store = res.store ?? new MemoryStore();
     this.node = res.node ?? hostname();
+    this.listenFd = res.listenFd ?? null;
     this.sessions = new SessionStore(this.store);
     this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
     this.sessions.restorer = (token, r) => this.restoreSession(token, r);
@@ -216,10 +222,12 @@ export class Gateway {
     if (mesh) return;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(cfg.listen.port, cfg.listen.host, () => {
+      const done = (): void => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (this.listenFd !== null) server.listen({ fd: this.listenFd }, done);
+      else server.listen(cfg.listen.port, cfg.listen.host, done);
     });
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
   }
@@ -443,6 +451,14 @@ export class Gateway {
         this.endSession(s, 'no tunnel within cookie-timeout');
       }
     }
+  }
+
+  /** `ctl restart` (admin API): false when this gateway cannot restart itself (no privileged process). */
+  restart(): boolean {
+    if (!this.priv.restart) return false;
+    this.log.info({ sessions: this.sessions.size }, 'restart asked for: handing the sessions over to a new gateway process');
+    this.priv.restart();
+    return true;
   }
 
   get currentConfig(): GatewayConfig {

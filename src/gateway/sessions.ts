@@ -304,7 +304,10 @@ export class SessionStore {
   /** The address of `s`, leased by the store (the one it holds already, if any). */
   async lease(s: Session, hint?: number): Promise<number | null> {
     const a = await this.backing.lease(s.poolRef, s.cookieHash, hint);
-    if (a !== null) s.pool.note(s.cookieHash, a);
+    if (a !== null) {
+      s.pool.note(s.cookieHash, a);
+      s.leased(a);
+    }
     return a;
   }
 
@@ -312,6 +315,14 @@ export class SessionStore {
   unlease(s: Session): void {
     s.pool.release(s.cookieHash);
     this.backing.release(s.poolRef, s.cookieHash).catch((e: unknown) => this.onStoreError('release', e as Error));
+  }
+
+  /**
+   * Drops the session from this cache only; it stays in the store (another worker carries it
+   * now: Gateway.sessionMoved; the cluster helper uses it for another node's adoption).
+   */
+  drop(s: Session): void {
+    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
   }
 
   /** The cached session of a cookie hash (no store lookup). */
@@ -352,10 +363,5 @@ export class SessionStore {
       () => undefined,
       (e: unknown) => this.onStoreError('delete', e as Error),
     );
-  }
-
-  /** Drops the session from this cache only (it stays in the store: a handover to the next process). */
-  drop(s: Session): void {
-    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
   }
 }

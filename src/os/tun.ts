@@ -123,6 +123,7 @@ interface TunAddon {
   gsoSplit(vh: Buffer, pkt: Buffer, mtu: number, out: Buffer, slot: number, lens: Uint32Array): number;
   errnoText(errno: number): [code: string, message: string];
   lockDown(): number;
+  listenTcp(host: string, port: number, backlog: number): number;
 }
 
 let addon: TunAddon | undefined;
@@ -282,6 +283,21 @@ export function lockDownProcess(): void {
     const [code, message] = native.errnoText(rc);
     throw new TunError(`prctl (no_new_privs / capability bounding set): ${message}`, code, rc);
   }
+}
+
+/**
+ * A listening TCP socket nobody accepts on yet (native/listen.c): the privileged process binds
+ * the TLS port with it and hands the descriptor to the network process, keeping its own copy so
+ * `ctl restart` never closes the port. Throws an Error with `code` (EADDRINUSE ...) and `address`.
+ */
+export function listenTcpSocket(host: string, port: number, backlog = 511): number {
+  const native = tunAddon();
+  const rc = native.listenTcp(host, port, backlog);
+  if (rc < 0) {
+    const [code, message] = native.errnoText(rc);
+    throw Object.assign(new Error(`cannot listen on ${host}:${port}: ${message}`), { code, address: host, port });
+  }
+  return rc;
 }
 
 /** Opens (creates, if needed) a TUN interface. Needs CAP_NET_ADMIN. The interface starts down. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { createTestbed, type Testbed } from './netns.js';
 import { startOpenconnect, type OpenconnectClient, type OpenconnectOptions } from './openconnect.js';
-import { startGateway, type SslgateGateway, type StartGatewayOptions } from './sslgate.js';
+import { launchGateway, startGateway, type SslgateGateway, type StartGatewayOptions } from './sslgate.js';
 
 export class GatewayBed {
   private gateway: SslgateGateway | undefined;
@@ -29,6 +29,16 @@ export class GatewayBed {
   /** Starts `sslgate serve` in the gateway namespace, listening on the testbed's address. */
   async startGateway(o: Omit<StartGatewayOptions, 'listenHost'>): Promise<SslgateGateway> {
     this.gateway = await startGateway(this.tb.gw, { listenHost: this.tb.gwAddr, ...o });
+    return this.gateway;
+  }
+
+  /**
+   * `sslgate serve` again on the same config and state folder (the previous one must be gone:
+   * killed, or replaced); it becomes `gw`. Issue 12: restarts that keep the sessions.
+   */
+  async relaunch(extraArgs: string[] = []): Promise<SslgateGateway> {
+    const old = this.gw;
+    this.gateway = await launchGateway(this.tb.gw, { dir: old.dir, configFile: old.configFile, url: old.url }, extraArgs);
     return this.gateway;
   }
 

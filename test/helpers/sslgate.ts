@@ -59,7 +59,16 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     if (r.code !== 0) throw new Error(`user add ${u.name} failed: ${r.stderr}`);
   }
   await o.beforeServe?.(configFile, dir);
-  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile], { label: 'sslgate-serve', cwd: dir });
+  return launchGateway(ns, { dir, configFile, url: port === 443 ? `https://${o.listenHost}` : `https://${o.listenHost}:${port}` });
+}
+
+/**
+ * `sslgate serve` on a config already written (startGateway's, or the one of a gateway that was
+ * killed: a restart on the same state folder, issue 12). `extraArgs` go after `serve`.
+ */
+export async function launchGateway(ns: Ns, at: { dir: string; configFile: string; url: string }, extraArgs: string[] = []): Promise<SslgateGateway> {
+  const { dir, configFile } = at;
+  const proc = ns.spawn(process.execPath, [SSLGATE_BIN, 'serve', '--config', configFile, ...extraArgs], { label: 'sslgate-serve', cwd: dir });
   try {
     await proc.waitForLine(/"msg":"gateway listening"/, 20_000);
   } catch (e) {
@@ -82,7 +91,7 @@ export async function startGateway(ns: Ns, o: StartGatewayOptions): Promise<Sslg
     proc,
     dir,
     configFile,
-    url: port === 443 ? `https://${o.listenHost}` : `https://${o.listenHost}:${port}`,
+    url: at.url,
     pin,
     logs,
     async waitLog(msg: RegExp, timeoutMs = 10_000, from = 0): Promise<Record<string, unknown>> {

@@ -1,6 +1,7 @@
 /**
  * The control API's requests and answers (JSON), independent of the listener: occtl parity.
  *
+ *   POST   /v1/restart                        `ctl restart`: a new gateway process takes over every session
  *   GET    /v1/status                         uptime, sessions, traffic, auth, bans, DTLS share
  *   GET    /v1/sessions[?user=NAME]           every session (connected or waiting for a reconnect)
  *   GET    /v1/users                          connected sessions only (occtl show users)
@@ -168,6 +169,11 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
       c.log.info({ [kind === 'user' ? 'user' : 'remote']: key }, 'admin: unban');
       return { status: 200, json: { unbanned: key, kind } };
     }
+  }
+  if (m === 'POST' && what === 'restart' && !key) {
+    // Answered before the handover starts: this process goes away in a moment.
+    if (!gw.restart?.()) return { status: 409, json: { error: 'this gateway cannot restart itself (not started by sslgate serve)' } };
+    return { status: 202, json: { restarting: true, sessions: gw.sessions.size } };
   }
   if (m === 'POST' && what === 'reload' && !key) {
     const r = await gw.reload();

@@ -117,6 +117,15 @@ export class GatewayMetrics {
         this.set({ kind: 'user' }, c.user);
       },
     });
+    new Counter({
+      name: 'sslgate_state_store_errors_total',
+      help: 'Session store writes that failed (full disk, store unavailable); tunnels keep running',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gw.storeErrors ?? 0);
+      },
+    });
     new Gauge({
       name: 'sslgate_pool_addresses',
       help: 'Addresses of each pool, leased or free',

@@ -33,4 +33,8 @@ export interface OpsTarget {
   readonly pools: ReadonlyMap<string, IpPool>;
   endSession(s: Session, why: string): void;
   reload(): Promise<ReloadResult>;
+  /** session store writes that failed (issue 12: a full disk, Redis away) */
+  readonly storeErrors?: number;
+  /** `ctl restart` (issue 12): false when this gateway cannot restart itself */
+  restart?(): boolean;
 }

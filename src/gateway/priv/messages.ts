@@ -33,6 +33,8 @@ export type NetworkMessage =
   | { t: 'reload-subnets'; id: number; cidrs: string[] }
   /** reload step 3: the network process adopted the new config; switch the user store too */
   | { t: 'reload-commit'; id: number }
+  /** `ctl restart` (admin API): hand the sessions over to a new gateway process (cli/serve-supervisor.ts) */
+  | { t: 'restart' }
   /** the session store (issue 12), owned by the privileged process: state-messages.ts */
   | StateRequest
   /** workers > 1: load, tunnel routes, DTLS peers (worker-messages.ts) */
@@ -59,6 +61,8 @@ export type PrivilegedMessage =
       profile: ProfileWire | null;
       /** offload: the TUN_F_* bits the TUN was opened with (0 = a plain TUN); mtu: its MTU */
       tun: { name: string; fd: number; offload: number; mtu: number };
+      /** the TLS port's listening socket, bound by the privileged process (absent: bind it here) */
+      listenFd?: number;
       runAs: { uid: number; gid: number; user: string; group: string };
       users: number;
       logLevel: string;
@@ -217,6 +221,9 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       }
       return m;
     }
+    case 'restart':
+      onlyKeys(v, ['t']);
+      return { t: 'restart' };
     case 'reload-read':
     case 'reload-commit':
       onlyKeys(v, ['t', 'id']);

@@ -131,6 +131,7 @@ async function start(init: Init): Promise<void> {
     priv: new PrivilegedClient(channel, requests),
     ...(mesh ? { mesh } : {}),
     store: new RemoteStore(init.stateKind, channel, requests),
+    ...(init.listenFd !== undefined ? { listenFd: init.listenFd } : {}),
     node: init.stateNode,
   });
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);

@@ -24,7 +24,7 @@ import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
 import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface } from '../../os/tun.js';
+import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
 import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
@@ -157,6 +157,14 @@ interface WorkerLink {
   readonly load: WorkerLoad;
 }
 
+/** The listening socket a supervising `serve` passed on (serve-supervisor.ts), if it is for `cfg.listen`. */
+function inheritedListenFd(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): number | null {
+  const fd = Number(env['SSLGATE_LISTEN_FD']);
+  if (!Number.isInteger(fd) || fd < 3) return null;
+  // A config whose listen address changed binds anew (the old port stays with the supervisor).
+  return env['SSLGATE_LISTEN_ADDR'] === `${cfg.listen.host}:${cfg.listen.port}` ? fd : null;
+}
+
 /** The accounting record of a stored session that ended without a network process (sweepStale). */
 function storedAcctRecord(r: SessionRecord): AcctRecord {
   const rec: AcctRecord = {
@@ -210,6 +218,12 @@ export class PrivilegedParent {
   private store: StateStore | null = null;
   private stateService: StateService | null = null;
   private staleTimer: NodeJS.Timeout | null = null;
+  /**
+   * The TLS port's listening socket: bound here, accepted on only by the network process (fd 5
+   * there). Kept open by this process across `ctl restart` (serve-supervisor.ts) so the port
+   * never closes.
+   */
+  listenFd: number | null = null;
 
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
@@ -270,6 +284,7 @@ export class PrivilegedParent {
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
       const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
+      this.listenFd ??= this.listenSocket(cfg);
       const init = (i: number): PrivilegedMessage => ({
         t: 'init',
         config: networkView(cfg),
@@ -278,6 +293,8 @@ export class PrivilegedParent {
         clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
         tun: { name: tuns[i]!.name, fd: 4, offload: tuns[i]!.offload, mtu: tunMtu },
+        // One worker accepts on the TLS port itself; several get their connections from here.
+        ...(count === 1 ? { listenFd: 5 } : {}),
         runAs: this.runAs,
         users: this.users.count,
         logLevel: this.opts.logLevel,
@@ -289,7 +306,8 @@ export class PrivilegedParent {
       for (let i = 0; i < count; i++) {
         // workers > 1: an IPC channel (fd 5) carries handles: accepted connections, DTLS peers' sockets.
         const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc' | number> = ['ignore', 'inherit', 'inherit', 'pipe', tuns[i]!.fd];
-        if (count > 1) stdio.push('ipc');
+        // One worker: the TLS port as fd 5. Several: an IPC channel (fd 5) for handles instead.
+        stdio.push(count > 1 ? 'ipc' : this.listenFd!);
         const child = spawn(process.execPath, [...process.execArgv, entry], { stdio });
         this.workers.push({ index: i, child, channel: null, tun: tuns[i]!.name, load: { tunnels: 0, connections: 0, handed: 0, accepted: 0, up: false } });
         // The network process holds the TUN now; this one never reads packets.
@@ -326,7 +344,8 @@ export class PrivilegedParent {
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
-      tcp.listen(cfg.listen.port, cfg.listen.host, () => {
+      // The TLS port this process bound (listenSocket): accepted here, handed to the workers.
+      tcp.listen({ fd: this.listenFd! }, () => {
         tcp.off('error', reject);
         resolve();
       });
@@ -355,6 +374,21 @@ export class PrivilegedParent {
       }
       child.send(m, handle, {}, (err) => (err ? reject(err) : resolve()));
     });
+  }
+
+  /**
+   * The TLS port: the socket a supervising `serve` passed on (SSLGATE_LISTEN_FD, when it is for
+   * the configured address), else a new one bound here.
+   */
+  private listenSocket(cfg: GatewayConfig): number {
+    const inherited = inheritedListenFd(cfg);
+    if (inherited !== null) return inherited;
+    try {
+      return listenTcpSocket(cfg.listen.host, cfg.listen.port);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new ServeError(err.code ? `${err.message} [${err.code}]` : err.message);
+    }
   }
 
   /**
@@ -569,6 +603,10 @@ export class PrivilegedParent {
         if (this.workers.length > 1) this.onWorkerMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
+      case 'restart':
+        if (this.onRestart && !this.stopping) this.onRestart();
+        else this.log.warn({}, 'restart asked for, but this gateway cannot restart itself now');
+        break;
       case 'state-next-id':
       case 'state-put':
       case 'state-get':
@@ -664,26 +702,72 @@ export class PrivilegedParent {
     this.workers[0]?.channel?.send({ t: 'reload' });
   }
 
-  /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
-  async stop(signal: string): Promise<void> {
+  /** Set by serve.ts: a `ctl restart` arrived (through the network process's admin API). */
+  onRestart: (() => void) | null = null;
+
+  /**
+   * `ctl restart`: the network process records every session in the store and closes every
+   * connection without a goodbye (the clients reconnect to the next process with their cookie),
+   * then the store closes. No accounting Stop: the sessions go on.
+   */
+  async handover(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // The TLS port stays bound (the next process takes it over); only accepting here stops.
     this.tcp?.close();
+    await this.stopWorkers({ t: 'stop', signal: 'restart', keepSessions: true });
+    await this.backends?.close();
+    await this.closeStore();
+    this.cleanup();
+  }
+
+  /** Sends `m` (a stop) to every network process and waits for them to exit (killed after STOP_TIMEOUT_MS). */
+  private async stopWorkers(m: PrivilegedMessage): Promise<void> {
     await Promise.all(
       this.workers.map(async (w) => {
         const child = w.child;
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        w.channel?.send({ t: 'stop', signal });
+        w.channel?.send(m);
         const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
         await exited;
         clearTimeout(timer);
       }),
     );
+  }
+
+  /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
+  async stop(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.tcp?.close();
+    await this.stopWorkers({ t: 'stop', signal });
+    // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
+    // not come back since a restart (the network process ended the ones it carried). Not on a
+    // failed start: a port in use must not cost every user their session.
+    if (signal === 'SIGTERM' || signal === 'SIGINT') await this.endStoredSessions();
     // Accounting Stop records the network process sent on its way out still go to the server.
     await this.backends?.close();
     await this.closeStore();
     this.cleanup();
+  }
+
+  /** Deletes this node's stored sessions (their leases freed, accounting stopped as a NAS reboot). */
+  private async endStoredSessions(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      const node = stateNodeName(this.config);
+      for (const r of await store.listSessions()) {
+        if (r.node !== node) continue;
+        await store.deleteSession(r.cookieHash);
+        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
+        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        this.backends?.account('stop', storedAcctRecord(r), 'nas-reboot');
+      }
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'ending the stored sessions failed');
+    }
   }
 
   private async closeStore(): Promise<void> {

@@ -41,6 +41,10 @@ export class PrivilegedClient implements PrivilegedOps {
     this.channel.send(cause ? { t: 'acct', event, record, cause } : { t: 'acct', event, record });
   }
 
+  restart(): void {
+    this.channel.send({ t: 'restart' });
+  }
+
   async readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number; clientCa?: ClientCaFiles | null }> {
     const a = await this.requests.ask((id) => this.channel.send({ t: 'reload-read', id }));
     if (a.t === 'reload-failed') throw new Error(a.error);

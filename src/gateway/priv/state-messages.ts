@@ -33,12 +33,10 @@ export type StateAnswer =
 /** privileged process -> network process(es), unasked: a ban made elsewhere (another worker or node) */
 export type StateBroadcast = { t: 'state-ban-added'; ban: BanRecord } | { t: 'state-ban-removed'; kind: BanRecord['kind']; key: string };
 
-export const STATE_REQUEST_TYPES = ['state-next-id', 'state-put', 'state-get', 'state-delete', 'state-list', 'state-lease', 'state-release', 'state-ban', 'state-unban', 'state-bans'] as const;
-
 export class StateMessageError extends Error {
   constructor(message: string) {
     super(`network process sent an invalid state message: ${message}`);
-    this.name = 'ChannelProtocolError';
+    this.name = 'StateMessageError';
   }
 }
 
