@@ -8,6 +8,7 @@
  * and a tunnel whose TCP connection dies reconnects on the other worker with its address (the
  * CONNECT's cookie is resolved through the privileged process's state store).
  */
+import { readFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { interopSkipReason, tcpTransfer, type Ns } from '../helpers/netns.js';
@@ -16,7 +17,7 @@ import { addClientNamespace, type ClientNs } from '../helpers/client-ns.js';
 import { startOpenconnect, type OpenconnectClient, type TunnelInfo } from '../helpers/openconnect.js';
 import { gwHost } from '../helpers/sslgate.js';
 import { linkMtu, pingDf, udpTransfer } from '../helpers/tunnel-traffic.js';
-import { ctlJson } from '../helpers/ctl.js';
+import { ctl, ctlJson } from '../helpers/ctl.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip', 'ss', 'python3']);
 const MB4 = 4 * 1024 * 1024;
@@ -128,8 +129,24 @@ for (const workers of [2, 1]) {
       );
     }
 
+    /** CPU seconds (user + system) each network process used so far, from /proc (a diagnostic, not a check). */
+    const networkPids = (): number[] => {
+      const line = gw.proc.lines.find((l) => /processes: privileged \d+ \(root\), network /.test(l.text))?.text ?? '';
+      return (/network ([\d, ]+) \(/.exec(line)?.[1] ?? '').split(',').map((x) => Number(x.trim())).filter((n) => n > 0);
+    };
+    const cpuSeconds = (pid: number): number => {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+      } catch {
+        return NaN;
+      }
+    };
+
     await t.test('every tunnel at once: TCP both ways (SHA-256), UDP both ways', (st) =>
       withTails(st, async () => {
+        const pids = networkPids();
+        const cpu0 = pids.map(cpuSeconds);
         await Promise.all(
           clients.map(async (c) => {
             const up = await tcpTransfer(c.ns, tb.gw, gwHost(net), MB4);
@@ -148,6 +165,7 @@ for (const workers of [2, 1]) {
             st.diagnostic(`${c.user} (${c.dtls ? 'DTLS' : 'TLS'}): 4 MB up ${up.ms} ms, down ${down.ms} ms; UDP down ${udpDown.received}/1000, up ${udpUp.received}/1000`);
           }),
         );
+        st.diagnostic(`CPU seconds per network process during the transfers: ${pids.map((p, i) => `${p}: ${(cpuSeconds(p) - cpu0[i]!).toFixed(2)}`).join(', ')}`);
       }),
     );
 
@@ -211,6 +229,35 @@ for (const workers of [2, 1]) {
           assert.equal(upT.receivedSha256, upT.sentSha256, 'upload after the reconnect corrupted');
           // The session left the old worker's cache without ending (session-moved).
           assert.ok(!gw.logs().some((l) => l['msg'] === 'session ended' && l['user'] === c.user), `${c.user}'s session ended`);
+        }),
+      );
+
+      await t.test('ctl restart: new workers take every session over with the same addresses', (st) =>
+        withTails(st, async () => {
+          const from = gw.proc.lines.length;
+          const r = await ctl(gw, ['restart']);
+          assert.equal(r.code, 0, `ctl restart: ${r.stderr}${r.stdout}`);
+          // The new processes write to the same output (the supervisor passes its stdio on).
+          await gw.waitLog(/gateway listening/, 30_000, from);
+          const back = new Map<string, Record<string, unknown>>();
+          const until = Date.now() + 30_000;
+          while (back.size < clients.length && Date.now() < until) {
+            // only lines after the restart count
+            for (const line of gw.proc.lines.slice(from)) {
+              if (!line.text.includes('"msg":"tunnel up"')) continue;
+              const l = JSON.parse(line.text) as Record<string, unknown>;
+              back.set(String(l['user']), l);
+            }
+            if (back.size < clients.length) await new Promise((res) => setTimeout(res, 200));
+          }
+          st.diagnostic(`after the restart: ${JSON.stringify([...back].map(([u, l]) => [u, l['worker'], l['address']]))}`);
+          for (const c of clients) {
+            assert.equal(back.get(c.user)?.['address'], c.tun.address, `${c.user}: not back with its address`);
+            let ok = false;
+            for (let i = 0; i < 30 && !ok; i++) ok = await c.ns.ping(gwHost(net), { count: 1, timeoutMs: 1000 });
+            assert.ok(ok, `${c.user}: no ping through the tunnel after the restart`);
+            assert.ok(c.oc.proc.running, `${c.user}: openconnect exited`);
+          }
         }),
       );
     }

@@ -24,7 +24,7 @@ import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
 import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
+import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
 import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
@@ -344,8 +344,9 @@ export class PrivilegedParent {
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
-      // The TLS port this process bound (listenSocket): accepted here, handed to the workers.
-      tcp.listen({ fd: this.listenFd! }, () => {
+      // The TLS port this process bound (listenSocket): accepted here, handed to the workers. On a
+      // duplicate: closing this server (stop, ctl restart) must leave the port to the next process.
+      tcp.listen({ fd: dupFd(this.listenFd!) }, () => {
         tcp.off('error', reject);
         resolve();
       });
