@@ -72,6 +72,16 @@ export function register(program: Command): void {
         gw.reload();
       };
       process.on('SIGHUP', onHup);
+      if (isSupervised()) {
+        // The supervisor (the first `serve`, see serve-supervisor.ts) died: hand the sessions over
+        // and go, so that the service manager's next `serve` can take the port, the TUN and them.
+        const supervisor = process.ppid;
+        setInterval(() => {
+          if (process.ppid === supervisor) return;
+          log.error({ supervisor }, 'the supervising serve process is gone; handing the sessions over and exiting');
+          void gw.handover().then(() => process.exit(1));
+        }, 1000).unref();
+      }
       const how = await new Promise<'stop' | 'restart'>((resolve) => {
         const onSignal = (sig: string): void => {
           log.info({ signal: sig }, 'shutting down');

@@ -9,6 +9,8 @@
  *   - `sslgate ctl restart` twice (the second under the supervisor the first one left): the same,
  *     with the gateway's first process (PID) staying;
  *   - `sslgate connect` (our client) reconnects with its cookie after a kill -9 too;
+ *   - kill -9 of the supervising first process after a `ctl restart`: the gateway under it hands
+ *     over and exits, and a new `serve` takes the sessions;
  *   - a ban made before a kill -9 still refuses after the restart;
  *   - SIGTERM keeps its meaning: TERMINATE to every client, and the sessions leave the store.
  */
@@ -261,4 +263,25 @@ test('a ban survives kill -9 of the gateway', { skip, timeout: 180_000 }, async 
   assert.ok(after[0]!.secondsLeft > 3000, `it keeps its end: ${JSON.stringify(after[0])}`);
   const c = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: true });
   await bed.refused(c, 'banned address after the restart', t);
+});
+
+test('kill -9 of the supervising process after ctl restart: the gateway under it hands over, the next serve takes the session', { skip, timeout: 240_000 }, async (t) => {
+  const bed = await GatewayBed.open(t, 'rss');
+  const emp = bed.tb.poolNet(0);
+  const server = gwHost(emp);
+  const gw = await bed.startGateway({ yaml: twoGroupYaml(emp, bed.tb.poolNet(1)), users: USERS, files: FILES });
+  const c = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: true });
+  const first = await c.waitTunnel(30_000);
+  const from = gw.proc.lines.length;
+  assert.equal((await ctl(gw, ['restart'])).code, 0);
+  await gw.waitLog(/tunnel up/, 20_000, from);
+  const leader = gw.proc.pid;
+  process.kill(leader, 'SIGKILL');
+  await gw.proc.waitExit(10_000);
+  assert.ok(await groupGone(leader, 20_000), 'the supervised gateway and its network process exit by themselves');
+  assert.equal(c.proc.running, true, 'no TERMINATE');
+  const next = await bed.relaunch();
+  const up = await next.waitLog(/tunnel up/, 20_000);
+  assert.equal(up['address'], first.address, 'the same address');
+  assert.ok(await bed.pingSoon(server));
 });
