@@ -64,9 +64,26 @@ inval:
   return res;
 }
 
+/* dupFd(fd): a close-on-exec duplicate, or -errno. With several workers the privileged process
+   accepts on the port itself, through a Node server on a duplicate: closing that server (stop,
+   `ctl restart`) closes only the duplicate, and the port stays open for the next process. */
+#include <fcntl.h>
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], res;
+  int32_t fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) return NULL;
+  int rc = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  napi_create_int32(env, rc < 0 ? -errno : rc, &res);
+  return res;
+}
+
 napi_value listen_init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "listenTcp", NAPI_AUTO_LENGTH, listen_tcp, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "listenTcp", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "dupFd", NAPI_AUTO_LENGTH, dup_fd, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "dupFd", fn) != napi_ok) return NULL;
   return exports;
 }

@@ -47,7 +47,9 @@ interface Setup {
 async function bringUp(ctx: BenchContext, s: Setup, mode: Mode, n: number, all: string): Promise<void> {
   if (s.cpus === null) return notAvailable(s.side, 'needs 2 CPUs');
   try {
-    const lab = await startLab(ctx, s.kind, { tag: `bmc${s.kind.slice(0, 2)}${s.cores}`, mode, cpus: s.cpus });
+    // Ours runs one network process per core it is given (config `workers`), as ocserv forks a
+    // worker per client and uses every core it may.
+    const lab = await startLab(ctx, s.kind, { tag: `bmc${s.kind.slice(0, 2)}${s.cores}`, mode, cpus: s.cpus, workers: s.cores });
     s.lab = lab;
     const nss: Ns[] = [lab.tb.cl];
     for (let i = 1; i < n; i++) {

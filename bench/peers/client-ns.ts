@@ -1,40 +1,12 @@
 /**
- * More client namespaces for one lab's gateway: several openconnect clients, each with its own
- * namespace, TUN, routes and resolv.conf (vpnc-script configures one client per namespace).
- *
- * Each extra namespace is the client side of a testbed of its own (test/helpers/netns.ts: unique
- * names, cleanup on exit, swept after a crash); its testbed's gateway namespace stays idle. A
- * second veth joins it to the lab's gateway namespace on 10.78.<slot>.0/30 (slot: unique among
- * live testbeds, so no two links clash), with a host route to the gateway's listening address,
- * which lives on the lab's own veth: the gateway accepts it on any interface.
+ * More client namespaces for one lab's gateway (test/helpers/client-ns.ts does the work: its own
+ * namespace, TUN, routes and resolv.conf per openconnect client).
  */
-import { createTestbed, execIn, type Ns } from '../../test/helpers/netns.js';
+import { addClientNamespace as addTo, type ClientNs } from '../../test/helpers/client-ns.js';
 import type { Lab } from './lab.js';
 
-export interface ClientNs {
-  ns: Ns;
-  close(): Promise<void>;
-}
+export type { ClientNs };
 
-export async function addClientNamespace(lab: Lab, tag: string): Promise<ClientNs> {
-  const tb = await createTestbed({ tag });
-  try {
-    const gw = lab.tb.gw.name;
-    const cl = tb.cl.name;
-    const gIf = `sgx${tb.slot}g`;
-    const cIf = `sgx${tb.slot}c`;
-    const ip = async (args: string[]): Promise<void> => void (await execIn(null, 'ip', args, { check: true, timeoutMs: 10_000 }));
-    await ip(['link', 'add', gIf, 'netns', gw, 'type', 'veth', 'peer', 'name', cIf, 'netns', cl]);
-    await ip(['-n', gw, 'addr', 'add', `10.78.${tb.slot}.1/30`, 'dev', gIf]);
-    await ip(['-n', cl, 'addr', 'add', `10.78.${tb.slot}.2/30`, 'dev', cIf]);
-    await ip(['-n', gw, 'link', 'set', gIf, 'up']);
-    await ip(['-n', cl, 'link', 'set', cIf, 'up']);
-    await ip(['-n', cl, 'route', 'add', `${lab.tb.gwAddr}/32`, 'via', `10.78.${tb.slot}.1`, 'dev', cIf]);
-    if (!(await tb.cl.ping(lab.tb.gwAddr, { timeoutMs: 5000 }))) throw new Error(`${cl}: no answer from the gateway at ${lab.tb.gwAddr} over ${cIf}`);
-    // Deleting the namespaces (testbed cleanup) deletes the extra veth with them.
-    return { ns: tb.cl, close: () => tb.cleanup() };
-  } catch (e) {
-    await tb.cleanup();
-    throw e;
-  }
+export function addClientNamespace(lab: Lab, tag: string): Promise<ClientNs> {
+  return addTo(lab.tb.gw, lab.tb.gwAddr, tag);
 }

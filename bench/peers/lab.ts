@@ -29,6 +29,8 @@ export interface LabOptions {
   cpus?: string | null;
   /** runs in the new testbed before our gateway starts (e.g. a Redis next to it); returns YAML to add */
   beforeStart?: (tb: Testbed) => Promise<string>;
+  /** our gateway's `workers` (network processes); default the config's default, 1 */
+  workers?: number;
 }
 
 export interface Lab {
@@ -68,7 +70,7 @@ export async function startLab(ctx: BenchContext, kind: GatewayKind, o: LabOptio
         maxClients: o.maxClients ?? 1000,
         kdf: o.kdf ?? 'default',
         ...(o.credentialCache !== undefined ? { credentialCache: o.credentialCache } : {}),
-        yaml: (o.mode?.sslgateYaml ?? '') + ((await o.beforeStart?.(tb)) ?? ''),
+        yaml: `${o.workers !== undefined ? `workers: ${o.workers}\n` : ''}${o.mode?.sslgateYaml ?? ''}${(await o.beforeStart?.(tb)) ?? ''}`,
       });
       stop = g.stop;
       gateway = g.proc;

@@ -62,7 +62,7 @@ export function register(program: Command): void {
           `  connect with:  openconnect --servercert ${gw.pin} ${url}`,
           cfg.admin.socket ? `  control:  sslgate ctl${cfgArg} status   (admin socket ${cfg.admin.socket})` : '  control: no admin socket (admin.socket: none)',
           ...(metrics ? [`  metrics:  ${metrics}`] : []),
-          `  processes: privileged ${process.pid} (root), network ${gw.networkPid} (${cfg.runAsUser}:${cfg.runAsGroup}, no capabilities)`,
+          `  processes: privileged ${process.pid} (root), network ${gw.networkPids.join(", ")} (${cfg.runAsUser}:${cfg.runAsGroup}, no capabilities)`,
           '',
         ].join('\n'),
       );

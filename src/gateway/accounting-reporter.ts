@@ -40,17 +40,17 @@ export class AccountingReporter {
     this.interim(s, acct.interim);
   }
 
-  /** A handover to the next process: the sessions go on there, no Stop here. */
-  pauseAll(): void {
-    for (const t of this.timers.values()) clearInterval(t);
-    this.timers.clear();
-  }
-
-  /** `s` moved to another node of the cluster, which goes on reporting it: no Stop here. */
+  /** `s` went on in another worker or cluster node (it reports from now on): no Stop here. */
   paused(s: Session): void {
     const t = this.timers.get(s);
     if (t) clearInterval(t);
     this.timers.delete(s);
+  }
+
+  /** A handover to the next process: the sessions go on there, no Stop here. */
+  pauseAll(): void {
+    for (const t of this.timers.values()) clearInterval(t);
+    this.timers.clear();
   }
 
   private interim(s: Session, configured: number): void {

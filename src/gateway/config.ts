@@ -67,6 +67,12 @@ export interface GatewayConfig extends OpsConfig {
   /** offload: TUN checksum/segmentation offloads (IFF_VNET_HDR + TUNSETOFFLOAD), on unless false;
    *  the env var SSLGATE_TUN_OFFLOAD=0 turns them off too (tests, and a quick way out) */
   tun: { name: string; offload: boolean };
+  /**
+   * Network processes that share the clients (issue 11, priv/workers.ts): a number, or 'auto'
+   * for one per CPU this process may run on (os.availableParallelism(), which follows taskset).
+   * 1 (the default) is the single network process of before.
+   */
+  workers: number | 'auto';
   /** DTLS on UDP (same address; port defaults to the TLS port) */
   /** allow3des: also answer DES-CBC3-SHA (DTLS 0.9 3DES) when a client offers only that; default off */
   dtls: { enabled: boolean; port: number; allow3des: boolean; batchReceive: boolean };
@@ -78,6 +84,15 @@ export interface GatewayConfig extends OpsConfig {
   accounting?: AccountingConfig;
   /** several gateways sharing sessions, leases and bans through Redis (config-cluster.ts); absent = one machine */
   cluster?: ClusterConfig;
+}
+
+/** Most network processes (`workers`): far more than any machine this runs on has cores. */
+export const MAX_WORKERS = 64;
+
+function readWorkers(r: Reader, v: unknown): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  if (typeof v === 'string') r.fail('workers', `expected a whole number from 1 to ${MAX_WORKERS} or auto, got ${JSON.stringify(v)}`);
+  return r.int(v, 'workers', 1, 1, MAX_WORKERS);
 }
 
 export class ConfigError extends Error {
@@ -222,7 +237,7 @@ function overlaps(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
 export function buildConfig(doc: unknown, where: string, base: string, file: string | null): GatewayConfig {
   const r: Reader = new Reader(where, base);
   const o = r.obj(doc, '(top level)');
-  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'dtls', 'auth', 'limits', 'auth-servers', 'accounting', 'cluster', ...OPS_TOP_KEYS]);
+  r.known(o, '', ['listen', 'tls', 'state', 'run-as-user', 'run-as-group', 'network', 'groups', 'profile', 'banner', 'dpd', 'keepalive', 'idle-timeout', 'session-timeout', 'cookie-timeout', 'mtu', 'tun', 'workers', 'dtls', 'auth', 'limits', 'auth-servers', 'accounting', 'cluster', ...OPS_TOP_KEYS]);
   const authServers = readAuthServers(r, o['auth-servers']);
 
   const listenText = r.str(o['listen'], 'listen') ?? '0.0.0.0:443';
@@ -326,6 +341,7 @@ export function buildConfig(doc: unknown, where: string, base: string, file: str
     cookieTimeout: r.int(o['cookie-timeout'], 'cookie-timeout', 300, 10, 86400),
     mtu: r.int(o['mtu'], 'mtu', 1500, 576, 9000),
     tun: { name: tunName, offload: tunO['offload'] !== false },
+    workers: readWorkers(r, o['workers']),
     dtls: { enabled: dtlsO['enabled'] !== false, port: r.int(dtlsO['port'], 'dtls.port', listen.port, 1, 65535), allow3des: dtlsO['allow-3des'] === true, batchReceive: dtlsO['batch-receive'] !== false },
     auth,
     limits: {

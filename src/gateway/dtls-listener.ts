@@ -29,13 +29,36 @@ import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
 import { ContentType } from '../dtls/constants.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { recordBackend } from '../os/dtls-record-addon.js';
-import { UdpBatchSender, ipv4ToInt } from '../os/udp-batch.js';
+import { UdpBatchSender, ipv4ToInt, markConnected } from '../os/udp-batch.js';
 import { UdpBatchReceiver, enlargeSocketBuffers, ipv4FromInt } from '../os/udp-rx-batch.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import { LivePeers } from './dtls-live-peers.js';
 import type { Session } from './sessions.js';
 import type { SessionDtlsState, SessionTunnel } from './session-tunnel.js';
+
+/**
+ * A UDP socket the association's datagrams go out on (and come in on): the port's unconnected
+ * socket, or (workers > 1) a socket connected to one peer that the privileged process made for
+ * this worker (adoptPeer).
+ */
+interface UdpPort {
+  readonly sock: Socket;
+  batch: UdpBatchSender | null;
+  rx: UdpBatchReceiver | null;
+  /** "address:port" of the peer; null for the unconnected socket */
+  readonly peer: string | null;
+}
+
+/** What the listener tells the other workers' side (workers > 1, via the privileged process). */
+export interface DtlsWorkerHooks {
+  /** a CONNECT offered DTLS with this id here (up), or its tunnel ended (down) */
+  idChanged(idHex: string, up: boolean): void;
+  /** a ClientHello naming an id this worker does not know, on the unconnected socket: maybe another worker's */
+  foreignHello(idHex: string, msg: Buffer, address: string, port: number): void;
+  /** a peer socket adopted from the privileged process was closed */
+  peerClosed(address: string, port: number): void;
+}
 
 interface Association {
   readonly session: Session;
@@ -50,6 +73,8 @@ interface Association {
   readonly port: number;
   /** false while its handshake runs (pending), true once it is the session's association */
   live: boolean;
+  /** the socket it sends on */
+  readonly udp: UdpPort;
 }
 
 export interface DtlsListenerCounters {
@@ -69,6 +94,9 @@ export interface DtlsListenerCounters {
   rxGroTrains: number;
   /** batched receive only: messages dropped unread (larger than a slot, cut control data, not IPv4) */
   rxDropped: number;
+  /** workers > 1: ClientHellos passed to the privileged process for another worker, and peer sockets adopted from it */
+  forwardedHellos: number;
+  adoptedPeers: number;
 }
 
 /** Bounds on handshakes that have not completed yet (see the file header). */
@@ -126,8 +154,17 @@ export class DtlsListener {
     rxBatches: 0,
     rxGroTrains: 0,
     rxDropped: 0,
+    forwardedHellos: 0,
+    adoptedPeers: 0,
   };
   private socket: Socket | null = null;
+  /** the unconnected socket's port (null on a worker without it) */
+  private main: UdpPort | null = null;
+  /** workers > 1: connected sockets of peers, by "address:port" */
+  private readonly peers = new Map<string, UdpPort>();
+  private open = true;
+  /** stats of the batched receivers (shared by every peer socket's receiver) */
+  private rxStats: Float64Array | null = null;
   /**
    * Data records to clients go out in batches: sendmmsg(2) on this socket's fd, flushed once per
    * TUN batch (a microtask after the router's callback), instead of one dgram.send per packet
@@ -159,15 +196,26 @@ export class DtlsListener {
       onHandshake?: (session: Session, mode: string, result: 'ok' | 'failed' | 'timeout') => void;
     },
     limits: Partial<DtlsHandshakeLimits> = {},
-    /** batchReceive: config `dtls: { batch-receive }` (default true); SSLGATE_UDP_RX_BATCH=0 also turns it off */
-    options: { batchReceive?: boolean } = {},
+    /**
+     * batchReceive: config `dtls: { batch-receive }` (default true); SSLGATE_UDP_RX_BATCH=0 also
+     * turns it off. workers: set when the gateway has several workers (see DtlsWorkerHooks).
+     */
+    options: { batchReceive?: boolean; workers?: DtlsWorkerHooks } = {},
   ) {
     this.limits = { ...DEFAULT_HANDSHAKE_LIMITS, ...limits };
     this.batchReceive = options.batchReceive ?? true;
+    this.workers = options.workers ?? null;
   }
 
+  private readonly workers: DtlsWorkerHooks | null;
+
+  /**
+   * Binds the port's unconnected socket (one worker does this). With several workers it is bound
+   * with SO_REUSEADDR: the privileged process binds peers' connected sockets to the same port,
+   * and the kernel prefers a connected socket for its peer's datagrams (ocserv does the same).
+   */
   async listen(host: string, port: number): Promise<void> {
-    const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+    const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, reuseAddr: this.workers !== null });
     sock.on('message', this.onMessage);
     sock.on('error', (err) => this.log.error({ err: err.message }, 'DTLS socket error'));
     await new Promise<void>((resolve, reject) => {
@@ -181,6 +229,7 @@ export class DtlsListener {
     const bufs = enlargeSocketBuffers(sock, SOCKET_BUFFER);
     this.batch = UdpBatchSender.create(sock);
     this.rx = this.batchReceive ? UdpBatchReceiver.create(sock) : null;
+    this.main = { sock, batch: this.batch, rx: this.rx, peer: null };
     this.rx?.start(this.onBatch, (err) => this.log.error({ err: err.message }, 'DTLS socket error'));
     this.log.info(
       {
@@ -205,9 +254,66 @@ export class DtlsListener {
     return this.pending.size;
   }
 
+  /**
+   * workers > 1: a UDP socket bound to the DTLS port and connected to one peer, made by the
+   * privileged process for a ClientHello (`hello`) that names a session of this worker. The
+   * peer's later datagrams arrive on it; the association sends on it. It is closed when no
+   * association (live or pending) of that peer is left.
+   */
+  adoptPeer(sock: Socket, address: string, port: number, hello: Buffer): void {
+    const key = `${address}:${port}`;
+    if (!this.open) {
+      sock.close();
+      return;
+    }
+    if (!markConnected(sock, address, port)) {
+      this.log.warn({ peer: key }, 'DTLS peer socket is not connected to its peer; dropped');
+      sock.close();
+      return;
+    }
+    const old = this.peers.get(key);
+    if (old) this.closePeer(old);
+    sock.on('error', (err) => this.log.debug({ peer: key, err: err.message }, 'DTLS peer socket error'));
+    // Small send batches: this socket carries one peer; the big slab is for the shared port.
+    const p: UdpPort = { sock, batch: UdpBatchSender.create(sock, { batch: 16 }), rx: this.batchReceive ? UdpBatchReceiver.create(sock, { shared: true }) : null, peer: key };
+    if (p.rx) {
+      this.rxStats = p.rx.stats;
+      p.rx.start(this.onBatch, (err) => this.log.warn({ peer: key, err: err.message }, 'DTLS peer socket read failed'));
+    } else sock.on('message', this.onMessage);
+    this.peers.set(key, p);
+    this.counters.adoptedPeers++;
+    this.onMessage(hello, { address, port });
+    // No handshake started (session gone meanwhile, limits): the socket goes at once.
+    this.releasePeer(key);
+  }
+
+  /** Another datagram for a peer whose socket this worker has (it arrived on the shared port before the socket existed). */
+  forwarded(msg: Buffer, address: string, port: number): void {
+    if (this.open && this.peers.has(`${address}:${port}`)) this.onMessage(msg, { address, port });
+  }
+
+  /** Closes the peer socket of `key` when no association (live or pending) uses it any more. */
+  private releasePeer(key: string): void {
+    const p = this.peers.get(key);
+    if (!p || this.live.get(key) !== undefined || this.pending.has(key)) return;
+    this.closePeer(p);
+  }
+
+  private closePeer(p: UdpPort): void {
+    if (p.peer === null || this.peers.get(p.peer) !== p) return;
+    this.peers.delete(p.peer);
+    p.rx?.close();
+    p.batch?.close();
+    p.sock.close();
+    const i = p.peer.lastIndexOf(':');
+    this.workers?.peerClosed(p.peer.slice(0, i), Number(p.peer.slice(i + 1)));
+  }
+
   close(): void {
-    if (this.socket) this.log.info({ ...this.counters, recvmmsg: this.rx !== null }, 'DTLS listener closed');
+    if (this.socket || this.peers.size) this.log.info({ ...this.counters, recvmmsg: this.rx !== null }, 'DTLS listener closed');
+    this.open = false;
     for (const a of [...this.live.values(), ...this.pending.values()]) a.channel.close('gateway shutting down');
+    for (const p of [...this.peers.values()]) this.closePeer(p);
     this.live.clear();
     this.pending.clear();
     this.pendingOf.clear();
@@ -221,14 +327,19 @@ export class DtlsListener {
 
   /** A CONNECT answered with DTLS: from now on a ClientHello with this id is accepted. */
   expect(session: Session, tunnel: SessionTunnel): void {
-    if (tunnel.dtls) this.byId.set(tunnel.dtls.idHex, { session, tunnel });
+    if (!tunnel.dtls) return;
+    this.byId.set(tunnel.dtls.idHex, { session, tunnel });
+    this.workers?.idChanged(tunnel.dtls.idHex, true);
   }
 
   /** The tunnel ended: forget its id, its association and its pending handshakes. */
   forget(tunnel: SessionTunnel): void {
     const d = tunnel.dtls;
     if (!d) return;
-    if (this.byId.get(d.idHex)?.tunnel === tunnel) this.byId.delete(d.idHex);
+    if (this.byId.get(d.idHex)?.tunnel === tunnel) {
+      this.byId.delete(d.idHex);
+      this.workers?.idChanged(d.idHex, false);
+    }
     for (const p of [...(this.pendingOf.get(tunnel) ?? [])]) p.channel.close('tunnel closed');
     this.pendingOf.delete(tunnel);
     this.failLog.delete(tunnel);
@@ -246,10 +357,12 @@ export class DtlsListener {
    * never one that starts with an application_data record.
    */
   private readonly onBatch = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void => {
-    const st = this.rx!.stats;
-    this.counters.rxBatches = st[1]!;
-    this.counters.rxDropped = st[2]!;
-    this.counters.rxGroTrains = st[3]!;
+    // The counters: the port socket's receiver plus (workers > 1) the peer sockets' shared one.
+    const st = this.rx?.stats;
+    const ps = this.rxStats;
+    this.counters.rxBatches = (st ? st[1]! : 0) + (ps ? ps[1]! : 0);
+    this.counters.rxDropped = (st ? st[2]! : 0) + (ps ? ps[2]! : 0);
+    this.counters.rxGroTrains = (st ? st[3]! : 0) + (ps ? ps[3]! : 0);
     const router = this.router;
     router.beginClientBatch(slab);
     try {
@@ -260,7 +373,7 @@ export class DtlsListener {
   };
 
   private dispatchBatch(slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void {
-    for (let i = 0; i < count && this.socket !== null; i++) {
+    for (let i = 0; i < count && this.open; i++) {
       const off = offs[i]!;
       const end = off + lens[i]!;
       const addr = addrs[i]!;
@@ -316,6 +429,12 @@ export class DtlsListener {
     const id = peekClientHelloSessionId(msg);
     const entry = id ? this.byId.get(id.toString('hex')) : undefined;
     const d = entry?.tunnel.dtls;
+    if (!entry && id && id.length > 0 && this.workers && liveHere === null && !this.peers.has(key)) {
+      // Perhaps another worker's session: the privileged process knows whose (worker-messages.ts).
+      this.counters.forwardedHellos++;
+      this.workers.foreignHello(id.toString('hex'), msg, rinfo.address, rinfo.port);
+      return;
+    }
     if (!entry || !d || !entry.tunnel.cstp.isOpen) {
       // Not a ClientHello for a session we know (or its CONNECT has not completed yet, ocserv
       // #706): drop silently; the client retransmits.
@@ -345,13 +464,19 @@ export class DtlsListener {
             masterSecret: d.offer.masterSecret,
             handshakeTimeoutMs: this.limits.timeoutMs,
           });
-    const sock = this.socket!;
+    const udp = this.peers.get(key) ?? this.main;
+    if (udp === null) {
+      this.counters.unknownPeer++;
+      return;
+    }
+    const sock = udp.sock;
     let assoc: Association;
     const channel: DtlsChannel = new DtlsChannel({
       endpoint,
       role: 'gateway',
-      send: (dgram) => sock.send(dgram, rinfo.port, rinfo.address),
-      sink: this.batch?.sinkFor(rinfo.address, rinfo.port) ?? null,
+      // A peer's connected socket takes no address (dgram and libuv refuse one).
+      send: udp.peer === null ? (dgram) => sock.send(dgram, rinfo.port, rinfo.address) : (dgram) => sock.send(dgram),
+      sink: udp.batch?.sinkFor(rinfo.address, rinfo.port) ?? null,
       dpd: this.hooks.dpd(),
       keepalive: 0,
       onPacket: (buf, start, end) => {
@@ -368,7 +493,7 @@ export class DtlsListener {
       },
       onClose: (why) => this.onAssociationClosed(assoc, why),
     });
-    assoc = { session, tunnel, d, channel, key, address: rinfo.address, addrInt: ipv4ToInt(rinfo.address), port: rinfo.port, live: false };
+    assoc = { session, tunnel, d, channel, key, address: rinfo.address, addrInt: ipv4ToInt(rinfo.address), port: rinfo.port, live: false, udp };
     this.counters.handshakesStarted++;
     this.log.debug({ session: session.id, peer: key, rekey: liveHere !== null }, 'DTLS handshake started');
     this.pending.set(key, assoc);
@@ -435,6 +560,7 @@ export class DtlsListener {
         this.hooks.onHandshake?.(session, d.offer.name, why.reason === 'timeout' ? 'timeout' : 'failed');
         this.logFailure(a, why.reason, why.message);
       }
+      if (a.udp.peer !== null) this.releasePeer(key);
       return;
     }
     if (why.kind !== 'local') this.log.info({ session: session.id, peer: key, why: why.kind }, 'DTLS closed; data goes over TLS');
@@ -449,6 +575,7 @@ export class DtlsListener {
       tunnel.useDtls = false;
     }
     this.live.remove(a);
+    if (a.udp.peer !== null) this.releasePeer(key);
   }
 
   private logFailure(a: Association, reason: string, message: string): void {

@@ -37,7 +37,11 @@ export class Gatekeeper {
 
   constructor(cfg: GatewayConfig, events: GatewayEvents, private readonly log: Logger) {
     this.guard = new BanGuard(cfg.ban, (ev) => events.emit(ev));
-    events.subscribe(this.guard.observe);
+    // Only this worker's events score: another worker's (relayed to worker 0 for the metrics)
+    // were scored where they happened.
+    events.subscribe((ev) => {
+      if (ev.worker === undefined) this.guard.observe(ev);
+    });
     this.limiter = new ConnectionLimiter({ rate: cfg.limits.connectionRate, burst: cfg.limits.connectionBurst });
     this.unauth = new UnauthConnections(unauthOptions(cfg));
     this.apply(cfg);

@@ -27,6 +27,10 @@ import type { TlsIdentity } from './tls-cert.js';
 import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
+import type { WorkerMesh } from './worker-mesh.js';
+import { REPLACED } from './ops/tunnel-events.js';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
 import { MemoryStore } from './state/memory-store.js';
 import { sessionFromRecord, sessionRecordOf } from './state/session-record.js';
@@ -60,6 +64,8 @@ export interface GatewayResources {
   /** the TUN device, already configured with the pool subnets and up */
   tun: TunDevice;
   priv: PrivilegedOps;
+  /** config `workers` > 1: this process is one of several (worker-mesh.ts) */
+  mesh?: WorkerMesh;
   /**
    * Where sessions, leases and bans live (issue 12): in `sslgate serve` the privileged process's
    * store over the channel (priv/remote-store.ts); memory when absent (tests).
@@ -80,6 +86,9 @@ export const DRAIN_GRACE_SECONDS = 5;
 const CHECKPOINT_MS = 30_000;
 /** How long a stopping gateway waits for the store to record the sessions' end (or handover). */
 const STORE_FLUSH_MS = 5_000;
+
+/** How long a connection this side ended may stay half-open before it is destroyed. */
+const HALF_CLOSED_GRACE_MS = 5000;
 
 /** How often timeouts (idle, session, reconnect window) are checked. */
 const SWEEP_MS = 5000;
@@ -115,12 +124,21 @@ export class Gateway {
   private serving = false;
   private readonly priv: PrivilegedOps;
   private readonly accounting: AccountingReporter;
+  private readonly mesh: WorkerMesh | null;
+  private loadDirty = false;
+  /** workers > 1: connections handed over by the privileged process so far */
+  private accepted = 0;
+  /** workers > 1: TLS connections open and not yet ended by this side (the balancer's load) */
+  private working = 0;
+  /** workers > 1: per connection ("address:port"), what takes it out of `working` */
+  private readonly uncount = new Map<string, () => void>();
 
   constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
     this.identity = res.identity;
     this.profile = res.profile;
     this.tun = res.tun;
     this.priv = res.priv;
+    this.mesh = res.mesh ?? null;
     this.store = res.store ?? new MemoryStore();
     this.node = res.node ?? hostname();
     this.listenFd = res.listenFd ?? null;
@@ -161,13 +179,15 @@ export class Gateway {
       this.pools.set(g.name, pool);
     }
     this.router = new Router(this.tun!);
+    const mesh = this.mesh;
     if (cfg.dtls.enabled) {
       this.dtls = new DtlsListener(this.router, this.log, {
         dpd: () => this.config.dpd,
         keepalive: () => this.config.keepalive,
         onHandshake: (session, mode, result) => this.events.emit({ type: 'dtls-handshake', session: session.id, mode, result }),
-      }, {}, { batchReceive: cfg.dtls.batchReceive });
-      await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
+      }, {}, { batchReceive: cfg.dtls.batchReceive, ...(mesh ? { workers: mesh } : {}) });
+      // Several workers: only worker 0 binds the port; the others get connected peer sockets.
+      if (!mesh || mesh.index === 0) await this.dtls.listen(cfg.listen.host, cfg.dtls.port);
     }
     const deps = this.connectionDeps();
     this.gate.attach(deps, cfg);
@@ -189,7 +209,17 @@ export class Gateway {
         return;
       }
       this.sockets.add(sock);
+      if (this.mesh) {
+        // The balancer's count: a connection this side has ended is on its way out, even while
+        // its peer keeps it half-open (seen with openconnect after its BYE: FIN-WAIT-2 here).
+        const gone = this.uncount.get(`${sock.remoteAddress}:${sock.remotePort}`);
+        if (gone) sock.once('finish', gone);
+      }
       sock.on('close', () => this.sockets.delete(sock));
+      // A connection this side ended: the peer gets a moment to close its side, then it goes. A
+      // peer that keeps it half-open (openconnect's socket after its BYE, seen in FIN-WAIT-2
+      // here) would otherwise hold it, and its place in `sockets`, for good.
+      sock.once('finish', () => setTimeout(() => sock.destroy(), HALF_CLOSED_GRACE_MS).unref());
       serveConnection(sock, deps);
     });
     // Banned and over-rate addresses are refused before the TLS handshake: a flood costs little.
@@ -203,6 +233,9 @@ export class Gateway {
       this.log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
       sock.destroy();
     });
+    this.server = server;
+    // Several workers: the privileged process accepts and hands each connection over (acceptConnection).
+    if (mesh) return;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const done = (): void => {
@@ -213,14 +246,67 @@ export class Gateway {
       else server.listen(cfg.listen.port, cfg.listen.host, done);
     });
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
-    this.server = server;
+  }
+
+  /** workers > 1: a TCP connection the privileged process accepted (paused) for this worker. */
+  acceptConnection(sock: TcpSocket): void {
+    if (!this.server || !this.serving) {
+      sock.destroy();
+      return;
+    }
+    // Counted from here (not from the TLS handshake's end): a burst of connections must not
+    // look like none to the balancer while their handshakes run.
+    this.accepted++;
+    this.working++;
+    this.loadChanged();
+    const key = `${sock.remoteAddress}:${sock.remotePort}`;
+    let counted = true;
+    const gone = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.working--;
+      this.loadChanged();
+    };
+    this.uncount.set(key, gone);
+    sock.once('close', () => {
+      gone();
+      if (this.uncount.get(key) === gone) this.uncount.delete(key);
+    });
+    this.server.emit('connection', sock);
+  }
+
+  /** workers > 1: a UDP socket connected to a DTLS peer of this worker's session, with its ClientHello. */
+  adoptDtlsPeer(sock: UdpSocket, address: string, port: number, hello: Buffer): void {
+    if (!this.dtls || !this.serving) {
+      sock.close();
+      return;
+    }
+    this.dtls.adoptPeer(sock, address, port, hello);
+  }
+
+  /** workers > 1: a datagram the privileged process forwarded for a peer whose socket this worker has. */
+  dtlsForwarded(msg: Buffer, address: string, port: number): void {
+    this.dtls?.forwarded(msg, address, port);
+  }
+
+
+
+  /** Tells the balancer (workers > 1) once per loop turn, however many connections came and went. */
+  private loadChanged(): void {
+    if (!this.mesh || this.loadDirty) return;
+    this.loadDirty = true;
+    setImmediate(() => {
+      this.loadDirty = false;
+      this.mesh?.load(this.router?.size ?? 0, this.working, this.accepted);
+      this.log.debug({ tunnels: this.router?.size ?? 0, connections: this.working, accepted: this.accepted, tracked: this.uncount.size }, 'load reported');
+    });
   }
 
   /** Starts the data plane and accepting clients (after root is given up). */
   serve(): void {
     this.serving = true;
     this.router!.start();
-    this.log.info({ tun: this.tun!.name }, 'data plane up');
+    this.log.info({ tun: this.tun!.name, ...(this.mesh ? { workers: this.mesh.count } : {}) }, 'data plane up');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
     this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
@@ -249,20 +335,27 @@ export class Gateway {
   }
 
   /**
-   * Another node of the cluster adopted this session (its client reconnected there, e.g. after a
-   * VIP moved or a drain): this node lets go of it without touching the store — no goodbye (the
-   * client is gone), no release (the lease goes on there), no accounting Stop (it goes on there).
+   * Another worker (workers > 1: `to` absent) or another node of the cluster (`to`: its client
+   * reconnected there, e.g. after a VIP moved or a drain) carries this session's tunnel now. This
+   * process lets go of it without touching the store: no goodbye (the client is gone), no release
+   * in the store (the lease goes on there), no accounting Stop (it goes on there). Out of the
+   * cache first: the closing tunnel must not write its record back over the new holder's.
    */
-  sessionMoved(cookieHash: string, to: string): void {
-    const s = this.sessions.byCookieHash(cookieHash);
+  sessionMoved(cookieHash: string, to?: string): void {
+    const s = this.sessions.cached(cookieHash);
     if (!s) return;
-    this.log.info({ session: s.id, user: s.user, node: to }, 'session moved to another node; its tunnel here closes');
     this.accounting.paused(s);
-    // Out of the cache first: the closing tunnel must not write its record back over the new node's.
     this.sessions.drop(s);
-    s.pool.release(s.cookieHash);
-    s.channel?.destroy({ kind: 'local', text: MOVED });
+    s.pool.release(cookieHash);
+    const t = s.tunnel;
+    if (t) {
+      this.dtls?.forget(t);
+      t.cstp.destroy({ kind: 'local', text: to === undefined ? REPLACED : MOVED });
+    }
+    if (to === undefined) this.log.info({ session: s.id, user: s.user, hadTunnel: t !== null }, 'session moved to another worker');
+    else this.log.info({ session: s.id, user: s.user, node: to }, 'session moved to another node; its tunnel here closes');
   }
+
 
   /**
    * The shared store is back after an outage (cluster): every session this node carries is
@@ -400,6 +493,8 @@ export class Gateway {
       if (this.sessions.holds(s)) void this.sessions.persist(this.recordOf(s));
     };
     const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.refuseTunnel() };
+    const mesh = this.mesh;
+    if (mesh) tunnel.routes = { route: (a, h) => mesh.route(a, h), unroute: (a) => mesh.unroute(a) };
     const auth = new AuthHandler({
       config: () => this.config,
       auth: this.priv,

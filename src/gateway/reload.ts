@@ -39,7 +39,7 @@ export interface ReloadPlan {
   restartNeeded: string[];
 }
 
-const RESTART_KEYS = ['listen', 'tls', 'state', 'runAsUser', 'runAsGroup', 'tun', 'mtu', 'dtls', 'admin', 'metrics', 'cluster'] as const;
+const RESTART_KEYS = ['listen', 'tls', 'state', 'runAsUser', 'runAsGroup', 'tun', 'workers', 'mtu', 'dtls', 'admin', 'metrics', 'cluster'] as const;
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

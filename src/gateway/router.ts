@@ -67,9 +67,16 @@ export class Router {
     this.byAddr.set(addr, channel);
   }
 
-  /** Removes the route only if it still points at this channel (a reconnect may have replaced it). */
-  detach(addr: number, channel: PacketSink): void {
-    if (this.byAddr.get(addr) === channel) this.byAddr.delete(addr);
+  /** Removes the route only if it still points at this channel (a reconnect may have replaced it); true if it did. */
+  detach(addr: number, channel: PacketSink): boolean {
+    if (this.byAddr.get(addr) !== channel) return false;
+    this.byAddr.delete(addr);
+    return true;
+  }
+
+  /** Addresses with a live tunnel. */
+  get size(): number {
+    return this.byAddr.size;
   }
 
   /** A packet from the client that owns `addr`. */

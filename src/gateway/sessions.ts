@@ -265,19 +265,6 @@ export class SessionStore {
     return s;
   }
 
-  /**
-   * Drops the session from this cache only: it stays in the store, lease included (another
-   * cluster node adopted it, gateway.ts sessionMoved). The caller closes its tunnel.
-   */
-  drop(s: Session): void {
-    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
-  }
-
-  /** The cached session whose cookie hashes to `hash` (a cluster event names sessions so). */
-  byCookieHash(hash: string): Session | undefined {
-    return this.byHash.get(hash);
-  }
-
   byCookie(token: string | null | undefined): Session | undefined {
     return token ? this.byHash.get(hashCookie(token)) : undefined;
   }
@@ -328,6 +315,19 @@ export class SessionStore {
   unlease(s: Session): void {
     s.pool.release(s.cookieHash);
     this.backing.release(s.poolRef, s.cookieHash).catch((e: unknown) => this.onStoreError('release', e as Error));
+  }
+
+  /**
+   * Drops the session from this cache only; it stays in the store, lease included (another
+   * worker or cluster node carries it now: Gateway.sessionMoved). The caller closes its tunnel.
+   */
+  drop(s: Session): void {
+    if (this.byHash.get(s.cookieHash) === s) this.byHash.delete(s.cookieHash);
+  }
+
+  /** The cached session of a cookie hash (no store lookup). */
+  cached(cookieHash: string): Session | undefined {
+    return this.byHash.get(cookieHash);
   }
 
   /** True while `s` is a live session of this cache (not ended, not handed over). */

@@ -41,6 +41,11 @@ export interface TunnelDeps {
   endSession: (s: Session, why: string) => void;
   /** connect / disconnect / bad-cookie events (admin stream, metrics, ban points) */
   events: GatewayEvents;
+  /**
+   * workers > 1: the tunnel's address must be routed to this worker's TUN (priv/lease-routes.ts)
+   * before the CONNECT is answered, and unrouted when the tunnel ends here.
+   */
+  routes?: { route(addr: number, cookieHash: string): Promise<void>; unroute(addr: number): void };
   /** writes the session's record to the store (tunnel up, tunnel down); never throws */
   persist?: (s: Session) => void;
   /**
@@ -173,18 +178,34 @@ export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer
   }
   s.bindTunnel(tunnel, creq.userAgent, now);
   d.router.attach(addr, tunnel);
-  channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
-  channel.feed(rest);
-  channel.readIntoSharedBuffer(READ_BUFFER);
-  d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
-  noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
-  d.persist?.(s);
+  const answer = (): void => {
+    channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
+    channel.feed(rest);
+    channel.readIntoSharedBuffer(READ_BUFFER);
+    d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
+    noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
+    d.persist?.(s);
+  };
+  if (!d.routes) {
+    answer();
+    return true;
+  }
+  // The client sends nothing before the answer; packets for it reach this worker once routed.
+  d.routes.route(addr, s.cookieHash).then(
+    () => {
+      if (channel.isOpen) answer();
+    },
+    (e: unknown) => {
+      d.log.error({ session: s.id, address: params.address, err: (e as Error).message }, 'routing the tunnel address to this worker failed');
+      channel.destroy({ kind: 'local', text: 'route failed' });
+    },
+  );
   return true;
 }
 
 function onChannelClose(s: Session, tunnel: SessionTunnel, addr: number, why: ChannelCloseReason, d: TunnelDeps): void {
   const channel = tunnel.cstp;
-  d.router.detach(addr, tunnel);
+  if (d.router.detach(addr, tunnel)) d.routes?.unroute(addr);
   noteTunnelDown(s, channel, why, d.events, tunnel.dtls?.channel?.counters);
   d.dtls?.forget(tunnel);
   const dtlsTotals = tunnel.dtlsTotals();

@@ -135,6 +135,7 @@ interface TunAddon {
   errnoText(errno: number): [code: string, message: string];
   lockDown(): number;
   listenTcp(host: string, port: number, backlog: number): number;
+  dupFd(fd: number): number;
 }
 
 let addon: TunAddon | undefined;
@@ -329,6 +330,17 @@ export function listenTcpSocket(host: string, port: number, backlog = 511): numb
   if (rc < 0) {
     const [code, message] = native.errnoText(rc);
     throw Object.assign(new Error(`cannot listen on ${host}:${port}: ${message}`), { code, address: host, port });
+  }
+  return rc;
+}
+
+/** A close-on-exec duplicate of `fd` (native/listen.c). Throws with the errno's code on failure. */
+export function dupFd(fd: number): number {
+  const native = tunAddon();
+  const rc = native.dupFd(fd);
+  if (rc < 0) {
+    const [code, message] = native.errnoText(rc);
+    throw Object.assign(new Error(`cannot duplicate descriptor ${fd}: ${message}`), { code });
   }
   return rc;
 }

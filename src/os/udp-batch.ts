@@ -44,6 +44,28 @@ export function udpSocketFd(socket: Socket): number {
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
 }
 
+/**
+ * A dgram socket made from a handle that is already connect()ed (a DTLS peer's socket, handed
+ * over by the privileged process): tells dgram so, so that send() without an address works
+ * (libuv refuses an address on a connected socket with EISCONN, and dgram refuses to send
+ * without one unless it believes the socket connected). Sets dgram's internal connectState to
+ * CONNECT_STATE_CONNECTED (2, lib/dgram.js) and checks the result with remoteAddress(). False
+ * when that did not work (another Node version): the caller then closes the socket.
+ */
+export function markConnected(socket: Socket, address: string, port: number): boolean {
+  const st = udpState(socket) as (UdpHandleState & { connectState?: number }) | undefined;
+  if (!st || st.connectState !== 0) return false;
+  st.connectState = 2;
+  try {
+    const r = socket.remoteAddress();
+    if (r.address === address && r.port === port) return true;
+  } catch {
+    // not connected after all
+  }
+  st.connectState = 0;
+  return false;
+}
+
 /** IPv4 dotted quad to a host-order integer, or -1. */
 export function ipv4ToInt(addr: string): number {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(addr);

@@ -85,9 +85,29 @@ const GRO_SLOT = 65535;
 /** Without GRO a slot holds one datagram: the largest a DTLS record for a 1500-byte-class MTU needs, with room. */
 const PLAIN_SLOT = 4096;
 
+interface RxBuffers {
+  slab: Buffer;
+  offs: Uint32Array;
+  lens: Uint32Array;
+  addrs: Uint32Array;
+  ports: Uint32Array;
+  stats: Float64Array;
+}
+
+/**
+ * Buffers of `shared` receivers, by shape: one DTLS peer's connected socket (workers > 1) must
+ * not cost a 2 MiB slab. Sharing is safe on one thread: each batch is handled (and its slab
+ * consumed, router.endClientBatch) inside the one callback that read it, before any other
+ * poller of this loop reads again.
+ */
+const SHARED = new Map<string, RxBuffers>();
+
 export class UdpBatchReceiver {
-  /** [datagrams, reads, dropped, groMessages], kept current by the addon (read without allocating) */
-  readonly stats = new Float64Array(4);
+  /**
+   * [datagrams, reads, dropped, groMessages], kept current by the addon (read without allocating);
+   * with `shared`, the sum over every receiver sharing the buffers.
+   */
+  readonly stats: Float64Array;
   private readonly slab: Buffer;
   private readonly offs: Uint32Array;
   private readonly lens: Uint32Array;
@@ -102,7 +122,7 @@ export class UdpBatchReceiver {
    * dgram's 'message' events keep coming. `gro: false` reads one datagram per message (slots of
    * 4 KiB instead of 64 KiB).
    */
-  static create(socket: Socket, opts: { nmsgs?: number; gro?: boolean } = {}): UdpBatchReceiver | null {
+  static create(socket: Socket, opts: { nmsgs?: number; gro?: boolean; shared?: boolean } = {}): UdpBatchReceiver | null {
     const a = udpRxAddon();
     if (!a || process.platform !== 'linux' || !batchReceiveAllowed()) return null;
     let family: string;
@@ -117,7 +137,7 @@ export class UdpBatchReceiver {
     const gro = opts.gro ?? process.env['SSLGATE_UDP_GRO'] !== '0';
     let r: UdpBatchReceiver;
     try {
-      r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro);
+      r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro, opts.shared ?? false);
     } catch {
       return null; // dup or uv_poll_init failed (fd limit): dgram keeps reading
     }
@@ -129,14 +149,25 @@ export class UdpBatchReceiver {
   private readonly poller: UdpPollerNative;
   readonly slot: number;
 
-  private constructor(a: UdpRxAddon, fd: number, readonly nmsgs: number, gro: boolean) {
+  private constructor(a: UdpRxAddon, fd: number, readonly nmsgs: number, gro: boolean, shared: boolean) {
     this.slot = gro ? GRO_SLOT : PLAIN_SLOT;
     const room = nmsgs * a.rxMaxSegments;
-    this.slab = Buffer.allocUnsafe(this.slot * nmsgs);
-    this.offs = new Uint32Array(room);
-    this.lens = new Uint32Array(room);
-    this.addrs = new Uint32Array(room);
-    this.ports = new Uint32Array(room);
+    const key = `${this.slot}/${nmsgs}/${room}`;
+    const bufs = (shared ? SHARED.get(key) : undefined) ?? {
+      slab: Buffer.allocUnsafe(this.slot * nmsgs),
+      offs: new Uint32Array(room),
+      lens: new Uint32Array(room),
+      addrs: new Uint32Array(room),
+      ports: new Uint32Array(room),
+      stats: new Float64Array(4),
+    };
+    if (shared) SHARED.set(key, bufs);
+    this.slab = bufs.slab;
+    this.offs = bufs.offs;
+    this.lens = bufs.lens;
+    this.addrs = bufs.addrs;
+    this.ports = bufs.ports;
+    this.stats = bufs.stats;
     this.poller = new a.UdpPoller(fd, this.slab, this.slot, nmsgs, this.offs, this.lens, this.addrs, this.ports, this.stats, gro, this.dispatch);
   }
 
@@ -172,6 +203,17 @@ export class UdpBatchReceiver {
     }
     this.onError?.(new Error(`DTLS socket read failed (errno ${-count})`));
   };
+}
+
+/**
+ * Stops libuv reading `socket` (which bind() started), in the same turn: nothing is read. The
+ * privileged process makes a DTLS peer's socket and hands it over without reading a byte.
+ */
+export function stopReading(socket: Socket): boolean {
+  const h = udpHandle(socket);
+  if (typeof h?.recvStop !== 'function') return false;
+  h.recvStop();
+  return true;
 }
 
 function udpHandle(socket: Socket): UdpHandle | undefined {

@@ -32,7 +32,7 @@ export class FakeGateway implements OpsTarget {
   readonly events = new GatewayEvents();
   readonly startedAt = Date.now() - 65_000;
   readonly gate: { guard: BanGuard; refused: Record<string, number>; unauth: { expired: number; count(): number } };
-  readonly dtlsCounters = { rxDatagrams: 0, unknownPeer: 3, handshakesStarted: 0, handshakesOk: 0, handshakesFailed: 0, handshakesRefused: 2, replaced: 1, rxBatches: 0, rxGroTrains: 0, rxDropped: 0 };
+  readonly dtlsCounters = { rxDatagrams: 0, unknownPeer: 3, handshakesStarted: 0, handshakesOk: 0, handshakesFailed: 0, handshakesRefused: 2, replaced: 1, rxBatches: 0, rxGroTrains: 0, rxDropped: 0, forwardedHellos: 0, adoptedPeers: 0 };
   readonly pools = new Map<string, IpPool>();
   routerCounters = { tunRxPackets: 5, noRoute: 1, spoofed: 0, tunWriteErrors: 0 };
   tunCounters = { malformed: 0, superPackets: 3, segments: 90, groWrites: 2, groSegments: 40, truncated: 0, vnetHdr: true };

@@ -47,7 +47,8 @@ export type GatewayEventBody =
   /** for the DTLS listener to emit, one per handshake (counted by sslgate_dtls_handshakes_total) */
   | { type: 'dtls-handshake'; session: number; mode: string; result: 'ok' | 'failed' | 'timeout' };
 
-export type GatewayEvent = GatewayEventBody & { time: string };
+/** `worker`: set on another worker's event relayed to worker 0 (workers > 1, relayedEvent()) */
+export type GatewayEvent = GatewayEventBody & { time: string; worker?: number };
 export type GatewayEventType = GatewayEvent['type'];
 export type EventListener = (ev: GatewayEvent) => void;
 
@@ -71,7 +72,17 @@ export class GatewayEvents {
 
   emit(body: GatewayEventBody): void {
     if (this.listeners.size === 0) return;
-    this.queue.push({ ...body, time: new Date().toISOString() } as GatewayEvent);
+    this.deliver({ ...body, time: new Date().toISOString() } as GatewayEvent);
+  }
+
+  /** Another worker's event (workers > 1), as it happened there: delivered like this process's own. */
+  relay(ev: GatewayEvent): void {
+    if (this.listeners.size === 0) return;
+    this.deliver(ev);
+  }
+
+  private deliver(ev0: GatewayEvent): void {
+    this.queue.push(ev0);
     // The ban guard emits `ban` while it handles an `auth-failure`: deliver that one afterwards.
     if (this.emitting) return;
     this.emitting = true;

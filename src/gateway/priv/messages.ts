@@ -11,6 +11,7 @@ import { USER_NAME_MAX_BYTES } from './limits.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
 import { checkClientCertInfo } from '../auth/client-cert.js';
+import { parseWorkerMessage, WORKER_MESSAGE_TYPES, type WorkerMessage, type WorkerReply } from './worker-messages.js';
 import type { StateStore } from '../state/types.js';
 import { parseStateRequest, type StateAnswer, type StateBroadcast, type StateRequest } from './state-messages.js';
 import { parseClusterReport, type ClusterNotice, type ClusterReport } from './cluster-messages.js';
@@ -38,7 +39,9 @@ export type NetworkMessage =
   /** the session store (issue 12), owned by the privileged process: state-messages.ts */
   | StateRequest
   /** this node's load and drain state, for the cluster's registry: cluster-messages.ts */
-  | ClusterReport;
+  | ClusterReport
+  /** workers > 1: load, tunnel routes, DTLS peers (worker-messages.ts) */
+  | WorkerMessage;
 
 /** A profile as the network process serves it (the privileged process reads the file). */
 export interface ProfileWire {
@@ -67,6 +70,8 @@ export type PrivilegedMessage =
       users: number;
       logLevel: string;
       logFormat: 'json' | 'pretty' | 'auto';
+      /** this network process's place among `workers` (absent: the only one) */
+      worker?: { index: number; count: number };
       /** which StateStore the privileged process opened (state-* requests reach it) */
       stateKind: StateStore['kind'];
       /** this gateway's name in session records */
@@ -87,7 +92,9 @@ export type PrivilegedMessage =
    * `keepSessions` (`ctl restart`): close every connection WITHOUT a goodbye and keep the
    * sessions in the store, so the clients reconnect with their cookie to the next process.
    */
-  | { t: 'stop'; signal: string; keepSessions?: boolean };
+  | { t: 'stop'; signal: string; keepSessions?: boolean }
+  /** workers > 1 (worker-messages.ts) */
+  | WorkerReply;
 
 export class ChannelProtocolError extends Error {
   constructor(message: string) {
@@ -239,6 +246,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       return { t: 'reload-subnets', id: id(v), cidrs };
     }
     default:
+      if (typeof v['t'] === 'string' && WORKER_MESSAGE_TYPES.has(v['t'])) return parseWorkerMessage(v);
       if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
       if (typeof v['t'] === 'string' && v['t'].startsWith('cluster-')) return parseClusterReport(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);

@@ -11,7 +11,9 @@
  * From then on it holds no capability, cannot read users.json or the config file, and asks the
  * privileged process for password checks and reload steps.
  */
+import { Socket as UdpSocket } from 'node:dgram';
 import { Socket } from 'node:net';
+import { formatIpv4 } from '../../protocol/ipv4.js';
 import { createLogger, type Logger } from '../../log.js';
 import { adoptTun } from '../../os/tun.js';
 import type { GatewayConfig } from '../config.js';
@@ -23,6 +25,9 @@ import { dropPrivileges } from './drop.js';
 import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
+import { MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js';
+import { relayedEvent } from '../ops/relayed-event.js';
+import type { WorkerMesh } from '../worker-mesh.js';
 import { RemoteStore } from './remote-store.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
@@ -92,6 +97,18 @@ function onMessage(m: PrivilegedMessage): void {
     case 'cluster-resync':
       void gw?.resyncStore();
       break;
+    case 'dtls-forward':
+      gw?.dtlsForwarded(Buffer.from(m.data, 'base64'), m.address, m.port);
+      break;
+    case 'session-moved':
+      gw?.sessionMoved(m.cookieHash);
+      break;
+    case 'ops-event': {
+      const ev = relayedEvent(m.ev, m.worker);
+      if (ev) gw?.events.relay(ev);
+      else log?.warn({ worker: m.worker }, 'malformed event from another worker; dropped');
+      break;
+    }
     default:
       if (!requests.answer(m)) log?.warn({ type: m.t }, 'unexpected message from the privileged process');
   }
@@ -111,6 +128,9 @@ async function start(init: Init): Promise<void> {
   log = createLogger({ level: init.logLevel, format: init.logFormat });
   const tun = adoptTun(init.tun.fd, init.tun.name, { vnetHdr: init.tun.offload !== 0, mtu: init.tun.mtu });
   const id = init.identity;
+  const worker = init.worker && init.worker.count > 1 ? init.worker : null;
+  if (worker) log = log.child({ worker: worker.index });
+  const mesh = worker ? workerMesh(worker.index, worker.count) : undefined;
   gw = new Gateway(config, log, {
     identity: identity(id.certPem, id.keyPem, id.generated, id.certFile),
     clientCaPem: init.clientCaPem,
@@ -118,6 +138,7 @@ async function start(init: Init): Promise<void> {
     profile: profileFromWire(init.profile),
     tun,
     priv: new PrivilegedClient(channel, requests),
+    ...(mesh ? { mesh } : {}),
     store: new RemoteStore(init.stateKind, channel, requests),
     ...(init.listenFd !== undefined ? { listenFd: init.listenFd } : {}),
     node: init.stateNode,
@@ -125,12 +146,54 @@ async function start(init: Init): Promise<void> {
   });
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
   // the network listeners come after it and root goes right after them, in the same turn.
-  ops = await startOps(gw, log);
+  // Several workers: worker 0 answers for the gateway.
+  if (!worker || worker.index === 0) ops = await startOps(gw, log);
+  else {
+    // The others' events go to worker 0 (metrics, status, `ctl events`); a few per session.
+    gw.events.subscribe((ev) => {
+      const json = JSON.stringify(ev);
+      if (json.length <= MAX_EVENT_CHARS) channel.send({ t: 'ops-event', ev: json });
+    });
+  }
   await gw.listen();
   dropPrivileges(init.runAs);
   gw.serve();
   channel.send({ t: 'ready', pid: process.pid });
 }
+
+/** The channel side of WorkerMesh (worker-messages.ts). */
+function workerMesh(index: number, count: number): WorkerMesh {
+  return {
+    index,
+    count,
+    load: (tunnels, connections, accepted) => void channel.send({ t: 'load', tunnels, connections, accepted }),
+    route: async (addr, cookieHash) => {
+      const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr), cookieHash }));
+      if (a.t !== 'route-done') throw new Error(`unexpected answer ${a.t} to route`);
+      if (!a.ok) throw new Error(a.error ?? 'route failed');
+    },
+    unroute: (addr) => void channel.send({ t: 'unroute', addr: formatIpv4(addr) }),
+    idChanged: (id, up) => void channel.send({ t: 'dtls-id', id, up }),
+    foreignHello: (id, msg, address, port) => {
+      if (msg.length <= 4096) channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64') });
+    },
+    peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
+  };
+}
+
+/**
+ * Handles from the privileged process (workers > 1), on Node's IPC channel: accepted TLS
+ * connections and DTLS peers' connected sockets. Only the privileged process writes there.
+ */
+process.on('message', (m: WorkerHandleMessage, handle: unknown) => {
+  if (m?.t === 'conn' && handle instanceof Socket) {
+    if (gw) gw.acceptConnection(handle);
+    else handle.destroy();
+  } else if (m?.t === 'dtls-socket' && handle instanceof UdpSocket) {
+    if (gw) gw.adoptDtlsPeer(handle, m.address, m.port, Buffer.from(m.data, 'base64'));
+    else handle.close();
+  }
+});
 
 /** `keepSessions`: a handover (`ctl restart`): no TERMINATE, the sessions stay in the store. */
 async function shutdown(code: number, keepSessions = false): Promise<void> {
@@ -141,6 +204,7 @@ async function shutdown(code: number, keepSessions = false): Promise<void> {
     await (keepSessions ? gw?.handover() : gw?.stop());
   } finally {
     channel.close(null);
+    process.disconnect?.();
     process.exit(code);
   }
 }

@@ -14,14 +14,17 @@
  * stops the gateway. This process never reads a byte from the network.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket as UdpSocket } from 'node:dgram';
 import { closeSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../log.js';
 import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
+import { parseIpv4 } from '../../protocol/ipv4.js';
 import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
+import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
 import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
@@ -36,6 +39,10 @@ import { Channel } from './channel.js';
 import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage, type ProfileWire } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
+import { pickWorker, type WorkerLoad } from './balance.js';
+import { DtlsHandoff } from './dtls-handoff.js';
+import { LeaseRoutes } from './lease-routes.js';
+import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
 import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
@@ -130,6 +137,30 @@ async function addSubnet(tun: string, c: string): Promise<void> {
   });
 }
 
+/** `workers` from the config: 'auto' is one per CPU this process may use (taskset is honoured). */
+export function resolveWorkers(w: number | 'auto', cpus = availableParallelism()): number {
+  return w === 'auto' ? Math.max(1, Math.min(cpus, 64)) : w;
+}
+
+/**
+ * The TUN of worker i > 0: the same pattern when the configured name has one (the kernel
+ * numbers it), else the name with "-i" (cut to the 15-byte limit).
+ */
+export function workerTunName(base: string, i: number): string {
+  if (base.includes('%d')) return base;
+  const suffix = `-${i}`;
+  return base.slice(0, 15 - suffix.length) + suffix;
+}
+
+/** One network process and what this process knows of it. */
+interface WorkerLink {
+  readonly index: number;
+  readonly child: ChildProcess;
+  channel: Channel<NetworkMessage, PrivilegedMessage> | null;
+  readonly tun: string;
+  readonly load: WorkerLoad;
+}
+
 /** The listening socket a supervising `serve` passed on (serve-supervisor.ts), if it is for `cfg.listen`. */
 function inheritedListenFd(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): number | null {
   const fd = Number(env['SSLGATE_LISTEN_FD']);
@@ -164,15 +195,29 @@ export class PrivilegedParent {
   private identity!: TlsIdentity;
   private runAs!: RunAs;
   private tunName = '';
-  private child: ChildProcess | null = null;
-  private channel: Channel<NetworkMessage, PrivilegedMessage> | null = null;
+  private workers: WorkerLink[] = [];
+  /** workers > 1: the TLS listener (connections handed to workers), tunnel routes, DTLS peers */
+  private tcp: TcpServer | null = null;
+  private routes: LeaseRoutes | null = null;
+  private handoff: DtlsHandoff | null = null;
+  /** the worker whose reload is between step 1 and its end; others wait (reloadWaiting) */
+  private reloadOwner: WorkerLink | null = null;
+  private readonly reloadWaiting: Array<() => void> = [];
   private readonly auth = new AuthQueue();
   private backends!: AuthBackends;
   private loginsInFlight = 0;
   /** reload step 1's result, until step 3 (or the next step 1) */
   private pending: { config: GatewayConfig; users: UserStore } | null = null;
   private stopping = false;
-  networkPid = 0;
+
+  /** the network processes' pids (one per worker) */
+  get networkPids(): number[] {
+    return this.workers.map((w) => w.child.pid ?? 0);
+  }
+
+  get networkPid(): number {
+    return this.networkPids[0] ?? 0;
+  }
   /** sessions, leases, bans (issue 12): opened before the network process starts */
   private store: StateStore | null = null;
   private stateService: StateService | null = null;
@@ -223,52 +268,124 @@ export class PrivilegedParent {
     const clientCa = this.readClientCa(cfg);
     await this.openStore(cfg);
 
-    const tun = createTunInterface(cfg.tun.name, false, tunOffloadWanted(cfg));
-    this.tunName = tun.name;
+    const count = resolveWorkers(cfg.workers);
+    const offload = tunOffloadWanted(cfg);
     const tunMtu = tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' });
-    let tunFdOpen = true;
+    // One TUN per worker (lease-routes.ts); worker 0's has the pool subnets, as with one worker.
+    const tuns: Array<{ fd: number; name: string; offload: number }> = [];
     try {
+      tuns.push(createTunInterface(cfg.tun.name, false, offload));
+      this.tunName = tuns[0]!.name;
+      for (let i = 1; i < count; i++) tuns.push(createTunInterface(workerTunName(this.tunName, i), false, offload));
       const subnets = subnetsOf(cfg);
-      for (const c of subnets.keys()) await addrAdd(tun.name, c);
+      for (const c of subnets.keys()) await addrAdd(this.tunName, c);
       // The TUN's MTU bounds what the kernel sends us; TLS 1.2 AES-GCM is the larger overhead
       // among the ciphers we negotiate, so every client's MTU is at least this.
-      await linkSetUp(tun.name, tunMtu);
-      this.log.info({ tun: tun.name, offload: tun.offload, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`) }, 'TUN device configured');
+      for (const t of tuns) await linkSetUp(t.name, tunMtu);
+      this.log.info(
+        { tun: this.tunName, offload: tuns[0]!.offload, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`), ...(count > 1 ? { workers: count, workerTuns: tuns.map((t) => t.name) } : {}) },
+        'TUN device configured',
+      );
 
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
       const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
       this.listenFd ??= this.listenSocket(cfg);
-      const child = spawn(process.execPath, [...process.execArgv, entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe', tun.fd, this.listenFd] });
-      this.child = child;
-      // The network process holds the TUN now; this one never reads packets.
-      closeSync(tun.fd);
-      tunFdOpen = false;
-      await this.handshake(child, {
+      const init = (i: number): PrivilegedMessage => ({
         t: 'init',
         config: networkView(cfg),
         identity: { certPem: this.identity.certPem, keyPem: this.identity.keyPem, certFile: this.identity.certFile, generated: this.identity.generated },
         clientCaPem: clientCa?.caPem ?? null,
         clientCrlPem: clientCa?.crlPem ?? null,
         profile: profileWire(profile),
-        tun: { name: tun.name, fd: 4, offload: tun.offload, mtu: tunMtu },
-        listenFd: 5,
+        tun: { name: tuns[i]!.name, fd: 4, offload: tuns[i]!.offload, mtu: tunMtu },
+        // One worker accepts on the TLS port itself; several get their connections from here.
+        ...(count === 1 ? { listenFd: 5 } : {}),
         runAs: this.runAs,
         users: this.users.count,
         logLevel: this.opts.logLevel,
         logFormat: this.opts.logFormat,
         stateKind: this.store!.kind,
         stateNode: stateNodeName(cfg),
+        ...(count > 1 ? { worker: { index: i, count } } : {}),
       });
+      for (let i = 0; i < count; i++) {
+        // workers > 1: an IPC channel (fd 5) carries handles: accepted connections, DTLS peers' sockets.
+        const stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc' | number> = ['ignore', 'inherit', 'inherit', 'pipe', tuns[i]!.fd];
+        // One worker: the TLS port as fd 5. Several: an IPC channel (fd 5) for handles instead.
+        stdio.push(count > 1 ? 'ipc' : this.listenFd!);
+        const child = spawn(process.execPath, [...process.execArgv, entry], { stdio });
+        this.workers.push({ index: i, child, channel: null, tun: tuns[i]!.name, load: { tunnels: 0, connections: 0, handed: 0, accepted: 0, up: false } });
+        // The network process holds the TUN now; this one never reads packets.
+        closeSync(tuns[i]!.fd);
+        tuns[i]!.fd = -1;
+      }
+      await Promise.all(this.workers.map((w) => this.handshake(w, init(w.index))));
+      if (count > 1) await this.startWorkerMesh(cfg);
       this.staleTimer = setInterval(() => void this.sweepStale(), STALE_SWEEP_MS);
       this.staleTimer.unref();
-      this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => this.reply(m));
+      // What the cluster says (other nodes' bans, moves, the node list) goes to every worker.
+      this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => {
+        for (const w of this.workers) w.channel?.send(m);
+      });
       this.cluster?.start();
     } catch (e) {
-      if (tunFdOpen) closeSync(tun.fd);
-      this.child?.kill('SIGKILL');
+      for (const t of tuns) if (t.fd >= 0) closeSync(t.fd);
+      for (const w of this.workers) w.child.kill('SIGKILL');
+      this.tcp?.close();
       throw e;
     }
+  }
+
+  /**
+   * workers > 1, once every worker is up: routes for tunnel addresses, the DTLS hand-off, and
+   * the TLS listener, which accepts here (paused: this process reads nothing) and hands each
+   * connection to the least-loaded worker (balance.ts).
+   */
+  private async startWorkerMesh(cfg: GatewayConfig): Promise<void> {
+    this.routes = new LeaseRoutes(
+      this.workers.map((w) => w.tun),
+      () => subnetsOf(this.config).values(),
+    );
+    if (cfg.dtls.enabled) {
+      const max = cfg.limits.maxClients * 4;
+      this.handoff = new DtlsHandoff(cfg.listen.host, cfg.dtls.port, { sendHandle: (w, m, h) => this.sendHandle(w, m, h), reply: (w, m) => this.workers[w]?.channel?.send(m) }, this.log, { maxIds: max, maxPeers: max });
+    }
+    const tcp = createTcpServer({ pauseOnConnect: true }, (sock) => this.handConnection(sock));
+    this.tcp = tcp;
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      // The TLS port this process bound (listenSocket): accepted here, handed to the workers. On a
+      // duplicate: closing this server (stop, ctl restart) must leave the port to the next process.
+      tcp.listen({ fd: dupFd(this.listenFd!) }, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    tcp.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
+  }
+
+  private handConnection(sock: Socket): void {
+    const i = pickWorker(this.workers.map((w) => w.load));
+    const w = this.workers[i];
+    if (!w || this.stopping) {
+      sock.destroy();
+      return;
+    }
+    w.load.handed++;
+    this.log.debug({ worker: i, remote: sock.remoteAddress, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
+    this.sendHandle(i, { t: 'conn' }, sock).catch(() => sock.destroy());
+  }
+
+  private sendHandle(i: number, m: WorkerHandleMessage, handle: Socket | UdpSocket): Promise<void> {
+    const child = this.workers[i]?.child;
+    return new Promise<void>((resolve, reject) => {
+      if (!child?.connected) {
+        reject(new Error(`worker ${i} has no IPC channel`));
+        return;
+      }
+      child.send(m, handle, {}, (err) => (err ? reject(err) : resolve()));
+    });
   }
 
   /**
@@ -354,9 +471,11 @@ export class PrivilegedParent {
     }
   }
 
-  private handshake(child: ChildProcess, init: PrivilegedMessage): Promise<void> {
+  private handshake(w: WorkerLink, init: PrivilegedMessage): Promise<void> {
+    const child = w.child;
+    const name = this.workers.length > 1 ? `network process (worker ${w.index})` : 'network process';
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ServeError(`the network process did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new ServeError(`the ${name} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
       let started = false;
       const settle = (err: Error | null): void => {
         clearTimeout(timer);
@@ -364,44 +483,96 @@ export class PrivilegedParent {
         else resolve();
       };
       child.once('exit', (code, signal) => {
-        this.channel?.close(null);
+        w.load.up = false;
+        w.channel?.close(null);
         if (!started) {
-          settle(new ServeError(`the network process exited during start-up (${signal ?? `exit ${code}`})`));
+          settle(new ServeError(`the ${name} exited during start-up (${signal ?? `exit ${code}`})`));
           return;
         }
         if (this.stopping) return;
-        this.log.fatal({ code, signal }, 'network process exited; the gateway stops');
+        // One worker gone: its clients are gone; the others go too, so that a supervisor restarts all.
+        this.log.fatal({ code, signal, ...(this.workers.length > 1 ? { worker: w.index } : {}) }, 'network process exited; the gateway stops');
+        for (const o of this.workers) if (o !== w) o.child.kill('SIGKILL');
         this.cleanup();
         process.exit(1);
       });
-      this.channel = new Channel<NetworkMessage, PrivilegedMessage>(
+      // A worker must not write on its IPC channel (handles go one way); anything there is ignored.
+      child.on('message', () => undefined);
+      w.channel = new Channel<NetworkMessage, PrivilegedMessage>(
         child.stdio[3] as Socket,
         MAX_FRAME_FROM_NETWORK,
         parseNetworkMessage,
         (m) => {
           if (m.t === 'ready' && !started) {
             started = true;
-            this.networkPid = child.pid ?? m.pid;
+            w.load.up = true;
             settle(null);
           } else if (m.t === 'fatal' && !started) {
             settle(new ServeError(m.code && /^E[A-Z]+$/.test(m.code) ? `${m.error} [${m.code}]` : m.error));
-          } else this.onRequest(m);
+          } else this.onRequest(m, w);
         },
         (err) => {
-          if (err && !this.stopping) this.log.error({ err: err.message }, 'channel to the network process closed; stopping it');
+          if (err && !this.stopping) this.log.error({ err: err.message, ...(this.workers.length > 1 ? { worker: w.index } : {}) }, 'channel to the network process closed; stopping it');
           // A network process that broke the protocol may be compromised: it goes.
-          if (!this.stopping && this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+          if (!this.stopping && child.exitCode === null) child.kill('SIGKILL');
         },
       );
-      this.channel.send(init);
+      w.channel.send(init);
     });
   }
 
-  private reply(m: PrivilegedMessage): void {
-    this.channel?.send(m);
+  /** workers > 1: what only several workers send (worker-messages.ts). */
+  private onWorkerMessage(m: WorkerMessage, w: WorkerLink): void {
+    switch (m.t) {
+      case 'load':
+        w.load.tunnels = m.tunnels;
+        w.load.connections = m.connections;
+        // Never more than handed: a worker cannot make itself look busier than it was made.
+        w.load.accepted = Math.min(m.accepted, w.load.handed);
+        break;
+      case 'route': {
+        const id = m.id;
+        const addr = parseIpv4(m.addr)!;
+        const routes = this.routes;
+        if (!routes) {
+          w.channel?.send({ t: 'route-done', id, ok: false, error: 'one worker: no routes' });
+          break;
+        }
+        const cookieHash = m.cookieHash;
+        routes.route(addr, w.index).then(
+          () => {
+            w.channel?.send({ t: 'route-done', id, ok: true });
+            // The session may sit in another worker's cache (its login, an older tunnel): gone there.
+            for (const o of this.workers) if (o !== w) o.channel?.send({ t: 'session-moved', cookieHash });
+          },
+          (e: unknown) => {
+            this.log.warn({ worker: w.index, address: m.addr, err: (e as Error).message }, 'tunnel route refused');
+            w.channel?.send({ t: 'route-done', id, ok: false, error: (e as Error).message });
+          },
+        );
+        break;
+      }
+      case 'unroute':
+        void this.routes?.unroute(parseIpv4(m.addr)!, w.index);
+        break;
+      case 'dtls-id':
+        this.handoff?.idChanged(m.id, m.up, w.index);
+        break;
+      case 'dtls-hello':
+        this.handoff?.hello(m.id, m.address, m.port, m.data, w.index);
+        break;
+      case 'dtls-peer-closed':
+        this.handoff?.peerClosed(m.address, m.port, w.index);
+        break;
+      case 'ops-event':
+        // Worker 0 answers for all (admin API, metrics): the others' events go there.
+        if (w.index !== 0) this.workers[0]?.channel?.send({ t: 'ops-event', worker: w.index, ev: m.ev });
+        break;
+    }
   }
 
-  private onRequest(m: NetworkMessage): void {
+  private onRequest(m: NetworkMessage, w: WorkerLink): void {
+    const reply = (a: PrivilegedMessage): void => void w.channel?.send(a);
     switch (m.t) {
       case 'auth-start':
       case 'auth-answer': {
@@ -409,17 +580,17 @@ export class PrivilegedParent {
         // Logins in flight are bounded here; the local password checks inside them are bounded
         // again by the AuthQueue (auth/queued-method.ts), RADIUS/LDAP by their own timeouts.
         if (this.loginsInFlight >= MAX_LOGINS_IN_FLIGHT) {
-          this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'busy', message: 'The gateway is busy; please try again later.' } });
+          reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'busy', message: 'The gateway is busy; please try again later.' } });
           break;
         }
         this.loginsInFlight++;
         const engine = this.backends.engine;
         void (m.t === 'auth-start' ? engine.start(m.req) : engine.answer(m.req))
           .then(
-            (outcome) => this.reply({ t: 'auth-outcome', id, outcome }),
+            (outcome) => reply({ t: 'auth-outcome', id, outcome }),
             (e: unknown) => {
               this.log.error({ err: (e as Error).message }, 'login check failed');
-              this.reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'backend-error', message: 'The login could not be checked; please try again.' } });
+              reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'backend-error', message: 'The login could not be checked; please try again.' } });
             },
           )
           .finally(() => this.loginsInFlight--);
@@ -429,16 +600,28 @@ export class PrivilegedParent {
         this.backends.account(m.event, m.record, m.cause);
         break;
       case 'reload-read':
-        this.reloadRead(m.id);
+        this.reloadRead(m.id, w);
         break;
       case 'reload-subnets':
-        void this.reloadSubnets(m.id, m.cidrs);
+        if (this.reloadOwner !== w) reply({ t: 'reload-failed', id: m.id, ok: false, error: 'no reload in progress' });
+        else void this.reloadSubnets(m.id, m.cidrs, w);
         break;
       case 'reload-commit':
-        this.reloadCommit(m.id);
+        if (this.reloadOwner !== w) reply({ t: 'reload-failed', id: m.id, ok: false, error: 'no reload in progress' });
+        else this.reloadCommit(m.id, w);
+        break;
+      case 'load':
+      case 'route':
+      case 'unroute':
+      case 'dtls-id':
+      case 'dtls-hello':
+      case 'dtls-peer-closed':
+      case 'ops-event':
+        if (this.workers.length > 1) this.onWorkerMessage(m, w);
+        else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
       case 'cluster-load':
-        this.cluster?.report(m);
+        this.cluster?.report(m, w.index);
         break;
       case 'restart':
         if (this.onRestart && !this.stopping) this.onRestart();
@@ -454,15 +637,30 @@ export class PrivilegedParent {
       case 'state-ban':
       case 'state-unban':
       case 'state-bans':
-        if (this.stateService) this.stateService.handle(m, (a) => this.reply(a));
-        else this.reply({ t: 'state-result', id: m.id, ok: false, error: 'no session store' });
+        if (this.stateService) this.stateService.handle(m, (a) => reply(a));
+        else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
+        // A ban or lift made by one worker holds in the others too (the cluster agent tells the
+        // other nodes through the store's own events).
+        if (this.workers.length > 1 && (m.t === 'state-ban' || m.t === 'state-unban')) {
+          const note: PrivilegedMessage = m.t === 'state-ban' ? { t: 'state-ban-added', ban: m.ban } : { t: 'state-ban-removed', kind: m.kind, key: m.key };
+          for (const o of this.workers) if (o !== w) o.channel?.send(note);
+        }
         break;
       default:
         this.log.warn({ type: m.t }, 'unexpected message from the network process');
     }
   }
 
-  private reloadRead(id: number): void {
+  /**
+   * Reloads run one worker at a time (each worker runs its own, reload.ts): a worker's step 1
+   * waits while another worker is between step 1 and its end.
+   */
+  private reloadRead(id: number, w: WorkerLink): void {
+    if (this.reloadOwner !== null && this.reloadOwner !== w) {
+      this.reloadWaiting.push(() => this.reloadRead(id, w));
+      return;
+    }
+    this.reloadOwner = w;
     this.pending = null;
     try {
       const { config, profile } = readForReload(this.config);
@@ -472,34 +670,45 @@ export class PrivilegedParent {
       // tls is a restart key: the files at the running paths, read again (a CRL is renewed in place).
       const clientCa = this.readClientCa(this.config);
       this.pending = { config, users };
-      this.reply({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count, clientCa });
+      w.channel?.send({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count, clientCa });
     } catch (e) {
-      this.reply({ t: 'reload-failed', id, ok: false, error: (e as Error).message });
+      w.channel?.send({ t: 'reload-failed', id, ok: false, error: (e as Error).message });
+      this.reloadEnded();
     }
   }
 
-  private async reloadSubnets(id: number, cidrs: string[]): Promise<void> {
+  /** The running reload ended (done or failed): the next worker's may start. */
+  private reloadEnded(): void {
+    this.reloadOwner = null;
+    this.reloadWaiting.shift()?.();
+  }
+
+  private async reloadSubnets(id: number, cidrs: string[], w: WorkerLink): Promise<void> {
+    const reply = (a: PrivilegedMessage): void => void w.channel?.send(a);
     const p = this.pending;
     // Only subnets of the file this process read: the network process cannot choose addresses.
     const allowed = p ? subnetsOf(p.config) : new Map<string, Ipv4Cidr>();
     const bad = cidrs.find((c) => !allowed.has(c));
     if (bad !== undefined) {
       this.log.warn({ subnet: bad }, 'network process asked for a subnet that is not in the configuration; refused');
-      this.reply({ t: 'reload-failed', id, ok: false, error: `subnet ${bad} is not in the configuration just read` });
+      reply({ t: 'reload-failed', id, ok: false, error: `subnet ${bad} is not in the configuration just read` });
+      this.reloadEnded();
       return;
     }
     try {
       for (const c of cidrs) await addSubnet(this.tunName, c);
-      this.reply({ t: 'reload-done', id, ok: true });
+      reply({ t: 'reload-done', id, ok: true });
     } catch (e) {
-      this.reply({ t: 'reload-failed', id, ok: false, error: `adding a pool subnet to ${this.tunName}: ${(e as Error).message}` });
+      reply({ t: 'reload-failed', id, ok: false, error: `adding a pool subnet to ${this.tunName}: ${(e as Error).message}` });
+      this.reloadEnded();
     }
   }
 
-  private reloadCommit(id: number): void {
+  private reloadCommit(id: number, w: WorkerLink): void {
     const p = this.pending;
     if (!p) {
-      this.reply({ t: 'reload-failed', id, ok: false, error: 'no reload in progress' });
+      w.channel?.send({ t: 'reload-failed', id, ok: false, error: 'no reload in progress' });
+      this.reloadEnded();
       return;
     }
     this.pending = null;
@@ -508,12 +717,15 @@ export class PrivilegedParent {
     this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
     if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
     this.backends.rebuild();
-    this.reply({ t: 'reload-done', id, ok: true });
+    w.channel?.send({ t: 'reload-done', id, ok: true });
+    this.reloadEnded();
+    // Worker 0 reloaded (SIGHUP, or `ctl reload`, which only worker 0 answers): the others follow.
+    if (w.index === 0) for (const o of this.workers.slice(1)) o.channel?.send({ t: 'reload' });
   }
 
-  /** SIGHUP: the network process runs the reload (it knows the leases) and asks for each step. */
+  /** SIGHUP: the network process runs the reload (it knows the leases) and asks for each step; worker 0 first. */
   reload(): void {
-    this.channel?.send({ t: 'reload' });
+    this.workers[0]?.channel?.send({ t: 'reload' });
   }
 
   /** Set by serve.ts: a `ctl restart` arrived (through the network process's admin API). */
@@ -527,31 +739,35 @@ export class PrivilegedParent {
   async handover(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      this.channel?.send({ t: 'stop', signal: 'restart', keepSessions: true });
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
+    // The TLS port stays bound (the next process takes it over); only accepting here stops.
+    this.tcp?.close();
+    await this.stopWorkers({ t: 'stop', signal: 'restart', keepSessions: true });
     await this.backends?.close();
     await this.closeStore();
     this.cleanup();
+  }
+
+  /** Sends `m` (a stop) to every network process and waits for them to exit (killed after STOP_TIMEOUT_MS). */
+  private async stopWorkers(m: PrivilegedMessage): Promise<void> {
+    await Promise.all(
+      this.workers.map(async (w) => {
+        const child = w.child;
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        w.channel?.send(m);
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   }
 
   /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
   async stop(signal: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      this.channel?.send({ t: 'stop', signal });
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
+    this.tcp?.close();
+    await this.stopWorkers({ t: 'stop', signal });
     // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
     // not come back since a restart (the network process ended the ones it carried). Not on a
     // failed start: a port in use must not cost every user their session.

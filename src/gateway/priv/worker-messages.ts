@@ -1,0 +1,137 @@
+/**
+ * Channel messages of the multi-worker gateway (`workers` > 1, issue 11): what a network process
+ * ("worker") tells the privileged process so that it can hand it connections, DTLS peers and
+ * tunnel routes. Like messages.ts, everything from a worker is validated here: bounded shapes,
+ * canonical addresses; a bad message ends the channel (and the worker).
+ *
+ * Handles (a TLS connection's socket, a DTLS peer's connected UDP socket) do not travel on the
+ * framed channel but on Node's IPC channel of each worker (parent.ts spawns it with 'ipc'), which
+ * only the privileged process writes to: see WorkerHandleMessage.
+ */
+import { formatIpv4, parseIpv4 } from '../../protocol/ipv4.js';
+
+/** worker -> privileged process */
+export type WorkerMessage =
+  /**
+   * live tunnels and open TLS connections now, and how many connections it was handed so far
+   * (sent when they change, at most once per loop turn)
+   */
+  | { t: 'load'; tunnels: number; connections: number; accepted: number }
+  /**
+   * a tunnel of the session `cookieHash` (hex SHA-256, as the store keys it) with this address
+   * is up here: route the address to this worker's TUN and tell the other workers to drop the
+   * session from their caches; answered route-done
+   */
+  | { t: 'route'; id: number; addr: string; cookieHash: string }
+  /** that tunnel ended here (fire and forget: the route goes if it still points here) */
+  | { t: 'unroute'; addr: string }
+  /** a CONNECT offered DTLS with this id here (up) or that tunnel ended (down) */
+  | { t: 'dtls-id'; id: string; up: boolean }
+  /**
+   * The worker that owns the unconnected UDP socket got a ClientHello naming an id it does not
+   * know: maybe another worker's. `data` is the datagram (base64).
+   */
+  | { t: 'dtls-hello'; id: string; address: string; port: number; data: string }
+  /** the connected UDP socket for this peer is closed here */
+  | { t: 'dtls-peer-closed'; address: string; port: number }
+  /** an operational event of this worker (ops/events.ts, JSON), for worker 0's metrics, status and event stream */
+  | { t: 'ops-event'; ev: string };
+
+/** privileged process -> worker, on the framed channel */
+export type WorkerReply =
+  | { t: 'route-done'; id: number; ok: boolean; error?: string }
+  /** another datagram for a peer whose connected socket this worker already has */
+  | { t: 'dtls-forward'; address: string; port: number; data: string }
+  /**
+   * another worker carries this session's tunnel now: drop it from this cache without ending it
+   * (close a tunnel of it here without a goodbye: the client replaced it)
+   */
+  | { t: 'session-moved'; cookieHash: string }
+  /** to worker 0: an event of worker `worker` (as that worker sent it; worker 0 checks it) */
+  | { t: 'ops-event'; worker: number; ev: string };
+
+/** privileged process -> worker, on the IPC channel, each with a handle */
+export type WorkerHandleMessage =
+  /** a TLS client's TCP connection, accepted paused (nothing read) */
+  | { t: 'conn' }
+  /** a UDP socket bound to the DTLS port and connected to this peer; `data` is its ClientHello (base64) */
+  | { t: 'dtls-socket'; address: string; port: number; data: string };
+
+export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed', 'ops-event']);
+
+/** An event is a few hundred bytes (ids, user, addresses, counters); more is not relayed. */
+export const MAX_EVENT_CHARS = 8192;
+
+/** DTLS ids are 32 bytes (X-DTLS-Session-ID, App-ID): 64 hex digits; a little room. */
+const MAX_ID_HEX = 64;
+/** A ClientHello fits one datagram of a 1500-byte path; 4 KiB leaves room for larger MTUs. */
+export const MAX_HELLO_BYTES = 4096;
+
+function fail(why: string): never {
+  throw new Error(`worker sent an invalid message: ${why}`);
+}
+
+function onlyKeys(o: Record<string, unknown>, keys: string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`unexpected key ${JSON.stringify(k.slice(0, 40))}`);
+}
+
+function count(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 1e9) fail(`${what} must be a non-negative integer`);
+  return v;
+}
+
+/** Dotted IPv4 in the canonical form formatIpv4 writes. */
+function ipv4(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length > 15) fail(`${what} must be an IPv4 address`);
+  const n = parseIpv4(v);
+  if (n === null || formatIpv4(n) !== v) fail(`${what} must be an IPv4 address`);
+  return v;
+}
+
+function port(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) fail('port must be 1-65535');
+  return v;
+}
+
+function hexId(v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID_HEX || v.length % 2 !== 0 || !/^[0-9a-f]+$/.test(v)) fail('id must be lower-case hex');
+  return v;
+}
+
+function datagram(v: unknown): string {
+  if (typeof v !== 'string' || v.length > Math.ceil(MAX_HELLO_BYTES / 3) * 4 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(`data must be base64 of at most ${MAX_HELLO_BYTES} bytes`);
+  return v;
+}
+
+/** Validates a frame whose `t` is in WORKER_MESSAGE_TYPES. */
+export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
+  switch (v['t']) {
+    case 'load':
+      onlyKeys(v, ['t', 'tunnels', 'connections', 'accepted']);
+      return { t: 'load', tunnels: count(v['tunnels'], 'tunnels'), connections: count(v['connections'], 'connections'), accepted: count(v['accepted'], 'accepted') };
+    case 'route':
+      onlyKeys(v, ['t', 'id', 'addr', 'cookieHash']);
+      if (typeof v['cookieHash'] !== 'string' || !/^[0-9a-f]{64}$/.test(v['cookieHash'])) fail('cookieHash must be 64 lower-case hex digits');
+      return { t: 'route', id: count(v['id'], 'id'), addr: ipv4(v['addr'], 'addr'), cookieHash: v['cookieHash'] };
+    case 'unroute':
+      onlyKeys(v, ['t', 'addr']);
+      return { t: 'unroute', addr: ipv4(v['addr'], 'addr') };
+    case 'dtls-id':
+      onlyKeys(v, ['t', 'id', 'up']);
+      if (typeof v['up'] !== 'boolean') fail('up must be true or false');
+      return { t: 'dtls-id', id: hexId(v['id']), up: v['up'] };
+    case 'dtls-hello':
+      onlyKeys(v, ['t', 'id', 'address', 'port', 'data']);
+      return { t: 'dtls-hello', id: hexId(v['id']), address: ipv4(v['address'], 'address'), port: port(v['port']), data: datagram(v['data']) };
+    case 'dtls-peer-closed':
+      onlyKeys(v, ['t', 'address', 'port']);
+      return { t: 'dtls-peer-closed', address: ipv4(v['address'], 'address'), port: port(v['port']) };
+    case 'ops-event':
+      // Opaque here: this process only relays it to worker 0, which parses and checks it.
+      onlyKeys(v, ['t', 'ev']);
+      if (typeof v['ev'] !== 'string' || v['ev'].length > MAX_EVENT_CHARS) fail(`ev must be a string of at most ${MAX_EVENT_CHARS} characters`);
+      return { t: 'ops-event', ev: v['ev'] };
+    default:
+      fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * What a worker (one of several network processes, config `workers` > 1) needs from the
+ * privileged process beyond PrivilegedOps: load reports for the connection balancer, tunnel
+ * routes to its TUN, and the DTLS peers of its sessions. priv/network-process.ts implements it
+ * over the channel (priv/worker-messages.ts); with one network process there is none.
+ */
+import type { DtlsWorkerHooks } from './dtls-listener.js';
+
+export interface WorkerMesh extends DtlsWorkerHooks {
+  /** 0 .. count-1; worker 0 owns the DTLS port's unconnected socket and the admin/metrics listeners */
+  readonly index: number;
+  readonly count: number;
+  /** live tunnels and open TLS connections changed (reported at most once per loop turn) */
+  load(tunnels: number, connections: number, accepted: number): void;
+  /** the tunnel of session `cookieHash` with address `addr` is up here (the others drop the session) */
+  route(addr: number, cookieHash: string): Promise<void>;
+  unroute(addr: number): void;
+}
