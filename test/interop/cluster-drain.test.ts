@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { interopSkipReason } from '../helpers/netns.js';
 import { redisSkipReason } from '../helpers/redis.js';
 import { holdsVip, keepalivedSkipReason } from '../helpers/keepalived.js';
-import { ClusterBed, NODE_ADDR, POOL_GW, VIP } from '../helpers/cluster-bed.js';
+import { ClusterBed, NODE_ADDR, POOL_GW, VIP, until } from '../helpers/cluster-bed.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
 import { ctl, ctlJson } from '../helpers/ctl.js';
 
@@ -21,14 +21,6 @@ const USERS = [{ name: 'alice', password: 'alice-pw-1' }, { name: 'bob', passwor
 
 interface View { user: string; address: string | null; state: string; node?: string }
 
-async function until(what: string, ms: number, fn: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 test('cluster: ctl drain empties a node; its clients move to the other node with their addresses', { skip }, async (t) => {
   const bed = await ClusterBed.open(t, 'drain');

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { interopSkipReason } from '../helpers/netns.js';
 import { redisSkipReason } from '../helpers/redis.js';
 import { holdsVip, keepalivedSkipReason } from '../helpers/keepalived.js';
-import { ClusterBed, POOL_GW, VIP } from '../helpers/cluster-bed.js';
+import { ClusterBed, POOL_GW, VIP, until } from '../helpers/cluster-bed.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
 import { ctlJson } from '../helpers/ctl.js';
 
@@ -23,14 +23,6 @@ const EXTRA = 'dpd: 5\n';
 
 interface View { user: string; address: string | null; state: string; node?: string }
 
-async function until(what: string, ms: number, fn: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.fail(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 test('cluster: the VIP holder dies; clients reconnect to the same URL and keep their address, no login', { skip }, async (t) => {
   const bed = await ClusterBed.open(t, 'failover');
