@@ -284,6 +284,11 @@ export class Gateway {
     this.dtls.adoptPeer(sock, address, port, hello);
   }
 
+  /** network processes sharing the clients (1 without a worker mesh) */
+  get workerCount(): number {
+    return this.mesh?.count ?? 1;
+  }
+
   /** workers > 1: a datagram the privileged process forwarded for a peer whose socket this worker has. */
   dtlsForwarded(msg: Buffer, address: string, port: number): void {
     this.dtls?.forwarded(msg, address, port);

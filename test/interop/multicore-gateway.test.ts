@@ -108,6 +108,10 @@ for (const workers of [2, 1]) {
             status = await ctlJson<{ auth: { successes: number } }>(gw, ['status']);
           }
           assert.equal(status.auth.successes, CLIENTS, `ctl status counts the logins of every worker: ${JSON.stringify(status.auth)}`);
+          // `ctl sessions` lists every worker's tunnels (the others' from the store), each connected.
+          const list = await ctlJson<Array<{ user: string; state: string; address: string | null }>>(gw, ['sessions']);
+          assert.equal(list.length, CLIENTS, `ctl sessions: ${JSON.stringify(list)}`);
+          assert.ok(list.every((v) => v.state === 'connected' && v.address !== null), `ctl sessions: ${JSON.stringify(list)}`);
         }),
       );
     }

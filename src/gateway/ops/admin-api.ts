@@ -147,14 +147,17 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
     const user = req.query.get('user');
     const list = [...gw.sessions.all()].filter((s) => (user === null || s.user === user) && (what === 'sessions' || s.channel !== null));
     const views = list.sort((a, b) => a.id - b.id).map((s) => sessionView(s));
-    if (!gw.cluster || !gw.store) return { status: 200, json: views };
-    // A cluster node lists the cluster's sessions, each with the node that carries it.
+    // A cluster node lists the cluster's sessions, each with the node that carries it; with
+    // several workers, worker 0 (which answers here) lists the other workers' sessions from the
+    // store too (without their live channel details).
+    const self = gw.cluster?.node ?? ((gw.workerCount ?? 1) > 1 ? gw.node : undefined);
+    if (self === undefined || !gw.store) return { status: 200, json: views };
     try {
       const records = await gw.store.listSessions();
-      return { status: 200, json: clusterSessions(views, records, gw.cluster.node, (v) => (user === null || v.user === user) && (what === 'sessions' || v.state === 'connected')) };
+      return { status: 200, json: clusterSessions(views, records, self, (v) => (user === null || v.user === user) && (what === 'sessions' || v.state === 'connected')) };
     } catch (e) {
-      c.log.warn({ err: (e as Error).message }, 'cluster session list unavailable; this node only');
-      return { status: 200, json: views.map((v) => ({ ...v, node: gw.cluster!.node })) };
+      c.log.warn({ err: (e as Error).message }, 'session list of the store unavailable; this process only');
+      return { status: 200, json: views.map((v) => ({ ...v, node: self })) };
     }
   }
   if (what === 'sessions' && key !== undefined) {

@@ -36,6 +36,10 @@ export interface OpsTarget {
   endSession(s: Session, why: string): void;
   /** with `cluster:` (issue 12): the other nodes; null or absent on one machine */
   readonly cluster?: ClusterView | null;
+  /** this node's name in the store's records (cluster.node, else the host name) */
+  readonly node?: string;
+  /** network processes sharing the clients (workers > 1: `ctl sessions` adds the store's records) */
+  readonly workerCount?: number;
   /** where sessions live: the cluster's Redis lists every node's sessions */
   readonly store?: StateStore;
   /** `ctl drain` (cluster only) */
