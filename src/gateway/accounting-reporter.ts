@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log.js';
 import { formatIpv4 } from '../protocol/ipv4.js';
-import { terminateCause, type AcctCause, type AcctEvent, type AcctRecord } from './auth/accounting-record.js';
+import { acctSessionId, terminateCause, type AcctCause, type AcctEvent, type AcctRecord } from './auth/accounting-record.js';
 import type { GatewayConfig } from './config.js';
 import { sessionView } from './ops/session-view.js';
 import type { Session } from './sessions.js';
@@ -78,7 +78,7 @@ export class AccountingReporter {
   private record(s: Session): AcctRecord {
     const v = sessionView(s);
     const rec: AcctRecord = {
-      sessionId: `${s.id.toString(16).padStart(8, '0')}-${s.createdAt.toString(16)}`,
+      sessionId: acctSessionId(s.id, s.createdAt),
       user: s.user,
       group: s.group.name,
       remote: s.remoteAddr,

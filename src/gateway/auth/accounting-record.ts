@@ -33,6 +33,14 @@ export interface AcctRecord {
 }
 
 /** Why a session ended (the gateway's words) -> Acct-Terminate-Cause. */
+/**
+ * Acct-Session-Id of a session: its id and creation time, so it stays the same across restarts
+ * and workers (the store keeps both) and differs between gateways that reuse an id.
+ */
+export function acctSessionId(id: number, createdAt: number): string {
+  return `${id.toString(16).padStart(8, '0')}-${createdAt.toString(16)}`;
+}
+
 export function terminateCause(why: string): AcctCause {
   const w = why.toLowerCase();
   if (w.includes('logout') || w.includes('disconnect request') || w.includes('client disconnect') || w.includes('replaced by a newer login')) return 'user-request';

@@ -46,11 +46,11 @@ import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
 import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
-import type { SessionRecord, StateStore } from '../state/types.js';
+import { endStoredSession, storedAcctRecord } from '../state/stored-session.js';
+import type { StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
 import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
 import { redactedUrl, StoreUnavailableError } from '../state/redis-store.js';
-import type { AcctRecord } from '../auth/accounting-record.js';
 
 /** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
 export class ServeError extends Error {
@@ -169,24 +169,6 @@ function inheritedListenFd(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.
   return env['SSLGATE_LISTEN_ADDR'] === `${cfg.listen.host}:${cfg.listen.port}` ? fd : null;
 }
 
-/** The accounting record of a stored session that ended without a network process (sweepStale). */
-function storedAcctRecord(r: SessionRecord): AcctRecord {
-  const rec: AcctRecord = {
-    // the same Acct-Session-Id the network process used (accounting-reporter.ts)
-    sessionId: `${r.id.toString(16).padStart(8, '0')}-${r.createdAt.toString(16)}`,
-    user: r.user,
-    group: r.group,
-    remote: r.remote,
-    sessionTime: Math.max(0, Math.floor((Date.now() - r.createdAt) / 1000)),
-    inOctets: r.rxBytes,
-    outOctets: r.txBytes,
-    inPackets: r.rxPackets,
-    outPackets: r.txPackets,
-  };
-  if (r.address !== null) rec.framedIp = formatIpv4(r.address);
-  if (r.attrs.radiusClass) rec.radiusClass = r.attrs.radiusClass;
-  return rec;
-}
 
 export class PrivilegedParent {
   private config: GatewayConfig;
@@ -448,11 +430,8 @@ export class PrivilegedParent {
       // In a cluster each node sweeps its own records and those of nodes that are gone.
       const stale = staleSessions(await store.listSessions(), Date.now(), this.config.cookieTimeout, STALE_GRACE_MS).filter((x) => !cluster || cluster.sweepable(x.record));
       for (const { record: r, why } of stale) {
-        if (cluster) {
-          if (!(await cluster.claim(r.cookieHash))) continue; // another node swept it
-        } else await store.deleteSession(r.cookieHash);
-        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
-        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        if (cluster && !(await cluster.claim(r.cookieHash))) continue; // another node swept it
+        await endStoredSession(store, this.config, r, { deleted: cluster !== null });
         this.log.info({ session: r.id, user: r.user, why }, 'stored session ended');
         this.backends.account('stop', storedAcctRecord(r), why === 'session timeout' ? 'session-timeout' : 'lost-carrier');
       }
@@ -786,9 +765,7 @@ export class PrivilegedParent {
       const node = stateNodeName(this.config);
       for (const r of await store.listSessions()) {
         if (r.node !== node) continue;
-        await store.deleteSession(r.cookieHash);
-        const pool = this.config.groups.find((g) => g.name === r.group)?.network.address;
-        if (pool) await store.release({ name: r.group, cidr: formatCidr(pool) }, r.cookieHash);
+        await endStoredSession(store, this.config, r);
         this.backends?.account('stop', storedAcctRecord(r), 'nas-reboot');
       }
     } catch (e) {
