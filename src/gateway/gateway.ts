@@ -7,6 +7,7 @@
  * Start-up: listen() binds every socket while still root; serve() starts reading them once
  * root has been given up. stop() says goodbye to every client first.
  */
+import { endStoredSession } from './state/stored-session.js';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, formatIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
@@ -470,17 +471,12 @@ export class Gateway {
     const s = expired ? undefined : sessionFromRecord(token, r, cfg.groups, this.pools, now);
     if (!s) {
       this.log.info({ session: r.id, user: r.user, why: expired ? 'expired' : 'group gone' }, 'stored session refused');
-      void Promise.all([this.store.deleteSession(r.cookieHash), r.address !== null ? this.releaseStored(r) : undefined]).catch((e: unknown) => this.storeFailed('delete', e as Error));
+      endStoredSession(this.store, cfg, r).catch((e: unknown) => this.storeFailed('delete', e as Error));
       return undefined;
     }
     this.log.info({ session: s.id, user: s.user, address: r.address, node: r.node }, 'session restored from the session store');
     this.accounting.resumed(s);
     return s;
-  }
-
-  private releaseStored(r: SessionRecord): Promise<void> {
-    const pool = this.pools.get(r.group);
-    return pool ? this.store.release({ name: r.group, cidr: formatCidr(pool.subnet) }, r.cookieHash) : Promise.resolve();
   }
 
   /** Accounting checkpoint: the traffic of every live session goes to the store (not per packet). */

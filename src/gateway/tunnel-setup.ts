@@ -130,7 +130,6 @@ export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer
     d.dtls?.forget(old);
     old.cstp.destroy({ kind: 'local', text: REPLACED });
   }
-  s.leased(addr);
   const cipher = sock.getCipher();
   // A fresh id on every CONNECT (quirk 44).
   const dtlsId = randomBytes(32);

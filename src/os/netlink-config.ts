@@ -5,6 +5,7 @@
  * IPv6 and says in its own words what failed. SSLGATE_NETLINK=0 turns this path off (tests prove
  * the fallback with it).
  */
+import { envFlagOn } from './env-flag.js';
 import { loadAddon } from './native-addon.js';
 import { encodeRtRequests, type RtRequest } from './rtnetlink.js';
 import { formatIpv4 } from '../protocol/ipv4.js';
@@ -48,7 +49,7 @@ export interface NetlinkConfigurator {
 
 /** null when turned off (SSLGATE_NETLINK=0) or when the addon lacks it (an older build). */
 export function netlinkConfigurator(env: NodeJS.ProcessEnv = process.env): NetlinkConfigurator | null {
-  if (/^(0|false|off|no)$/i.test(env['SSLGATE_NETLINK'] ?? '')) return null;
+  if (!envFlagOn('SSLGATE_NETLINK', env)) return null;
   let native: NetlinkAddon;
   try {
     native = loadAddon<NetlinkAddon>('sslgate_tun');

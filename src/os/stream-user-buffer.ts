@@ -13,6 +13,7 @@
  * descriptions. If any piece is missing (another Node), nothing changes: the caller keeps 'data'.
  * SSLGATE_TLS_USER_BUFFER=0 turns it off (tests prove the 'data' path with it).
  */
+import { envFlagOn } from './env-flag.js';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 
 interface Slots {
@@ -50,7 +51,7 @@ interface HandleWithUserBuffer {
 
 /** Off with SSLGATE_TLS_USER_BUFFER=0 (or false/off/no). */
 export function userBufferWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  return !/^(0|false|off|no)$/i.test(env['SSLGATE_TLS_USER_BUFFER'] ?? '');
+  return envFlagOn('SSLGATE_TLS_USER_BUFFER', env);
 }
 
 /**

@@ -12,6 +12,7 @@
  * slab (native/gso.c), and takes a 10-byte virtio header before each written packet, which the
  * addon prepends with an iovec. Callers see the same packets either way.
  */
+import { envFlagOn } from './env-flag.js';
 import { closeSync } from 'node:fs';
 import { loadAddon, type AddonLoadError } from './native-addon.js';
 
@@ -164,7 +165,7 @@ function asTunError(e: unknown): unknown {
 
 /** Write-side GRO unless SSLGATE_TUN_GRO=0 (or false/off/no) says no: the fallback, for tests. */
 export function groWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  return !/^(0|false|off|no)$/i.test(env['SSLGATE_TUN_GRO'] ?? '');
+  return envFlagOn('SSLGATE_TUN_GRO', env);
 }
 
 function positiveInt(name: string, v: number): number {

@@ -12,6 +12,7 @@
  * path is used. SSLGATE_UDP_GRO=0 keeps batching but without UDP_GRO (4 KiB slots: a larger
  * datagram is dropped and counted; DTLS records are MTU-sized).
  */
+import { envFlagOn } from './env-flag.js';
 import type { Socket } from 'node:dgram';
 import { nativeDtlsAddon } from './dtls-record-addon.js';
 import { udpSocketFd } from './udp-batch.js';
@@ -61,7 +62,7 @@ export function enlargeSocketBuffers(socket: Socket, bytes: number): { rcvbuf: n
 
 /** Whether batched receive is allowed by the environment (tests, A/B): SSLGATE_UDP_RX_BATCH=0 turns it off. */
 export function batchReceiveAllowed(): boolean {
-  return process.env['SSLGATE_UDP_RX_BATCH'] !== '0';
+  return envFlagOn('SSLGATE_UDP_RX_BATCH');
 }
 
 export interface UdpBatchReceiverCounters {
@@ -134,7 +135,7 @@ export class UdpBatchReceiver {
     const fd = udpSocketFd(socket);
     const handle = udpHandle(socket);
     if (fd < 0 || family !== 'IPv4' || typeof handle?.recvStop !== 'function') return null;
-    const gro = opts.gro ?? process.env['SSLGATE_UDP_GRO'] !== '0';
+    const gro = opts.gro ?? envFlagOn('SSLGATE_UDP_GRO');
     let r: UdpBatchReceiver;
     try {
       r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro, opts.shared ?? false);

@@ -13,6 +13,7 @@
  * (frames.ts); every message from the network process is validated (messages.ts) and a bad one
  * stops the gateway. This process never reads a byte from the network.
  */
+import { envFlagOn } from '../../os/env-flag.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { closeSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
@@ -108,9 +109,7 @@ export function missingPrivileges(cfg: GatewayConfig, st = readProcStatus('self'
  */
 /** tun.offload from the configuration, unless SSLGATE_TUN_OFFLOAD=0 (or false/off) says no. */
 export function tunOffloadWanted(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env['SSLGATE_TUN_OFFLOAD']?.trim().toLowerCase();
-  if (v === '0' || v === 'false' || v === 'off' || v === 'no') return false;
-  return cfg.tun.offload;
+  return envFlagOn('SSLGATE_TUN_OFFLOAD', env) && cfg.tun.offload;
 }
 
 function networkView(cfg: GatewayConfig): unknown {
