@@ -148,6 +148,7 @@ export class HostConfig {
         reqs.push({ kind: 'route', ifindex: tun, dst: networkOf(c), prefix: c.prefix });
       }
       nl.apply(reqs, (i) => names.get(i) ?? String(i));
+      this.progress.info(`${this.dev} configured over rtnetlink (${reqs.length} requests)`);
       return true;
     } catch (e) {
       if (!(e instanceof NetlinkError)) throw e;

@@ -180,8 +180,9 @@ export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer
   const answer = (): void => {
     channel.sendFrame(formatResponse(200, 'CONNECTED', formatConnectResponseHeaders(params)));
     channel.feed(rest);
-    channel.readIntoSharedBuffer(READ_BUFFER);
-    d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off' }, 'tunnel up');
+    // 'shared': read into READ_BUFFER; 'chunks': Node's 'data' events (SSLGATE_TLS_USER_BUFFER=0, another Node)
+    const reads = channel.readIntoSharedBuffer(READ_BUFFER) ? 'shared' : 'chunks';
+    d.log.info({ session: s.id, user: s.user, address: params.address, mtu: params.mtu, tls: sock.getProtocol(), cipher: cipher?.name, dtls: offer ? offerLabel(offer) : 'off', reads }, 'tunnel up');
     noteTunnelUp(s, sock, remoteAddr, params.mtu, d.events);
     d.persist?.(s);
   };

@@ -37,7 +37,11 @@ for (const gro of [true, false]) {
 
     for (const dtls of [true, false]) {
       const over = dtls ? 'DTLS' : 'TLS only';
+      const mark = gw.proc.lines.length;
       const oc = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: !dtls });
+      // The TLS read path the tunnel took: the shared buffer, or 'data' chunks in the fallback run.
+      const up = await gw.waitLog(/tunnel up"/, 20_000, mark);
+      assert.equal(up['reads'], gro ? 'shared' : 'chunks', `TLS reads: ${JSON.stringify(up)}`);
       const tun = await oc.waitTunnel(20_000);
       if (dtls) await oc.proc.waitForLine(/Established DTLS connection/, 15_000);
       assert.ok(await bed.pingSoon(gwHost(net)), 'no ping answer');

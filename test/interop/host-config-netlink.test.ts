@@ -84,6 +84,8 @@ test('host configuration: rtnetlink and ip(8) leave the same kernel state', { sk
       const nl = await apply(p, {});
       const ipb = await apply(p, { SSLGATE_NETLINK: '0' });
       assert.doesNotMatch(nl.out, /netlink:/, `the netlink path fell back:\n${nl.out}`);
+      assert.match(nl.out, /configured over rtnetlink/, `the netlink path did not run:\n${nl.out}`);
+      assert.doesNotMatch(ipb.out, /configured over rtnetlink/, 'SSLGATE_NETLINK=0 still used netlink');
       assert.deepEqual(nl.snap, ipb.snap, `netlink:\n${nl.out}\nip(8):\n${ipb.out}`);
       assert.match(nl.snap.link, /mtu 1399/);
       assert.match(nl.snap.link, /[<,]UP[,>]/);
