@@ -12,6 +12,7 @@ import { redisSkipReason } from '../helpers/redis.js';
 import { ClusterBed, CLIENT_ADDR, NODE_ADDR, POOL_GW } from '../helpers/cluster-bed.js';
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
 import { ctl, ctlJson } from '../helpers/ctl.js';
+import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 import type { SslgateGateway } from '../helpers/sslgate.js';
 
 const skip = interopSkipReason(['openconnect', 'redis-server']) || redisSkipReason();
@@ -95,9 +96,13 @@ test('cluster: a ban made on node A refuses the address on node B', { skip }, as
   assert.ok(bans.length >= 1);
   assert.ok((await ctlJson<Array<{ key: string }>>(a, ['bans'])).some((x) => x.key === CLIENT_ADDR), 'banned on A, where it was made');
   // The right password, at B: refused (the address is banned there too).
+  const bannedAtB = async (): Promise<number> => valueOf(parsePrometheus((await ctl(b, ['metrics'])).stdout), 'sslgate_refused_connections_total', { reason: 'banned' });
+  const refusedBefore = await bannedAtB();
   const c = startOpenconnect(bed.cl, { url: `https://${NODE_ADDR[1]}`, servercert: bed.pin, user: 'alice', password: 'alice-pw-1', noDtls: true });
   const st = await c.proc.waitExit(30_000);
   await c.stop();
   assert.notEqual(st.code, 0, `B let a banned address in:\n${c.proc.tail()}`);
   assert.ok(!c.lines.some((l) => /^Configured as/.test(l.text)));
+  // Refused for the ban, not for some other failure: B counts it as a banned address at accept.
+  assert.ok((await bannedAtB()) > refusedBefore, 'B did not refuse the connection as banned');
 });
