@@ -14,6 +14,7 @@
  *   - a ban made before a kill -9 still refuses after the restart;
  *   - SIGTERM keeps its meaning: TERMINATE to every client, and the sessions leave the store.
  */
+import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -261,8 +262,11 @@ test('a ban survives kill -9 of the gateway', { skip, timeout: 180_000 }, async 
   const after = await ctlJson<Array<{ kind: string; key: string; secondsLeft: number }>>(gw, ['bans']);
   assert.deepEqual(after.map((b) => [b.kind, b.key]), [['address', bed.tb.clAddr]], 'the ban is back');
   assert.ok(after[0]!.secondsLeft > 3000, `it keeps its end: ${JSON.stringify(after[0])}`);
+  const bannedCount = async (): Promise<number> => valueOf(parsePrometheus((await ctl(gw, ['metrics'])).stdout), 'sslgate_refused_connections_total', { reason: 'banned' });
+  const before = await bannedCount();
   const c = bed.connect({ user: 'alice', password: 'secret', authgroup: 'Employees', noDtls: true });
   await bed.refused(c, 'banned address after the restart', t);
+  assert.ok((await bannedCount()) > before, 'refused as a banned address, not for another reason');
 });
 
 test('kill -9 of the supervising process after ctl restart: the gateway under it hands over, the next serve takes the session', { skip, timeout: 240_000 }, async (t) => {
