@@ -72,15 +72,45 @@ async function run(tb: Testbed, offload: boolean, dtls: boolean): Promise<void> 
       cpuSecondsPerGB: +(cpu / gb).toFixed(2), wallMbitPerS: +((r.bytes * 8) / r.ms / 1000).toFixed(0),
       syscallsPerGB: Math.round(s.total / gb2), top: s.rows.map(([n, c]) => `${n}:${Math.round(c / gb2)}`).join(' '),
     }));
+    if (process.env['TUN_OFFLOAD_CPU_TRACE'] === '1') await traceWrites(tb, pid, tun.address);
   } finally {
     await oc?.stop().catch(() => undefined);
     await gw?.stop().catch(() => undefined);
   }
 }
 
+/**
+ * TUN_OFFLOAD_CPU_TRACE=1: which writes the network process makes during a 16 MB download, per fd
+ * (the TUN or a client's TLS socket): calls and bytes per call, from `strace -e write,writev`.
+ */
+async function traceWrites(tb: Testbed, pid: number, addr: string): Promise<void> {
+  const out = `${tempDir('sg-strace-')}/writes.txt`;
+  const st = tb.gw.spawn('strace', ['-f', '-e', 'trace=write,writev', '-o', out, '-p', String(pid)], { label: 'strace' });
+  await new Promise((res) => setTimeout(res, 1000));
+  const r = await tcpTransfer(tb.gw, tb.cl, addr, 16 << 20, { timeoutMs: 600_000 });
+  await st.stop('SIGINT', 5000);
+  const byFd = new Map<string, { calls: number; bytes: number }>();
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const m = /(writev?)\((\d+),.*\)\s+=\s+(\d+)/.exec(line);
+    if (!m) continue;
+    const k = `${m[1]}(fd ${m[2]})`;
+    const e = byFd.get(k) ?? { calls: 0, bytes: 0 };
+    e.calls++;
+    e.bytes += Number(m[3]);
+    byFd.set(k, e);
+  }
+  const mb = r.bytes / 1e6;
+  console.log(JSON.stringify({ traceMB: +mb.toFixed(1), writes: [...byFd].map(([k, e]) => `${k}: ${e.calls} calls (${Math.round(e.calls / mb)}/MB), ${Math.round(e.bytes / e.calls)} B/call`) }));
+}
+
 const tb = await createTestbed({ tag: 'tunbench' });
 try {
-  for (const dtls of [true, false]) for (const offload of [false, true]) await run(tb, offload, dtls);
+  // TUN_OFFLOAD_CPU_ONLY=tls|dtls and =on|off narrow the runs (comma-separated), e.g. "tls,on".
+  const only = (process.env['TUN_OFFLOAD_CPU_ONLY'] ?? '').split(',').filter(Boolean);
+  const wanted = (x: string, group: string[]): boolean => !only.some((o) => group.includes(o)) || only.includes(x);
+  for (const dtls of [true, false]) for (const offload of [false, true]) {
+    if (wanted(dtls ? 'dtls' : 'tls', ['dtls', 'tls']) && wanted(offload ? 'on' : 'off', ['on', 'off'])) await run(tb, offload, dtls);
+  }
 } finally {
   await tb.cleanup();
 }

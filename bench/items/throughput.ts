@@ -28,6 +28,7 @@ import { cpuBetween, groupSnapshot } from '../lib/proc.js';
 import { bytesMoved, cpuSecondsPerGB } from '../lib/efficiency.js';
 import { summarize } from '../lib/stats.js';
 import { readTunCounters } from '../peers/tun-counters.js';
+import { startPerfRecord } from '../lib/perf-record.js';
 
 type SetupKey = 'oc-ocserv' | 'oc-sslgate' | 'sg-ocserv' | 'sg-sslgate';
 
@@ -117,7 +118,10 @@ async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promi
   const tun0 = await readTunCounters(lab.tb.cl, client.iface);
   // CPU of each tunnel end during the run: tells a CPU-bound end from a waiting one.
   const [gw0, cl0, t0] = [groupSnapshot(gwPids), groupSnapshot(clPids), performance.now()];
-  const r = await runIperf(lab.tb.cl, lab.login.tunAddr, IPERF_PORT, dir, opts.seconds, opts.omit);
+  // SSLGATE_BENCH_PERF=<folder>: profile both ends (bench/lib/perf-record.ts)
+  const name = `${s.key}-${dir}-${Date.now()}`;
+  const perf = [startPerfRecord(`${name}-gateway`, gwPids), startPerfRecord(`${name}-client`, clPids)];
+  const r = await runIperf(lab.tb.cl, lab.login.tunAddr, IPERF_PORT, dir, opts.seconds, opts.omit).finally(() => Promise.all(perf.map((p) => p?.stop())));
   const wall = (performance.now() - t0) / 1000;
   const [gw1, cl1] = [groupSnapshot(gwPids), groupSnapshot(clPids)];
   const bytes = bytesMoved(tun0, await readTunCounters(lab.tb.cl, client.iface), dir);

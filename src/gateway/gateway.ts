@@ -64,6 +64,8 @@ export interface GatewayResources {
   profile: ServedProfile | null;
   /** the TUN device, already configured with the pool subnets and up */
   tun: TunDevice;
+  /** the TUN's MTU: no packet read from it is longer (tunnel-setup.ts runFrame) */
+  tunMtu?: number;
   priv: PrivilegedOps;
   /** config `workers` > 1: this process is one of several (worker-mesh.ts) */
   mesh?: WorkerMesh;
@@ -110,6 +112,8 @@ export class Gateway {
   readonly identity: TlsIdentity;
   private server: Server | null = null;
   private tun: TunDevice | null;
+  /** res.tunMtu */
+  private readonly tunMtu: number | null;
   private router: Router | null = null;
   private dtls: DtlsListener | null = null;
   private profile: ServedProfile | null = null;
@@ -138,6 +142,7 @@ export class Gateway {
     this.identity = res.identity;
     this.profile = res.profile;
     this.tun = res.tun;
+    this.tunMtu = res.tunMtu ?? null;
     this.priv = res.priv;
     this.mesh = res.mesh ?? null;
     this.store = res.store ?? new MemoryStore();
@@ -493,7 +498,7 @@ export class Gateway {
     const persist = (s: Session): void => {
       if (this.sessions.holds(s)) void this.sessions.persist(this.recordOf(s));
     };
-    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.refuseTunnel() };
+    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.refuseTunnel(), ...(this.tunMtu ? { tunMtu: this.tunMtu } : {}) };
     const mesh = this.mesh;
     if (mesh) tunnel.routes = { route: (a, h) => mesh.route(a, h), unroute: (a) => mesh.unroute(a) };
     const auth = new AuthHandler({

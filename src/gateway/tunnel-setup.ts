@@ -46,6 +46,8 @@ export interface TunnelDeps {
    * before the CONNECT is answered, and unrouted when the tunnel ends here.
    */
   routes?: { route(addr: number, cookieHash: string): Promise<void>; unroute(addr: number): void };
+  /** the TUN's MTU, when known: no packet for a client is longer (runFrame below) */
+  tunMtu?: number;
   /** writes the session's record to the store (tunnel up, tunnel down); never throws */
   persist?: (s: Session) => void;
   /**
@@ -153,9 +155,12 @@ export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer
     role: 'gateway',
     // Accept a little more than we advertised: peers may exceed the MTU (§6.9, §10.1 item 10).
     maxPayload: Math.max(tlsMtu + 256, 2048),
-    // Full-MTU frames go out in runs (bulk downloads); see cstp-channel.ts takeWrite. The MTU
-    // the client was told (its TUN's, so its TCP MSS): a packet over it may be dropped.
-    runFrame: CSTP_HEADER_LEN + params.mtu,
+    // Full-MTU frames go out in runs (bulk downloads); see cstp-channel.ts takeWrite. The full
+    // size is the smaller of the MTU the client was told (its TUN's, so its TCP MSS) and our
+    // TUN's (no packet read from it is longer): the TUN's is sized for TLS 1.2 (1423 on a
+    // 1500 link) while a TLS 1.3 client is told 1430, and with runFrame at 1438 the 1431-byte
+    // frames of a bulk download never ran (strace: one write(2) per frame).
+    runFrame: CSTP_HEADER_LEN + Math.min(params.mtu, d.tunMtu ?? params.mtu),
     dpd: cfg.dpd,
     keepalive: 0, // the client keeps NAT state alive; the gateway only probes (DPD)
     onPacket: (buf, start, end) => {

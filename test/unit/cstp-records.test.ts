@@ -166,6 +166,24 @@ for (const runFrame of [RUN_FRAME, undefined]) {
   });
 }
 
+test('a TUN batch of full frames and a shorter tail is one write, still one frame per record', { timeout: 60_000 }, async () => {
+  const b = await bed(await pkiP, RUN_FRAME);
+  try {
+    const full = RUN_FRAME - 8;
+    // One batch (one turn): the whole batch is one write, its shorter last frame included.
+    await drive(b, [[full, full, full, 200]], 4);
+    assert.deepEqual(b.records, [RUN_FRAME, RUN_FRAME, RUN_FRAME, 208]);
+    assert.equal(b.writes.n, 1, 'the batch was not written at once');
+    // Only the last frame of a run may be shorter: a full frame after it starts a new write.
+    await drive(b, [[full, 300, full, 100, 50]], 9);
+    assert.deepEqual(b.records.slice(4), [RUN_FRAME, 308, RUN_FRAME, 108, 58]);
+    assert.deepEqual(b.frames, b.records);
+    assert.equal(b.writes.n, 4, 'expected [full, 300] [full, 100] [50]');
+  } finally {
+    b.close();
+  }
+});
+
 test('after a run, a frame over the run size is dropped and counted, never split', { timeout: 60_000 }, async () => {
   const b = await bed(await pkiP, RUN_FRAME);
   try {

@@ -3,7 +3,8 @@
  * limit as data. A peer that floods DPD requests and never reads is cut off with a reason
  * that says so; a peer that reads is not; DPD traffic does not count as data (the gateway's idle
  * timeout looks at rxPackets only). The socket is a fake whose writes complete only when the
- * test says so, like a TCP socket whose peer does not read.
+ * test says so, like a TCP socket whose peer does not read. The channel writes at the end of the
+ * callback that queued a frame (a microtask, cstp-channel.ts enqueue): `turn()` ends one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,11 +40,15 @@ function open(sock: StuckSocket): { ch: CstpChannel; closed: ChannelCloseReason[
 }
 
 const dpdReq = (i: number): Buffer => encodeCstp(CstpType.DpdReq, Buffer.from(`p${i}`));
+/** lets the microtasks run, as at the end of a socket or TUN callback */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-test('a DPD flood from a peer that never reads closes the channel at the send-queue limit', () => {
+test('a DPD flood from a peer that never reads closes the channel at the send-queue limit', async () => {
   const sock = new StuckSocket(false);
   const { ch, closed } = open(sock);
-  ch.feed(Buffer.concat(Array.from({ length: 5000 }, (_, i) => dpdReq(i))));
+  ch.feed(dpdReq(0));
+  await turn(); // its answer is the write in flight that never completes
+  ch.feed(Buffer.concat(Array.from({ length: 4999 }, (_, i) => dpdReq(i + 1))));
   assert.equal(closed.length, 1);
   const why = closed[0]!;
   assert.equal(why.kind, 'protocol-error');
@@ -56,22 +61,27 @@ test('a DPD flood from a peer that never reads closes the channel at the send-qu
   assert.equal(ch.counters.rxControl, 530);
 });
 
-test('a peer that reads may send as many DPD requests as it likes', () => {
+test('a peer that reads may send as many DPD requests as it likes', async () => {
   const sock = new StuckSocket(true);
   const { ch, closed } = open(sock);
-  for (let i = 0; i < 5000; i++) ch.feed(dpdReq(i));
+  for (let i = 0; i < 5000; i++) {
+    ch.feed(dpdReq(i));
+    await turn(); // one read per request
+  }
   assert.deepEqual(closed, []);
   assert.equal(sock.writes, 5000, 'every request answered');
   assert.equal(ch.counters.rxPackets, 0);
   assert.equal(ch.counters.rxControl, 5000);
 });
 
-test('a full data queue drops data; a DPD answer still fits (slack), a stream of them does not', () => {
+test('a full data queue drops data; a DPD answer still fits (slack), a stream of them does not', async () => {
   const sock = new StuckSocket(false);
   const { ch, closed } = open(sock);
   const pkt = Buffer.alloc(100);
   let sent = 0;
-  for (let i = 0; i < 600; i++) if (ch.sendPacket(pkt, 0, pkt.length)) sent++;
+  if (ch.sendPacket(pkt, 0, pkt.length)) sent++;
+  await turn(); // the first packet is the write in flight that never completes
+  for (let i = 1; i < 600; i++) if (ch.sendPacket(pkt, 0, pkt.length)) sent++;
   assert.equal(sent, 513, 'one in flight + 512 queued, the rest tail-dropped');
   assert.equal(ch.counters.txDrops, 87);
   ch.feed(dpdReq(1));

@@ -15,7 +15,7 @@ import { SessionTunnel } from '../../src/gateway/session-tunnel.js';
 import type { ChannelCloseReason, ChannelCounters, CstpChannel } from '../../src/tunnel/cstp-channel.js';
 
 export class FakeChannel {
-  readonly counters: ChannelCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDrops: 0, rxControl: 0 };
+  readonly counters: ChannelCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDrops: 0, rxControl: 0, txWrites: 0 };
   closed: ChannelCloseReason | null = null;
   constructor(private readonly onClose: (why: ChannelCloseReason) => void) {}
   destroy(why: ChannelCloseReason): void {

@@ -29,6 +29,8 @@ export interface TunnelCounters {
   txPackets: number;
   txBytes: number;
   txDrops: number;
+  /** TLS only: writes to the socket (a run of frames is one write) */
+  txWrites?: number;
 }
 
 export type GatewayEventBody =

@@ -176,6 +176,15 @@ export class GatewayMetrics {
     perChannel('sslgate_tunnel_packets_total', 'Tunnel packets by direction (in = from clients) and channel', { in: (t) => t.rxPackets, out: (t) => t.txPackets });
     perChannel('sslgate_tunnel_drops_total', 'Packets to clients dropped because the send queue was full', { out: (t) => t.txDrops });
     new Counter({
+      name: 'sslgate_tunnel_tls_writes_total',
+      help: 'Writes to clients\' TLS sockets; below the TLS packets out when frames went out in runs (one write, one record per frame)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.totals().TLS.txWrites);
+      },
+    });
+    new Counter({
       name: 'sslgate_router_packets_total',
       help: 'TUN-side packets: read from the TUN, or dropped by the router (no session, spoofed source, TUN write error)',
       labelNames: ['result'],

@@ -14,8 +14,10 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const count = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+
 function counters(v: unknown): boolean {
-  return isObj(v) && COUNTERS.every((k) => typeof v[k] === 'number' && Number.isFinite(v[k]) && (v[k] as number) >= 0);
+  return isObj(v) && COUNTERS.every((k) => count(v[k])) && (v['txWrites'] === undefined || count(v['txWrites']));
 }
 
 /** The event of worker `worker`, or null when `json` is not one. */

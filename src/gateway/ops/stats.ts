@@ -14,9 +14,11 @@ export interface Totals {
   rxPackets: number;
   txPackets: number;
   txDrops: number;
+  /** TLS: socket writes (runs of frames make them fewer than txPackets); DTLS: 0 */
+  txWrites: number;
 }
 
-export const zeroTotals = (): Totals => ({ rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, txDrops: 0 });
+export const zeroTotals = (): Totals => ({ rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, txDrops: 0, txWrites: 0 });
 
 function add(t: Totals, c: Partial<Totals>): void {
   t.rxBytes += c.rxBytes ?? 0;
@@ -24,6 +26,7 @@ function add(t: Totals, c: Partial<Totals>): void {
   t.rxPackets += c.rxPackets ?? 0;
   t.txPackets += c.txPackets ?? 0;
   t.txDrops += c.txDrops ?? 0;
+  t.txWrites += c.txWrites ?? 0;
 }
 
 export class OpsStats {

@@ -80,7 +80,7 @@ export function noteTunnelDown(s: Session, channel: CstpChannel, why: ChannelClo
     channel: 'TLS',
     reason,
     sessionKept,
-    counters: { rxPackets: c.rxPackets, rxBytes: c.rxBytes, txPackets: c.txPackets, txBytes: c.txBytes, txDrops: c.txDrops },
+    counters: { rxPackets: c.rxPackets, rxBytes: c.rxBytes, txPackets: c.txPackets, txBytes: c.txBytes, txDrops: c.txDrops, txWrites: c.txWrites },
     ...(dtls ? { dtlsCounters: { rxPackets: dtls.rxPackets, rxBytes: dtls.rxBytes, txPackets: dtls.txPackets, txBytes: dtls.txBytes, txDrops: 0 } } : {}),
   });
 }

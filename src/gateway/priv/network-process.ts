@@ -137,6 +137,7 @@ async function start(init: Init): Promise<void> {
     clientCrlPem: init.clientCrlPem,
     profile: profileFromWire(init.profile),
     tun,
+    tunMtu: init.tun.mtu,
     priv: new PrivilegedClient(channel, requests),
     ...(mesh ? { mesh } : {}),
     store: new RemoteStore(init.stateKind, channel, requests),
