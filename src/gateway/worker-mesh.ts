@@ -12,7 +12,10 @@ export interface WorkerMesh extends DtlsWorkerHooks {
   readonly count: number;
   /** live tunnels and open TLS connections changed (reported at most once per loop turn) */
   load(tunnels: number, connections: number, accepted: number): void;
-  /** the tunnel of session `cookieHash` with address `addr` is up here (the others drop the session) */
-  route(addr: number, cookieHash: string): Promise<void>;
+  /**
+   * the tunnel of the session whose webvpn cookie is `cookie`, with address `addr`, is up here
+   * (the others drop the session); the cookie proves the session is this worker's
+   */
+  route(addr: number, cookie: string): Promise<void>;
   unroute(addr: number): void;
 }
