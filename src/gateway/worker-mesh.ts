@@ -5,6 +5,7 @@
  * over the channel (priv/worker-messages.ts); with one network process there is none.
  */
 import type { DtlsWorkerHooks } from './dtls-listener.js';
+import type { CtlRelayFn } from './ops/ctl-relay.js';
 
 export interface WorkerMesh extends DtlsWorkerHooks {
   /** 0 .. count-1; worker 0 owns the DTLS port's unconnected socket and the admin/metrics listeners */
@@ -18,4 +19,6 @@ export interface WorkerMesh extends DtlsWorkerHooks {
    */
   route(addr: number, cookie: string): Promise<void>;
   unroute(addr: number): void;
+  /** asks the other workers about their sessions, or to end some (priv/ctl-relay.ts) */
+  ctl: CtlRelayFn;
 }

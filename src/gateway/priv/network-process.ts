@@ -211,6 +211,7 @@ function workerMesh(index: number, count: number): WorkerMesh {
       if (msg.length <= 4096) channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64') });
     },
     peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
+    ctl: ctlRelay,
   };
 }
 
