@@ -65,10 +65,11 @@ export interface AdminContext {
 async function actEverywhere(c: AdminContext, action: 'disconnect' | 'terminate', by: { id: number } | { user: string }): Promise<unknown> {
   const local = findSessions(c.gw.sessions.all(), by);
   const mine: DisconnectResult | TerminateResult = action === 'disconnect' ? disconnectSessions(c.log, local) : terminateSessions(c.gw, c.log, local);
-  // An id is on one worker only: found here, nobody else is asked.
-  if (!c.relay || ('id' in by && local.length > 0)) return local.length ? { ...mine, ...(c.relay ? { worker: { [0]: local.map((s) => s.id) } } : {}) } : null;
-  const ask = { op: action, ...by };
+  if (!c.relay) return local.length ? mine : null;
   const where: Record<number, number[]> = local.length ? { 0: local.map((s) => s.id) } : {};
+  // An id is on one worker only: found here, nobody else is asked.
+  if ('id' in by && local.length) return { ...mine, worker: where };
+  const ask = { op: action, ...by };
   if (action === 'disconnect') {
     const r = await askOthers(c.relay, ask, checkDisconnect, c.log);
     const all = mine as DisconnectResult;
