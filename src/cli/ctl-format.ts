@@ -39,19 +39,24 @@ function since(iso: string | null, now: number): string {
   return iso ? duration((now - Date.parse(iso)) / 1000) : '-';
 }
 
-function channel(v: SessionView): string {
+function channel(v: SessionView & { source?: string }): string {
+  // seen in the store only (another node, or a worker that did not answer in time): no live details
+  if (v.source === 'store' && v.state === 'connected') return '(stored)';
   if (!v.channel) return '-';
   const d = v.channel.dtls;
   return v.channel.type === 'DTLS' && d ? `DTLS ${d.cipher ?? d.mode}` : `TLS ${v.channel.tls.protocol.replace(/^TLSv/, '')} ${v.channel.tls.cipher}`.trim();
 }
 
-export function sessionsTable(list: Array<SessionView & { node?: string }>, withState: boolean, now = Date.now()): string {
+export function sessionsTable(list: Array<SessionView & { node?: string; worker?: number; source?: string }>, withState: boolean, now = Date.now()): string {
   // A cluster node lists every node's sessions: NODE says which carries each.
   const nodes = list.some((v) => v.node !== undefined);
-  const headers = ['ID', ...(nodes ? ['NODE'] : []), 'USER', 'GROUP', 'ADDRESS', 'REMOTE', 'SINCE', ...(withState ? ['STATE'] : []), 'CHANNEL', 'IN', 'OUT', 'USER AGENT'];
+  // workers > 1: WORKER says which network process carries it
+  const workers = list.some((v) => v.worker !== undefined);
+  const headers = ['ID', ...(nodes ? ['NODE'] : []), ...(workers ? ['WORKER'] : []), 'USER', 'GROUP', 'ADDRESS', 'REMOTE', 'SINCE', ...(withState ? ['STATE'] : []), 'CHANNEL', 'IN', 'OUT', 'USER AGENT'];
   const rows = list.map((v) => [
     String(v.id),
     ...(nodes ? [v.node ?? '-'] : []),
+    ...(workers ? [v.worker === undefined ? '-' : String(v.worker)] : []),
     v.user,
     v.group,
     v.address ?? '-',

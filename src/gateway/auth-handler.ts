@@ -18,7 +18,7 @@ import type { GatewayConfig, GroupConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
 import type { BanGuard } from './ban-guard.js';
 import type { AuthFailureReason, GatewayEvents } from './ops/events.js';
-import { admitSession, sessionTimeouts } from './session-limits.js';
+import { admitSession, sessionTimeouts, type OtherSession } from './session-limits.js';
 import type { Session, SessionStore } from './sessions.js';
 import { needsPassword } from './auth/engine.js';
 import type { AuthOutcome, Authenticator, ClientCertInfo, Identity, Prompt } from './auth/types.js';
@@ -80,6 +80,11 @@ export interface AuthDeps {
   route?: (path: string) => LoginRoute;
   /** cluster: why this node takes no new session (draining), or null */
   refuseSession?: () => string | null;
+  /**
+   * workers > 1: the user's sessions on the other workers (max-sessions-per-user holds for the
+   * whole gateway), and how to end some of them there (session-overflow: end-oldest)
+   */
+  elsewhere?: { sessionsOf(user: string): Promise<OtherSession[]>; end(ids: number[]): Promise<void> };
 }
 
 const GATEWAY_VERSION = `${PRODUCT} ${VERSION}`;
@@ -324,13 +329,16 @@ export class AuthHandler {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: refused }, 'login refused: this node takes no new sessions');
       return this.form(group, ctx, refused);
     }
-    const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user);
+    // Only when a limit applies: asking the other workers costs a round trip through the privileged process.
+    const elsewhere = this.d.elsewhere && cfg.limits.maxSessionsPerUser !== null ? await this.d.elsewhere.sessionsOf(user) : [];
+    const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user, elsewhere);
     if (!admit.ok) {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');
       this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: admit.reason });
       return this.form(group, ctx, admit.message);
     }
     for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
+    if (admit.evictElsewhere) await this.d.elsewhere?.end(admit.evictElsewhere);
     const pool = this.d.pools.get(group.name)!;
     let s: Session;
     try {

@@ -12,7 +12,8 @@ import { createServer, type SecureContextOptions, type Server, type TLSSocket } 
 import { formatCidr, formatIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
-import { AuthHandler } from './auth-handler.js';
+import { AuthHandler, type AuthDeps } from './auth-handler.js';
+import { askOthers, checkTerminate, checkViews } from './ops/ctl-relay.js';
 import type { Authenticator } from './auth/types.js';
 import type { AcctCause, AcctEvent, AcctRecord } from './auth/accounting-record.js';
 import { AccountingReporter } from './accounting-reporter.js';
@@ -345,6 +346,22 @@ export class Gateway {
     return { sessions: this.sessions.size, tunnels };
   }
 
+  /** workers > 1: a user's sessions on the other workers, for max-sessions-per-user (session-limits.ts). */
+  private otherWorkersSessions(mesh: WorkerMesh): NonNullable<AuthDeps['elsewhere']> {
+    return {
+      sessionsOf: async (user) => {
+        const r = await askOthers(mesh.ctl, { op: 'sessions', user }, checkViews, this.log);
+        return r.answers.flatMap((a) => a.value.filter((v) => v.user === user).map((v) => ({ id: v.id, createdAt: Date.parse(v.since) || 0 })));
+      },
+      end: async (ids) => {
+        for (const id of ids) {
+          const r = await askOthers(mesh.ctl, { op: 'terminate', id }, checkTerminate, this.log);
+          this.log.info({ session: id, ended: r.answers.some((a) => a.value.terminated.includes(id)) }, 'session on another worker replaced by a newer login (max-sessions-per-user)');
+        }
+      },
+    };
+  }
+
   /**
    * Another worker (workers > 1: `to` absent) or another node of the cluster (`to`: its client
    * reconnected there, e.g. after a VIP moved or a drain) carries this session's tunnel now. This
@@ -513,6 +530,7 @@ export class Gateway {
             refuseSession: () => (this.cluster!.draining ? DRAINING_MESSAGE : null),
           }
         : {}),
+      ...(mesh ? { elsewhere: this.otherWorkersSessions(mesh) } : {}),
       guard: this.gate.guard,
       pools: this.pools,
       serverCertSha1: this.identity.sha1,

@@ -67,6 +67,11 @@ export class IpPool {
     this.byAddr.delete(a);
   }
 
+  /** The address leased to `key`, if any (never leases). */
+  addressOf(key: string): number | undefined {
+    return this.byKey.get(key);
+  }
+
   holder(addr: number): string | undefined {
     return this.byAddr.get(addr);
   }

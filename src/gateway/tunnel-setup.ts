@@ -43,9 +43,10 @@ export interface TunnelDeps {
   events: GatewayEvents;
   /**
    * workers > 1: the tunnel's address must be routed to this worker's TUN (priv/lease-routes.ts)
-   * before the CONNECT is answered, and unrouted when the tunnel ends here.
+   * before the CONNECT is answered, and unrouted when the tunnel ends here. The cookie proves
+   * the session is this worker's (priv/worker-routes.ts).
    */
-  routes?: { route(addr: number, cookieHash: string): Promise<void>; unroute(addr: number): void };
+  routes?: { route(addr: number, cookie: string): Promise<void>; unroute(addr: number): void };
   /** the TUN's MTU, when known: no packet for a client is longer (runFrame below) */
   tunMtu?: number;
   /** writes the session's record to the store (tunnel up, tunnel down); never throws */
@@ -196,7 +197,7 @@ export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer
     return true;
   }
   // The client sends nothing before the answer; packets for it reach this worker once routed.
-  d.routes.route(addr, s.cookieHash).then(
+  d.routes.route(addr, s.token).then(
     () => {
       if (channel.isOpen) answer();
     },

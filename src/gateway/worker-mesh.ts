@@ -5,6 +5,7 @@
  * over the channel (priv/worker-messages.ts); with one network process there is none.
  */
 import type { DtlsWorkerHooks } from './dtls-listener.js';
+import type { CtlRelayFn } from './ops/ctl-relay.js';
 
 export interface WorkerMesh extends DtlsWorkerHooks {
   /** 0 .. count-1; worker 0 owns the DTLS port's unconnected socket and the admin/metrics listeners */
@@ -12,7 +13,12 @@ export interface WorkerMesh extends DtlsWorkerHooks {
   readonly count: number;
   /** live tunnels and open TLS connections changed (reported at most once per loop turn) */
   load(tunnels: number, connections: number, accepted: number): void;
-  /** the tunnel of session `cookieHash` with address `addr` is up here (the others drop the session) */
-  route(addr: number, cookieHash: string): Promise<void>;
+  /**
+   * the tunnel of the session whose webvpn cookie is `cookie`, with address `addr`, is up here
+   * (the others drop the session); the cookie proves the session is this worker's
+   */
+  route(addr: number, cookie: string): Promise<void>;
   unroute(addr: number): void;
+  /** asks the other workers about their sessions, or to end some (priv/ctl-relay.ts) */
+  ctl: CtlRelayFn;
 }

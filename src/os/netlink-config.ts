@@ -36,7 +36,9 @@ export function describeRtRequest(r: RtRequest, dev: string): string {
     case 'addr':
       return `ip addr replace ${formatIpv4(r.address)}/${r.prefix} dev ${dev}`;
     case 'route':
-      return `ip route replace ${formatIpv4(r.dst)}/${r.prefix}${r.gateway === undefined ? '' : ` via ${formatIpv4(r.gateway)}`} dev ${dev}`;
+      return `ip route replace ${formatIpv4(r.dst)}/${r.prefix}${r.gateway === undefined ? '' : ` via ${formatIpv4(r.gateway)}`} dev ${dev}${r.src === undefined ? '' : ` src ${formatIpv4(r.src)}`}`;
+    case 'route-del':
+      return `ip route del ${formatIpv4(r.dst)}/${r.prefix} dev ${dev}`;
   }
 }
 

@@ -5,6 +5,9 @@
  *   - routes go to the main table with protocol "boot" (iproute2's default) and scope "link"
  *     unless they have a gateway (scope "universe"), so `ip route` shows them as it would;
  *   - an address carries IFA_LOCAL and IFA_ADDRESS, both the address (not point-to-point);
+ *   - `ip route replace C dev X src S` adds RTA_PREFSRC; `ip route del C dev X` is RTM_DELROUTE
+ *     with table main, scope "nowhere", protocol and type 0: the kernel reads those as "any"
+ *     (net/ipv4/fib_trie.c fib_table_delete; iproute2 ip/iproute.c sets them so for a delete);
  *   - every message asks for an acknowledgement (NLM_F_ACK) and has sequence number i + 1, so the
  *     answers map back to the requests.
  * Netlink fields are in host byte order; addresses in network byte order.
@@ -14,11 +17,14 @@ import { endianness } from 'node:os';
 export type RtRequest =
   | { kind: 'link'; ifindex: number; mtu: number; up: boolean }
   | { kind: 'addr'; ifindex: number; address: number; prefix: number }
-  | { kind: 'route'; ifindex: number; dst: number; prefix: number; gateway?: number };
+  | { kind: 'route'; ifindex: number; dst: number; prefix: number; gateway?: number; src?: number }
+  /** the route to dst/prefix through ifindex goes (ENOENT/ESRCH when there is none) */
+  | { kind: 'route-del'; ifindex: number; dst: number; prefix: number };
 
 const RTM_NEWLINK = 16;
 const RTM_NEWADDR = 20;
 const RTM_NEWROUTE = 24;
+const RTM_DELROUTE = 25;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_REPLACE = 0x100;
@@ -32,10 +38,12 @@ const IFA_LOCAL = 2;
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_PREFSRC = 7;
 const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3;
 const RT_SCOPE_UNIVERSE = 0;
 const RT_SCOPE_LINK = 253;
+const RT_SCOPE_NOWHERE = 255;
 const RTN_UNICAST = 1;
 
 const NLMSG_HDRLEN = 16;
@@ -86,7 +94,9 @@ function bodyLength(r: RtRequest): number {
     case 'addr':
       return 8 + 8 + 8; // ifaddrmsg + IFA_LOCAL + IFA_ADDRESS
     case 'route':
-      return 12 + 8 + 8 + (r.gateway === undefined ? 0 : 8); // rtmsg + RTA_DST + RTA_OIF [+ RTA_GATEWAY]
+      return 12 + 8 + 8 + (r.gateway === undefined ? 0 : 8) + (r.src === undefined ? 0 : 8); // rtmsg + RTA_DST + RTA_OIF [+ RTA_GATEWAY] [+ RTA_PREFSRC]
+    case 'route-del':
+      return 12 + 8 + 8; // rtmsg + RTA_DST + RTA_OIF
   }
 }
 
@@ -149,6 +159,25 @@ export function encodeRtRequests(requests: readonly RtRequest[]): Buffer {
         w.attr32(RTA_DST, r.dst, true);
         w.attr32(RTA_OIF, r.ifindex);
         if (r.gateway !== undefined) w.attr32(RTA_GATEWAY, r.gateway, true);
+        if (r.src !== undefined) w.attr32(RTA_PREFSRC, r.src, true);
+        break;
+      case 'route-del':
+        checkPrefix(r.prefix);
+        w.u16(RTM_DELROUTE);
+        w.u16(NLM_F_REQUEST | NLM_F_ACK);
+        w.u32(i + 1);
+        w.u32(0);
+        w.u8(AF_INET);
+        w.u8(r.prefix);
+        w.u8(0);
+        w.u8(0);
+        w.u8(RT_TABLE_MAIN);
+        w.u8(0); // protocol: any
+        w.u8(RT_SCOPE_NOWHERE); // scope: any
+        w.u8(0); // type: any
+        w.u32(0);
+        w.attr32(RTA_DST, r.dst, true);
+        w.attr32(RTA_OIF, r.ifindex);
         break;
     }
     if (w.offset - start !== len) throw new Error(`rtnetlink: internal length mismatch for ${r.kind}`);

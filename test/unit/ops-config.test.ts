@@ -96,6 +96,16 @@ test('session limits: end-oldest evicts the oldest, refuse-newest refuses, max-c
   const refuse = parse('limits: {max-sessions-per-user: 2, session-overflow: refuse-newest}\n');
   const no = admitSession(refuse, store.all(), store.size, 'alice');
   assert.ok(!no.ok && no.reason === 'max-sessions' && /already have 2 sessions/.test(no.message));
+  // workers > 1: the user's sessions on other workers count too, and the oldest may be there
+  const one = parse('limits: {max-sessions-per-user: 2, session-overflow: refuse-newest}\n');
+  const solo = new SessionStore();
+  const b1 = solo.create('bob', cfg.groups[0]!, pool, '10.9.0.2', 'ua');
+  assert.ok(admitSession(one, solo.all(), solo.size, 'bob').ok, 'one here: room');
+  const across = admitSession(one, solo.all(), solo.size, 'bob', [{ id: 900, createdAt: b1.createdAt - 5 }]);
+  assert.ok(!across.ok && across.reason === 'max-sessions' && /already have 2 sessions/.test(across.message));
+  assert.ok(admitSession(one, solo.all(), solo.size, 'bob', [{ id: b1.id, createdAt: b1.createdAt }]).ok, 'a session seen here and there counts once');
+  const oldest = admitSession(cfg, solo.all(), solo.size, 'bob', [{ id: 900, createdAt: b1.createdAt - 5 }]);
+  assert.deepEqual(oldest, { ok: true, evict: [], evictElsewhere: [900] });
   const g = parse('idle-timeout: 100\nsession-timeout: 200\ngroups: [{name: A}, {name: B, idle-timeout: none}]\n');
   assert.deepEqual(sessionTimeouts(g, g.groups[0]!), { idleTimeout: 100, sessionTimeout: 200 });
   assert.deepEqual(sessionTimeouts(g, g.groups[1]!), { idleTimeout: null, sessionTimeout: 200 });

@@ -49,6 +49,27 @@ test('a route without a gateway has scope link, as ip(8) gives it', () => {
   assert.deepEqual([...b.subarray(16, 24)], [2, 1, 0, 0, 254, 3, 253, 1]);
 });
 
+test('a tunnel host route with a preferred source (ip route replace A/32 dev X src S), and its delete', () => {
+  const b = encodeRtRequests([
+    { kind: 'route', ifindex: 12, dst: ip('10.77.0.9'), prefix: 32, src: ip('10.77.0.1') },
+    { kind: 'route-del', ifindex: 12, dst: ip('10.77.0.9'), prefix: 32 },
+  ]);
+  assert.equal(b.length, 52 + 44);
+  assert.deepEqual([u32(b, 0), u16(b, 4), u16(b, 6), u32(b, 8)], [52, 24, 0x505, 1]);
+  assert.deepEqual([...b.subarray(16, 24)], [2, 32, 0, 0, 254, 3, 253, 1]);
+  assert.deepEqual([u16(b, 28), u16(b, 30), b.subarray(32, 36).join('.')], [8, 1, '10.77.0.9']);
+  assert.deepEqual([u16(b, 38), u32(b, 40)], [4, 12]);
+  // RTA_PREFSRC (7)
+  assert.deepEqual([u16(b, 44), u16(b, 46), b.subarray(48, 52).join('.')], [8, 7, '10.77.0.1']);
+  // RTM_DELROUTE (25), REQUEST|ACK only, seq 2; table main, protocol/scope/type "any" (0/255/0)
+  const d = 52;
+  assert.deepEqual([u32(b, d), u16(b, d + 4), u16(b, d + 6), u32(b, d + 8)], [44, 25, 0x5, 2]);
+  assert.deepEqual([...b.subarray(d + 16, d + 24)], [2, 32, 0, 0, 254, 0, 255, 0]);
+  assert.deepEqual([u16(b, d + 30), b.subarray(d + 32, d + 36).join('.'), u16(b, d + 38), u32(b, d + 40)], [1, '10.77.0.9', 4, 12]);
+  assert.equal(describeRtRequest({ kind: 'route', ifindex: 12, dst: ip('10.77.0.9'), prefix: 32, src: ip('10.77.0.1') }, 'sgw-1'), 'ip route replace 10.77.0.9/32 dev sgw-1 src 10.77.0.1');
+  assert.equal(describeRtRequest({ kind: 'route-del', ifindex: 12, dst: ip('10.77.0.9'), prefix: 32 }, 'sgw-1'), 'ip route del 10.77.0.9/32 dev sgw-1');
+});
+
 test('out-of-range values are refused before anything is built', () => {
   assert.throws(() => encodeRtRequests([{ kind: 'link', ifindex: 0, mtu: 1400, up: true }]), RangeError);
   assert.throws(() => encodeRtRequests([{ kind: 'link', ifindex: 1, mtu: 67, up: true }]), RangeError);

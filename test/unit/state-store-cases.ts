@@ -122,6 +122,18 @@ export const STORE_CASES: StoreCase[] = [
     },
   },
   {
+    name: 'leasedTo: the holder\'s address or null, and it never leases',
+    async run(store) {
+      assert.equal(await store.leasedTo!(SMALL, 'h1'), null, 'no lease yet');
+      assert.equal(await store.leasedTo!(SMALL, 'h1'), null, 'asking did not lease');
+      const a = await store.lease(SMALL, 'h1');
+      assert.equal(await store.leasedTo!(SMALL, 'h1'), a);
+      assert.equal(await store.leasedTo!(SMALL, 'h2'), null, 'another holder has none');
+      await store.release(SMALL, 'h1');
+      assert.equal(await store.leasedTo!(SMALL, 'h1'), null, 'released');
+    },
+  },
+  {
     name: 'lease: a full pool answers null; a release frees the address for another holder',
     async run(store) {
       const got = new Set<number>();

@@ -58,7 +58,7 @@ test('only client addresses of a configured pool may be routed to a worker', () 
 test('worker messages: exact shapes pass, anything else ends the channel', () => {
   const ok = [
     { t: 'load', tunnels: 2, connections: 3, accepted: 7 },
-    { t: 'route', id: 1, addr: '10.1.0.7', cookieHash: 'a1'.repeat(32) },
+    { t: 'route', id: 1, addr: '10.1.0.7', cookie: 'Ab_-'.repeat(10) + 'xyz' },
     { t: 'unroute', addr: '10.1.0.7' },
     { t: 'dtls-id', id: 'ab'.repeat(32), up: true },
     { t: 'dtls-hello', id: '0f'.repeat(32), address: '192.0.2.1', port: 40000, data: Buffer.alloc(300, 1).toString('base64') },
@@ -69,10 +69,14 @@ test('worker messages: exact shapes pass, anything else ends the channel', () =>
     { t: 'load', tunnels: -1, connections: 0, accepted: 0 },
     { t: 'load', tunnels: 1, connections: 0, accepted: 0, extra: 1 },
     { t: 'load', tunnels: 1, connections: 0 },
-    { t: 'route', id: 1, addr: '10.1.0.07', cookieHash: 'a1'.repeat(32) },
-    { t: 'route', id: 1, addr: '10.1.0.7', cookieHash: 'A1'.repeat(32) },
+    { t: 'route', id: 1, addr: '10.1.0.07', cookie: 'Ab_-'.repeat(10) + 'xyz' },
+    { t: 'route', id: 1, addr: '10.1.0.7', cookie: 'a b'.repeat(10) },
+    { t: 'route', id: 1, addr: '10.1.0.7', cookie: 'short' },
+    { t: 'route', id: 1, addr: '10.1.0.7', cookie: 'a'.repeat(129) },
     { t: 'route', id: 1, addr: '10.1.0.7' },
-    { t: 'route', id: 1, addr: 'example.com', cookieHash: 'a1'.repeat(32) },
+    // the old shape: a hash is not proof of holding the session (worker-routes.ts)
+    { t: 'route', id: 1, addr: '10.1.0.7', cookieHash: 'a1'.repeat(32) },
+    { t: 'route', id: 1, addr: 'example.com', cookie: 'Ab_-'.repeat(10) + 'xyz' },
     { t: 'dtls-id', id: 'AB', up: true },
     { t: 'dtls-id', id: 'ab'.repeat(33), up: true },
     { t: 'dtls-id', id: 'abc', up: true },

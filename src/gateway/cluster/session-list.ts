@@ -7,7 +7,11 @@ import { formatIpv4 } from '../../protocol/ipv4.js';
 import type { SessionView } from '../ops/session-view.js';
 import type { SessionRecord } from '../state/types.js';
 
-export type ClusterSessionView = SessionView & { node: string };
+/**
+ * worker: which network process carries it (workers > 1); source 'store': seen in the store
+ * only (another node's, or a worker that did not answer in time), without live details.
+ */
+export type ClusterSessionView = SessionView & { node: string; worker?: number; source?: 'store' };
 
 /** A stored session seen from another node. */
 export function recordView(r: SessionRecord, now = Date.now()): ClusterSessionView {
@@ -41,11 +45,11 @@ export function recordView(r: SessionRecord, now = Date.now()): ClusterSessionVi
  * This node's views (node = `self`) and the store's records of every other session, by id. A
  * record this node also has is shown from here (it knows the live channel).
  */
-export function clusterSessions(local: SessionView[], records: SessionRecord[], self: string, filter: (v: SessionView) => boolean, now = Date.now()): ClusterSessionView[] {
+export function clusterSessions(local: Array<SessionView & { worker?: number }>, records: SessionRecord[], self: string, filter: (v: SessionView) => boolean, now = Date.now()): ClusterSessionView[] {
   const out = new Map<number, ClusterSessionView>();
   for (const r of records) {
     const v = recordView(r, now);
-    if (filter(v)) out.set(v.id, v);
+    if (filter(v)) out.set(v.id, { ...v, source: 'store' });
   }
   for (const v of local) out.set(v.id, { ...v, node: self });
   return [...out.values()].sort((a, b) => a.id - b.id);

@@ -23,13 +23,13 @@
 import type { Logger } from '../../log.js';
 import { readProcStatus } from '../../os/proc-status.js';
 import { VERSION } from '../../version.js';
-import type { Session } from '../sessions.js';
 import type { GatewayMetrics } from './metrics.js';
-import { findSessions, sessionView } from './session-view.js';
+import { findSessions, sessionView, type SessionView } from './session-view.js';
 import type { OpsStats } from './stats.js';
 import type { OpsTarget } from './target.js';
-import { ADMIN_DISCONNECT } from './tunnel-events.js';
 import { clusterSessions } from '../cluster/session-list.js';
+import { disconnectSessions, terminateSessions, type DisconnectResult, type TerminateResult } from './session-actions.js';
+import { askOthers, checkDisconnect, checkTerminate, checkViews, type CtlRelayFn } from './ctl-relay.js';
 
 export interface ApiRequest {
   method: string;
@@ -51,6 +51,57 @@ export interface AdminContext {
   stats: OpsStats;
   metrics: GatewayMetrics;
   log: Logger;
+  /**
+   * workers > 1 (worker 0 answers the admin API): asks the other workers about their sessions
+   * (ctl-relay.ts), so that every command acts on a session wherever it lives
+   */
+  relay?: CtlRelayFn;
+}
+
+/**
+ * `disconnect` / `terminate` of the sessions `by` names: here, and on every other worker. null
+ * when no worker has such a session (404, as with one worker).
+ */
+async function actEverywhere(c: AdminContext, action: 'disconnect' | 'terminate', by: { id: number } | { user: string }): Promise<unknown> {
+  const local = findSessions(c.gw.sessions.all(), by);
+  const mine: DisconnectResult | TerminateResult = action === 'disconnect' ? disconnectSessions(c.log, local) : terminateSessions(c.gw, c.log, local);
+  if (!c.relay) return local.length ? mine : null;
+  const where: Record<number, number[]> = local.length ? { 0: local.map((s) => s.id) } : {};
+  // An id is on one worker only: found here, nobody else is asked.
+  if ('id' in by && local.length) return { ...mine, worker: where };
+  const ask = { op: action, ...by };
+  if (action === 'disconnect') {
+    const r = await askOthers(c.relay, ask, checkDisconnect, c.log);
+    const all = mine as DisconnectResult;
+    for (const { worker, value } of r.answers) {
+      all.disconnected.push(...value.disconnected);
+      all.notConnected.push(...value.notConnected);
+      if (value.disconnected.length + value.notConnected.length) where[worker] = [...value.disconnected, ...value.notConnected];
+    }
+    if (all.disconnected.length + all.notConnected.length === 0) return null;
+    return { ...all, worker: where, ...(r.silent.length ? { unanswered: r.silent } : {}) };
+  }
+  const r = await askOthers(c.relay, ask, checkTerminate, c.log);
+  const all = mine as TerminateResult;
+  for (const { worker, value } of r.answers) {
+    all.terminated.push(...value.terminated);
+    if (value.terminated.length) where[worker] = value.terminated;
+  }
+  if (all.terminated.length === 0) return null;
+  return { ...all, worker: where, ...(r.silent.length ? { unanswered: r.silent } : {}) };
+}
+
+/**
+ * Every worker's live views of the sessions `by` names (workers > 1), each with its worker;
+ * `silent`: workers that did not answer in time (their sessions come from the store).
+ */
+async function liveViews(c: AdminContext, by: { id?: number; user?: string }): Promise<{ views: Array<SessionView & { worker?: number }>; silent: number[] }> {
+  const local = (by.id === undefined && by.user === undefined ? [...c.gw.sessions.all()] : findSessions(c.gw.sessions.all(), by as { id?: number; user?: string })).map((s) => sessionView(s));
+  if (!c.relay) return { views: local, silent: [] };
+  const r = await askOthers(c.relay, { op: 'sessions', ...by }, checkViews, c.log);
+  const views: Array<SessionView & { worker?: number }> = local.map((v) => ({ ...v, worker: 0 }));
+  for (const { worker, value } of r.answers) for (const v of value) views.push({ ...v, worker });
+  return { views, silent: r.silent };
 }
 
 const notFound = (what: string): ApiReply => ({ status: 404, json: { error: `no ${what}` } });
@@ -110,31 +161,6 @@ function processes(): { network: { pid: number; uid: number; gid: number; capEff
   }
 }
 
-/** `disconnect`: the TLS connection closes without TERMINATE; openconnect reconnects (§5.4, §8.5). */
-function disconnect(c: AdminContext, list: Session[]): unknown {
-  const done: number[] = [];
-  const skipped: number[] = [];
-  for (const s of list) {
-    if (!s.channel) {
-      skipped.push(s.id);
-      continue;
-    }
-    c.log.info({ session: s.id, user: s.user }, 'admin: disconnect (the client may reconnect)');
-    s.channel.destroy({ kind: 'local', text: ADMIN_DISCONNECT });
-    done.push(s.id);
-  }
-  return { disconnected: done, notConnected: skipped };
-}
-
-/** `terminate`: TERMINATE, session and cookie gone (openconnect stops). */
-function terminate(c: AdminContext, list: Session[]): unknown {
-  for (const s of list) {
-    c.log.info({ session: s.id, user: s.user }, 'admin: terminate');
-    c.gw.endSession(s, 'terminated by admin');
-  }
-  return { terminated: list.map((s) => s.id) };
-}
-
 export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply> {
   const { gw } = c;
   const parts = req.path.split('/').filter(Boolean).map(decodeURIComponent);
@@ -145,8 +171,10 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
   if (m === 'GET' && what === 'status' && !key) return { status: 200, json: status(c) };
   if (m === 'GET' && (what === 'sessions' || what === 'users') && !key) {
     const user = req.query.get('user');
-    const list = [...gw.sessions.all()].filter((s) => (user === null || s.user === user) && (what === 'sessions' || s.channel !== null));
-    const views = list.sort((a, b) => a.id - b.id).map((s) => sessionView(s));
+    // workers > 1: every worker's live views (ctl-relay.ts); one that does not answer in time
+    // is shown from the store below (marked source: store)
+    const live = await liveViews(c, user === null ? {} : { user });
+    const views = live.views.filter((v) => what === 'sessions' || v.state === 'connected').sort((a, b) => a.id - b.id);
     // A cluster node lists the cluster's sessions, each with the node that carries it; with
     // several workers, worker 0 (which answers here) lists the other workers' sessions from the
     // store too (without their live channel details).
@@ -163,16 +191,21 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
   if (what === 'sessions' && key !== undefined) {
     const id = Number(key);
     const list = Number.isInteger(id) ? findSessions(gw.sessions.all(), { id }) : [];
-    if (list.length === 0) return notFound(`session ${key}`);
-    if (m === 'GET' && !action) return { status: 200, json: sessionView(list[0]!) };
-    if (m === 'POST' && action === 'disconnect') return { status: 200, json: disconnect(c, list) };
-    if (m === 'POST' && action === 'terminate') return { status: 200, json: terminate(c, list) };
+    if (list.length === 0 && !c.relay) return notFound(`session ${key}`);
+    if (m === 'GET' && !action) {
+      if (list.length) return { status: 200, json: c.relay ? { ...sessionView(list[0]!), worker: 0 } : sessionView(list[0]!) };
+      // another worker's (workers > 1)
+      const v = Number.isInteger(id) ? (await liveViews(c, { id })).views.find((x) => x.id === id) : undefined;
+      return v ? { status: 200, json: v } : notFound(`session ${key}`);
+    }
+    if (m === 'POST' && (action === 'disconnect' || action === 'terminate')) {
+      const r = Number.isInteger(id) ? await actEverywhere(c, action, { id }) : null;
+      return r ? { status: 200, json: r } : notFound(`session ${key}`);
+    }
   }
-  if (what === 'users' && key !== undefined && m === 'POST') {
-    const list = findSessions(gw.sessions.all(), { user: key });
-    if (list.length === 0) return notFound(`session of user ${key}`);
-    if (action === 'disconnect') return { status: 200, json: disconnect(c, list) };
-    if (action === 'terminate') return { status: 200, json: terminate(c, list) };
+  if (what === 'users' && key !== undefined && m === 'POST' && (action === 'disconnect' || action === 'terminate')) {
+    const r = await actEverywhere(c, action, { user: key });
+    return r ? { status: 200, json: r } : notFound(`session of user ${key}`);
   }
   if (what === 'bans') {
     const guard = gw.gate.guard;

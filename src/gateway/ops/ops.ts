@@ -13,6 +13,7 @@ import { adminHandler, closeServer, listenTcp, listenUnix, metricsHandler } from
 import { GatewayMetrics } from './metrics.js';
 import { OpsStats } from './stats.js';
 import type { OpsTarget } from './target.js';
+import type { CtlRelayFn } from './ctl-relay.js';
 
 export interface Ops {
   stats: OpsStats;
@@ -35,11 +36,12 @@ export function readOrCreateToken(file: string): Buffer {
   return Buffer.from(token);
 }
 
-export async function startOps(gw: OpsTarget, log: Logger): Promise<Ops> {
+/** `relay`: workers > 1, how this process (worker 0) reaches the other workers' sessions. */
+export async function startOps(gw: OpsTarget, log: Logger, relay?: CtlRelayFn): Promise<Ops> {
   const cfg = gw.currentConfig;
   const stats = new OpsStats(gw);
   const metrics = new GatewayMetrics(gw, stats);
-  const ctx = { gw, stats, metrics, log };
+  const ctx = { gw, stats, metrics, log, ...(relay ? { relay } : {}) };
   const servers: Server[] = [];
   const where: Ops['where'] = { adminSocket: null, adminTcp: null, metrics: null };
   const close = async (): Promise<void> => {

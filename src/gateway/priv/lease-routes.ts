@@ -7,16 +7,18 @@
  *
  * Why routes and not one IFF_MULTI_QUEUE TUN: the kernel spreads a multi-queue TUN's packets by
  * flow hash, not by owner; steering them by destination needs a BPF program (TUNSETSTEERINGEBPF)
- * and a map kept in sync; a route per tunnel is one `ip route replace` at CONNECT, visible with
- * `ip route`, and each TUN keeps its own offload settings.
+ * and a map kept in sync; a route per tunnel is one rtnetlink request at CONNECT (worker-routes.ts;
+ * `ip route replace` as the fallback), visible with `ip route`, and each TUN keeps its own
+ * offload settings.
  *
  * A worker asks; this process decides: the address must be a host address of a configured pool
- * (never the gateway's own address); a later request for the same address from another worker
+ * (never the gateway's own address) leased to the session the worker shows the cookie of
+ * (worker-routes.ts checkRouteRequest, before this); a later request for the same address from another worker
  * (a reconnect that landed elsewhere) moves the route; a worker can only remove a route that
  * points at its own TUN. Operations run one at a time, in order.
  */
-import { routeAdd, routeDel } from '../../os/ip.js';
 import { formatIpv4, networkOf, prefixToMask, type Ipv4Cidr } from '../../protocol/ipv4.js';
+import type { RouteOps } from './worker-routes.js';
 
 /** Where a pool address may be routed: the configured subnet it lies in (its gateway address is `address`). */
 export function poolOf(addr: number, subnets: Iterable<Ipv4Cidr>): Ipv4Cidr | null {
@@ -41,17 +43,20 @@ export class LeaseRoutes {
     private readonly tuns: readonly string[],
     /** the pool subnets of the running configuration */
     private readonly subnets: () => Iterable<Ipv4Cidr>,
+    /** rtnetlink or ip(8) (worker-routes.ts) */
+    private readonly ops: RouteOps,
   ) {}
 
-  /** Routes `addr` to worker `w`'s TUN. Rejects with a reason worded for the log. */
-  route(addr: number, w: number): Promise<void> {
+  /** Routes `addr` to worker `w`'s TUN; resolves with how. Rejects with a reason worded for the log. */
+  route(addr: number, w: number): Promise<'rtnetlink' | 'ip'> {
     const pool = poolOf(addr, this.subnets());
     if (pool === null) return Promise.reject(new Error(`${formatIpv4(addr)} is not a client address of a configured pool`));
     return this.run(async () => {
       // src: what the gateway answers from when it talks to the client itself (the pool's
       // gateway address; the TUN of a worker other than 0 has no address of its own).
-      await routeAdd(`${formatIpv4(addr)}/32`, this.tuns[w]!, { replace: true, src: formatIpv4(pool.address) });
+      const via = await this.ops.replace(addr, this.tuns[w]!, pool.address);
       this.owner.set(addr, w);
+      return via;
     });
   }
 
@@ -60,7 +65,7 @@ export class LeaseRoutes {
     return this.run(async () => {
       if (this.owner.get(addr) !== w) return;
       this.owner.delete(addr);
-      await routeDel(`${formatIpv4(addr)}/32`, this.tuns[w]!).catch(() => undefined); // gone with its TUN already
+      await this.ops.remove(addr, this.tuns[w]!).catch(() => undefined); // gone with its TUN already
     });
   }
 
@@ -68,7 +73,7 @@ export class LeaseRoutes {
     return this.owner.size;
   }
 
-  private run(op: () => Promise<void>): Promise<void> {
+  private run<T>(op: () => Promise<T>): Promise<T> {
     const next = this.queue.then(op);
     this.queue = next.catch(() => undefined);
     return next;

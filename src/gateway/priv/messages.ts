@@ -15,6 +15,7 @@ import { parseWorkerMessage, WORKER_MESSAGE_TYPES, type WorkerMessage, type Work
 import type { StateStore } from '../state/types.js';
 import { parseStateRequest, type StateAnswer, type StateBroadcast, type StateRequest } from './state-messages.js';
 import { parseClusterReport, type ClusterNotice, type ClusterReport } from './cluster-messages.js';
+import { parseCtlRequest, type CtlReply, type CtlRequest } from './ctl-messages.js';
 
 /** network process -> privileged process */
 export type NetworkMessage =
@@ -41,7 +42,9 @@ export type NetworkMessage =
   /** this node's load and drain state, for the cluster's registry: cluster-messages.ts */
   | ClusterReport
   /** workers > 1: load, tunnel routes, DTLS peers (worker-messages.ts) */
-  | WorkerMessage;
+  | WorkerMessage
+  /** workers > 1: `ctl` acting on every worker's sessions (ctl-messages.ts) */
+  | CtlRequest;
 
 /** A profile as the network process serves it (the privileged process reads the file). */
 export interface ProfileWire {
@@ -93,8 +96,9 @@ export type PrivilegedMessage =
    * sessions in the store, so the clients reconnect with their cookie to the next process.
    */
   | { t: 'stop'; signal: string; keepSessions?: boolean }
-  /** workers > 1 (worker-messages.ts) */
-  | WorkerReply;
+  /** workers > 1 (worker-messages.ts, ctl-messages.ts) */
+  | WorkerReply
+  | CtlReply;
 
 export class ChannelProtocolError extends Error {
   constructor(message: string) {
@@ -249,6 +253,7 @@ export function parseNetworkMessage(v: unknown): NetworkMessage {
       if (typeof v['t'] === 'string' && WORKER_MESSAGE_TYPES.has(v['t'])) return parseWorkerMessage(v);
       if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
       if (typeof v['t'] === 'string' && v['t'].startsWith('cluster-')) return parseClusterReport(v);
+      if (typeof v['t'] === 'string' && v['t'].startsWith('ctl-')) return parseCtlRequest(v);
       fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

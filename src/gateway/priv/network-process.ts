@@ -29,6 +29,9 @@ import { MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js'
 import { relayedEvent } from '../ops/relayed-event.js';
 import type { WorkerMesh } from '../worker-mesh.js';
 import { RemoteStore } from './remote-store.js';
+import { ctlAnswerParts } from './ctl-messages.js';
+import { answerCtlAsk } from '../ops/session-actions.js';
+import type { CtlRelayFn } from '../ops/ctl-relay.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
 type Answer = Extract<PrivilegedMessage, { id: number }>;
@@ -103,6 +106,18 @@ function onMessage(m: PrivilegedMessage): void {
     case 'session-moved':
       gw?.sessionMoved(m.cookieHash);
       break;
+    case 'ctl-ask': {
+      // Another worker (worker 0, for `sslgate ctl`) asks about this worker's sessions.
+      let text = 'null';
+      try {
+        text = gw && log ? JSON.stringify(answerCtlAsk(gw, log, m.ask)) : '[]';
+      } catch (e) {
+        log?.error({ err: (e as Error).message }, 'ctl request from another worker failed');
+      }
+      const parts = ctlAnswerParts(text);
+      parts.forEach((part, i) => channel.send({ t: 'ctl-answer', id: m.id, part, more: i < parts.length - 1 }));
+      break;
+    }
     case 'ops-event': {
       const ev = relayedEvent(m.ev, m.worker);
       if (ev) gw?.events.relay(ev);
@@ -148,7 +163,7 @@ async function start(init: Init): Promise<void> {
   // Operations first: the admin socket's stale-file check does real I/O (an event-loop turn);
   // the network listeners come after it and root goes right after them, in the same turn.
   // Several workers: worker 0 answers for the gateway.
-  if (!worker || worker.index === 0) ops = await startOps(gw, log);
+  if (!worker || worker.index === 0) ops = await startOps(gw, log, worker ? ctlRelay : undefined);
   else {
     // The others' events go to worker 0 (metrics, status, `ctl events`); a few per session.
     gw.events.subscribe((ev) => {
@@ -162,14 +177,32 @@ async function start(init: Init): Promise<void> {
   channel.send({ t: 'ready', pid: process.pid });
 }
 
+/** A relay's answer comes within the privileged process's CTL_RELAY_TIMEOUT_MS; this is a backstop. */
+const CTL_RELAY_BACKSTOP_MS = 10_000;
+
+/** ctl requests to the other workers, through the privileged process (priv/ctl-relay.ts). */
+const ctlRelay: CtlRelayFn = async (ask) => {
+  let timer: NodeJS.Timeout | undefined;
+  const backstop = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer from the privileged process')), CTL_RELAY_BACKSTOP_MS);
+  });
+  try {
+    const a = await Promise.race([requests.ask((id) => channel.send({ t: 'ctl-relay', id, ask })), backstop]);
+    if (a.t !== 'ctl-relayed') throw new Error(`unexpected answer ${a.t} to ctl-relay`);
+    return a.answers;
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
 /** The channel side of WorkerMesh (worker-messages.ts). */
 function workerMesh(index: number, count: number): WorkerMesh {
   return {
     index,
     count,
     load: (tunnels, connections, accepted) => void channel.send({ t: 'load', tunnels, connections, accepted }),
-    route: async (addr, cookieHash) => {
-      const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr), cookieHash }));
+    route: async (addr, cookie) => {
+      const a = await requests.ask((id) => channel.send({ t: 'route', id, addr: formatIpv4(addr), cookie }));
       if (a.t !== 'route-done') throw new Error(`unexpected answer ${a.t} to route`);
       if (!a.ok) throw new Error(a.error ?? 'route failed');
     },
@@ -179,6 +212,7 @@ function workerMesh(index: number, count: number): WorkerMesh {
       if (msg.length <= 4096) channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64') });
     },
     peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
+    ctl: ctlRelay,
   };
 }
 

@@ -43,6 +43,8 @@ import { resolveRunAs, type RunAs } from './run-as.js';
 import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
+import { CtlRelay } from './ctl-relay.js';
+import { routeForWorker, routeOps } from './worker-routes.js';
 import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
 import { StateStoreError } from '../state/sqlite-store.js';
@@ -181,6 +183,8 @@ export class PrivilegedParent {
   private tcp: TcpServer | null = null;
   private routes: LeaseRoutes | null = null;
   private handoff: DtlsHandoff | null = null;
+  /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
+  private ctlRelay: CtlRelay | null = null;
   /** the worker whose reload is between step 1 and its end; others wait (reloadWaiting) */
   private reloadOwner: WorkerLink | null = null;
   private readonly reloadWaiting: Array<() => void> = [];
@@ -327,11 +331,13 @@ export class PrivilegedParent {
     this.routes = new LeaseRoutes(
       this.workers.map((w) => w.tun),
       () => subnetsOf(this.config).values(),
+      routeOps(),
     );
     if (cfg.dtls.enabled) {
       const max = cfg.limits.maxClients * 4;
       this.handoff = new DtlsHandoff(cfg.listen.host, cfg.dtls.port, { sendHandle: (w, m, h) => this.sendHandle(w, m, h), reply: (w, m) => this.workers[w]?.channel?.send(m) }, this.log, { maxIds: max, maxPeers: max });
     }
+    this.ctlRelay = new CtlRelay((i, m) => this.workers[i]?.channel?.send(m) ?? false, (fields, msg) => this.log.warn(fields, msg));
     const tcp = createTcpServer({ pauseOnConnect: true }, (sock) => this.handConnection(sock));
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
@@ -516,9 +522,10 @@ export class PrivilegedParent {
           w.channel?.send({ t: 'route-done', id, ok: false, error: 'one worker: no routes' });
           break;
         }
-        const cookieHash = m.cookieHash;
-        routes.route(addr, w.index).then(
-          () => {
+        // Only an address the store leases to the session whose cookie the worker shows (worker-routes.ts).
+        routeForWorker(routes, this.store, subnetsOf(this.config).values(), addr, m.cookie, w.index).then(
+          ({ via, cookieHash }) => {
+            this.log.info({ worker: w.index, address: m.addr, tun: w.tun, via }, 'tunnel route set');
             w.channel?.send({ t: 'route-done', id, ok: true });
             // The session may sit in another worker's cache (its login, an older tunnel): gone there.
             for (const o of this.workers) if (o !== w) o.channel?.send({ t: 'session-moved', cookieHash });
@@ -587,6 +594,13 @@ export class PrivilegedParent {
       case 'reload-commit':
         if (this.reloadOwner !== w) reply({ t: 'reload-failed', id: m.id, ok: false, error: 'no reload in progress' });
         else this.reloadCommit(m.id, w);
+        break;
+      case 'ctl-relay':
+        if (this.ctlRelay) this.ctlRelay.relay(w.index, m.id, m.ask, this.workers.filter((o) => o.load.up).map((o) => o.index));
+        else reply({ t: 'ctl-relayed', id: m.id, answers: [] });
+        break;
+      case 'ctl-answer':
+        this.ctlRelay?.answer(w.index, m.id, m.part, m.more);
         break;
       case 'load':
       case 'route':

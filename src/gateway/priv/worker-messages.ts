@@ -18,11 +18,11 @@ export type WorkerMessage =
    */
   | { t: 'load'; tunnels: number; connections: number; accepted: number }
   /**
-   * a tunnel of the session `cookieHash` (hex SHA-256, as the store keys it) with this address
-   * is up here: route the address to this worker's TUN and tell the other workers to drop the
-   * session from their caches; answered route-done
+   * a tunnel of the session whose webvpn cookie is `cookie` with this address is up here: route
+   * the address to this worker's TUN (if the store leases it to that session: worker-routes.ts)
+   * and tell the other workers to drop the session from their caches; answered route-done
    */
-  | { t: 'route'; id: number; addr: string; cookieHash: string }
+  | { t: 'route'; id: number; addr: string; cookie: string }
   /** that tunnel ended here (fire and forget: the route goes if it still points here) */
   | { t: 'unroute'; addr: string }
   /** a CONNECT offered DTLS with this id here (up) or that tunnel ended (down) */
@@ -110,9 +110,10 @@ export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
       onlyKeys(v, ['t', 'tunnels', 'connections', 'accepted']);
       return { t: 'load', tunnels: count(v['tunnels'], 'tunnels'), connections: count(v['connections'], 'connections'), accepted: count(v['accepted'], 'accepted') };
     case 'route':
-      onlyKeys(v, ['t', 'id', 'addr', 'cookieHash']);
-      if (typeof v['cookieHash'] !== 'string' || !/^[0-9a-f]{64}$/.test(v['cookieHash'])) fail('cookieHash must be 64 lower-case hex digits');
-      return { t: 'route', id: count(v['id'], 'id'), addr: ipv4(v['addr'], 'addr'), cookieHash: v['cookieHash'] };
+      onlyKeys(v, ['t', 'id', 'addr', 'cookie']);
+      // sessions.ts makes cookies of 32 random bytes in base64url; worker-routes.ts checks the form again
+      if (typeof v['cookie'] !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(v['cookie'])) fail('cookie must be 16-128 base64url characters');
+      return { t: 'route', id: count(v['id'], 'id'), addr: ipv4(v['addr'], 'addr'), cookie: v['cookie'] };
     case 'unroute':
       onlyKeys(v, ['t', 'addr']);
       return { t: 'unroute', addr: ipv4(v['addr'], 'addr') };

@@ -70,6 +70,13 @@ export class MemoryStore implements StateStore {
     return Promise.resolve(this.pool(pool).lease(holder, hint));
   }
 
+  leasedTo(pool: PoolRef, holder: string): Promise<number | null> {
+    this.open();
+    const p = this.pools.get(pool.cidr);
+    if (!p) return Promise.resolve(null);
+    return Promise.resolve(p.addressOf(holder) ?? null);
+  }
+
   release(pool: PoolRef, holder: string): Promise<void> {
     this.open();
     this.pool(pool).release(holder);

@@ -300,6 +300,11 @@ export class RedisStore implements StateStore, ClusterBus {
     return a === null ? null : Number(a);
   }
 
+  async leasedTo(pool: PoolRef, holder: string): Promise<number | null> {
+    const a = await this.run('leased-to', () => this.redis.hget(this.poolKeys(pool).holder, holder));
+    return a === null ? null : Number(a);
+  }
+
   async release(pool: PoolRef, holder: string): Promise<void> {
     const k = this.poolKeys(pool);
     await this.run('release', () => this.script(RELEASE, [k.addr, k.holder, `${this.p}lease-pool`], [holder]));

@@ -221,6 +221,10 @@ export class SqliteStore implements StateStore {
     return this.run(() => this.leaseTx(pool, holder, hint));
   }
 
+  leasedTo(pool: PoolRef, holder: string): Promise<number | null> {
+    return this.run(() => (this.stmt.heldBy.get(pool.cidr, holder) as { address: number } | undefined)?.address ?? null);
+  }
+
   release(pool: PoolRef, holder: string): Promise<void> {
     return this.run(() => void this.stmt.release.run(pool.cidr, holder));
   }

@@ -88,6 +88,12 @@ export interface StateStore {
    */
   lease(pool: PoolRef, holder: string, hint?: number): Promise<number | null>;
   release(pool: PoolRef, holder: string): Promise<void>;
+  /**
+   * The address leased to `holder` in `pool`, or null; never leases (the privileged process
+   * checks a worker's route request against it). The three real stores have it; the network
+   * process's view of the store does not.
+   */
+  leasedTo?(pool: PoolRef, holder: string): Promise<number | null>;
   putBan(b: BanRecord): Promise<void>;
   deleteBan(kind: BanRecord['kind'], key: string): Promise<void>;
   listBans(): Promise<BanRecord[]>;
