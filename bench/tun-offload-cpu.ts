@@ -5,6 +5,7 @@
  * TLS. Wall-clock numbers are printed but mean little on a shared machine.
  *
  *   node dist/bench/tun-offload-cpu.js [MB=256] [strace MB=64]     (as root)
+ *   env: TUN_OFFLOAD_CPU_ONLY=tls|dtls,on|off   TUN_OFFLOAD_CPU_TRACE=1   TUN_OFFLOAD_CPU_PERF=<folder>
  */
 import { readFileSync } from 'node:fs';
 import { createTestbed, tcpTransfer, tempDir, type Testbed } from '../test/helpers/netns.js';
@@ -54,9 +55,15 @@ async function run(tb: Testbed, offload: boolean, dtls: boolean): Promise<void> 
     while (!(await tb.cl.ping(gwHost(net), { count: 1, timeoutMs: 3000 })));
     await tcpTransfer(tb.gw, tb.cl, tun.address, 8 << 20); // warm-up (JIT)
 
+    // TUN_OFFLOAD_CPU_PERF=<folder>: `perf record -g` of the network process during this pass.
+    const perfDir = process.env['TUN_OFFLOAD_CPU_PERF'];
+    const perf = perfDir
+      ? tb.gw.spawn('perf', ['record', '-F', '1999', '-g', '-o', `${perfDir}/${dtls ? 'dtls' : 'tls'}-${offload ? 'on' : 'off'}.data`, '-p', String(pid)], { label: 'perf' })
+      : null;
     const c0 = cpuSeconds(pid);
     const r = await tcpTransfer(tb.gw, tb.cl, tun.address, MB << 20, { timeoutMs: 600_000 });
     const cpu = cpuSeconds(pid) - c0;
+    await perf?.stop('SIGINT', 10_000);
     if (r.receivedSha256 !== r.sentSha256) throw new Error('transfer corrupted');
     const gb = r.bytes / 1e9;
 

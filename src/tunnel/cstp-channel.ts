@@ -208,14 +208,23 @@ export class CstpChannel {
     this.queue.push(frame);
     if (!this.writing && !this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flushSoon);
+      toFlush.push(this);
+      // One microtask for every channel a batch touched (Node's queueMicrotask makes an
+      // AsyncResource per call).
+      if (toFlush.length === 1) queueMicrotask(flushAll);
     }
   }
 
-  private readonly flushSoon = (): void => {
+  /** flushAll's per-channel step (not for other callers) */
+  runQueuedFlush(): void {
     this.flushQueued = false;
     this.flush();
-  };
+  }
+
+  /** flushAll gave up before this channel (not for other callers) */
+  unmarkQueuedFlush(): void {
+    this.flushQueued = false;
+  }
 
   private flush(): void {
     // A write callback may run synchronously; the flag keeps this a loop, not a recursion.
@@ -371,6 +380,23 @@ export class CstpChannel {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** channels with frames queued during the current callback (enqueue), written by flushAll */
+const toFlush: CstpChannel[] = [];
+
+function flushAll(): void {
+  // A flush may queue frames on another channel (a write callback running synchronously), which
+  // then joins this list: hence the index loop over a growing array.
+  let i = 0;
+  try {
+    for (; i < toFlush.length; i++) toFlush[i]!.runQueuedFlush();
+  } finally {
+    // After a throw, the channels not reached yet are marked again so their next frame schedules
+    // a flush; the list is never left non-empty (enqueue schedules only when it was empty).
+    for (let j = i + 1; j < toFlush.length; j++) toFlush[j]!.unmarkQueuedFlush();
+    toFlush.length = 0;
+  }
+}
 /**
  * Control frames allowed past a full queue: a live peer has at most a DPD request or two in
  * flight while bulk data fills the queue; a flood needs thousands.
