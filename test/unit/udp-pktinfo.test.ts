@@ -158,3 +158,31 @@ test('UdpBatchReceiver without pktinfo passes no locals', { skip }, async () => 
     tx.close();
   }
 });
+
+test('UdpBatchSender pktinfo: a source that is not local (a VIP gone to another node) loses its datagrams, and GSO stays on for the others', { skip }, async () => {
+  const rx = await bind('0.0.0.0');
+  const tx = await bind('0.0.0.0');
+  try {
+    const sender = UdpBatchSender.create(tx, { batch: 64, slot: 1600, pktinfo: true })!;
+    const port = rx.address().port;
+    // 192.0.2.1 (TEST-NET-1) is no address of this host: the kernel's route lookup refuses it as
+    // a source (ENETUNREACH, ip_route_output_key_hash_rcu), which sendBatch counts as that one
+    // message refused, not as GSO unsupported (that is EIO / EINVAL / ENOPROTOOPT)
+    const gone = sender.sinkFor('127.0.0.1', port, ipv4ToInt('192.0.2.1'))!;
+    const here = sender.sinkFor('127.0.0.1', port, ipv4ToInt('127.0.0.2'))!;
+    const got: Array<{ from: string; len: number }> = [];
+    rx.on('message', (m, ri) => got.push({ from: ri.address, len: m.length }));
+    const gso = sender.gso;
+    for (let i = 0; i < 8; i++) assert.ok(sender.queueCopy(gone, Buffer.alloc(1000, 1))); // a GSO run
+    for (let i = 0; i < 8; i++) assert.ok(sender.queueCopy(here, Buffer.alloc(1000, 2)));
+    sender.flush();
+    await until(() => got.length >= 8);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got, Array.from({ length: 8 }, () => ({ from: '127.0.0.2', len: 1000 })));
+    assert.equal(sender.gso, gso, 'GSO was not turned off by the refused source');
+    assert.equal(sender.counters.viaDgram, 0);
+  } finally {
+    rx.close();
+    tx.close();
+  }
+});
