@@ -684,7 +684,9 @@ typedef union {
  *
  * srcs (optional, 9th argument): srcs[i] != 0 sends datagram i from that local address: an
  * IP_PKTINFO cmsg with ipi_spec_dst = srcs[i] and ipi_ifindex = 0 ("used as the local source
- * address for the routing table lookup", ip(7)). A GSO run never mixes sources.
+ * address for the routing table lookup", ip(7)). A GSO run never mixes sources. A source that
+ * is not local (any more: a VIP that moved to another node) fails the route lookup with
+ * ENETUNREACH: that message is dropped like any refused one, GSO stays on.
  */
 static napi_value send_batch(napi_env env, napi_callback_info info) {
   size_t argc = 9, slab_len = 0, n_off = 0, n_len = 0, n_addr = 0, n_port = 0, n_flags = 0, n_src = 0;

@@ -253,8 +253,9 @@ export class DtlsListener {
     this.rx = this.batchReceive ? UdpBatchReceiver.create(sock, { pktinfo }) : null;
     this.sourced = pktinfo && this.batch?.pktinfo === true && this.rx?.pktinfo === true;
     this.main = { sock, batch: this.batch, rx: this.rx, peer: null };
+    // info, not warn: only clients that use another local address (a VIP) are affected.
     if (pktinfo && !this.sourced)
-      this.log.warn(
+      this.log.info(
         { sendmmsg: this.batch !== null, recvmmsg: this.rx !== null },
         'DTLS replies leave from the address routing picks: clients that reach this gateway through another local address (a VIP) stay on TLS; needs batched receive and the native addon, or listen on that address',
       );
