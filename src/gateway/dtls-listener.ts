@@ -33,8 +33,8 @@
  * it (an IP_PKTINFO cmsg on sendmmsg, udp-batch.ts). Workers > 1: a peer's connected socket is
  * bound to that address (dtls-handoff.ts). SSLGATE_UDP_PKTINFO=0 turns this off (the old
  * routing-chosen source); it is off anyway when the socket is bound to one address (the kernel
- * sends from it) and, with a warning, when batched receive is off (dgram does not expose the
- * destination).
+ * sends from it) and, with a line in the log, when batched receive is off (dgram does not expose
+ * the destination).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
@@ -537,7 +537,7 @@ export class DtlsListener {
         this.hooks.onHandshake?.(session, info.suiteName, 'ok');
         this.promote(assoc);
         d.info = info;
-        // local: the address the replies leave from, when not the routing choice (VIP, secondary address)
+        // local: the address the replies leave from (the one the ClientHello came to), when set per datagram
         const from = src !== 0 ? ipv4FromInt(src) : undefined;
         this.log.info({ session: session.id, user: session.user, peer: key, local: from, dtls: info.suiteName, mode: info.mode }, 'DTLS up');
       },
