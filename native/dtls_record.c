@@ -36,10 +36,12 @@
  *         supplies type, version, epoch and seq; version and epoch must equal the opener's.
  *         The replay window is updated only after authentication succeeded (RFC 6347 §4.1.2.6).
  *     .plaintextOffset (get)
- *   sendBatch(fd, slab, offsets, lens, addrs, ports, count, flags) -> datagrams consumed
+ *   sendBatch(fd, slab, offsets, lens, addrs, ports, count, flags[, srcs]) -> datagrams consumed
  *       sendmmsg(2) to IPv4 peers (addrs: host-order Uint32Array, ports: Uint32Array), with
  *       UDP GSO for runs of equal-sized datagrams to one peer while flags[0] & 1. Stops at
  *       EAGAIN (the return value says where); other errors drop that message's datagrams.
+ *       srcs (optional Uint32Array, host order): a non-zero srcs[i] is datagram i's source
+ *       address (an IP_PKTINFO control message, ip(7)), for a socket bound to 0.0.0.0.
  *   UdpPoller, setSocketBuffers, rxLayout, groSegment: batched UDP receive, see native/udp_rx.c.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA*_Init/Update/Final: allocation-free HMAC states */
@@ -662,6 +664,12 @@ static napi_value opener_open(napi_env env, napi_callback_info info) {
 #define GSO_MAX_BYTES 61440 /* well under 64 KiB minus headers */
 #define FLAG_GSO 1u
 
+/* Control data of one sent message: UDP_SEGMENT (u16) and IP_PKTINFO, each optional. */
+typedef union {
+  char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+  struct cmsghdr align;
+} TxControl;
+
 /*
  * sendBatch(fd, slab, offsets, lens, addrs, ports, count, flags) -> datagrams consumed
  *
@@ -673,21 +681,34 @@ static napi_value opener_open(napi_env env, napi_callback_info info) {
  * the caller keeps it cleared; that run is resent as plain datagrams.
  * Stops at EAGAIN (socket buffer full; the return value says how far it got). Any other error
  * drops the datagram(s) of that one message and goes on.
+ *
+ * srcs (optional, 9th argument): srcs[i] != 0 sends datagram i from that local address: an
+ * IP_PKTINFO cmsg with ipi_spec_dst = srcs[i] and ipi_ifindex = 0 ("used as the local source
+ * address for the routing table lookup", ip(7)). A GSO run never mixes sources. A source that
+ * is not local (any more: a VIP that moved to another node) fails the route lookup with
+ * ENETUNREACH: that message is dropped like any refused one, GSO stays on.
  */
 static napi_value send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 8, slab_len = 0, n_off = 0, n_len = 0, n_addr = 0, n_port = 0, n_flags = 0;
-  napi_value argv[8], res;
+  size_t argc = 9, slab_len = 0, n_off = 0, n_len = 0, n_addr = 0, n_port = 0, n_flags = 0, n_src = 0;
+  napi_value argv[9], res;
   uint8_t *slab;
-  uint32_t fd, count, *offs, *lens, *addrs, *ports, *flags;
+  uint32_t fd, count, *offs, *lens, *addrs, *ports, *flags, *srcs = NULL;
+  napi_valuetype st = napi_undefined;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 8 || !get_u32(env, argv[0], &fd) || !get_bytes(env, argv[1], &slab, &slab_len) ||
       !get_u32_array(env, argv[2], &offs, &n_off) || !get_u32_array(env, argv[3], &lens, &n_len) ||
       !get_u32_array(env, argv[4], &addrs, &n_addr) || !get_u32_array(env, argv[5], &ports, &n_port) ||
       !get_u32(env, argv[6], &count) || !get_u32_array(env, argv[7], &flags, &n_flags) || n_flags < 1) {
-    napi_throw_type_error(env, NULL, "sendBatch(fd, slab, offsets, lens, addrs, ports: Uint32Array, count, flags: Uint32Array(1))");
+    napi_throw_type_error(env, NULL, "sendBatch(fd, slab, offsets, lens, addrs, ports: Uint32Array, count, flags: Uint32Array(1)[, srcs: Uint32Array])");
     return NULL;
   }
-  if (count > n_off || count > n_len || count > n_addr || count > n_port) {
+  /* srcs: optional (older callers pass 8 arguments); undefined or null = no source addresses */
+  if (argc >= 9 && (napi_typeof(env, argv[8], &st) != napi_ok ||
+                    (st != napi_undefined && st != napi_null && !get_u32_array(env, argv[8], &srcs, &n_src)))) {
+    napi_throw_type_error(env, NULL, "sendBatch: srcs must be a Uint32Array");
+    return NULL;
+  }
+  if (count > n_off || count > n_len || count > n_addr || count > n_port || (srcs != NULL && count > n_src)) {
     napi_throw_range_error(env, NULL, "sendBatch: count > array length");
     return NULL;
   }
@@ -701,10 +722,7 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   struct iovec iov[MAX_MMSG];
   struct sockaddr_in sa[MAX_MMSG];
   uint32_t segs[MAX_MMSG]; /* datagrams in each message */
-  union {
-    char buf[CMSG_SPACE(sizeof(uint16_t))];
-    struct cmsghdr align;
-  } ctl[MAX_MMSG];
+  TxControl ctl[MAX_MMSG];
   uint32_t done = 0;
   while (done < count) {
     /* Build up to MAX_MMSG datagrams into messages (one per GSO run, else one per datagram). */
@@ -715,7 +733,7 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       if (gso) {
         /* extend the run: same peer, previous one full size, this one not longer */
         while (i + n < count && d + n < MAX_MMSG && n < GSO_MAX_SEGS && addrs[i + n] == addrs[i] &&
-               ports[i + n] == ports[i] && lens[i + n - 1] == lens[i] && lens[i + n] <= lens[i] && lens[i + n] > 0 &&
+               ports[i + n] == ports[i] && (srcs == NULL || srcs[i + n] == srcs[i]) && lens[i + n - 1] == lens[i] && lens[i + n] <= lens[i] && lens[i + n] > 0 &&
                bytes + lens[i + n] <= GSO_MAX_BYTES) {
           bytes += lens[i + n];
           n++;
@@ -734,16 +752,33 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       msgs[k].msg_hdr.msg_namelen = sizeof sa[k];
       msgs[k].msg_hdr.msg_iov = &iov[d];
       msgs[k].msg_hdr.msg_iovlen = n;
-      if (n > 1) {
+      uint32_t src = srcs != NULL ? srcs[i] : 0;
+      if (n > 1 || src != 0) {
+        size_t used = 0;
+        char *p = ctl[k].buf;
         memset(&ctl[k], 0, sizeof ctl[k]);
-        msgs[k].msg_hdr.msg_control = ctl[k].buf;
-        msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[k].msg_hdr);
-        cm->cmsg_level = SOL_UDP;
-        cm->cmsg_type = UDP_SEGMENT;
-        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t size = (uint16_t)lens[i];
-        memcpy(CMSG_DATA(cm), &size, sizeof size);
+        if (n > 1) {
+          struct cmsghdr *cm = (struct cmsghdr *)p;
+          cm->cmsg_level = SOL_UDP;
+          cm->cmsg_type = UDP_SEGMENT;
+          cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+          uint16_t size = (uint16_t)lens[i];
+          memcpy(CMSG_DATA(cm), &size, sizeof size);
+          used += CMSG_SPACE(sizeof(uint16_t));
+        }
+        if (src != 0) {
+          struct cmsghdr *cm = (struct cmsghdr *)(p + used);
+          cm->cmsg_level = IPPROTO_IP;
+          cm->cmsg_type = IP_PKTINFO;
+          cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+          struct in_pktinfo pi;
+          memset(&pi, 0, sizeof pi);
+          pi.ipi_spec_dst.s_addr = htonl(src);
+          memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+          used += CMSG_SPACE(sizeof(struct in_pktinfo));
+        }
+        msgs[k].msg_hdr.msg_control = p;
+        msgs[k].msg_hdr.msg_controllen = used;
       }
       segs[k++] = n;
       d += n;

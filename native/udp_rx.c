@@ -19,12 +19,16 @@
  *       request). SO_RCVBUFFORCE/SO_SNDBUFFORCE first (CAP_NET_ADMIN: works while the network
  *       process is still root, before the drop), else SO_RCVBUF/SO_SNDBUF (capped by
  *       net.core.rmem_max / wmem_max).
- *   new UdpPoller(fd, slab, slot, nmsgs, offs, lens, addrs, ports, stats: Float64Array(4), gro, cb)
- *       .start() .stop() .close() .gro (whether UDP_GRO is on)
+ *   new UdpPoller(fd, slab, slot, nmsgs, offs, lens, addrs, ports, stats: Float64Array(4), gro, cb[, locals])
+ *       .start() .stop() .close() .gro (whether UDP_GRO is on) .pktinfo (whether IP_PKTINFO is on)
  *       cb(count > 0) per batch: datagram i = slab[offs[i], offs[i]+lens[i]) from addrs[i]:ports[i]
  *       (IPv4, host order); cb(-errno) once on a hard error. offs/lens/addrs/ports hold
  *       nmsgs*64 entries (GRO: at most 64 segments per message).
  *       stats: [datagrams, recvmmsg calls that returned data, dropped (cut, bad cmsg), GRO messages]
+ *       locals (optional Uint32Array, nmsgs*64 entries): turns IP_PKTINFO on for the socket and
+ *       receives datagram i's destination address (host order; 0 = not known) in locals[i], so
+ *       a socket bound to 0.0.0.0 can answer from the address each peer sent to (a VIP, a
+ *       secondary address) rather than the one routing picks (ip(7), IP_PKTINFO).
  *   rxLayout(lens, segs: Int32Array, flags, n, slot, offs, outLens, count) -> [datagrams, dropped]
  *   groSegment(control: Buffer, msgFlags) -> int       (test entry points for udp_rx_layout.h)
  */
@@ -112,7 +116,8 @@ static napi_value set_socket_buffers(napi_env env, napi_callback_info info) {
 /* ---------------------------------------------------------------- poller */
 
 typedef union {
-  char buf[CMSG_SPACE(sizeof(int)) * 2]; /* UDP_GRO (int); room for one unexpected cmsg */
+  /* UDP_GRO (int), IP_PKTINFO; room for one unexpected cmsg */
+  char buf[CMSG_SPACE(sizeof(int)) * 2 + CMSG_SPACE(sizeof(struct in_pktinfo))];
   struct cmsghdr align;
 } RxControl;
 
@@ -122,11 +127,12 @@ typedef struct {
   int fd; /* our dup of the socket */
   uint8_t *slab;
   uint32_t *offs, *lens, *addrs, *ports;
+  uint32_t *locals; /* NULL: IP_PKTINFO not asked for */
   double *stats;
   uint32_t slot, nmsgs, room;
   bool gro;
   napi_ref self_ref; /* weak while stopped, strong while started */
-  napi_ref slab_ref, offs_ref, lens_ref, addrs_ref, ports_ref, stats_ref, cb_ref;
+  napi_ref slab_ref, offs_ref, lens_ref, addrs_ref, ports_ref, stats_ref, cb_ref, locals_ref;
   napi_async_context actx;
   napi_async_cleanup_hook_handle cleanup;
   uint32_t err_restarts;
@@ -140,7 +146,7 @@ typedef struct {
 } UdpPoller;
 
 static void rx_release_js(UdpPoller *t) {
-  napi_ref *refs[] = {&t->slab_ref, &t->offs_ref, &t->lens_ref, &t->addrs_ref, &t->ports_ref, &t->stats_ref, &t->cb_ref};
+  napi_ref *refs[] = {&t->slab_ref, &t->offs_ref, &t->lens_ref, &t->addrs_ref, &t->ports_ref, &t->stats_ref, &t->cb_ref, &t->locals_ref};
   for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
     if (*refs[i]) { napi_delete_reference(t->env, *refs[i]); *refs[i] = NULL; }
 }
@@ -247,6 +253,7 @@ static void rx_on_poll(uv_poll_t *h, int status, int events) {
       x->flags = (uint32_t)mh->msg_flags;
       x->seg = rx_gro_segment(mh);
       if (x->seg > 0 && (uint32_t)x->seg < x->len) gro_msgs++;
+      x->local = t->locals != NULL ? rx_pktinfo_local(mh) : 0;
       if (mh->msg_namelen >= sizeof(struct sockaddr_in) && t->from[m].sin_family == AF_INET) {
         x->addr = ntohl(t->from[m].sin_addr.s_addr);
         x->port = ntohs(t->from[m].sin_port);
@@ -254,7 +261,7 @@ static void rx_on_poll(uv_poll_t *h, int status, int events) {
         x->seg = -1; /* not IPv4: the JS side cannot name the peer; drop */
       }
     }
-    RxLayoutResult lr = rx_layout(t->rx, (uint32_t)r, t->slot, t->offs, t->lens, t->addrs, t->ports, t->room);
+    RxLayoutResult lr = rx_layout(t->rx, (uint32_t)r, t->slot, t->offs, t->lens, t->addrs, t->ports, t->locals, t->room);
     count = lr.datagrams;
     t->stats[0] += lr.datagrams;
     t->stats[1] += 1;
@@ -276,11 +283,12 @@ static void rx_on_poll(uv_poll_t *h, int status, int events) {
 }
 
 static napi_value rx_new(napi_env env, napi_callback_info info) {
-  size_t argc = 11, slab_len = 0, n_offs = 0, n_lens = 0, n_addrs = 0, n_ports = 0, n_stats = 0;
-  napi_value argv[11], self;
+  size_t argc = 12, slab_len = 0, n_offs = 0, n_lens = 0, n_addrs = 0, n_ports = 0, n_stats = 0, n_locals = 0;
+  napi_value argv[12], self;
   uint32_t fd, slot, nmsgs;
   uint8_t *slab;
-  void *offs, *lens, *addrs, *ports, *stats;
+  void *offs, *lens, *addrs, *ports, *stats, *locals = NULL;
+  napi_valuetype lt = napi_undefined;
   bool gro = false;
   napi_valuetype cbt;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
@@ -289,14 +297,20 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
       !rx_typed(env, argv[5], napi_uint32_array, &lens, &n_lens) || !rx_typed(env, argv[6], napi_uint32_array, &addrs, &n_addrs) ||
       !rx_typed(env, argv[7], napi_uint32_array, &ports, &n_ports) || !rx_typed(env, argv[8], napi_float64_array, &stats, &n_stats) ||
       napi_get_value_bool(env, argv[9], &gro) != napi_ok || napi_typeof(env, argv[10], &cbt) != napi_ok || cbt != napi_function) {
-    napi_throw_type_error(env, NULL, "UdpPoller(fd, slab, slot, nmsgs, offs, lens, addrs, ports, stats: Float64Array(4), gro, cb)");
+    napi_throw_type_error(env, NULL, "UdpPoller(fd, slab, slot, nmsgs, offs, lens, addrs, ports, stats: Float64Array(4), gro, cb[, locals])");
+    return NULL;
+  }
+  /* locals: optional (older callers pass 11 arguments); undefined or null = no IP_PKTINFO */
+  if (argc >= 12 && (napi_typeof(env, argv[11], &lt) != napi_ok ||
+                     (lt != napi_undefined && lt != napi_null && !rx_typed(env, argv[11], napi_uint32_array, &locals, &n_locals)))) {
+    napi_throw_type_error(env, NULL, "UdpPoller: locals must be a Uint32Array");
     return NULL;
   }
   uint32_t room = nmsgs * RX_MAX_SEGS;
   if (nmsgs == 0 || nmsgs > RX_MAX_MSGS || slot == 0 || slot > 65536 || slab_len / slot < nmsgs || n_offs < room ||
-      n_lens < room || n_addrs < room || n_ports < room || n_stats < 4) {
+      n_lens < room || n_addrs < room || n_ports < room || n_stats < 4 || (locals != NULL && n_locals < room)) {
     napi_throw_range_error(env, NULL, "UdpPoller: need 0 < nmsgs <= 64, 0 < slot <= 65536, slab >= nmsgs*slot, "
-                                      "offs/lens/addrs/ports >= nmsgs*64 entries, stats >= 4");
+                                      "offs/lens/addrs/ports/locals >= nmsgs*64 entries, stats >= 4");
     return NULL;
   }
   int dupfd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
@@ -312,8 +326,17 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
     int on = 1;
     gro = setsockopt(dupfd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
   }
+  bool pktinfo = false;
+  if (locals != NULL) {
+    /* A property of the socket (shared with dgram's fd): dgram's own reader passes no control
+       buffer, so it is not affected. */
+    int on = 1;
+    pktinfo = setsockopt(dupfd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) == 0;
+    if (!pktinfo) locals = NULL;
+  }
   UdpPoller *t = calloc(1, sizeof *t);
   if (!t) { close(dupfd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  t->locals = locals;
   t->env = env;
   t->fd = dupfd;
   t->slab = slab;
@@ -344,6 +367,8 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   napi_value jgro;
   CHECK(env, napi_get_boolean(env, gro, &jgro));
   CHECK(env, napi_set_named_property(env, self, "gro", jgro));
+  CHECK(env, napi_get_boolean(env, pktinfo, &jgro));
+  CHECK(env, napi_set_named_property(env, self, "pktinfo", jgro));
   CHECK(env, napi_create_reference(env, self, 0, &t->self_ref));
   CHECK(env, napi_create_reference(env, argv[1], 1, &t->slab_ref));
   CHECK(env, napi_create_reference(env, argv[4], 1, &t->offs_ref));
@@ -352,6 +377,7 @@ static napi_value rx_new(napi_env env, napi_callback_info info) {
   CHECK(env, napi_create_reference(env, argv[7], 1, &t->ports_ref));
   CHECK(env, napi_create_reference(env, argv[8], 1, &t->stats_ref));
   CHECK(env, napi_create_reference(env, argv[10], 1, &t->cb_ref));
+  if (locals != NULL) CHECK(env, napi_create_reference(env, argv[11], 1, &t->locals_ref));
   CHECK(env, napi_add_async_cleanup_hook(env, rx_on_env_cleanup, t, &t->cleanup));
   return self;
 }
@@ -428,8 +454,9 @@ static napi_value rx_layout_js(napi_env env, napi_callback_info info) {
     msgs[i].flags = ((uint32_t *)flags)[i] ? (((uint32_t *)flags)[i] & 1 ? MSG_TRUNC : 0) | (((uint32_t *)flags)[i] & 2 ? MSG_CTRUNC : 0) : 0;
     msgs[i].addr = i;
     msgs[i].port = i;
+    msgs[i].local = 0;
   }
-  RxLayoutResult r = rx_layout(msgs, n, slot, offs, olens, addrs, ports, room);
+  RxLayoutResult r = rx_layout(msgs, n, slot, offs, olens, addrs, ports, NULL, room);
   CHECK(env, napi_create_uint32(env, r.datagrams, &a));
   CHECK(env, napi_create_uint32(env, r.dropped, &b));
   CHECK(env, napi_create_array_with_length(env, 2, &res));

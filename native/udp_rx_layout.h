@@ -11,6 +11,7 @@
 #ifndef SSLGATE_UDP_RX_LAYOUT_H
 #define SSLGATE_UDP_RX_LAYOUT_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,6 +30,7 @@ typedef struct {
   uint32_t flags; /* msg_flags (MSG_TRUNC, MSG_CTRUNC) */
   uint32_t addr;  /* IPv4, host order */
   uint32_t port;
+  uint32_t local; /* the datagram's destination (IP_PKTINFO), host order; 0 = not known */
 } RxMsg;
 
 typedef struct {
@@ -59,15 +61,36 @@ static inline int32_t rx_gro_segment(const struct msghdr *mh) {
 }
 
 /*
- * Messages msgs[0..n) in slots of `slot` bytes -> datagrams in offs/lens/addrs/ports (room
- * entries). A message is dropped (counted) when it was cut (MSG_TRUNC: larger than the slot) or
+ * The local address a received message was sent to, from its IP_PKTINFO control message (ip(7):
+ * ipi_spec_dst is "the local address of the packet", which for a unicast datagram is its
+ * destination; the kernel's ipv4_pktinfo_prepare / fib_compute_spec_dst), host order; 0 when
+ * absent (IP_PKTINFO off) or unreadable. A cut or malformed control area gives 0 here and is
+ * caught by rx_gro_segment (which drops the message).
+ */
+static inline uint32_t rx_pktinfo_local(const struct msghdr *mh) {
+  if (mh->msg_control == NULL || mh->msg_controllen < sizeof(struct cmsghdr)) return 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c != NULL; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+    if (c->cmsg_len < sizeof(struct cmsghdr) ||
+        (size_t)((const char *)c - (const char *)mh->msg_control) + c->cmsg_len > mh->msg_controllen)
+      return 0;
+    if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO || c->cmsg_len < CMSG_LEN(sizeof(struct in_pktinfo))) continue;
+    struct in_pktinfo pi;
+    memcpy(&pi, CMSG_DATA(c), sizeof pi);
+    return ntohl(pi.ipi_spec_dst.s_addr);
+  }
+  return 0;
+}
+
+/*
+ * Messages msgs[0..n) in slots of `slot` bytes -> datagrams in offs/lens/addrs/ports (and
+ * locals, when not NULL) (room entries). A message is dropped (counted) when it was cut (MSG_TRUNC: larger than the slot) or
  * its cmsg was unreadable (seg < 0); a GRO message is split at `seg` bytes. An empty datagram is
  * delivered as one of length 0, as dgram would (the listener counts it as garbage). When
  * the output is full the rest is dropped and counted: the caller sizes `room` so that this
  * cannot happen with what the kernel produces (at most 64 segments per GRO message).
  */
 static inline RxLayoutResult rx_layout(const RxMsg *msgs, uint32_t n, uint32_t slot, uint32_t *offs, uint32_t *lens,
-                                       uint32_t *addrs, uint32_t *ports, uint32_t room) {
+                                       uint32_t *addrs, uint32_t *ports, uint32_t *locals, uint32_t room) {
   RxLayoutResult r = {0, 0};
   for (uint32_t m = 0; m < n; m++) {
     const RxMsg *x = &msgs[m];
@@ -88,6 +111,7 @@ static inline RxLayoutResult rx_layout(const RxMsg *msgs, uint32_t n, uint32_t s
       lens[k] = x->len - at < seg ? x->len - at : seg;
       addrs[k] = x->addr;
       ports[k] = x->port;
+      if (locals != NULL) locals[k] = x->local;
       at += seg;
     } while (at < x->len);
   }

@@ -23,6 +23,18 @@
  *     it retransmits its flight at 1 s, 2 s, 4 s meanwhile, so a spoofed ClientHello is answered
  *     with a few small flights at most: no useful reflection).
  * A ClientHello naming another session on an address that has a live association is refused.
+ *
+ * Source addresses: on a socket bound to 0.0.0.0 the kernel picks a reply's source by routing,
+ * which is not the address a client sent to when that is a VIP (keepalived) or a secondary
+ * address; openconnect's UDP socket is connect()ed to the address it sent to, so it drops such
+ * replies and stays on TLS. So the port's socket learns each datagram's destination (IP_PKTINFO,
+ * batched receive only: udp-rx-batch.ts), an association keeps the one its first ClientHello
+ * came to (`local`), and everything sent to that peer (handshake flights, data, DPD) leaves from
+ * it (an IP_PKTINFO cmsg on sendmmsg, udp-batch.ts). Workers > 1: a peer's connected socket is
+ * bound to that address (dtls-handoff.ts). SSLGATE_UDP_PKTINFO=0 turns this off (the old
+ * routing-chosen source); it is off anyway when the socket is bound to one address (the kernel
+ * sends from it) and, with a line in the log, when batched receive is off (dgram does not expose
+ * the destination).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
@@ -31,6 +43,7 @@ import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { recordBackend } from '../os/dtls-record-addon.js';
 import { UdpBatchSender, ipv4ToInt, markConnected } from '../os/udp-batch.js';
 import { UdpBatchReceiver, enlargeSocketBuffers, ipv4FromInt } from '../os/udp-rx-batch.js';
+import { envFlagOn } from '../os/env-flag.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import { LivePeers } from './dtls-live-peers.js';
@@ -54,8 +67,11 @@ interface UdpPort {
 export interface DtlsWorkerHooks {
   /** a CONNECT offered DTLS with this id here (up), or its tunnel ended (down) */
   idChanged(idHex: string, up: boolean): void;
-  /** a ClientHello naming an id this worker does not know, on the unconnected socket: maybe another worker's */
-  foreignHello(idHex: string, msg: Buffer, address: string, port: number): void;
+  /**
+   * a ClientHello naming an id this worker does not know, on the unconnected socket: maybe another
+   * worker's. `local`: the address it was sent to (host order; 0 = not known), for the peer socket's bind.
+   */
+  foreignHello(idHex: string, msg: Buffer, address: string, port: number, local: number): void;
   /** a peer socket adopted from the privileged process was closed */
   peerClosed(address: string, port: number): void;
 }
@@ -71,6 +87,8 @@ interface Association {
   /** the address as a host-order integer (-1: IPv6) and the port, for the batched receive index */
   readonly addrInt: number;
   readonly port: number;
+  /** the local address its first ClientHello was sent to (host order), its replies' source; 0 = routing picks */
+  readonly local: number;
   /** false while its handshake runs (pending), true once it is the session's association */
   live: boolean;
   /** the socket it sends on */
@@ -183,6 +201,8 @@ export class DtlsListener {
   private readonly failLog = new Map<SessionTunnel, { at: number; quiet: number }>();
   /** Batched receive (recvmmsg + GRO, os/udp-rx-batch.ts); null: dgram 'message' events. */
   private rx: UdpBatchReceiver | null = null;
+  /** replies leave from the address each peer sent to (see the file header): send and receive sides both can */
+  private sourced = false;
   private readonly limits: DtlsHandshakeLimits;
   private readonly batchReceive: boolean;
 
@@ -227,9 +247,18 @@ export class DtlsListener {
     });
     this.socket = sock;
     const bufs = enlargeSocketBuffers(sock, SOCKET_BUFFER);
-    this.batch = UdpBatchSender.create(sock);
-    this.rx = this.batchReceive ? UdpBatchReceiver.create(sock) : null;
+    // Bound to one address, the kernel sends from it: no control data (and no cost) needed.
+    const pktinfo = host === '0.0.0.0' && envFlagOn('SSLGATE_UDP_PKTINFO');
+    this.batch = UdpBatchSender.create(sock, { pktinfo });
+    this.rx = this.batchReceive ? UdpBatchReceiver.create(sock, { pktinfo }) : null;
+    this.sourced = pktinfo && this.batch?.pktinfo === true && this.rx?.pktinfo === true;
     this.main = { sock, batch: this.batch, rx: this.rx, peer: null };
+    // info, not warn: only clients that use another local address (a VIP) are affected.
+    if (pktinfo && !this.sourced)
+      this.log.info(
+        { sendmmsg: this.batch !== null, recvmmsg: this.rx !== null },
+        'DTLS replies leave from the address routing picks: clients that reach this gateway through another local address (a VIP) stay on TLS; needs batched receive and the native addon, or listen on that address',
+      );
     this.rx?.start(this.onBatch, (err) => this.log.error({ err: err.message }, 'DTLS socket error'));
     this.log.info(
       {
@@ -238,6 +267,7 @@ export class DtlsListener {
         gso: this.batch?.gso ?? false,
         recvmmsg: this.rx !== null,
         gro: this.rx?.gro ?? false,
+        pktinfo: this.sourced,
         rcvbuf: bufs?.rcvbuf,
       },
       'DTLS data path',
@@ -356,7 +386,9 @@ export class DtlsListener {
    * does not matter here: onMessage hands it only handshake datagrams (isHandshakeDatagram),
    * never one that starts with an application_data record.
    */
-  private readonly onBatch = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void => {
+  private readonly onBatch = (
+    slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number, locals: Uint32Array | null,
+  ): void => {
     // The counters: the port socket's receiver plus (workers > 1) the peer sockets' shared one.
     const st = this.rx?.stats;
     const ps = this.rxStats;
@@ -366,13 +398,15 @@ export class DtlsListener {
     const router = this.router;
     router.beginClientBatch(slab);
     try {
-      this.dispatchBatch(slab, offs, lens, addrs, ports, count);
+      this.dispatchBatch(slab, offs, lens, addrs, ports, count, locals);
     } finally {
       router.endClientBatch();
     }
   };
 
-  private dispatchBatch(slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number): void {
+  private dispatchBatch(
+    slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number, locals: Uint32Array | null,
+  ): void {
     for (let i = 0; i < count && this.open; i++) {
       const off = offs[i]!;
       const end = off + lens[i]!;
@@ -381,19 +415,20 @@ export class DtlsListener {
       const a = this.live.findInt(addr, port);
       if (a === null || end === off || slab[off] !== APP_DATA) {
         this.router.flushClientQueue(); // keep the order of packets written to the TUN
-        this.onMessage(Buffer.from(slab.subarray(off, end)), { address: ipv4FromInt(addr), port });
+        this.onMessage(Buffer.from(slab.subarray(off, end)), { address: ipv4FromInt(addr), port }, locals !== null ? locals[i]! : 0);
         continue;
       }
       this.counters.rxDatagrams++;
       a.channel.handleDatagramAt(slab, off, end);
       if (a.channel.counters.lastDrop === 'new-handshake') {
         a.channel.counters.lastDrop = null;
-        this.startHandshake(Buffer.from(slab.subarray(off, end)), a.key, { address: a.address, port }, a);
+        this.startHandshake(Buffer.from(slab.subarray(off, end)), a.key, { address: a.address, port }, a, locals !== null ? locals[i]! : a.local);
       }
     }
   }
 
-  private readonly onMessage = (msg: Buffer, rinfo: { address: string; port: number }): void => {
+  /** `local`: the address the datagram was sent to (host order), 0 when not known (dgram's 'message' path). */
+  private readonly onMessage = (msg: Buffer, rinfo: { address: string; port: number }, local = 0): void => {
     this.counters.rxDatagrams++;
     // Per-packet fast path: the same peer as last time, without building its key.
     const a = this.live.find(rinfo.address, rinfo.port);
@@ -411,7 +446,7 @@ export class DtlsListener {
       a.channel.handleDatagram(msg);
       if (a.channel.counters.lastDrop === 'new-handshake') {
         a.channel.counters.lastDrop = null;
-        this.startHandshake(msg, key, rinfo, a);
+        this.startHandshake(msg, key, rinfo, a, local || a.local);
       }
       return;
     }
@@ -422,17 +457,17 @@ export class DtlsListener {
       p.channel.handleDatagram(msg);
       return;
     }
-    this.startHandshake(msg, key, rinfo, null);
+    this.startHandshake(msg, key, rinfo, null, local);
   };
 
-  private startHandshake(msg: Buffer, key: string, rinfo: { address: string; port: number }, liveHere: Association | null): void {
+  private startHandshake(msg: Buffer, key: string, rinfo: { address: string; port: number }, liveHere: Association | null, local: number): void {
     const id = peekClientHelloSessionId(msg);
     const entry = id ? this.byId.get(id.toString('hex')) : undefined;
     const d = entry?.tunnel.dtls;
     if (!entry && id && id.length > 0 && this.workers && liveHere === null && !this.peers.has(key)) {
       // Perhaps another worker's session: the privileged process knows whose (worker-messages.ts).
       this.counters.forwardedHellos++;
-      this.workers.foreignHello(id.toString('hex'), msg, rinfo.address, rinfo.port);
+      this.workers.foreignHello(id.toString('hex'), msg, rinfo.address, rinfo.port, this.sourced ? local : 0);
       return;
     }
     if (!entry || !d || !entry.tunnel.cstp.isOpen) {
@@ -470,13 +505,26 @@ export class DtlsListener {
       return;
     }
     const sock = udp.sock;
+    // The port's socket answers from the address the peer sent to (file header); a peer's
+    // connected socket is bound to it already.
+    const src = udp.peer === null && this.sourced ? local : 0;
+    const sink = udp.batch?.sinkFor(rinfo.address, rinfo.port, src) ?? null;
+    const batch = udp.batch;
     let assoc: Association;
     const channel: DtlsChannel = new DtlsChannel({
       endpoint,
       role: 'gateway',
-      // A peer's connected socket takes no address (dgram and libuv refuse one).
-      send: udp.peer === null ? (dgram) => sock.send(dgram, rinfo.port, rinfo.address) : (dgram) => sock.send(dgram),
-      sink: udp.batch?.sinkFor(rinfo.address, rinfo.port) ?? null,
+      // A peer's connected socket takes no address (dgram and libuv refuse one). Datagrams that
+      // need a source address go through the batch (dgram cannot set one), in order with data.
+      send:
+        udp.peer !== null
+          ? (dgram) => sock.send(dgram)
+          : src !== 0 && sink !== null && batch !== null
+            ? (dgram) => {
+                if (!batch.queueCopy(sink, dgram)) sock.send(dgram, rinfo.port, rinfo.address);
+              }
+            : (dgram) => sock.send(dgram, rinfo.port, rinfo.address),
+      sink,
       dpd: this.hooks.dpd(),
       keepalive: 0,
       onPacket: (buf, start, end) => {
@@ -489,11 +537,13 @@ export class DtlsListener {
         this.hooks.onHandshake?.(session, info.suiteName, 'ok');
         this.promote(assoc);
         d.info = info;
-        this.log.info({ session: session.id, user: session.user, peer: key, dtls: info.suiteName, mode: info.mode }, 'DTLS up');
+        // local: the address the replies leave from (the one the ClientHello came to), when set per datagram
+        const from = src !== 0 ? ipv4FromInt(src) : undefined;
+        this.log.info({ session: session.id, user: session.user, peer: key, local: from, dtls: info.suiteName, mode: info.mode }, 'DTLS up');
       },
       onClose: (why) => this.onAssociationClosed(assoc, why),
     });
-    assoc = { session, tunnel, d, channel, key, address: rinfo.address, addrInt: ipv4ToInt(rinfo.address), port: rinfo.port, live: false, udp };
+    assoc = { session, tunnel, d, channel, key, address: rinfo.address, addrInt: ipv4ToInt(rinfo.address), port: rinfo.port, local: src, live: false, udp };
     this.counters.handshakesStarted++;
     this.log.debug({ session: session.id, peer: key, rekey: liveHere !== null }, 'DTLS handshake started');
     this.pending.set(key, assoc);

@@ -39,6 +39,8 @@ export interface DtlsAddon {
   sendBatch(
     fd: number, slab: Buffer, offsets: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number,
     flags: Uint32Array,
+    /** optional: non-zero srcs[i] = datagram i's source address (IP_PKTINFO), host order */
+    srcs?: Uint32Array,
   ): number;
 }
 

@@ -10,6 +10,13 @@
  * using `dgram.send`.
  *
  * Channels write into it through a `DatagramSink` (one per peer, `sinkFor`).
+ *
+ * Source addresses (`create(socket, { pktinfo: true })`, the gateway's socket bound to 0.0.0.0):
+ * each sink may name the local address its datagrams go out from (the address the peer sent to,
+ * learnt by the receiver from IP_PKTINFO, udp-rx-batch.ts); sendmmsg attaches it as an
+ * IP_PKTINFO control message (ip(7)). Without it the kernel picks the source by routing, and a
+ * client that reached the gateway through a VIP or a secondary address (openconnect's UDP
+ * socket is connect()ed to that address) drops the reply.
  */
 import type { Socket } from 'node:dgram';
 import { nativeDtlsAddon, type DtlsAddon } from './dtls-record-addon.js';
@@ -115,8 +122,15 @@ export class UdpBatchSender {
   private readonly flags = new Uint32Array(1);
   private pendingAddr = 0;
   private pendingPort = 0;
+  private pendingSrc = 0;
+  /** per slot: the source address (host order, 0 = routing picks); null without `pktinfo` */
+  private readonly srcs: Uint32Array | null;
 
-  static create(socket: Socket, opts: { slot?: number; batch?: number } = {}): UdpBatchSender | null {
+  /**
+   * `pktinfo`: sinks may carry a source address (see the file header). Only for a socket bound to
+   * a wildcard address: a socket bound to one address sends from it anyway.
+   */
+  static create(socket: Socket, opts: { slot?: number; batch?: number; pktinfo?: boolean } = {}): UdpBatchSender | null {
     const a = nativeDtlsAddon();
     if (!a || process.platform !== 'linux') return null;
     let family: string;
@@ -129,7 +143,7 @@ export class UdpBatchSender {
     const handle = state?.handle;
     const fd = udpSocketFd(socket);
     if (!state || !handle || fd < 0 || family !== 'IPv4') return null;
-    return new UdpBatchSender(a, socket, state, handle, fd, opts.slot ?? 2304, opts.batch ?? 64);
+    return new UdpBatchSender(a, socket, state, handle, fd, opts.slot ?? 2304, opts.batch ?? 64, opts.pktinfo ?? false);
   }
 
   private constructor(
@@ -140,7 +154,9 @@ export class UdpBatchSender {
     private readonly fd: number,
     readonly slot: number,
     readonly batch: number,
+    pktinfo: boolean,
   ) {
+    this.srcs = pktinfo ? new Uint32Array(batch) : null;
     this.slab = Buffer.allocUnsafe(slot * batch);
     this.offsets = new Uint32Array(batch);
     this.lens = new Uint32Array(batch);
@@ -161,19 +177,41 @@ export class UdpBatchSender {
     this.closed = true;
   }
 
-  /** A sink bound to one peer (one per association). */
-  sinkFor(address: string, port: number): DatagramSink | null {
+  /** Whether sinks' source addresses are used (created with `pktinfo`). */
+  get pktinfo(): boolean {
+    return this.srcs !== null;
+  }
+
+  /**
+   * A sink bound to one peer (one per association). `local` (host order; 0 = routing picks): the
+   * source address of its datagrams, used when the sender was created with `pktinfo`.
+   */
+  sinkFor(address: string, port: number, local = 0): DatagramSink | null {
     const addr = ipv4ToInt(address);
     if (addr < 0) return null;
-    return new PeerSink(this, addr, port);
+    return new PeerSink(this, addr, port, this.srcs !== null ? local >>> 0 : 0);
+  }
+
+  /**
+   * Queues a copy of `datagram` for `sink` (a sink of this sender), in order with its data
+   * records: for datagrams made outside the slab (handshake flights, DPD) that must carry the
+   * sink's source address. False when it does not fit a slot or the sender is closed.
+   */
+  queueCopy(sink: DatagramSink, datagram: Uint8Array): boolean {
+    const at = sink.reserve(datagram.length);
+    if (at < 0) return false;
+    this.slab.set(datagram, at);
+    sink.commit(datagram.length);
+    return true;
   }
 
   /** @internal PeerSink.reserve */
-  reserve(length: number, addr: number, port: number): number {
+  reserve(length: number, addr: number, port: number, src: number): number {
     if (length > this.slot || this.closed) return -1;
     if (this.count === this.batch) this.flush();
     this.pendingAddr = addr;
     this.pendingPort = port;
+    this.pendingSrc = src;
     return this.count * this.slot;
   }
 
@@ -183,6 +221,7 @@ export class UdpBatchSender {
     this.lens[i] = length;
     this.addrs[i] = this.pendingAddr;
     this.ports[i] = this.pendingPort;
+    if (this.srcs !== null) this.srcs[i] = this.pendingSrc;
     if (!this.scheduled) {
       this.scheduled = true;
       // A resolved promise's then() rather than queueMicrotask (which wraps every call in an
@@ -211,11 +250,16 @@ export class UdpBatchSender {
     this.counters.datagrams += n;
     let done: number;
     try {
-      done = this.addon.sendBatch(this.fd, this.slab, this.offsets, this.lens, this.addrs, this.ports, n, this.flags);
+      done =
+        this.srcs === null
+          ? this.addon.sendBatch(this.fd, this.slab, this.offsets, this.lens, this.addrs, this.ports, n, this.flags)
+          : this.addon.sendBatch(this.fd, this.slab, this.offsets, this.lens, this.addrs, this.ports, n, this.flags, this.srcs);
     } catch {
       done = 0;
     }
     // Socket buffer full: let libuv queue the rest (it waits for POLLOUT). Rare; allocation is fine.
+    // (dgram cannot set a source address: with pktinfo such a datagram leaves from the routing
+    // choice and a VIP client drops it, like a datagram lost to the full buffer.)
     // A connected socket (the client's) refuses an explicit destination: send without one.
     let connected = false;
     if (done < n) {
@@ -248,12 +292,13 @@ class PeerSink implements DatagramSink {
     private readonly sender: UdpBatchSender,
     private readonly addr: number,
     private readonly port: number,
+    private readonly src: number,
   ) {
     this.slab = sender.slab;
   }
 
   reserve(length: number): number {
-    return this.sender.reserve(length, this.addr, this.port);
+    return this.sender.reserve(length, this.addr, this.port, this.src);
   }
 
   commit(length: number): void {

@@ -11,17 +11,29 @@
  * (SSLGATE_UDP_RX_BATCH=0, or config `dtls: { batch-receive: false }`): then dgram's 'message'
  * path is used. SSLGATE_UDP_GRO=0 keeps batching but without UDP_GRO (4 KiB slots: a larger
  * datagram is dropped and counted; DTLS records are MTU-sized).
+ *
+ * `pktinfo` (the gateway's socket bound to 0.0.0.0): IP_PKTINFO on, and each datagram's
+ * destination address (the local address the peer sent to: a VIP, a secondary address) comes
+ * with the batch (`locals`), so the reply can leave from it (udp-batch.ts). dgram's 'message'
+ * path cannot tell (Node does not expose IP_PKTINFO): there the kernel picks the source.
  */
 import { envFlagOn } from './env-flag.js';
 import type { Socket } from 'node:dgram';
 import { nativeDtlsAddon } from './dtls-record-addon.js';
 import { udpSocketFd } from './udp-batch.js';
 
-/** Datagram i = slab[offs[i], offs[i] + lens[i]) from addrs[i] (IPv4, host order):ports[i]. Valid during the call only. */
-export type UdpBatchHandler = (slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number) => void;
+/**
+ * Datagram i = slab[offs[i], offs[i] + lens[i]) from addrs[i] (IPv4, host order):ports[i], sent to
+ * locals[i] (host order, 0 = not known; `locals` null without `pktinfo`). Valid during the call only.
+ */
+export type UdpBatchHandler = (
+  slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number, locals: Uint32Array | null,
+) => void;
 
 interface UdpPollerNative {
   readonly gro: boolean;
+  /** IP_PKTINFO on (undefined: an addon built before it) */
+  readonly pktinfo?: boolean;
   start(): void;
   stop(): void;
   close(): void;
@@ -31,7 +43,7 @@ interface UdpPollerNative {
 export interface UdpRxAddon {
   UdpPoller: new (
     fd: number, slab: Buffer, slot: number, nmsgs: number, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array,
-    ports: Uint32Array, stats: Float64Array, gro: boolean, cb: (count: number) => void,
+    ports: Uint32Array, stats: Float64Array, gro: boolean, cb: (count: number) => void, locals?: Uint32Array | null,
   ) => UdpPollerNative;
   setSocketBuffers(fd: number, bytes: number): [rcvbuf: number, sndbuf: number];
   rxLayout(
@@ -114,6 +126,8 @@ export class UdpBatchReceiver {
   private readonly lens: Uint32Array;
   private readonly addrs: Uint32Array;
   private readonly ports: Uint32Array;
+  /** destination addresses (IP_PKTINFO), or null */
+  private readonly locals: Uint32Array | null;
   private onBatch: UdpBatchHandler | null = null;
   private onError: ((err: Error) => void) | null = null;
   private closed = false;
@@ -123,7 +137,7 @@ export class UdpBatchReceiver {
    * dgram's 'message' events keep coming. `gro: false` reads one datagram per message (slots of
    * 4 KiB instead of 64 KiB).
    */
-  static create(socket: Socket, opts: { nmsgs?: number; gro?: boolean; shared?: boolean } = {}): UdpBatchReceiver | null {
+  static create(socket: Socket, opts: { nmsgs?: number; gro?: boolean; shared?: boolean; pktinfo?: boolean } = {}): UdpBatchReceiver | null {
     const a = udpRxAddon();
     if (!a || process.platform !== 'linux' || !batchReceiveAllowed()) return null;
     let family: string;
@@ -138,7 +152,7 @@ export class UdpBatchReceiver {
     const gro = opts.gro ?? envFlagOn('SSLGATE_UDP_GRO');
     let r: UdpBatchReceiver;
     try {
-      r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro, opts.shared ?? false);
+      r = new UdpBatchReceiver(a, fd, opts.nmsgs ?? (gro ? 32 : 64), gro, opts.shared ?? false, opts.pktinfo ?? false);
     } catch {
       return null; // dup or uv_poll_init failed (fd limit): dgram keeps reading
     }
@@ -150,7 +164,7 @@ export class UdpBatchReceiver {
   private readonly poller: UdpPollerNative;
   readonly slot: number;
 
-  private constructor(a: UdpRxAddon, fd: number, readonly nmsgs: number, gro: boolean, shared: boolean) {
+  private constructor(a: UdpRxAddon, fd: number, readonly nmsgs: number, gro: boolean, shared: boolean, pktinfo: boolean) {
     this.slot = gro ? GRO_SLOT : PLAIN_SLOT;
     const room = nmsgs * a.rxMaxSegments;
     const key = `${this.slot}/${nmsgs}/${room}`;
@@ -169,7 +183,15 @@ export class UdpBatchReceiver {
     this.addrs = bufs.addrs;
     this.ports = bufs.ports;
     this.stats = bufs.stats;
-    this.poller = new a.UdpPoller(fd, this.slab, this.slot, nmsgs, this.offs, this.lens, this.addrs, this.ports, this.stats, gro, this.dispatch);
+    // Never shared: only the one (unconnected) socket of a port asks for it.
+    const locals = pktinfo ? new Uint32Array(room) : null;
+    this.poller = new a.UdpPoller(fd, this.slab, this.slot, nmsgs, this.offs, this.lens, this.addrs, this.ports, this.stats, gro, this.dispatch, locals);
+    this.locals = this.poller.pktinfo === true ? locals : null;
+  }
+
+  /** Whether each batch names the datagrams' destination addresses (IP_PKTINFO is on). */
+  get pktinfo(): boolean {
+    return this.locals !== null;
   }
 
   /** Whether the kernel accepted UDP_GRO on the socket. */
@@ -199,7 +221,7 @@ export class UdpBatchReceiver {
 
   private readonly dispatch = (count: number): void => {
     if (count > 0) {
-      this.onBatch?.(this.slab, this.offs, this.lens, this.addrs, this.ports, count);
+      this.onBatch?.(this.slab, this.offs, this.lens, this.addrs, this.ports, count, this.locals);
       return;
     }
     this.onError?.(new Error(`DTLS socket read failed (errno ${-count})`));

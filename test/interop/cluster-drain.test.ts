@@ -34,9 +34,12 @@ test('cluster: ctl drain empties a node; its clients move to the other node with
   });
   const before = new Map<string, string>();
   for (const u of USERS.slice(0, 2)) {
-    const c = startOpenconnect(bed.cl, { url: `https://${VIP}`, servercert: bed.pin, user: u.name, password: u.password, noDtls: true });
+    // DTLS on: through the VIP too (the node answers UDP from the address it came to, README
+    // "Running a cluster")
+    const c = startOpenconnect(bed.cl, { url: `https://${VIP}`, servercert: bed.pin, user: u.name, password: u.password });
     clients.push(c);
     before.set(u.name, (await c.waitTunnel(30_000)).address);
+    await c.proc.waitForLine(/Established DTLS connection/, 20_000);
   }
 
   const linesBefore = clients.map((c) => c.lines.length);
@@ -53,6 +56,8 @@ test('cluster: ctl drain empties a node; its clients move to the other node with
     return s.cluster.draining && s.sessions.total === 0;
   });
   assert.ok(await bed.cl.ping(POOL_GW, { timeoutMs: 10_000 }), 'the moved tunnels pass packets');
+  // and their DTLS comes up again with B, through the VIP
+  for (const [i, c] of clients.entries()) await c.proc.waitForLine(/Established DTLS connection/, 30_000, linesBefore[i]);
   clients.forEach((c, i) => {
     assert.ok(c.proc.running, 'openconnect kept running');
     assert.ok(!c.lines.slice(linesBefore[i]).some((l) => /Please enter your username/.test(l.text)), 'no new login');

@@ -5,8 +5,9 @@
  * dead peer (DPD, 5 s here), reconnect to the same URL with their cookie and get their tunnel from
  * B with the same address — within 15 s of the kill, and without a new login.
  *
- * DTLS is off for these clients: with a VIP, the gateway's UDP answers leave from the node's own
- * address (README "Running a cluster"), and the test is about the failover, not DTLS.
+ * DTLS is on: each node listens on 0.0.0.0 and answers UDP from the address a datagram came to
+ * (the VIP; IP_PKTINFO, dtls-listener.ts), so the clients' DTLS comes up through A, and again
+ * through B after the failover.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,9 +38,10 @@ test('cluster: the VIP holder dies; clients reconnect to the same URL and keep t
   });
   const before = new Map<string, string>();
   for (const u of USERS) {
-    const c = startOpenconnect(bed.cl, { url: `https://${VIP}`, servercert: bed.pin, user: u.name, password: u.password, noDtls: true });
+    const c = startOpenconnect(bed.cl, { url: `https://${VIP}`, servercert: bed.pin, user: u.name, password: u.password });
     clients.push(c);
     before.set(u.name, (await c.waitTunnel(30_000)).address);
+    await c.proc.waitForLine(/Established DTLS connection/, 20_000);
   }
   assert.ok(await bed.cl.ping(POOL_GW, { timeoutMs: 10_000 }), 'tunnels up through node A');
   const linesBefore = clients.map((c) => c.lines.length);
@@ -55,6 +57,9 @@ test('cluster: the VIP holder dies; clients reconnect to the same URL and keep t
     );
   }
   t.diagnostic(`data plane back ${Date.now() - killedAt} ms after the kill`);
+  // DTLS again, now with B through the VIP.
+  for (const [i, c] of clients.entries()) await c.proc.waitForLine(/Established DTLS connection/, 30_000, linesBefore[i]);
+  t.diagnostic(`DTLS back ${Date.now() - killedAt} ms after the kill`);
   assert.ok(await holdsVip(bed.nodes[1]!.ns, 'lan0', VIP), 'node B holds the VIP');
   for (const [i, c] of clients.entries()) {
     assert.ok(c.proc.running, 'openconnect kept running');

@@ -80,3 +80,37 @@ test('a ClientHello for another worker\'s session gets that worker a socket conn
     peer.close();
   }
 });
+
+test('port bound to 0.0.0.0: the peer socket is bound to the address the ClientHello came to (local), else to the port\'s address', async () => {
+  const port = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((r) => port.bind(0, '0.0.0.0', () => r()));
+  const peer = await boundSocket();
+  const bound: string[] = [];
+  const mk = (host: string): DtlsHandoff =>
+    new DtlsHandoff(
+      host,
+      port.address().port,
+      { sendHandle: async (_w, _m, sock) => void bound.push(sock.address().address), reply: () => undefined },
+      createLogger({ level: 'silent' }),
+      { maxIds: 4, maxPeers: 4 },
+    );
+  try {
+    const id = 'cd'.repeat(32);
+    const wild = mk('0.0.0.0');
+    wild.idChanged(id, true, 1);
+    wild.hello(id, '127.0.0.1', peer.address().port, 'AAEC', 0, '127.0.0.9');
+    const until = async (n: number): Promise<void> => {
+      for (let i = 0; i < 200 && bound.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(1);
+    assert.deepEqual(bound, ['127.0.0.9'], 'bound to the VIP the client sent to');
+    wild.peerClosed('127.0.0.1', peer.address().port, 1);
+    wild.hello(id, '127.0.0.1', peer.address().port, 'AAEC', 0); // no local (pktinfo off): as before
+    await until(2);
+    assert.equal(bound[1], '127.0.0.1', 'bound to 0.0.0.0, connect() picked the routing source');
+    assert.equal(wild.counters.failed, 0);
+  } finally {
+    port.close();
+    peer.close();
+  }
+});

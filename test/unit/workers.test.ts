@@ -62,6 +62,7 @@ test('worker messages: exact shapes pass, anything else ends the channel', () =>
     { t: 'unroute', addr: '10.1.0.7' },
     { t: 'dtls-id', id: 'ab'.repeat(32), up: true },
     { t: 'dtls-hello', id: '0f'.repeat(32), address: '192.0.2.1', port: 40000, data: Buffer.alloc(300, 1).toString('base64') },
+    { t: 'dtls-hello', id: '0f'.repeat(32), address: '192.0.2.1', port: 40000, data: 'AA==', local: '10.77.0.10' },
     { t: 'dtls-peer-closed', address: '192.0.2.1', port: 40000 },
   ];
   for (const m of ok) assert.deepEqual(parseNetworkMessage(m), m);
@@ -83,6 +84,12 @@ test('worker messages: exact shapes pass, anything else ends the channel', () =>
     { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 0, data: '' },
     { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: 'not base64!' },
     { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: Buffer.alloc(5000).toString('base64') },
+    // local: the address the peer socket binds to: a unicast IPv4 address only
+    { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: 'AA==', local: '0.0.0.0' },
+    { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: 'AA==', local: '224.0.0.1' },
+    { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: 'AA==', local: '255.255.255.255' },
+    { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: 'AA==', local: '::1' },
+    { t: 'dtls-hello', id: 'ab', address: '192.0.2.1', port: 1, data: 'AA==', local: 167772170 },
     { t: 'dtls-peer-closed', address: '192.0.2.1', port: 70000 },
   ];
   for (const m of bad) assert.throws(() => parseNetworkMessage(m), /invalid message/, JSON.stringify(m).slice(0, 80));

@@ -9,6 +9,12 @@
  * reach the owning worker directly; ocserv's main process does the same for its workers
  * (ocserv src/main.c, "forward_udp_to_owner" and the connected UDP fd passed to the worker).
  *
+ * The peer's socket is bound to the address the ClientHello was sent to when the port's socket
+ * is bound to 0.0.0.0 and learnt it (IP_PKTINFO, dtls-listener.ts): bound to 0.0.0.0, connect()
+ * would give it the routing-chosen source, not the VIP or secondary address the client sent to
+ * (openconnect drops replies from another address), and the kernel would not even deliver the
+ * client's datagrams to it (a connected socket matches its local address too).
+ *
  * This process never reads from those sockets: reading is stopped before the event loop can
  * run (stopReading), and its copy is closed once the worker has it.
  */
@@ -67,7 +73,7 @@ export class DtlsHandoff {
   }
 
   /** A ClientHello that worker `from` (the port's owner) does not know. */
-  hello(id: string, address: string, port: number, data: string, from: number): void {
+  hello(id: string, address: string, port: number, data: string, from: number, local?: string): void {
     const w = this.idOwner.get(id);
     if (w === undefined || w === from) {
       this.counters.unknown++;
@@ -86,19 +92,21 @@ export class DtlsHandoff {
       return;
     }
     this.peers.set(key, w);
-    this.handOff(w, key, address, port, data).catch((e: unknown) => {
+    // Only when the port is bound to a wildcard address: otherwise that address is the source anyway.
+    const bindTo = local !== undefined && this.host === '0.0.0.0' ? local : this.host;
+    this.handOff(w, key, address, port, data, bindTo).catch((e: unknown) => {
       this.counters.failed++;
       if (this.peers.get(key) === w) this.peers.delete(key);
       this.log.warn({ peer: key, worker: w, err: (e as Error).message }, 'could not hand a DTLS peer to its worker');
     });
   }
 
-  private async handOff(w: number, key: string, address: string, port: number, data: string): Promise<void> {
+  private async handOff(w: number, key: string, address: string, port: number, data: string, bindTo: string): Promise<void> {
     const sock = createSocket({ type: 'udp4', reuseAddr: true });
     try {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind({ port: this.port, address: this.host, exclusive: true }, () => {
+        sock.bind({ port: this.port, address: bindTo, exclusive: true }, () => {
           sock.off('error', reject);
           // bind() just started reading: stop it in the same turn, before the loop reads anything.
           if (!stopReading(sock)) reject(new Error('cannot stop reading the UDP socket'));

@@ -208,8 +208,9 @@ function workerMesh(index: number, count: number): WorkerMesh {
     },
     unroute: (addr) => void channel.send({ t: 'unroute', addr: formatIpv4(addr) }),
     idChanged: (id, up) => void channel.send({ t: 'dtls-id', id, up }),
-    foreignHello: (id, msg, address, port) => {
-      if (msg.length <= 4096) channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64') });
+    foreignHello: (id, msg, address, port, local) => {
+      if (msg.length <= 4096)
+        channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64'), ...(local !== 0 ? { local: formatIpv4(local) } : {}) });
     },
     peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
     ctl: ctlRelay,

@@ -544,7 +544,7 @@ export class PrivilegedParent {
         this.handoff?.idChanged(m.id, m.up, w.index);
         break;
       case 'dtls-hello':
-        this.handoff?.hello(m.id, m.address, m.port, m.data, w.index);
+        this.handoff?.hello(m.id, m.address, m.port, m.data, w.index, m.local);
         break;
       case 'dtls-peer-closed':
         this.handoff?.peerClosed(m.address, m.port, w.index);

@@ -29,9 +29,11 @@ export type WorkerMessage =
   | { t: 'dtls-id'; id: string; up: boolean }
   /**
    * The worker that owns the unconnected UDP socket got a ClientHello naming an id it does not
-   * know: maybe another worker's. `data` is the datagram (base64).
+   * know: maybe another worker's. `data` is the datagram (base64). `local`: the address it was
+   * sent to (IP_PKTINFO), when the port's socket is bound to 0.0.0.0 and knows it: the peer's
+   * socket is bound to it, so its replies leave from the address the client sent to (a VIP).
    */
-  | { t: 'dtls-hello'; id: string; address: string; port: number; data: string }
+  | { t: 'dtls-hello'; id: string; address: string; port: number; data: string; local?: string }
   /** the connected UDP socket for this peer is closed here */
   | { t: 'dtls-peer-closed'; address: string; port: number }
   /** an operational event of this worker (ops/events.ts, JSON), for worker 0's metrics, status and event stream */
@@ -88,6 +90,14 @@ function ipv4(v: unknown, what: string): string {
   return v;
 }
 
+/** A unicast IPv4 address (not 0.0.0.0, multicast or broadcast): a local address a socket may bind to. */
+function unicastIpv4(v: unknown, what: string): string {
+  const s = ipv4(v, what);
+  const first = Number(s.slice(0, s.indexOf('.')));
+  if (s === '0.0.0.0' || first >= 224) fail(`${what} must be a unicast IPv4 address`);
+  return s;
+}
+
 function port(v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) fail('port must be 1-65535');
   return v;
@@ -122,8 +132,15 @@ export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
       if (typeof v['up'] !== 'boolean') fail('up must be true or false');
       return { t: 'dtls-id', id: hexId(v['id']), up: v['up'] };
     case 'dtls-hello':
-      onlyKeys(v, ['t', 'id', 'address', 'port', 'data']);
-      return { t: 'dtls-hello', id: hexId(v['id']), address: ipv4(v['address'], 'address'), port: port(v['port']), data: datagram(v['data']) };
+      onlyKeys(v, ['t', 'id', 'address', 'port', 'data', 'local']);
+      return {
+        t: 'dtls-hello',
+        id: hexId(v['id']),
+        address: ipv4(v['address'], 'address'),
+        port: port(v['port']),
+        data: datagram(v['data']),
+        ...(v['local'] !== undefined ? { local: unicastIpv4(v['local'], 'local') } : {}),
+      };
     case 'dtls-peer-closed':
       onlyKeys(v, ['t', 'address', 'port']);
       return { t: 'dtls-peer-closed', address: ipv4(v['address'], 'address'), port: port(v['port']) };
