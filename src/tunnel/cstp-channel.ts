@@ -82,8 +82,19 @@ export interface ChannelCounters {
 export class CstpChannel {
   readonly counters: ChannelCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDrops: 0, rxControl: 0, txWrites: 0 };
   private readonly decoder: CstpDecoder;
+  /**
+   * Entries waiting for the socket, oldest at queueHead: a single frame, or a run (several
+   * frames in one buffer, built in place by appendToRun). `used` is each entry's length in
+   * bytes, `counts` its number of frames.
+   */
   private readonly queue: Buffer[] = [];
+  private readonly used: number[] = [];
+  private readonly counts: number[] = [];
   private queueHead = 0;
+  /** frames in the queue (the sum of counts) */
+  private framesQueued = 0;
+  /** the last entry may still take full-size frames: a run (or its first frame) not handed to the socket yet */
+  private runOpen = false;
   private writing = false;
   private inFlush = false;
   /** a flush is queued as a microtask (see enqueue) */
@@ -149,7 +160,7 @@ export class CstpChannel {
 
   /** Frames waiting to be written (for back-pressure decisions and stats). */
   get queued(): number {
-    return this.queue.length - this.queueHead;
+    return this.framesQueued;
   }
 
   /** Sends one IP packet (a view into any buffer; copied). Returns false if dropped. */
@@ -158,12 +169,41 @@ export class CstpChannel {
       this.counters.txDrops++;
       return false;
     }
+    this.counters.txPackets++;
+    this.counters.txBytes += len;
+    if (this.runOpen && this.appendToRun(buf, off, len)) return true;
     const frame = Buffer.allocUnsafe(CSTP_HEADER_LEN + len);
     writeCstpHeader(frame, 0, CstpType.Data, len);
     frame.set(buf.subarray(off, off + len), CSTP_HEADER_LEN);
-    this.counters.txPackets++;
-    this.counters.txBytes += len;
     this.enqueue(frame);
+    return true;
+  }
+
+  /**
+   * Adds a data frame to the open run at the queue's end (see takeWrite for why runs are safe):
+   * a full-size frame while the run has room, or one shorter frame, which ends it. The run's
+   * buffer is made when its second frame comes, so a lone full-size packet costs no more than
+   * before; after that no per-packet buffer, one copy. False when the frame cannot join.
+   */
+  private appendToRun(buf: Uint8Array, off: number, len: number): boolean {
+    const rf = this.runFrame;
+    const size = CSTP_HEADER_LEN + len;
+    if (size > rf) return false;
+    const last = this.queue.length - 1;
+    let run = this.queue[last]!;
+    if (run.length < rf * MAX_RUN) {
+      // Its only frame, a buffer of its own so far: the run's buffer starts with it.
+      const grown = Buffer.allocUnsafe(rf * MAX_RUN);
+      run.copy(grown, 0, 0, this.used[last]);
+      this.queue[last] = run = grown;
+    }
+    const at = this.used[last]!;
+    writeCstpHeader(run, at, CstpType.Data, len);
+    run.set(buf.subarray(off, off + len), at + CSTP_HEADER_LEN);
+    this.used[last] = at + size;
+    const n = ++this.counts[last]!;
+    this.framesQueued++;
+    if (size < rf || n >= MAX_RUN) this.runOpen = false;
     return true;
   }
 
@@ -206,6 +246,15 @@ export class CstpChannel {
    */
   private enqueue(frame: Buffer): void {
     this.queue.push(frame);
+    this.used.push(frame.length);
+    this.counts.push(1);
+    this.framesQueued++;
+    // A full-size frame may start a run; anything else closes the one before it (order).
+    this.runOpen = this.runFrame !== 0 && frame.length === this.runFrame;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.writing && !this.flushQueued) {
       this.flushQueued = true;
       toFlush.push(this);
@@ -230,7 +279,7 @@ export class CstpChannel {
     // A write callback may run synchronously; the flag keeps this a loop, not a recursion.
     if (this.inFlush) return;
     this.inFlush = true;
-    while (!this.writing && this.queueHead < this.queue.length) {
+    while (!this.writing && this.framesQueued > 0) {
       const out = this.takeWrite();
       if (!out) break;
       this.writing = true;
@@ -243,8 +292,9 @@ export class CstpChannel {
 
   /**
    * The next buffer to hand to the socket (null: nothing left to write): one frame, or a run of
-   * full-size frames, the last of which may be shorter. Node completes TLS writes one event-loop turn later, so one frame per write
-   * caps a busy tunnel at one packet per turn. OpenSSL cuts a large write into records of the
+   * full-size frames, the last of which may be shorter (built by appendToRun). Node completes TLS
+   * writes one event-loop turn later, so one frame per write caps a busy tunnel at one packet per
+   * turn. OpenSSL cuts a large write into records of the
    * record size, so a run of k frames of runFrame bytes written at once with max_send_fragment set
    * to runFrame still gives one frame per record (§5.3).
    *
@@ -259,45 +309,44 @@ export class CstpChannel {
    */
   private takeWrite(): Buffer | null {
     const rf = this.runFrame;
-    let first = this.queue[this.queueHead]!;
-    while (this.pinned && first.length > rf) {
+    let i = this.queueHead;
+    while (this.pinned && this.counts[i] === 1 && this.used[i]! > rf) {
       // Cannot be one record any more; the peer would drop the tunnel on the split.
       this.counters.txDrops++;
-      this.queue[this.queueHead++] = EMPTY;
-      if (this.queueHead === this.queue.length) return null;
-      first = this.queue[this.queueHead]!;
-    }
-    const size = first.length;
-    let n = 1;
-    let total = size;
-    if (rf !== 0 && size === rf) {
-      const limit = Math.min(this.queue.length, this.queueHead + MAX_RUN);
-      while (this.queueHead + n < limit && this.queue[this.queueHead + n]!.length === size) n++;
-      total = size * n;
-      // A run may end with one shorter frame: OpenSSL cuts the write into records of runFrame
-      // bytes from the start, so the remainder is the last record and exactly that frame. A bulk
-      // download's TUN batch (full segments, then the tail of each super-packet) is one write.
-      if (this.queueHead + n < limit && this.queue[this.queueHead + n]!.length < size) total += this.queue[this.queueHead + n++]!.length;
-    }
-    let out: Buffer;
-    if (n === 1) {
-      out = first;
-    } else {
-      if (!this.pinned) {
-        this.tls!.setMaxSendFragment(rf);
-        this.pinned = true;
+      this.release(i);
+      if (++i === this.queue.length) {
+        this.queueHead = i;
+        this.compact();
+        return null;
       }
-      out = Buffer.allocUnsafe(total);
-      for (let i = 0; i < n; i++) this.queue[this.queueHead + i]!.copy(out, i * size);
     }
-    for (let i = 0; i < n; i++) this.queue[this.queueHead++] = EMPTY;
+    const buf = this.queue[i]!;
+    const used = this.used[i]!;
+    const n = this.counts[i]!;
+    if (i === this.queue.length - 1) this.runOpen = false; // handed to the socket: no more appends
+    this.release(i);
+    this.queueHead = i + 1;
     this.compact();
-    return out;
+    if (n > 1 && !this.pinned) {
+      this.tls!.setMaxSendFragment(rf);
+      this.pinned = true;
+    }
+    return used === buf.length ? buf : buf.subarray(0, used);
+  }
+
+  private release(i: number): void {
+    this.framesQueued -= this.counts[i]!;
+    this.queue[i] = EMPTY;
   }
 
   private compact(): void {
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = this.used.length = this.counts.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
+      this.used.splice(0, this.queueHead);
+      this.counts.splice(0, this.queueHead);
       this.queueHead = 0;
     }
   }
@@ -367,8 +416,9 @@ export class CstpChannel {
   private closeWith(reason: ChannelCloseReason, hard: boolean): void {
     this.liveness.stop();
     if (hard) {
-      this.queue.length = 0;
-      this.queueHead = 0;
+      this.queue.length = this.used.length = this.counts.length = 0;
+      this.queueHead = this.framesQueued = 0;
+      this.runOpen = false;
       this.socket.destroy();
     }
     if (this.closed) return;
