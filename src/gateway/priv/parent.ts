@@ -394,7 +394,7 @@ export class PrivilegedParent {
       if (moved.length) this.log.warn({ moved }, 'session database moved aside (--reset-state): every session starts anew');
     }
     try {
-      this.store = await openStateStore(cfg);
+      this.store = await openStateStore(cfg, (message) => this.log.warn({ store: this.store?.kind }, `skipped a stored session that cannot be used: ${message}`));
     } catch (e) {
       if (e instanceof StateStoreError) throw new ServeError(e.message);
       if (e instanceof StoreUnavailableError) throw new ServeError(`cluster.redis: ${e.message}; the cluster's sessions live there, so this node cannot start without it`);

@@ -3,13 +3,14 @@
  * privileged process, which owns the StateStore (state/types.ts), to record, find, lease and
  * ban. As with every message from the network process, the privileged side treats them as
  * hostile: parseStateRequest() accepts only these shapes with bounded strings, lists and numbers
- * (a session record is at most a few KiB), and anything else ends the channel.
+ * (a session record is at most a few KiB: state/session-check.ts, the same check the stores make
+ * on what they read), and anything else ends the channel.
  *
  * Every request carries an `id`; the answer is one `state-result` with the same id.
  */
-import type { SessionAttributes } from '../auth/types.js';
 import type { BanRecord, PoolRef, SessionRecord } from '../state/types.js';
-import { RADIUS_CLASS_MAX, USER_NAME_MAX_BYTES } from './limits.js';
+import { USER_NAME_MAX_BYTES } from './limits.js';
+import { checkSessionRecord } from '../state/session-check.js';
 import { BOUNDS, Checker } from './validate.js';
 
 /** network process -> privileged process */
@@ -40,53 +41,8 @@ export function cookieHashOf(v: unknown, what = 'cookieHash'): string {
   return check.sha256Hex(v, what);
 }
 
-const ATTR_KEYS = ['framedIp', 'routes', 'dns', 'sessionTimeout', 'idleTimeout', 'acctInterim', 'radiusClass'] as const;
-
-function attrs(v: unknown): SessionAttributes {
-  const o = check.obj(v, 'attrs');
-  check.onlyKeys(o, ATTR_KEYS, 'attrs');
-  const a: SessionAttributes = {};
-  if (o['framedIp'] !== undefined) a.framedIp = check.ipv4(o['framedIp'], 'attrs.framedIp');
-  if (o['routes'] !== undefined) a.routes = check.strList(o['routes'], 'attrs.routes', 256, 18);
-  if (o['dns'] !== undefined) a.dns = check.list(o['dns'], 'attrs.dns', 8, (x, w) => check.ipv4(x, w));
-  if (o['sessionTimeout'] !== undefined) a.sessionTimeout = check.int(o['sessionTimeout'], 'attrs.sessionTimeout');
-  if (o['idleTimeout'] !== undefined) a.idleTimeout = check.int(o['idleTimeout'], 'attrs.idleTimeout');
-  if (o['acctInterim'] !== undefined) a.acctInterim = check.int(o['acctInterim'], 'attrs.acctInterim');
-  if (o['radiusClass'] !== undefined) a.radiusClass = check.strList(o['radiusClass'], 'attrs.radiusClass', RADIUS_CLASS_MAX.items, RADIUS_CLASS_MAX.bytes);
-  return a;
-}
-
-const RECORD_KEYS = [
-  'cookieHash', 'id', 'user', 'group', 'remote', 'userAgent', 'createdAt', 'limits', 'attrs', 'methods', 'loginMessages',
-  'address', 'node', 'disconnectedAt', 'lastActivity', 'rxBytes', 'txBytes', 'rxPackets', 'txPackets',
-] as const;
-
 export function sessionRecord(v: unknown): SessionRecord {
-  const o = check.obj(v, 'record');
-  check.onlyKeys(o, RECORD_KEYS, 'record');
-  const lim = check.obj(o['limits'], 'record.limits');
-  check.onlyKeys(lim, ['idleTimeout', 'sessionTimeout'], 'record.limits');
-  return {
-    cookieHash: check.sha256Hex(o['cookieHash'], 'record.cookieHash'),
-    id: check.int(o['id'], 'record.id', 1),
-    user: check.str(o['user'], 'record.user', USER_NAME_MAX_BYTES),
-    group: check.str(o['group'], 'record.group', BOUNDS.nameBytes),
-    remote: check.str(o['remote'], 'record.remote', BOUNDS.remoteBytes),
-    userAgent: check.str(o['userAgent'], 'record.userAgent', 512),
-    createdAt: check.int(o['createdAt'], 'record.createdAt'),
-    limits: { idleTimeout: check.intOrNull(lim['idleTimeout'], 'limits.idleTimeout'), sessionTimeout: check.intOrNull(lim['sessionTimeout'], 'limits.sessionTimeout') },
-    attrs: attrs(o['attrs']),
-    methods: check.strList(o['methods'], 'record.methods', 8, 32),
-    loginMessages: check.strList(o['loginMessages'], 'record.loginMessages', 8, 2000),
-    address: o['address'] === null ? null : check.ipv4Number(o['address'], 'record.address'),
-    node: check.str(o['node'], 'record.node', BOUNDS.nameBytes),
-    disconnectedAt: check.intOrNull(o['disconnectedAt'], 'record.disconnectedAt'),
-    lastActivity: check.int(o['lastActivity'], 'record.lastActivity'),
-    rxBytes: check.int(o['rxBytes'], 'record.rxBytes'),
-    txBytes: check.int(o['txBytes'], 'record.txBytes'),
-    rxPackets: check.int(o['rxPackets'], 'record.rxPackets'),
-    txPackets: check.int(o['txPackets'], 'record.txPackets'),
-  };
+  return checkSessionRecord(v, check, 'record.');
 }
 
 function poolRef(v: unknown): PoolRef {

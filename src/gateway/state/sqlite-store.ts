@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import { parseIpv4Cidr } from '../../protocol/ipv4.js';
 import { IpPool } from '../ip-pool.js';
 import type { BanRecord, PoolRef, SessionRecord, StateStore } from './types.js';
+import { decodeSession, StoreDataError, warnBadRecord, type BadRecordHandler } from './session-codec.js';
 
 /** The schema this code writes; a file with a higher version was made by a newer sslgate. */
 export const SCHEMA_VERSION = 1;
@@ -85,7 +86,11 @@ export class SqliteStore implements StateStore {
   private readonly leaseTx: (pool: PoolRef, holder: string, hint: number | undefined) => number | null;
 
   /** Opens (creating if missing) and checks `file`. Throws StateStoreError naming the file. */
-  constructor(readonly file: string) {
+  /** `onBadRecord`: told of a row listSessions skips because it fails decodeSession (session-codec.ts). */
+  constructor(
+    readonly file: string,
+    private readonly onBadRecord: BadRecordHandler = warnBadRecord,
+  ) {
     if (!existsSync(file)) {
       // Created 0600 before SQLite opens it: the -wal and -shm files take the same mode.
       closeSync(openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
@@ -125,7 +130,7 @@ export class SqliteStore implements StateStore {
       put: db.prepare('INSERT INTO sessions (cookie_hash, id, user, record, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (cookie_hash) DO UPDATE SET id = excluded.id, user = excluded.user, record = excluded.record, updated_at = excluded.updated_at'),
       get: db.prepare('SELECT record FROM sessions WHERE cookie_hash = ?'),
       del: db.prepare('DELETE FROM sessions WHERE cookie_hash = ?'),
-      list: db.prepare('SELECT record FROM sessions ORDER BY id'),
+      list: db.prepare('SELECT cookie_hash, record FROM sessions ORDER BY id'),
       heldBy: db.prepare('SELECT address FROM leases WHERE pool = ? AND holder = ?'),
       used: db.prepare('SELECT address FROM leases WHERE pool = ?'),
       take: db.prepare('INSERT INTO leases (pool, address, holder) VALUES (?, ?, ?)'),
@@ -167,7 +172,8 @@ export class SqliteStore implements StateStore {
   getSession(cookieHash: string): Promise<SessionRecord | null> {
     return this.run(() => {
       const row = this.stmt.get.get(cookieHash) as { record: string } | undefined;
-      return row ? (JSON.parse(row.record) as SessionRecord) : null;
+      // A row another program or a tamperer wrote wrongly is a StoreDataError, never a bogus session.
+      return row ? decodeSession(row.record, this.where(cookieHash)) : null;
     });
   }
 
@@ -176,7 +182,24 @@ export class SqliteStore implements StateStore {
   }
 
   listSessions(): Promise<SessionRecord[]> {
-    return this.run(() => (this.stmt.list.all() as Array<{ record: string }>).map((row) => JSON.parse(row.record) as SessionRecord));
+    return this.run(() => {
+      const out: SessionRecord[] = [];
+      for (const row of this.stmt.list.all() as Array<{ cookie_hash: string; record: string }>) {
+        // One bad row is skipped and named; the other sessions still list (and survive the restart).
+        try {
+          out.push(decodeSession(row.record, this.where(row.cookie_hash)));
+        } catch (e) {
+          if (!(e instanceof StoreDataError)) throw e;
+          this.onBadRecord(e.message);
+        }
+      }
+      return out;
+    });
+  }
+
+  /** A row's name in errors: the file and the first characters of its key. */
+  private where(cookieHash: string): string {
+    return `${this.file} session ${String(cookieHash).slice(0, 16)}`;
   }
 
   private range(cidr: string): IpPool {
