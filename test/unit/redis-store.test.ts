@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RedisStore, StoreUnavailableError } from '../../src/gateway/state/redis-store.js';
-import { poolRange } from '../../src/gateway/state/pool-range.js';
+import { poolRange } from '../../src/gateway/ip-pool.js';
 import { sessionTtlMs } from '../../src/gateway/state/session-expiry.js';
 import { decodeSession, encodeSession, StoreDataError } from '../../src/gateway/state/session-codec.js';
 import type { ClusterEvent } from '../../src/gateway/state/cluster-types.js';

@@ -23,7 +23,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { createHash } from 'node:crypto';
 import type { ClusterBus, ClusterEvent, NodeInfo } from './cluster-types.js';
-import { leasable, poolRange } from './pool-range.js';
+import { leasable, poolRange } from '../ip-pool.js';
 import { CAS_SESSION, LEASE, PUT_SESSION, RELEASE } from './redis-scripts.js';
 import { decodeSession, encodeSession, StoreDataError, warnBadRecord, type BadRecordHandler } from './session-codec.js';
 import { sessionTtlMs } from './session-expiry.js';

@@ -16,8 +16,7 @@
  */
 import { closeSync, existsSync, openSync, constants } from 'node:fs';
 import Database from 'better-sqlite3';
-import { parseIpv4Cidr } from '../../protocol/ipv4.js';
-import { IpPool } from '../ip-pool.js';
+import { leasable, poolRange, type PoolRange } from '../ip-pool.js';
 import type { BanRecord, PoolRef, SessionRecord, StateStore } from './types.js';
 import { decodeSession, StoreDataError, warnBadRecord, type BadRecordHandler } from './session-codec.js';
 
@@ -81,7 +80,7 @@ function errText(e: unknown): string {
 export class SqliteStore implements StateStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
-  private readonly ranges = new Map<string, IpPool>();
+  private readonly ranges = new Map<string, PoolRange>();
   private readonly stmt;
   private readonly leaseTx: (pool: PoolRef, holder: string, hint: number | undefined) => number | null;
 
@@ -202,13 +201,11 @@ export class SqliteStore implements StateStore {
     return `${this.file} session ${String(cookieHash).slice(0, 16)}`;
   }
 
-  private range(cidr: string): IpPool {
+  /** ip-pool.ts's range: the same addresses as in memory. */
+  private range(cidr: string): PoolRange {
     let r = this.ranges.get(cidr);
     if (!r) {
-      const c = parseIpv4Cidr(cidr);
-      if (!c) throw new Error(`not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
-      // IpPool's first/last and the gateway's own address: the same addresses as in memory.
-      r = new IpPool(c);
+      r = poolRange(cidr);
       this.ranges.set(cidr, r);
     }
     return r;
@@ -220,13 +217,13 @@ export class SqliteStore implements StateStore {
     if (have) return have.address;
     const r = this.range(key);
     const used = new Set((this.stmt.used.all(key) as Array<{ address: number }>).map((x) => x.address));
-    const free = (a: number): boolean => r.contains(a) && a !== r.subnet.address && !used.has(a);
+    const free = (a: number): boolean => leasable(r, a) && !used.has(a);
     if (hint !== undefined && free(hint)) {
       this.stmt.take.run(key, hint, holder);
       return hint;
     }
     const cur = this.stmt.cursor.get(key) as { next: number } | undefined;
-    let a = cur && r.contains(cur.next) ? cur.next : r.first;
+    let a = cur && cur.next >= r.first && cur.next <= r.last ? cur.next : r.first;
     const span = r.last - r.first + 1;
     for (let i = 0; i < span; i++) {
       const next = a >= r.last ? r.first : a + 1;
