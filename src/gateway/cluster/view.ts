@@ -7,7 +7,7 @@ import type { ClusterConfig } from '../config-cluster.js';
 import type { NodeInfo } from '../state/cluster-types.js';
 import type { ClusterReport } from '../priv/cluster-messages.js';
 import { ANNOUNCE_MS, NODE_TTL_MS } from './agent.js';
-import { balanceLogin, redirectLocation, wasRedirected, type BalanceDecision } from './balance.js';
+import { balanceLogin, canTakeLogin, redirectLocation, wasRedirected, type BalanceDecision } from './balance.js';
 
 export interface ClusterLoad {
   sessions: number;
@@ -79,7 +79,7 @@ export class ClusterView {
 
   /** Other nodes that would take a session now (not draining, fresh, with room). */
   takers(now = Date.now()): NodeInfo[] {
-    return this.nodeList.filter((n) => n.node !== this.node && !n.draining && now - n.updatedAt <= NODE_TTL_MS && n.sessions < n.capacity);
+    return this.nodeList.filter((n) => canTakeLogin(n, this.node, now, NODE_TTL_MS));
   }
 
   /** Where a new login arriving with request path `path` goes. */
