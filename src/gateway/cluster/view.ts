@@ -4,6 +4,7 @@
  * It decides where a new login goes (balance.ts) and reports this node's load back.
  */
 import type { ClusterConfig } from '../config-cluster.js';
+import { redactedUrl } from '../state/redacted-url.js';
 import type { NodeInfo } from '../state/cluster-types.js';
 import type { ClusterReport } from '../priv/cluster-messages.js';
 import { ANNOUNCE_MS, NODE_TTL_MS } from './agent.js';
@@ -108,7 +109,7 @@ export class ClusterView {
       address: cfg.address,
       balance: cfg.balance,
       draining: this.drain,
-      redis: { url: cfg.redis.replace(/\/\/[^@]*@/, '//***@'), available: this.redis },
+      redis: { url: redactedUrl(cfg.redis), available: this.redis },
       nodes: this.nodeList.map((n) => ({
         node: n.node,
         address: n.address,

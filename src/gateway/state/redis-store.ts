@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import type { ClusterBus, ClusterEvent, NodeInfo } from './cluster-types.js';
 import { leasable, poolRange } from '../ip-pool.js';
 import { CAS_SESSION, LEASE, PUT_SESSION, RELEASE } from './redis-scripts.js';
+import { redactedUrl } from './redacted-url.js';
 import { decodeSession, encodeSession, StoreDataError, warnBadRecord, type BadRecordHandler } from './session-codec.js';
 import { sessionTtlMs } from './session-expiry.js';
 import type { BanRecord, PoolRef, SessionRecord, StateStore } from './types.js';
@@ -65,16 +66,8 @@ export interface RedisStoreOptions {
 /** Session records read per MGET. */
 const BATCH = 500;
 
-/** The URL without its password, for messages and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
+export { redactedUrl };
+
 
 function isEvent(v: unknown): v is ClusterEvent {
   if (typeof v !== 'object' || v === null) return false;
