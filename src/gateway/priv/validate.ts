@@ -6,6 +6,9 @@
  *
  * A Checker carries the prefix of its decoder's messages ("worker sent an invalid message"), so
  * the log says which decoder refused what. Not on a per-packet path: channel messages are events.
+ * Declare a module's checker with its type (`const check: Checker = new Checker(...)`): TypeScript
+ * narrows after a call of a method returning `never` (check.fail) only through an explicitly
+ * typed reference.
  */
 import { formatCidr, formatIpv4, parseIpv4, parseIpv4Cidr } from '../../protocol/ipv4.js';
 
