@@ -161,20 +161,35 @@ function plainAddress(a: string): string {
 }
 
 export class DtlsListener {
-  readonly counters: DtlsListenerCounters = {
-    rxDatagrams: 0,
-    unknownPeer: 0,
-    handshakesStarted: 0,
-    handshakesOk: 0,
-    handshakesFailed: 0,
-    handshakesRefused: 0,
-    replaced: 0,
-    rxBatches: 0,
-    rxGroTrains: 0,
-    rxDropped: 0,
-    forwardedHellos: 0,
-    adoptedPeers: 0,
-  };
+  /**
+   * The batched receivers count in their stats arrays ([1] batches, [2] dropped, [3] GRO trains):
+   * the port socket's receiver plus (workers > 1) the peer sockets' shared one. Read when asked
+   * (metrics, the close log), not copied on every batch.
+   */
+  private readonly rxStat = (i: number): number => (this.rx?.stats[i] ?? 0) + (this.rxStats?.[i] ?? 0);
+  readonly counters: DtlsListenerCounters = (() => {
+    const rxStat = this.rxStat;
+    return {
+      rxDatagrams: 0,
+      unknownPeer: 0,
+      handshakesStarted: 0,
+      handshakesOk: 0,
+      handshakesFailed: 0,
+      handshakesRefused: 0,
+      replaced: 0,
+      get rxBatches(): number {
+        return rxStat(1);
+      },
+      get rxGroTrains(): number {
+        return rxStat(3);
+      },
+      get rxDropped(): number {
+        return rxStat(2);
+      },
+      forwardedHellos: 0,
+      adoptedPeers: 0,
+    };
+  })();
   private socket: Socket | null = null;
   /** the unconnected socket's port (null on a worker without it) */
   private main: UdpPort | null = null;
@@ -389,12 +404,6 @@ export class DtlsListener {
   private readonly onBatch = (
     slab: Buffer, offs: Uint32Array, lens: Uint32Array, addrs: Uint32Array, ports: Uint32Array, count: number, locals: Uint32Array | null,
   ): void => {
-    // The counters: the port socket's receiver plus (workers > 1) the peer sockets' shared one.
-    const st = this.rx?.stats;
-    const ps = this.rxStats;
-    this.counters.rxBatches = (st ? st[1]! : 0) + (ps ? ps[1]! : 0);
-    this.counters.rxDropped = (st ? st[2]! : 0) + (ps ? ps[2]! : 0);
-    this.counters.rxGroTrains = (st ? st[3]! : 0) + (ps ? ps[3]! : 0);
     const router = this.router;
     router.beginClientBatch(slab);
     try {

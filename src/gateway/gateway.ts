@@ -8,6 +8,7 @@
  * root has been given up. stop() says goodbye to every client first.
  */
 import { endStoredSession } from './state/stored-session.js';
+import { sessionExpiry } from './state/session-expiry.js';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, formatIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
@@ -487,9 +488,7 @@ export class Gateway {
   private restoreSession(token: string, r: SessionRecord): Session | undefined {
     const now = Date.now();
     const cfg = this.config;
-    const expired =
-      (r.limits.sessionTimeout !== null && now - r.createdAt > r.limits.sessionTimeout * 1000) ||
-      (r.disconnectedAt !== null && now - r.disconnectedAt > cfg.cookieTimeout * 1000);
+    const expired = sessionExpiry(r, now, cfg.cookieTimeout) !== null;
     const s = expired ? undefined : sessionFromRecord(token, r, cfg.groups, this.pools, now);
     if (!s) {
       this.log.info({ session: r.id, user: r.user, why: expired ? 'expired' : 'group gone' }, 'stored session refused');
@@ -570,19 +569,18 @@ export class Gateway {
     this.gate.sweep();
     for (const s of [...this.sessions.all()]) {
       // Each session keeps the limits it logged in with (a reload applies to new sessions).
-      const { sessionTimeout, idleTimeout } = s.limits;
-      if (sessionTimeout !== null && now - s.createdAt > sessionTimeout * 1000) {
-        this.endSession(s, 'session timeout');
+      const over = sessionExpiry(s, now, cfg.cookieTimeout);
+      if (over) {
+        this.endSession(s, over);
         continue;
       }
+      const { idleTimeout } = s.limits;
       const t = s.tunnel;
       if (t) {
         // Data packets on either channel count as activity (DTLS carries most of it when up);
         // the channels do not count DPD or keepalives there.
         s.sawDataPackets(t.cstp.counters.rxPackets + t.dtlsTotals().rxPackets, now);
         if (idleTimeout !== null && now - s.lastActivity > idleTimeout * 1000) this.endSession(s, 'idle timeout');
-      } else if (s.disconnectedAt !== null && now - s.disconnectedAt > cfg.cookieTimeout * 1000) {
-        this.endSession(s, 'no tunnel within cookie-timeout');
       }
     }
   }

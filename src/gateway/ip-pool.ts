@@ -3,21 +3,54 @@
  * by a key (the session) so a reconnect with the same cookie gets the same address (openconnect
  * aborts otherwise, PROTOCOL.md §4.3 / quirk 20).
  */
-import { formatIpv4, networkOf, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { formatIpv4, networkOf, parseIpv4Cidr, prefixToMask, type Ipv4Cidr } from '../protocol/ipv4.js';
+
+/**
+ * The addresses a pool may lease: every host address of the subnet except the gateway's own (the
+ * address written in the config, e.g. 192.168.77.1/24). The one definition: IpPool here, and the
+ * stores that lease across processes or nodes (SqliteStore, RedisStore) hand out the same set.
+ */
+export interface PoolRange {
+  first: number;
+  last: number;
+  /** the gateway's own address (never leased); may lie outside first..last */
+  own: number;
+}
+
+export function leasableRange(subnet: Ipv4Cidr): PoolRange {
+  const net = networkOf(subnet);
+  const broadcast = (net | ~prefixToMask(subnet.prefix)) >>> 0;
+  // /31 and /32 have no network or broadcast address to skip (RFC 3021).
+  const first = subnet.prefix >= 31 ? net : net + 1;
+  const last = subnet.prefix >= 31 ? broadcast : broadcast - 1;
+  return { first, last, own: subnet.address };
+}
+
+/** leasableRange of a PoolRef's cidr. Throws on a CIDR that does not parse: a PoolRef comes from the validated config. */
+export function poolRange(cidr: string): PoolRange {
+  const c = parseIpv4Cidr(cidr);
+  if (!c) throw new Error(`not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
+  return leasableRange(c);
+}
+
+/** True when `addr` may be leased from the pool (whether someone holds it is the caller's). */
+export function leasable(r: PoolRange, addr: number): boolean {
+  return Number.isSafeInteger(addr) && addr >= r.first && addr <= r.last && addr !== r.own;
+}
 
 export class IpPool {
   readonly first: number;
   readonly last: number;
   readonly netmask: string;
+  private readonly range: PoolRange;
   private readonly byAddr = new Map<number, string>();
   private readonly byKey = new Map<string, number>();
   private cursor: number;
 
   constructor(readonly subnet: Ipv4Cidr) {
-    const net = networkOf(subnet);
-    const broadcast = (net | ~prefixToMask(subnet.prefix)) >>> 0;
-    this.first = subnet.prefix >= 31 ? net : net + 1;
-    this.last = subnet.prefix >= 31 ? broadcast : broadcast - 1;
+    this.range = leasableRange(subnet);
+    this.first = this.range.first;
+    this.last = this.range.last;
     this.netmask = formatIpv4(prefixToMask(subnet.prefix));
     this.cursor = this.first;
   }
@@ -77,7 +110,7 @@ export class IpPool {
   }
 
   private isFree(a: number): boolean {
-    return this.contains(a) && a !== this.subnet.address && !this.byAddr.has(a);
+    return leasable(this.range, a) && !this.byAddr.has(a);
   }
 
   private take(key: string, a: number): number {

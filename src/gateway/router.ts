@@ -127,8 +127,7 @@ export class Router {
     if (n === 0) return;
     this.copied = 0;
     this.copyUsed = 0;
-    const ok = this.tun.writeBatch(this.copySlab, this.copyOffs, this.copyLens, n);
-    if (ok < n) this.counters.tunWriteErrors += n - ok;
+    this.writeBatch(this.copySlab, this.copyOffs, this.copyLens, n);
   };
 
   /**
@@ -151,7 +150,16 @@ export class Router {
     const n = this.queued;
     if (n === 0) return;
     this.queued = 0;
-    const ok = this.tun.writeBatch(this.queueSlab!, this.queueOffs, this.queueLens, n);
+    this.writeBatch(this.queueSlab!, this.queueOffs, this.queueLens, n);
+  }
+
+  /**
+   * The one write of either queue (once per batch, not per packet). The two queues stay apart:
+   * one borrows the receive slab until the batch ends, the other owns copies flushed a loop
+   * turn later; one state for both would cost a call per packet on the hottest path.
+   */
+  private writeBatch(slab: Buffer, offs: Uint32Array, lens: Uint32Array, n: number): void {
+    const ok = this.tun.writeBatch(slab, offs, lens, n);
     if (ok < n) this.counters.tunWriteErrors += n - ok;
   }
 

@@ -30,15 +30,8 @@ export const SWITCH_ADDR = `${LAN}.2`;
 export const POOL = '10.89.0.1/24';
 export const POOL_GW = '10.89.0.1';
 
-/** Polls `fn` every `everyMs` until it says true; fails the test after `ms` naming `what`. */
-export async function until(what: string, ms: number, fn: () => Promise<boolean>, everyMs = 200): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
+/** The cluster tests' poll (test/helpers/poll.ts). */
+export { until } from './poll.js';
 const NS_RE = /^sgc-[a-z0-9]+-(\d+)-[a-z0-9]+-(sw|cl|ga|gb)$/;
 
 function ip(args: string[], allowFail = false): string {

@@ -14,6 +14,7 @@ import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect
 import { ctl, ctlJson } from '../helpers/ctl.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 import type { SslgateGateway } from '../helpers/sslgate.js';
+import { eventually } from '../helpers/poll.js';
 
 const skip = interopSkipReason(['openconnect', 'redis-server']) || redisSkipReason();
 const USERS = [{ name: 'alice', password: 'alice-pw-1' }, { name: 'bob', password: 'bob-pw-2' }];
@@ -22,14 +23,9 @@ const EXTRA = 'dpd: 5\nban: { max-score: 30, points: { password: 10 }, ban-time:
 
 interface View { id: number; user: string; address: string | null; state: string; node?: string }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** test/helpers/poll.ts eventually, with this file's 15 s. */
+function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>): Promise<T> {
+  return eventually(what, 15_000, fn);
 }
 
 /** `openconnect --authenticate`: logs in, prints COOKIE=..., exits; no tunnel. */

@@ -33,6 +33,7 @@ import type { OpenconnectClient } from '../helpers/openconnect.js';
 import { prerequisite } from '../helpers/prerequisites.js';
 import { gwHost } from '../helpers/sslgate.js';
 import type { SessionView } from '../../src/gateway/ops/session-view.js';
+import { eventually } from '../helpers/poll.js';
 
 const skip =
   interopSkipReason(['openconnect', 'ping', 'ip']) ||
@@ -49,16 +50,6 @@ const RELAYED = { user: 'erin', password: 'erin-pw', group: 'Relayed' };
 /** The server's Acct-Interim-Interval for alice: short, so that an Interim-Update comes soon. */
 const SERVER_INTERIM = 2;
 
-/** Polls `f` until it returns a value (not undefined) or `ms` pass; then fails with `what`. */
-async function eventually<T>(what: () => string, ms: number, f: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting: ${what()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const attr = (r: AccountingRecord, name: string): string | undefined => r.attrs.get(name)?.[0];
 

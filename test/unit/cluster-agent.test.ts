@@ -18,6 +18,7 @@ import type { NodeInfo } from '../../src/gateway/state/cluster-types.js';
 import type { BanRecord, SessionRecord } from '../../src/gateway/state/types.js';
 import type { ClusterConfig } from '../../src/gateway/config-cluster.js';
 import { parseClusterReport } from '../../src/gateway/priv/cluster-messages.js';
+import { redactedUrl } from '../../src/gateway/state/redacted-url.js';
 import { redisSkipReason, startRedis } from '../helpers/redis.js';
 
 const skip = redisSkipReason();
@@ -116,6 +117,14 @@ test('cluster view: balance redirects, the mark stops a bounce, draining refuses
   assert.deepEqual(v.route('/?sslgate-lb=1', now), { kind: 'refuse', message: DRAINING_MESSAGE }, 'draining, the other drains too: refused');
   assert.deepEqual(sent.at(-1), { t: 'cluster-load', sessions: 0, tunnels: 1, draining: true });
   assert.equal((v.status(now)['redis'] as { url: string }).url, 'redis://***@h:1', 'no password in ctl status');
+});
+
+test('redactedUrl: the one redaction of cluster.redis (ctl status, logs, the network process\'s copy)', () => {
+  assert.equal(redactedUrl('redis://u:secret@h:1'), 'redis://***@h:1');
+  assert.equal(redactedUrl('redis://:secret@h:1/2'), 'redis://***@h:1/2');
+  assert.equal(redactedUrl(redactedUrl('rediss://u:secret@h')), 'rediss://***@h', 'redacting twice changes nothing');
+  assert.equal(redactedUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+  assert.equal(redactedUrl('not a url with secret@h'), '(unparsable URL)');
 });
 
 test('cluster-load messages are validated like every message from the network process', () => {

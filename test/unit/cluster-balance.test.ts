@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { balanceLogin, redirectLocation, wasRedirected, type BalanceView } from '../../src/gateway/cluster/balance.js';
+import { balanceLogin, canTakeLogin, redirectLocation, wasRedirected, type BalanceView } from '../../src/gateway/cluster/balance.js';
 import type { NodeInfo } from '../../src/gateway/state/cluster-types.js';
 import { seeded } from '../helpers/seed.js';
 
@@ -55,4 +55,21 @@ test('redirect location keeps the path, adds the mark; the mark is recognised', 
   assert.ok(wasRedirected('/?sslgate-lb=1'));
   assert.ok(wasRedirected('/Employees?x=1&sslgate-lb'));
   assert.ok(!wasRedirected('/Employees'));
+});
+
+test('which nodes can take a login: one rule (not self, not draining, fresh, with room)', () => {
+  const now = 1_000_000;
+  const n = (over: Partial<NodeInfo>): NodeInfo => ({ node: 'gw2', address: '10.88.0.12', port: 443, sessions: 1, tunnels: 1, capacity: 10, draining: false, updatedAt: now, startedAt: now, ...over });
+  assert.equal(canTakeLogin(n({}), 'gw1', now, 5000), true);
+  assert.equal(canTakeLogin(n({ node: 'gw1' }), 'gw1', now, 5000), false, 'not this node');
+  assert.equal(canTakeLogin(n({ draining: true }), 'gw1', now, 5000), false, 'draining');
+  assert.equal(canTakeLogin(n({ updatedAt: now - 5001 }), 'gw1', now, 5000), false, 'stale');
+  assert.equal(canTakeLogin(n({ updatedAt: now - 5000 }), 'gw1', now, 5000), true, 'exactly at the limit: fresh');
+  assert.equal(canTakeLogin(n({ sessions: 10 }), 'gw1', now, 5000), false, 'full');
+  // A draining node redirects exactly when some node can take the login.
+  for (const over of [{}, { draining: true }, { sessions: 10 }, { updatedAt: now - 6000 }]) {
+    const nodes = [n(over)];
+    const d = balanceLogin({ self: 'gw1', selfSessions: 0, selfCapacity: 10, balance: false, draining: true, nodes, now, staleMs: 5000 });
+    assert.equal(d.kind === 'redirect', nodes.some((x) => canTakeLogin(x, 'gw1', now, 5000)), JSON.stringify(over));
+  }
 });

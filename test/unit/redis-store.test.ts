@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RedisStore, StoreUnavailableError } from '../../src/gateway/state/redis-store.js';
-import { poolRange } from '../../src/gateway/state/pool-range.js';
+import { poolRange } from '../../src/gateway/ip-pool.js';
 import { sessionTtlMs } from '../../src/gateway/state/session-expiry.js';
 import { decodeSession, encodeSession, StoreDataError } from '../../src/gateway/state/session-codec.js';
 import type { ClusterEvent } from '../../src/gateway/state/cluster-types.js';
@@ -84,6 +84,39 @@ test('session codec: a malformed record is named, not half-read', () => {
   assert.throws(() => decodeSession('{', 'sslgate:session:x'), (e: unknown) => e instanceof StoreDataError && /sslgate:session:x: not JSON/.test(e.message));
   assert.throws(() => decodeSession(JSON.stringify({ ...r, address: 'x' }), 'k'), /field address/);
   assert.throws(() => decodeSession(JSON.stringify({ ...r, methods: [1] }), 'k'), /field methods/);
+});
+
+test('session codec: seeded garbage and mutated records decode to the same record or throw StoreDataError', () => {
+  const rnd = seeded('session codec garbage');
+  const r = record({ attrs: { framedIp: '10.60.0.5', dns: ['10.0.0.53'], radiusClass: ['YQ=='] }, limits: { idleTimeout: 600, sessionTimeout: 3600 } });
+  const text = encodeSession(r);
+  const keys = Object.keys(r);
+  const junk: unknown[] = [null, -1, 1.5, '', 'x'.repeat(70_000), [], {}, true, 2 ** 53, '10.0.0.01', { framedIp: 'evil' }, ['a'.repeat(3000)]];
+  for (let i = 0; i < 2000; i++) {
+    let input: string;
+    switch (rnd.int(3)) {
+      case 0: // a field replaced by junk
+        input = JSON.stringify({ ...r, [keys[rnd.int(keys.length)]!]: junk[rnd.int(junk.length)] });
+        break;
+      case 1: { // the text cut or a byte flipped
+        const b = Buffer.from(text);
+        if (rnd.int(2) === 0) input = b.subarray(0, rnd.int(b.length)).toString();
+        else {
+          b[rnd.int(b.length)] = rnd.int(256);
+          input = b.toString('latin1');
+        }
+        break;
+      }
+      default: // random bytes
+        input = rnd.bytes(rnd.int(200)).toString('latin1');
+    }
+    try {
+      const out = decodeSession(input, 'k');
+      assert.deepEqual(out, JSON.parse(input), 'what decodes is exactly what was stored');
+    } catch (e) {
+      assert.ok(e instanceof StoreDataError, `${String(e)} for ${input.slice(0, 120)}`);
+    }
+  }
 });
 
 test('RedisStore: two nodes on one Redis', { skip }, async (t) => {

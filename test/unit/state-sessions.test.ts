@@ -16,6 +16,7 @@ import { hashCookie, SessionStore } from '../../src/gateway/sessions.js';
 import { MemoryStore } from '../../src/gateway/state/memory-store.js';
 import { sessionFromRecord, sessionRecordOf } from '../../src/gateway/state/session-record.js';
 import { cutByRestart, staleSessions } from '../../src/gateway/state/stale-sessions.js';
+import { sessionExpiry, type ExpiryFacts } from '../../src/gateway/state/session-expiry.js';
 import { BanGuard } from '../../src/gateway/ban-guard.js';
 import { sampleRecord } from './state-store-cases.js';
 import { seeded } from '../helpers/seed.js';
@@ -137,6 +138,21 @@ test('stored sessions: cut by a restart, then dropped after their reconnect wind
   const graceOnly = sampleRecord({ cookieHash: hashCookie('f'), id: 6, disconnectedAt: now - 330_000 });
   const stale = staleSessions([live, waiting, old, timedOut, graceOnly], now, 300, 60_000);
   assert.deepEqual(stale.map((x) => [x.record.id, x.why]), [[4, 'no tunnel within cookie-timeout'], [5, 'session timeout']]);
+});
+
+test('session expiry: one rule (session timeout from login, reconnect window from tunnel down), with grace', () => {
+  const now = 10_000_000;
+  const facts = (createdAt: number, sessionTimeout: number | null, disconnectedAt: number | null): ExpiryFacts => ({ createdAt, limits: { sessionTimeout }, disconnectedAt });
+  assert.equal(sessionExpiry(facts(0, null, null), now, 300), null, 'no limit, tunnel up: never');
+  assert.equal(sessionExpiry(facts(now - 3_600_000, 3600, null), now, 300), null, 'exactly at the session timeout: not yet');
+  assert.equal(sessionExpiry(facts(now - 3_600_001, 3600, null), now, 300), 'session timeout');
+  assert.equal(sessionExpiry(facts(now, null, now - 300_000), now, 300), null, 'exactly at the window: not yet');
+  assert.equal(sessionExpiry(facts(now, null, now - 300_001), now, 300), 'no tunnel within cookie-timeout');
+  assert.equal(sessionExpiry(facts(now - 3_600_001, 3600, now - 300_001), now, 300), 'session timeout', 'the session timeout is named first');
+  assert.equal(sessionExpiry(facts(now, null, now - 330_000), now, 300, 60_000), null, 'grace adds to the window');
+  assert.equal(sessionExpiry(facts(now - 3_630_000, 3600, null), now, 300, 60_000), null, 'grace adds to the session timeout');
+  // A stored record (restoreSession, the store sweep) and a live Session read the same fields.
+  assert.equal(sessionExpiry(sampleRecord({ disconnectedAt: now - 400_000 }), now, 300), 'no tunnel within cookie-timeout');
 });
 
 test('bans from the store hold in the BanGuard until they end', () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MemoryStore } from '../../src/gateway/state/memory-store.js';
 import { SCHEMA_VERSION, SqliteStore, StateStoreError } from '../../src/gateway/state/sqlite-store.js';
+import { StoreDataError } from '../../src/gateway/state/session-codec.js';
 import type { StateStore } from '../../src/gateway/state/types.js';
 import { hashOf, sampleRecord, STORE_CASES } from './state-store-cases.js';
 
@@ -69,6 +70,35 @@ test('sqlite store: sessions, leases, ids and bans survive a close and reopen', 
     assert.deepEqual(await s.listBans(), [{ kind: 'address', key: '192.0.2.9', until }]);
     await s.close();
     assert.equal(statSync(file).mode & 0o777, 0o600, 'the database is private to root');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite store: a tampered row is a clear error when asked for, skipped with a line when listed; never a session', async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, 'sessions.db');
+    const warnings: string[] = [];
+    let s = new SqliteStore(file, (m) => warnings.push(m));
+    const good = sampleRecord({ id: await s.nextSessionId() });
+    const bad = sampleRecord({ cookieHash: hashOf('cookie-b'), id: await s.nextSessionId() });
+    const notJson = sampleRecord({ cookieHash: hashOf('cookie-c'), id: await s.nextSessionId() });
+    for (const r of [good, bad, notJson]) await s.putSession(r);
+    await s.close();
+    // Another program edits the file: a user name far beyond any bound, an extra field, and a row that is not JSON.
+    const db = new Database(file);
+    db.prepare('UPDATE sessions SET record = ? WHERE cookie_hash = ?').run(JSON.stringify({ ...bad, user: 'u'.repeat(5000), shell: 'x' }), bad.cookieHash);
+    db.prepare('UPDATE sessions SET record = ? WHERE cookie_hash = ?').run('{"cookieHash":', notJson.cookieHash);
+    db.close();
+    s = new SqliteStore(file, (m) => warnings.push(m));
+    assert.deepEqual(await s.getSession(good.cookieHash), good);
+    await assert.rejects(s.getSession(bad.cookieHash), (e: unknown) => e instanceof StoreDataError && e.message.includes(file) && /unexpected key "shell"|field user/.test(e.message));
+    await assert.rejects(s.getSession(notJson.cookieHash), (e: unknown) => e instanceof StoreDataError && /not JSON/.test(e.message));
+    assert.deepEqual(await s.listSessions(), [good], 'only the good record lists');
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.ok(warnings.some((w) => w.includes(bad.cookieHash.slice(0, 16))), 'the line names the row');
+    await s.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -43,12 +43,20 @@ function load(sessions: number, capacity: number): number {
   return capacity > 0 ? sessions / capacity : Infinity;
 }
 
+/**
+ * The one rule for which nodes can take a login (a redirect here, `ctl drain`'s "others can take
+ * them" there): another node, not draining, its entry fresh, with room.
+ */
+export function canTakeLogin(n: NodeInfo, self: string, now: number, staleMs: number): boolean {
+  return n.node !== self && !n.draining && now - n.updatedAt <= staleMs && n.sessions < n.capacity;
+}
+
 /** The decision for one new login. */
 export function balanceLogin(v: BalanceView): BalanceDecision {
   if (!v.balance && !v.draining) return { kind: 'stay' };
   let best: NodeInfo | null = null;
   for (const n of v.nodes) {
-    if (n.node === v.self || n.draining || v.now - n.updatedAt > v.staleMs || n.sessions >= n.capacity) continue;
+    if (!canTakeLogin(n, v.self, v.now, v.staleMs)) continue;
     if (!best || load(n.sessions + 1, n.capacity) < load(best.sessions + 1, best.capacity) || (load(n.sessions + 1, n.capacity) === load(best.sessions + 1, best.capacity) && n.node < best.node)) best = n;
   }
   if (v.draining) return best ? { kind: 'redirect', node: best } : { kind: 'refuse' };

@@ -4,10 +4,11 @@
  * It decides where a new login goes (balance.ts) and reports this node's load back.
  */
 import type { ClusterConfig } from '../config-cluster.js';
+import { redactedUrl } from '../state/redacted-url.js';
 import type { NodeInfo } from '../state/cluster-types.js';
 import type { ClusterReport } from '../priv/cluster-messages.js';
 import { ANNOUNCE_MS, NODE_TTL_MS } from './agent.js';
-import { balanceLogin, redirectLocation, wasRedirected, type BalanceDecision } from './balance.js';
+import { balanceLogin, canTakeLogin, redirectLocation, wasRedirected, type BalanceDecision } from './balance.js';
 
 export interface ClusterLoad {
   sessions: number;
@@ -79,7 +80,7 @@ export class ClusterView {
 
   /** Other nodes that would take a session now (not draining, fresh, with room). */
   takers(now = Date.now()): NodeInfo[] {
-    return this.nodeList.filter((n) => n.node !== this.node && !n.draining && now - n.updatedAt <= NODE_TTL_MS && n.sessions < n.capacity);
+    return this.nodeList.filter((n) => canTakeLogin(n, this.node, now, NODE_TTL_MS));
   }
 
   /** Where a new login arriving with request path `path` goes. */
@@ -108,7 +109,7 @@ export class ClusterView {
       address: cfg.address,
       balance: cfg.balance,
       draining: this.drain,
-      redis: { url: cfg.redis.replace(/\/\/[^@]*@/, '//***@'), available: this.redis },
+      redis: { url: redactedUrl(cfg.redis), available: this.redis },
       nodes: this.nodeList.map((n) => ({
         node: n.node,
         address: n.address,

@@ -6,6 +6,7 @@
  * side accepts only these shapes with bounded numbers.
  */
 import type { NodeInfo } from '../state/cluster-types.js';
+import { BOUNDS, Checker } from './validate.js';
 
 /** network process -> privileged process (fire and forget) */
 export type ClusterReport = { t: 'cluster-load'; sessions: number; tunnels: number; draining: boolean };
@@ -22,24 +23,16 @@ export type ClusterNotice =
    */
   | { t: 'cluster-resync' };
 
-export class ClusterMessageError extends Error {
-  constructor(message: string) {
-    super(`network process sent an invalid cluster message: ${message}`);
-    this.name = 'ChannelProtocolError';
-  }
-}
+const check: Checker = new Checker('network process sent an invalid cluster message');
 
-const MAX_COUNT = 10_000_000;
-
-function count(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_COUNT) throw new ClusterMessageError(`${what} must be a whole number from 0 to ${MAX_COUNT}`);
-  return v;
-}
-
-/** Validates a `cluster-*` frame from the network process. Throws ClusterMessageError. */
+/** Validates a `cluster-*` frame from the network process. Throws ChannelProtocolError. */
 export function parseClusterReport(v: Record<string, unknown>): ClusterReport {
-  if (v['t'] !== 'cluster-load') throw new ClusterMessageError(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
-  for (const k of Object.keys(v)) if (!['t', 'sessions', 'tunnels', 'draining'].includes(k)) throw new ClusterMessageError(`unexpected key ${JSON.stringify(k.slice(0, 40))}`);
-  if (typeof v['draining'] !== 'boolean') throw new ClusterMessageError('draining must be true or false');
-  return { t: 'cluster-load', sessions: count(v['sessions'], 'sessions'), tunnels: count(v['tunnels'], 'tunnels'), draining: v['draining'] };
+  if (v['t'] !== 'cluster-load') check.fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
+  check.onlyKeys(v, ['t', 'sessions', 'tunnels', 'draining']);
+  return {
+    t: 'cluster-load',
+    sessions: check.int(v['sessions'], 'sessions', 0, BOUNDS.liveCount),
+    tunnels: check.int(v['tunnels'], 'tunnels', 0, BOUNDS.liveCount),
+    draining: check.bool(v['draining'], 'draining'),
+  };
 }

@@ -17,3 +17,9 @@ export const AUTH_QUEUE = 512;
  * network process sends auth requests faster than backends answer.
  */
 export const MAX_LOGINS_IN_FLIGHT = 1024;
+
+/**
+ * RADIUS Class attributes a session keeps (accounting echoes them back, RFC 2865 §5.25): a value
+ * is at most 253 bytes, 400 leaves room for its base64; a server sends one or a few.
+ */
+export const RADIUS_CLASS_MAX = { items: 16, bytes: 400 } as const;

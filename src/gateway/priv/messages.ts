@@ -6,8 +6,8 @@
  * bounded strings and lists, and anything else ends the channel (the privileged process then
  * stops the gateway: a network process that says nonsense may be compromised).
  */
-import { formatCidr, parseIpv4Cidr } from '../../protocol/ipv4.js';
-import { USER_NAME_MAX_BYTES } from './limits.js';
+import { RADIUS_CLASS_MAX, USER_NAME_MAX_BYTES } from './limits.js';
+import { BOUNDS, ChannelProtocolError, Checker } from './validate.js';
 import type { AuthAnswer, AuthOutcome, AuthStart, ClientCertInfo } from '../auth/types.js';
 import { ACCT_CAUSES, ACCT_EVENTS, type AcctCause, type AcctEvent, type AcctRecord } from '../auth/accounting-record.js';
 import { checkClientCertInfo } from '../auth/client-cert.js';
@@ -100,160 +100,108 @@ export type PrivilegedMessage =
   | WorkerReply
   | CtlReply;
 
-export class ChannelProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ChannelProtocolError';
-  }
-}
+export { ChannelProtocolError };
 
 const MAX_PASSWORD_BYTES = 1024;
 const MAX_ERROR_CHARS = 2000;
 const MAX_SUBNETS = 256;
-
-function fail(why: string): never {
-  throw new ChannelProtocolError(`network process sent an invalid message: ${why}`);
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function onlyKeys(o: Record<string, unknown>, keys: string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`unexpected key ${JSON.stringify(k.slice(0, 40))}`);
-}
-
-function id(o: Record<string, unknown>): number {
-  const v = o['id'];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail('id must be a non-negative integer');
-  return v;
-}
-
-function boundedString(v: unknown, what: string, maxBytes: number): string {
-  if (typeof v !== 'string') fail(`${what} must be a string`);
-  if (Buffer.byteLength(v) > maxBytes) fail(`${what} longer than ${maxBytes} bytes`);
-  return v;
-}
-
 const MAX_FIELDS = 8;
 
-function count(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what} must be a non-negative integer`);
-  return v;
-}
+const check: Checker = new Checker('network process sent an invalid message');
 
 /** The same shape and bounds as the network process's certVerdict() makes (SAN e-mail included). */
 function certInfo(v: unknown): ClientCertInfo {
   const info = checkClientCertInfo(v);
-  if (!info) fail('cert is not a valid certificate summary (subject lists, SHA-256 fingerprint, serial, sanEmail)');
+  if (!info) check.fail('cert is not a valid certificate summary (subject lists, SHA-256 fingerprint, serial, sanEmail)');
   return info;
 }
 
 function acctRecord(v: unknown): AcctRecord {
-  if (!isObj(v)) fail('record must be an object');
-  onlyKeys(v, ['sessionId', 'user', 'group', 'remote', 'framedIp', 'radiusClass', 'sessionTime', 'inOctets', 'outOctets', 'inPackets', 'outPackets', 'interim']);
+  const o = check.obj(v, 'record');
+  check.onlyKeys(o, ['sessionId', 'user', 'group', 'remote', 'framedIp', 'radiusClass', 'sessionTime', 'inOctets', 'outOctets', 'inPackets', 'outPackets', 'interim']);
   const rec: AcctRecord = {
-    sessionId: boundedString(v['sessionId'], 'sessionId', 64),
-    user: boundedString(v['user'], 'user', USER_NAME_MAX_BYTES),
-    group: boundedString(v['group'], 'group', 64),
-    remote: boundedString(v['remote'], 'remote', 64),
-    sessionTime: count(v['sessionTime'], 'sessionTime'),
-    inOctets: count(v['inOctets'], 'inOctets'),
-    outOctets: count(v['outOctets'], 'outOctets'),
-    inPackets: count(v['inPackets'], 'inPackets'),
-    outPackets: count(v['outPackets'], 'outPackets'),
+    sessionId: check.str(o['sessionId'], 'sessionId', 64),
+    user: check.str(o['user'], 'user', USER_NAME_MAX_BYTES),
+    group: check.str(o['group'], 'group', BOUNDS.nameBytes),
+    remote: check.str(o['remote'], 'remote', BOUNDS.remoteBytes),
+    sessionTime: check.int(o['sessionTime'], 'sessionTime'),
+    inOctets: check.int(o['inOctets'], 'inOctets'),
+    outOctets: check.int(o['outOctets'], 'outOctets'),
+    inPackets: check.int(o['inPackets'], 'inPackets'),
+    outPackets: check.int(o['outPackets'], 'outPackets'),
   };
-  if (v['framedIp'] !== undefined) rec.framedIp = boundedString(v['framedIp'], 'framedIp', 15);
-  if (v['interim'] !== undefined) rec.interim = count(v['interim'], 'interim');
-  if (v['radiusClass'] !== undefined) {
-    const c = v['radiusClass'];
-    if (!Array.isArray(c) || c.length > 16) fail('radiusClass must be a list of at most 16');
-    rec.radiusClass = c.map((x) => boundedString(x, 'radiusClass', 400));
-  }
+  if (o['framedIp'] !== undefined) rec.framedIp = check.ipv4(o['framedIp'], 'framedIp');
+  if (o['interim'] !== undefined) rec.interim = check.int(o['interim'], 'interim');
+  if (o['radiusClass'] !== undefined) rec.radiusClass = check.strList(o['radiusClass'], 'radiusClass', RADIUS_CLASS_MAX.items, RADIUS_CLASS_MAX.bytes);
   return rec;
 }
 
 /** Validates one decoded frame from the network process. Throws ChannelProtocolError. */
 export function parseNetworkMessage(v: unknown): NetworkMessage {
-  if (!isObj(v)) fail('not an object');
-  switch (v['t']) {
-    case 'ready': {
-      onlyKeys(v, ['t', 'pid']);
-      const pid = v['pid'];
-      if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) fail('pid');
-      return { t: 'ready', pid };
-    }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) check.fail('not an object');
+  const o = v as Record<string, unknown>;
+  const id = (): number => check.int(o['id'], 'id');
+  switch (o['t']) {
+    case 'ready':
+      check.onlyKeys(o, ['t', 'pid']);
+      return { t: 'ready', pid: check.int(o['pid'], 'pid', 1) };
     case 'fatal': {
-      onlyKeys(v, ['t', 'error', 'code']);
-      const error = boundedString(v['error'], 'error', MAX_ERROR_CHARS * 4);
+      check.onlyKeys(o, ['t', 'error', 'code']);
+      const error = check.str(o['error'], 'error', MAX_ERROR_CHARS * 4);
       const m: NetworkMessage = { t: 'fatal', error: error.slice(0, MAX_ERROR_CHARS) };
-      if (v['code'] !== undefined) m.code = boundedString(v['code'], 'code', 64);
+      if (o['code'] !== undefined) m.code = check.str(o['code'], 'code', 64);
       return m;
     }
     case 'auth-start': {
-      onlyKeys(v, ['t', 'id', 'req']);
-      const r = v['req'];
-      if (!isObj(r)) fail('req must be an object');
-      onlyKeys(r, ['group', 'user', 'password', 'remote', 'cert']);
+      check.onlyKeys(o, ['t', 'id', 'req']);
+      const r = check.obj(o['req'], 'req');
+      check.onlyKeys(r, ['group', 'user', 'password', 'remote', 'cert']);
       const req: AuthStart = {
-        group: boundedString(r['group'], 'group', 64),
-        user: boundedString(r['user'], 'user', USER_NAME_MAX_BYTES),
-        password: boundedString(r['password'], 'password', MAX_PASSWORD_BYTES),
-        remote: boundedString(r['remote'], 'remote', 64),
+        group: check.str(r['group'], 'group', BOUNDS.nameBytes),
+        user: check.str(r['user'], 'user', USER_NAME_MAX_BYTES),
+        password: check.str(r['password'], 'password', MAX_PASSWORD_BYTES),
+        remote: check.str(r['remote'], 'remote', BOUNDS.remoteBytes),
       };
       if (r['cert'] !== undefined) req.cert = certInfo(r['cert']);
-      return { t: 'auth-start', id: id(v), req };
+      return { t: 'auth-start', id: id(), req };
     }
     case 'auth-answer': {
-      onlyKeys(v, ['t', 'id', 'req']);
-      const r = v['req'];
-      if (!isObj(r)) fail('req must be an object');
-      onlyKeys(r, ['handle', 'fields', 'remote']);
+      check.onlyKeys(o, ['t', 'id', 'req']);
+      const r = check.obj(o['req'], 'req');
+      check.onlyKeys(r, ['handle', 'fields', 'remote']);
       const f = r['fields'];
-      if (!isObj(f) || Object.keys(f).length > MAX_FIELDS) fail(`fields must be an object of at most ${MAX_FIELDS} entries`);
+      if (typeof f !== 'object' || f === null || Array.isArray(f) || Object.keys(f).length > MAX_FIELDS) check.fail(`fields must be an object of at most ${MAX_FIELDS} entries`);
       const fields: Record<string, string> = {};
       for (const [k, x] of Object.entries(f)) {
-        if (Buffer.byteLength(k) > 64) fail('field name longer than 64 bytes');
-        fields[k] = boundedString(x, 'field', MAX_PASSWORD_BYTES);
+        check.str(k, 'field name', 64);
+        fields[k] = check.str(x, 'field', MAX_PASSWORD_BYTES);
       }
-      return { t: 'auth-answer', id: id(v), req: { handle: boundedString(r['handle'], 'handle', 64), fields, remote: boundedString(r['remote'], 'remote', 64) } };
+      return { t: 'auth-answer', id: id(), req: { handle: check.str(r['handle'], 'handle', BOUNDS.nameBytes), fields, remote: check.str(r['remote'], 'remote', BOUNDS.remoteBytes) } };
     }
     case 'acct': {
-      onlyKeys(v, ['t', 'event', 'record', 'cause']);
-      const event = v['event'];
-      if (typeof event !== 'string' || !(ACCT_EVENTS as readonly string[]).includes(event)) fail('event');
-      const m: NetworkMessage = { t: 'acct', event: event as AcctEvent, record: acctRecord(v['record']) };
-      if (v['cause'] !== undefined) {
-        if (typeof v['cause'] !== 'string' || !(ACCT_CAUSES as readonly string[]).includes(v['cause'])) fail('cause');
-        m.cause = v['cause'] as AcctCause;
-      }
+      check.onlyKeys(o, ['t', 'event', 'record', 'cause']);
+      const m: NetworkMessage = { t: 'acct', event: check.oneOf(o['event'], 'event', ACCT_EVENTS), record: acctRecord(o['record']) };
+      if (o['cause'] !== undefined) m.cause = check.oneOf(o['cause'], 'cause', ACCT_CAUSES);
       return m;
     }
     case 'restart':
-      onlyKeys(v, ['t']);
+      check.onlyKeys(o, ['t']);
       return { t: 'restart' };
     case 'reload-read':
     case 'reload-commit':
-      onlyKeys(v, ['t', 'id']);
-      return { t: v['t'], id: id(v) };
-    case 'reload-subnets': {
-      onlyKeys(v, ['t', 'id', 'cidrs']);
-      const list = v['cidrs'];
-      if (!Array.isArray(list) || list.length > MAX_SUBNETS) fail(`cidrs must be a list of at most ${MAX_SUBNETS}`);
-      const cidrs = list.map((c) => {
-        const s = boundedString(c, 'cidr', 18);
-        // Only the canonical ADDRESS/PREFIX form formatCidr writes (what the network process sends).
-        const parsed = parseIpv4Cidr(s);
-        if (!parsed || formatCidr(parsed) !== s) fail(`not an IPv4 CIDR: ${JSON.stringify(s)}`);
-        return s;
-      });
-      return { t: 'reload-subnets', id: id(v), cidrs };
+      check.onlyKeys(o, ['t', 'id']);
+      return { t: o['t'], id: id() };
+    case 'reload-subnets':
+      check.onlyKeys(o, ['t', 'id', 'cidrs']);
+      // Only the canonical ADDRESS/PREFIX form formatCidr writes (what the network process sends).
+      return { t: 'reload-subnets', id: id(), cidrs: check.list(o['cidrs'], 'cidrs', MAX_SUBNETS, (c) => check.ipv4Cidr(c, 'cidr')) };
+    default: {
+      const t = o['t'];
+      if (typeof t === 'string' && WORKER_MESSAGE_TYPES.has(t)) return parseWorkerMessage(o);
+      if (typeof t === 'string' && t.startsWith('state-')) return parseStateRequest(o);
+      if (typeof t === 'string' && t.startsWith('cluster-')) return parseClusterReport(o);
+      if (typeof t === 'string' && t.startsWith('ctl-')) return parseCtlRequest(o);
+      return check.fail(`unknown type ${JSON.stringify(String(t).slice(0, 40))}`);
     }
-    default:
-      if (typeof v['t'] === 'string' && WORKER_MESSAGE_TYPES.has(v['t'])) return parseWorkerMessage(v);
-      if (typeof v['t'] === 'string' && v['t'].startsWith('state-')) return parseStateRequest(v);
-      if (typeof v['t'] === 'string' && v['t'].startsWith('cluster-')) return parseClusterReport(v);
-      if (typeof v['t'] === 'string' && v['t'].startsWith('ctl-')) return parseCtlRequest(v);
-      fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

@@ -13,23 +13,19 @@
  * (frames.ts); every message from the network process is validated (messages.ts) and a bad one
  * stops the gateway. This process never reads a byte from the network.
  */
-import { envFlagOn } from '../../os/env-flag.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
-import { closeSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../log.js';
-import { addrAdd, IpError, linkSetUp } from '../../os/ip.js';
+import { addrAdd, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
-import { CAP, hasCap, readProcStatus } from '../../os/proc-status.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
 import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
-import { formatCidr, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
+import { formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
-import type { ServedProfile } from '../http-connection.js';
 import { readForReload, readProfile } from '../reload.js';
 import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
 import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-client-ca.js';
@@ -38,7 +34,7 @@ import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
 import { Channel } from './channel.js';
 import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
-import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage, type ProfileWire } from './messages.js';
+import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
 import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
@@ -53,7 +49,10 @@ import { endStoredSession, storedAcctRecord } from '../state/stored-session.js';
 import type { StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
 import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
-import { redactedUrl, StoreUnavailableError } from '../state/redis-store.js';
+import { StoreUnavailableError } from '../state/redis-store.js';
+import { addSubnet, inheritedListenFd, missingPrivileges, networkView, profileWire, resolveWorkers, subnetsOf, tunOffloadWanted, workerTunName } from './serve-setup.js';
+
+export { missingPrivileges, resolveWorkers, tunOffloadWanted, workerTunName };
 
 /** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
 export class ServeError extends Error {
@@ -81,78 +80,6 @@ const START_TIMEOUT_MS = 60_000;
 /** How long a stopping network process gets to say goodbye to its clients. */
 const STOP_TIMEOUT_MS = 10_000;
 
-function unprivilegedPortStart(): number {
-  try {
-    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
-  } catch {
-    return 1024;
-  }
-}
-
-/** What `serve` needs and this process lacks, one line each; empty when it can start. */
-export function missingPrivileges(cfg: GatewayConfig, st = readProcStatus('self')): string[] {
-  const lacks: string[] = [];
-  const need = (cap: number, name: string, why: string): void => {
-    if (!hasCap(st.capEff, cap)) lacks.push(`${name}: ${why}`);
-  };
-  need(CAP.NET_ADMIN, 'CAP_NET_ADMIN', `to create the TUN device (${cfg.tun.name}) and give it the pool addresses`);
-  const low = Math.min(cfg.listen.port, cfg.dtls.enabled ? cfg.dtls.port : cfg.listen.port);
-  if (low < unprivilegedPortStart()) need(CAP.NET_BIND_SERVICE, 'CAP_NET_BIND_SERVICE', `to bind port ${low}`);
-  need(CAP.SETUID, 'CAP_SETUID', `to run the network process as run-as-user ${cfg.runAsUser}`);
-  need(CAP.SETGID, 'CAP_SETGID', `to run the network process as run-as-group ${cfg.runAsGroup}`);
-  need(CAP.SETPCAP, 'CAP_SETPCAP', "to empty the network process's capability bounding set");
-  if (st.uid[1] !== 0) lacks.unshift(`root (uid 0; this is uid ${st.uid[1]}): the state folder ${cfg.state} and its secrets belong to root`);
-  return lacks;
-}
-
-/**
- * The config as the network process gets it. The auth servers (addresses, RADIUS secrets, LDAP
- * bind passwords) are cut: logins run in this process (auth/backends.ts).
- */
-/** tun.offload from the configuration, unless SSLGATE_TUN_OFFLOAD=0 (or false/off) says no. */
-export function tunOffloadWanted(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): boolean {
-  return envFlagOn('SSLGATE_TUN_OFFLOAD', env) && cfg.tun.offload;
-}
-
-function networkView(cfg: GatewayConfig): unknown {
-  // The Redis password stays here too: the network process only needs the node's name and address.
-  const cluster = cfg.cluster ? { ...cfg.cluster, redis: redactedUrl(cfg.cluster.redis) } : undefined;
-  return JSON.parse(JSON.stringify({ ...cfg, authServers: {}, ...(cluster ? { cluster } : {}) })) as unknown;
-}
-
-function profileWire(p: ServedProfile | null): ProfileWire | null {
-  return p ? { uri: p.uri, sha1: p.sha1, content: p.content.toString('base64') } : null;
-}
-
-function subnetsOf(cfg: GatewayConfig): Map<string, Ipv4Cidr> {
-  const m = new Map<string, Ipv4Cidr>();
-  m.set(formatCidr(cfg.network.address), cfg.network.address);
-  for (const g of cfg.groups) m.set(formatCidr(g.network.address), g.network.address);
-  return m;
-}
-
-async function addSubnet(tun: string, c: string): Promise<void> {
-  // A subnet dropped by an earlier reload may still be on the TUN: "File exists" is fine.
-  await addrAdd(tun, c).catch((e: unknown) => {
-    if (!(e instanceof IpError && /exists/i.test(e.stderr))) throw e;
-  });
-}
-
-/** `workers` from the config: 'auto' is one per CPU this process may use (taskset is honoured). */
-export function resolveWorkers(w: number | 'auto', cpus = availableParallelism()): number {
-  return w === 'auto' ? Math.max(1, Math.min(cpus, 64)) : w;
-}
-
-/**
- * The TUN of worker i > 0: the same pattern when the configured name has one (the kernel
- * numbers it), else the name with "-i" (cut to the 15-byte limit).
- */
-export function workerTunName(base: string, i: number): string {
-  if (base.includes('%d')) return base;
-  const suffix = `-${i}`;
-  return base.slice(0, 15 - suffix.length) + suffix;
-}
-
 /** One network process and what this process knows of it. */
 interface WorkerLink {
   readonly index: number;
@@ -161,15 +88,6 @@ interface WorkerLink {
   readonly tun: string;
   readonly load: WorkerLoad;
 }
-
-/** The listening socket a supervising `serve` passed on (serve-supervisor.ts), if it is for `cfg.listen`. */
-function inheritedListenFd(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process.env): number | null {
-  const fd = Number(env['SSLGATE_LISTEN_FD']);
-  if (!Number.isInteger(fd) || fd < 3) return null;
-  // A config whose listen address changed binds anew (the old port stays with the supervisor).
-  return env['SSLGATE_LISTEN_ADDR'] === `${cfg.listen.host}:${cfg.listen.port}` ? fd : null;
-}
-
 
 export class PrivilegedParent {
   private config: GatewayConfig;
@@ -400,7 +318,7 @@ export class PrivilegedParent {
       if (moved.length) this.log.warn({ moved }, 'session database moved aside (--reset-state): every session starts anew');
     }
     try {
-      this.store = await openStateStore(cfg);
+      this.store = await openStateStore(cfg, (message) => this.log.warn({ store: this.store?.kind }, `skipped a stored session that cannot be used: ${message}`));
     } catch (e) {
       if (e instanceof StateStoreError) throw new ServeError(e.message);
       if (e instanceof StoreUnavailableError) throw new ServeError(`cluster.redis: ${e.message}; the cluster's sessions live there, so this node cannot start without it`);

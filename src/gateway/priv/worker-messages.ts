@@ -8,7 +8,7 @@
  * framed channel but on Node's IPC channel of each worker (parent.ts spawns it with 'ipc'), which
  * only the privileged process writes to: see WorkerHandleMessage.
  */
-import { formatIpv4, parseIpv4 } from '../../protocol/ipv4.js';
+import { BOUNDS, Checker } from './validate.js';
 
 /** worker -> privileged process */
 export type WorkerMessage =
@@ -64,92 +64,64 @@ export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route
 /** An event is a few hundred bytes (ids, user, addresses, counters); more is not relayed. */
 export const MAX_EVENT_CHARS = 8192;
 
-/** DTLS ids are 32 bytes (X-DTLS-Session-ID, App-ID): 64 hex digits; a little room. */
-const MAX_ID_HEX = 64;
+/** DTLS ids are 32 bytes (X-DTLS-Session-ID, App-ID): 64 hex digits. */
+const MAX_ID_BYTES = 32;
 /** A ClientHello fits one datagram of a 1500-byte path; 4 KiB leaves room for larger MTUs. */
 export const MAX_HELLO_BYTES = 4096;
 
-function fail(why: string): never {
-  throw new Error(`worker sent an invalid message: ${why}`);
-}
-
-function onlyKeys(o: Record<string, unknown>, keys: string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`unexpected key ${JSON.stringify(k.slice(0, 40))}`);
-}
-
-function count(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 1e9) fail(`${what} must be a non-negative integer`);
-  return v;
-}
-
-/** Dotted IPv4 in the canonical form formatIpv4 writes. */
-function ipv4(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length > 15) fail(`${what} must be an IPv4 address`);
-  const n = parseIpv4(v);
-  if (n === null || formatIpv4(n) !== v) fail(`${what} must be an IPv4 address`);
-  return v;
-}
+const check: Checker = new Checker('worker sent an invalid message');
 
 /** A unicast IPv4 address (not 0.0.0.0, multicast or broadcast): a local address a socket may bind to. */
 function unicastIpv4(v: unknown, what: string): string {
-  const s = ipv4(v, what);
+  const s = check.ipv4(v, what);
   const first = Number(s.slice(0, s.indexOf('.')));
-  if (s === '0.0.0.0' || first >= 224) fail(`${what} must be a unicast IPv4 address`);
+  if (s === '0.0.0.0' || first >= 224) check.fail(`${what} must be a unicast IPv4 address`);
   return s;
-}
-
-function port(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) fail('port must be 1-65535');
-  return v;
-}
-
-function hexId(v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID_HEX || v.length % 2 !== 0 || !/^[0-9a-f]+$/.test(v)) fail('id must be lower-case hex');
-  return v;
-}
-
-function datagram(v: unknown): string {
-  if (typeof v !== 'string' || v.length > Math.ceil(MAX_HELLO_BYTES / 3) * 4 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(`data must be base64 of at most ${MAX_HELLO_BYTES} bytes`);
-  return v;
 }
 
 /** Validates a frame whose `t` is in WORKER_MESSAGE_TYPES. */
 export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
   switch (v['t']) {
     case 'load':
-      onlyKeys(v, ['t', 'tunnels', 'connections', 'accepted']);
-      return { t: 'load', tunnels: count(v['tunnels'], 'tunnels'), connections: count(v['connections'], 'connections'), accepted: count(v['accepted'], 'accepted') };
+      check.onlyKeys(v, ['t', 'tunnels', 'connections', 'accepted']);
+      return {
+        t: 'load',
+        tunnels: check.int(v['tunnels'], 'tunnels', 0, BOUNDS.liveCount),
+        connections: check.int(v['connections'], 'connections', 0, BOUNDS.liveCount),
+        // a running total since the worker started: any exact counter
+        accepted: check.int(v['accepted'], 'accepted'),
+      };
     case 'route':
-      onlyKeys(v, ['t', 'id', 'addr', 'cookie']);
+      check.onlyKeys(v, ['t', 'id', 'addr', 'cookie']);
       // sessions.ts makes cookies of 32 random bytes in base64url; worker-routes.ts checks the form again
-      if (typeof v['cookie'] !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(v['cookie'])) fail('cookie must be 16-128 base64url characters');
-      return { t: 'route', id: count(v['id'], 'id'), addr: ipv4(v['addr'], 'addr'), cookie: v['cookie'] };
+      if (typeof v['cookie'] !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(v['cookie'])) check.fail('cookie must be 16-128 base64url characters');
+      return { t: 'route', id: check.int(v['id'], 'id'), addr: check.ipv4(v['addr'], 'addr'), cookie: v['cookie'] };
     case 'unroute':
-      onlyKeys(v, ['t', 'addr']);
-      return { t: 'unroute', addr: ipv4(v['addr'], 'addr') };
+      check.onlyKeys(v, ['t', 'addr']);
+      return { t: 'unroute', addr: check.ipv4(v['addr'], 'addr') };
     case 'dtls-id':
-      onlyKeys(v, ['t', 'id', 'up']);
-      if (typeof v['up'] !== 'boolean') fail('up must be true or false');
-      return { t: 'dtls-id', id: hexId(v['id']), up: v['up'] };
+      check.onlyKeys(v, ['t', 'id', 'up']);
+      return { t: 'dtls-id', id: check.hexBytes(v['id'], 'id', MAX_ID_BYTES), up: check.bool(v['up'], 'up') };
     case 'dtls-hello':
-      onlyKeys(v, ['t', 'id', 'address', 'port', 'data', 'local']);
+      check.onlyKeys(v, ['t', 'id', 'address', 'port', 'data', 'local']);
       return {
         t: 'dtls-hello',
-        id: hexId(v['id']),
-        address: ipv4(v['address'], 'address'),
-        port: port(v['port']),
-        data: datagram(v['data']),
+        id: check.hexBytes(v['id'], 'id', MAX_ID_BYTES),
+        address: check.ipv4(v['address'], 'address'),
+        port: check.int(v['port'], 'port', 1, 65535),
+        data: check.base64(v['data'], 'data', MAX_HELLO_BYTES),
         ...(v['local'] !== undefined ? { local: unicastIpv4(v['local'], 'local') } : {}),
       };
     case 'dtls-peer-closed':
-      onlyKeys(v, ['t', 'address', 'port']);
-      return { t: 'dtls-peer-closed', address: ipv4(v['address'], 'address'), port: port(v['port']) };
+      check.onlyKeys(v, ['t', 'address', 'port']);
+      return { t: 'dtls-peer-closed', address: check.ipv4(v['address'], 'address'), port: check.int(v['port'], 'port', 1, 65535) };
     case 'ops-event':
       // Opaque here: this process only relays it to worker 0, which parses and checks it.
-      onlyKeys(v, ['t', 'ev']);
-      if (typeof v['ev'] !== 'string' || v['ev'].length > MAX_EVENT_CHARS) fail(`ev must be a string of at most ${MAX_EVENT_CHARS} characters`);
+      // Counted in characters, as network-process.ts counts before it sends.
+      check.onlyKeys(v, ['t', 'ev']);
+      if (typeof v['ev'] !== 'string' || v['ev'].length > MAX_EVENT_CHARS) check.fail(`ev must be a string of at most ${MAX_EVENT_CHARS} characters`);
       return { t: 'ops-event', ev: v['ev'] };
     default:
-      fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
+      return check.fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
 }

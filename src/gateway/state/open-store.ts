@@ -12,6 +12,7 @@ import { NODE_TTL_MS } from '../cluster/agent.js';
 import { RedisStore } from './redis-store.js';
 import { SqliteStore, STATE_DB_FILE } from './sqlite-store.js';
 import type { StateStore } from './types.js';
+import type { BadRecordHandler } from './session-codec.js';
 
 export function stateDbPath(cfg: Pick<GatewayConfig, 'state'>): string {
   return join(cfg.state, STATE_DB_FILE);
@@ -25,12 +26,13 @@ export function stateNodeName(cfg: GatewayConfig): string {
 /**
  * Throws StateStoreError (file name and way out) when the file cannot be used, and
  * StoreUnavailableError (the URL, without a password) when the cluster's Redis does not answer.
+ * `onBadRecord` hears of stored records that fail their check (skipped when listing).
  */
-export async function openStateStore(cfg: GatewayConfig): Promise<StateStore> {
+export async function openStateStore(cfg: GatewayConfig, onBadRecord?: BadRecordHandler): Promise<StateStore> {
   if (cfg.cluster) {
-    return RedisStore.open({ url: cfg.cluster.redis, node: cfg.cluster.node, reconnectWindowMs: cfg.cookieTimeout * 1000, nodeTtlMs: NODE_TTL_MS });
+    return RedisStore.open({ url: cfg.cluster.redis, node: cfg.cluster.node, reconnectWindowMs: cfg.cookieTimeout * 1000, nodeTtlMs: NODE_TTL_MS, onBadRecord });
   }
-  return new SqliteStore(stateDbPath(cfg));
+  return new SqliteStore(stateDbPath(cfg), onBadRecord);
 }
 
 /**

@@ -23,9 +23,10 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { createHash } from 'node:crypto';
 import type { ClusterBus, ClusterEvent, NodeInfo } from './cluster-types.js';
-import { leasable, poolRange } from './pool-range.js';
+import { leasable, poolRange } from '../ip-pool.js';
 import { CAS_SESSION, LEASE, PUT_SESSION, RELEASE } from './redis-scripts.js';
-import { decodeSession, encodeSession, StoreDataError } from './session-codec.js';
+import { redactedUrl } from './redacted-url.js';
+import { decodeSession, encodeSession, StoreDataError, warnBadRecord, type BadRecordHandler } from './session-codec.js';
 import { sessionTtlMs } from './session-expiry.js';
 import type { BanRecord, PoolRef, SessionRecord, StateStore } from './types.js';
 
@@ -58,21 +59,15 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** how long open() waits for the first connection (default 5 s) */
   connectTimeoutMs?: number;
+  /** a record that listSessions skips because it fails decodeSession (default: a line on stderr) */
+  onBadRecord?: BadRecordHandler;
 }
 
 /** Session records read per MGET. */
 const BATCH = 500;
 
-/** The URL without its password, for messages and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
+export { redactedUrl };
+
 
 function isEvent(v: unknown): v is ClusterEvent {
   if (typeof v !== 'object' || v === null) return false;
@@ -110,6 +105,8 @@ export class RedisStore implements StateStore, ClusterBus {
   private up = false;
   private closed = false;
 
+  private readonly onBadRecord: BadRecordHandler;
+
   private constructor(o: RedisStoreOptions) {
     this.node = o.node;
     this.p = o.prefix ?? 'sslgate:';
@@ -117,6 +114,7 @@ export class RedisStore implements StateStore, ClusterBus {
     this.slackMs = o.ttlSlackMs ?? 120_000;
     this.nodeTtlMs = o.nodeTtlMs ?? 15_000;
     this.where = `Redis at ${redactedUrl(o.url)}`;
+    this.onBadRecord = o.onBadRecord ?? warnBadRecord;
     const common: RedisOptions = {
       lazyConnect: true,
       connectTimeout: o.connectTimeoutMs ?? 5000,
@@ -282,7 +280,15 @@ export class RedisStore implements StateStore, ClusterBus {
       chunk.forEach((h, j) => {
         const t = texts[j];
         if (t === null || t === undefined) gone.push(h);
-        else out.push({ record: decodeSession(t, this.sessionKey(h)), text: t });
+        else {
+          // One bad value (another program's, a tamperer's) is skipped and named; the others still list.
+          try {
+            out.push({ record: decodeSession(t, this.sessionKey(h)), text: t });
+          } catch (e) {
+            if (!(e instanceof StoreDataError)) throw e;
+            this.onBadRecord(e.message);
+          }
+        }
       });
     }
     // Expired records leave their index entry behind; drop it (harmless if one came back).

@@ -16,9 +16,9 @@
  */
 import { closeSync, existsSync, openSync, constants } from 'node:fs';
 import Database from 'better-sqlite3';
-import { parseIpv4Cidr } from '../../protocol/ipv4.js';
-import { IpPool } from '../ip-pool.js';
+import { leasable, poolRange, type PoolRange } from '../ip-pool.js';
 import type { BanRecord, PoolRef, SessionRecord, StateStore } from './types.js';
+import { decodeSession, StoreDataError, warnBadRecord, type BadRecordHandler } from './session-codec.js';
 
 /** The schema this code writes; a file with a higher version was made by a newer sslgate. */
 export const SCHEMA_VERSION = 1;
@@ -80,12 +80,16 @@ function errText(e: unknown): string {
 export class SqliteStore implements StateStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
-  private readonly ranges = new Map<string, IpPool>();
+  private readonly ranges = new Map<string, PoolRange>();
   private readonly stmt;
   private readonly leaseTx: (pool: PoolRef, holder: string, hint: number | undefined) => number | null;
 
   /** Opens (creating if missing) and checks `file`. Throws StateStoreError naming the file. */
-  constructor(readonly file: string) {
+  /** `onBadRecord`: told of a row listSessions skips because it fails decodeSession (session-codec.ts). */
+  constructor(
+    readonly file: string,
+    private readonly onBadRecord: BadRecordHandler = warnBadRecord,
+  ) {
     if (!existsSync(file)) {
       // Created 0600 before SQLite opens it: the -wal and -shm files take the same mode.
       closeSync(openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
@@ -125,7 +129,7 @@ export class SqliteStore implements StateStore {
       put: db.prepare('INSERT INTO sessions (cookie_hash, id, user, record, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (cookie_hash) DO UPDATE SET id = excluded.id, user = excluded.user, record = excluded.record, updated_at = excluded.updated_at'),
       get: db.prepare('SELECT record FROM sessions WHERE cookie_hash = ?'),
       del: db.prepare('DELETE FROM sessions WHERE cookie_hash = ?'),
-      list: db.prepare('SELECT record FROM sessions ORDER BY id'),
+      list: db.prepare('SELECT cookie_hash, record FROM sessions ORDER BY id'),
       heldBy: db.prepare('SELECT address FROM leases WHERE pool = ? AND holder = ?'),
       used: db.prepare('SELECT address FROM leases WHERE pool = ?'),
       take: db.prepare('INSERT INTO leases (pool, address, holder) VALUES (?, ?, ?)'),
@@ -167,7 +171,8 @@ export class SqliteStore implements StateStore {
   getSession(cookieHash: string): Promise<SessionRecord | null> {
     return this.run(() => {
       const row = this.stmt.get.get(cookieHash) as { record: string } | undefined;
-      return row ? (JSON.parse(row.record) as SessionRecord) : null;
+      // A row another program or a tamperer wrote wrongly is a StoreDataError, never a bogus session.
+      return row ? decodeSession(row.record, this.where(cookieHash)) : null;
     });
   }
 
@@ -176,16 +181,31 @@ export class SqliteStore implements StateStore {
   }
 
   listSessions(): Promise<SessionRecord[]> {
-    return this.run(() => (this.stmt.list.all() as Array<{ record: string }>).map((row) => JSON.parse(row.record) as SessionRecord));
+    return this.run(() => {
+      const out: SessionRecord[] = [];
+      for (const row of this.stmt.list.all() as Array<{ cookie_hash: string; record: string }>) {
+        // One bad row is skipped and named; the other sessions still list (and survive the restart).
+        try {
+          out.push(decodeSession(row.record, this.where(row.cookie_hash)));
+        } catch (e) {
+          if (!(e instanceof StoreDataError)) throw e;
+          this.onBadRecord(e.message);
+        }
+      }
+      return out;
+    });
   }
 
-  private range(cidr: string): IpPool {
+  /** A row's name in errors: the file and the first characters of its key. */
+  private where(cookieHash: string): string {
+    return `${this.file} session ${String(cookieHash).slice(0, 16)}`;
+  }
+
+  /** ip-pool.ts's range: the same addresses as in memory. */
+  private range(cidr: string): PoolRange {
     let r = this.ranges.get(cidr);
     if (!r) {
-      const c = parseIpv4Cidr(cidr);
-      if (!c) throw new Error(`not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
-      // IpPool's first/last and the gateway's own address: the same addresses as in memory.
-      r = new IpPool(c);
+      r = poolRange(cidr);
       this.ranges.set(cidr, r);
     }
     return r;
@@ -197,13 +217,13 @@ export class SqliteStore implements StateStore {
     if (have) return have.address;
     const r = this.range(key);
     const used = new Set((this.stmt.used.all(key) as Array<{ address: number }>).map((x) => x.address));
-    const free = (a: number): boolean => r.contains(a) && a !== r.subnet.address && !used.has(a);
+    const free = (a: number): boolean => leasable(r, a) && !used.has(a);
     if (hint !== undefined && free(hint)) {
       this.stmt.take.run(key, hint, holder);
       return hint;
     }
     const cur = this.stmt.cursor.get(key) as { next: number } | undefined;
-    let a = cur && r.contains(cur.next) ? cur.next : r.first;
+    let a = cur && cur.next >= r.first && cur.next <= r.last ? cur.next : r.first;
     const span = r.last - r.first + 1;
     for (let i = 0; i < span; i++) {
       const next = a >= r.last ? r.first : a + 1;

@@ -5,18 +5,18 @@
  * sweep); `graceMs` lets them act first, so the two never race over a session one still holds.
  */
 import type { SessionRecord } from './types.js';
+import { sessionExpiry, type ExpiryReason } from './session-expiry.js';
 
 export interface StaleSession {
   record: SessionRecord;
-  why: string;
+  why: ExpiryReason;
 }
 
 export function staleSessions(records: Iterable<SessionRecord>, now: number, cookieTimeoutSec: number, graceMs: number): StaleSession[] {
   const out: StaleSession[] = [];
   for (const r of records) {
-    const { sessionTimeout } = r.limits;
-    if (sessionTimeout !== null && now - r.createdAt > sessionTimeout * 1000 + graceMs) out.push({ record: r, why: 'session timeout' });
-    else if (r.disconnectedAt !== null && now - r.disconnectedAt > cookieTimeoutSec * 1000 + graceMs) out.push({ record: r, why: 'no tunnel within cookie-timeout' });
+    const why = sessionExpiry(r, now, cookieTimeoutSec, graceMs);
+    if (why) out.push({ record: r, why });
   }
   return out;
 }
