@@ -142,20 +142,7 @@ export function encodeRtRequests(requests: readonly RtRequest[]): Buffer {
         break;
       case 'route':
         checkPrefix(r.prefix);
-        w.u16(RTM_NEWROUTE);
-        w.u16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
-        w.u32(i + 1);
-        w.u32(0);
-        // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-        w.u8(AF_INET);
-        w.u8(r.prefix);
-        w.u8(0);
-        w.u8(0);
-        w.u8(RT_TABLE_MAIN);
-        w.u8(RTPROT_BOOT);
-        w.u8(r.gateway === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
-        w.u8(RTN_UNICAST);
-        w.u32(0);
+        routeHead(w, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, i + 1, r.prefix, RTPROT_BOOT, r.gateway === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE, RTN_UNICAST);
         w.attr32(RTA_DST, r.dst, true);
         w.attr32(RTA_OIF, r.ifindex);
         if (r.gateway !== undefined) w.attr32(RTA_GATEWAY, r.gateway, true);
@@ -163,19 +150,8 @@ export function encodeRtRequests(requests: readonly RtRequest[]): Buffer {
         break;
       case 'route-del':
         checkPrefix(r.prefix);
-        w.u16(RTM_DELROUTE);
-        w.u16(NLM_F_REQUEST | NLM_F_ACK);
-        w.u32(i + 1);
-        w.u32(0);
-        w.u8(AF_INET);
-        w.u8(r.prefix);
-        w.u8(0);
-        w.u8(0);
-        w.u8(RT_TABLE_MAIN);
-        w.u8(0); // protocol: any
-        w.u8(RT_SCOPE_NOWHERE); // scope: any
-        w.u8(0); // type: any
-        w.u32(0);
+        // protocol 0 and type 0: any; scope RT_SCOPE_NOWHERE: any
+        routeHead(w, RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, i + 1, r.prefix, 0, RT_SCOPE_NOWHERE, 0);
         w.attr32(RTA_DST, r.dst, true);
         w.attr32(RTA_OIF, r.ifindex);
         break;
@@ -183,4 +159,22 @@ export function encodeRtRequests(requests: readonly RtRequest[]): Buffer {
     if (w.offset - start !== len) throw new Error(`rtnetlink: internal length mismatch for ${r.kind}`);
   });
   return w.buf;
+}
+
+/** nlmsghdr after its length (type, flags, seq, pid 0) and an IPv4 rtmsg for `prefix`. */
+function routeHead(w: Writer, type: number, flags: number, seq: number, prefix: number, protocol: number, scope: number, rtType: number): void {
+  w.u16(type);
+  w.u16(flags);
+  w.u32(seq);
+  w.u32(0);
+  // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+  w.u8(AF_INET);
+  w.u8(prefix);
+  w.u8(0);
+  w.u8(0);
+  w.u8(RT_TABLE_MAIN);
+  w.u8(protocol);
+  w.u8(scope);
+  w.u8(rtType);
+  w.u32(0);
 }
