@@ -250,6 +250,7 @@ class LinuxTun implements TunDevice {
 
   setMtu(mtu: number): void {
     if (!Number.isInteger(mtu) || mtu < 0 || mtu > 0xffff) throw new RangeError(`setMtu: ${mtu} is not an MTU`);
+    if (this.closed) return;
     this.mtu = mtu;
     this.poller?.setMtu?.(mtu);
   }
