@@ -124,6 +124,9 @@ for (const fast of [true, false]) {
           if (dtls) assert.equal(tr.handshakes, 1, 'DTLS handshook more than once');
         } catch (e) {
           st.diagnostic(`client:\n${c.proc.tail()}\nocserv:\n${srv!.handle.tail()}`);
+          // Free the interface name and ocserv's lease for the next subtest.
+          await c.stop().catch(() => undefined);
+          running.delete(c);
           throw e;
         }
       });
