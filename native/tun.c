@@ -16,6 +16,7 @@
  *   new TunPoller(fd, slab, slot, headroom, lens, maxBatch, cb(count), vnetHdr?, mtu?)
  *       .start() .stop() .close() .truncated()  cb(count > 0) per batch, cb(-errno) once on a hard error
  *       .counters() -> [truncated, malformed, superPackets, segments]
+ *       .setMtu(mtu)                            the splitter's limit from now on (the client's MTU changes)
  *   write(fd, buf, offset, length, vnetHdr?)    -> bytes written or -errno (never throws for I/O)
  *   writeBatch(fd, slab, offsets, lens, count, vnetHdr?) -> packets written
  *   gsoSplit(vh, pkt, mtu, out, slot, lens)     -> the pure splitter, for unit tests (see gso.h)
@@ -479,6 +480,26 @@ static napi_value poller_truncated(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* setMtu(mtu): no segment cut from a later super-packet is longer than mtu (0: the slot's room).
+   The client's TUN MTU changes while it runs (X-DTLS-MTU <-> X-CSTP-MTU, [SEED] 6.1); a
+   super-packet already being cut keeps its segment size. */
+static napi_value poller_set_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  void *p = NULL;
+  uint32_t mtu;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok || napi_unwrap(env, self, &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "not a TunPoller");
+    return NULL;
+  }
+  if (argc < 1 || !get_u32(env, argv[0], &mtu)) {
+    napi_throw_type_error(env, NULL, "setMtu(mtu)");
+    return NULL;
+  }
+  ((TunPoller *)p)->mtu = mtu;
+  return NULL;
+}
+
 /* ---------------------------------------------------------------- writes */
 
 /* gso_type NONE, no checksum flags: the kernel checks the packet's checksums as before. */
@@ -759,9 +780,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, poller_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"truncated", NULL, poller_truncated, NULL, NULL, NULL, napi_default, NULL},
       {"counters", NULL, poller_counters, NULL, NULL, NULL, napi_default, NULL},
+      {"setMtu", NULL, poller_set_mtu, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls, fn;
-  CHECK(env, napi_define_class(env, "TunPoller", NAPI_AUTO_LENGTH, poller_new, NULL, 5, methods, &cls));
+  CHECK(env, napi_define_class(env, "TunPoller", NAPI_AUTO_LENGTH, poller_new, NULL, 6, methods, &cls));
   CHECK(env, napi_set_named_property(env, exports, "TunPoller", cls));
   CHECK(env, napi_create_function(env, "open", NAPI_AUTO_LENGTH, tun_open, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "open", fn));

@@ -26,6 +26,9 @@ import type { Progress } from './progress.js';
 export interface DtlsFallbackHost {
   progress: Progress;
   onPacket: (buf: Buffer, start: number, end: number) => void;
+  /** around each batched DTLS receive (ClientDtlsOptions) */
+  rxBatchBegin?: (slab: Buffer) => void;
+  rxBatchEnd?: () => void;
   /** the TUN MTU now */
   currentMtu: () => number;
   /** set the TUN MTU (ip link); with `announce` also run the vpnc-script with reason=reconnect */
@@ -84,6 +87,8 @@ export class DtlsFallback {
       gateway: this.gateway,
       progress: this.h.progress,
       onPacket: this.h.onPacket,
+      ...(this.h.rxBatchBegin ? { rxBatchBegin: this.h.rxBatchBegin } : {}),
+      ...(this.h.rxBatchEnd ? { rxBatchEnd: this.h.rxBatchEnd } : {}),
       onUp: (info, ms) => this.onUp(plan, info, ms),
       onDown: (why) => this.h.progress.step(`DTLS down: ${why}; data over TLS, DTLS retried at once`),
       onFallback: (why, retryMs) => this.onFallback(why, retryMs),
@@ -111,6 +116,11 @@ export class DtlsFallback {
     return d !== null && d.sendPacket(buf, off, len);
   }
 
+  /** Sends the DTLS records queued by sendPacket (end of a TUN batch). */
+  flush(): void {
+    this.dtls?.flush();
+  }
+
   /** Traffic over DTLS in this session (all CONNECTs). */
   totals(): DtlsTotals {
     const t = { ...this.done };
@@ -127,7 +137,8 @@ export class DtlsFallback {
 
   private onUp(plan: DtlsPlan, info: DtlsSessionInfo, ms: number): void {
     const version = info.version === DTLS0_9 ? 'DTLS 0.9' : 'DTLS 1.2';
-    this.h.progress.step(`DTLS up after ${ms} ms: ${planLabel(plan)}, ${version} ${info.suiteName}; data over DTLS`);
+    const d = this.dtls;
+    this.h.progress.step(`DTLS up after ${ms} ms: ${planLabel(plan)}, ${version} ${info.suiteName}; data over DTLS, dtls send: ${d?.sendPath ?? '-'}`);
     const mtu = dtlsTunMtu(plan, this.linkMtu, this.gateway.includes(':'), info.suiteId);
     if (!this.expected) {
       this.expected = true;

@@ -12,6 +12,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DtlsClient, type DtlsClientOptions, type DtlsSessionInfo } from '../dtls/index.js';
+import { envFlagOn } from '../os/env-flag.js';
 import { UdpBatchSender } from '../os/udp-batch.js';
 import { UdpBatchReceiver } from '../os/udp-rx-batch.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
@@ -30,6 +31,12 @@ export interface ClientDtlsOptions {
   gateway: string;
   progress: Progress;
   onPacket: (buf: Buffer, start: number, end: number) => void;
+  /**
+   * Around each batched receive: the packets onPacket gets in between that lie in `slab` keep
+   * their bytes until rxBatchEnd (the session writes them to the TUN together, tun-writer.ts).
+   */
+  rxBatchBegin?: (slab: Buffer) => void;
+  rxBatchEnd?: () => void;
   /** DTLS carries data from now on; `ms` since the round started */
   onUp: (info: DtlsSessionInfo, ms: number) => void;
   /** an established association ended: data is back on CSTP */
@@ -51,6 +58,10 @@ export class ClientDtls {
   private sock: Socket | null = null;
   /** recvmmsg + UDP_GRO reading of `sock` (the gateway's batched receive, os/udp-rx-batch.ts); null: dgram 'message' */
   private rx: UdpBatchReceiver | null = null;
+  /** sendmmsg (+ UDP GSO) output of `sock` for data records; null: one dgram.send per record */
+  private tx: UdpBatchSender | null = null;
+  /** why data records go out one dgram.send each (for the log), when tx is null */
+  private txOff = '';
   private channel: DtlsChannel | null = null;
   /** the channel while established: the per-packet path looks only at this */
   private live: DtlsChannel | null = null;
@@ -82,6 +93,21 @@ export class ClientDtls {
     return ch !== null && ch.sendPacket(buf, off, len);
   }
 
+  /**
+   * Sends the data records queued since the last flush (one sendmmsg): the session calls it at
+   * the end of each TUN batch, so no record waits for the microtask the sender would otherwise
+   * flush in.
+   */
+  flush(): void {
+    this.tx?.flush();
+  }
+
+  /** How data records leave, for the log: 'batched (sendmmsg, UDP GSO on)' or 'per-packet (why)'. */
+  get sendPath(): string {
+    const tx = this.tx;
+    return tx ? `batched (sendmmsg, UDP GSO ${tx.gso ? 'on' : 'off'})` : `per-packet (${this.txOff})`;
+  }
+
   /** Traffic over DTLS so far, every association of this CONNECT. */
   totals(): DtlsTotals {
     const t = { ...this.closedTotals };
@@ -101,6 +127,7 @@ export class ClientDtls {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.tx?.flush(); // queued data before the close_notify
     const ch = this.channel;
     if (ch?.isOpen) ch.close(text); // onClose(local) folds its counters in
     this.closeSocket();
@@ -146,12 +173,16 @@ export class ClientDtls {
       return;
     }
     // Data records go out with one sendmmsg per TUN batch, as on the gateway (NODE-DATAPLANE.md
-    // §5); null (plain dgram.send) without the native addon or over IPv6.
-    const batch = UdpBatchSender.create(sock);
+    // §5); null (plain dgram.send) with SSLGATE_UDP_TX_BATCH=0, without the native addon or over IPv6.
+    const wanted = envFlagOn('SSLGATE_UDP_TX_BATCH');
+    const batch = wanted ? UdpBatchSender.create(sock) : null;
+    const sink = batch?.sinkFor(this.o.gateway, plan.port) ?? null;
+    this.tx = sink ? batch : null;
+    this.txOff = !wanted ? 'SSLGATE_UDP_TX_BATCH=0' : batch ? 'not an IPv4 peer' : 'no sendmmsg: no native addon, or an IPv6 socket';
     const ch: DtlsChannel = new DtlsChannel({
       endpoint: ep,
       role: 'client',
-      sink: batch?.sinkFor(this.o.gateway, plan.port) ?? null,
+      sink,
       send: (d) => this.send(sock, d),
       dpd: plan.dpd,
       keepalive: plan.keepalive,
@@ -226,7 +257,13 @@ export class ClientDtls {
     rx.start(
       (slab, offs, lens, _addrs, _ports, count) => {
         if (sock !== this.sock) return;
-        for (let i = 0; i < count; i++) this.channel?.handleDatagramAt(slab, offs[i]!, offs[i]! + lens[i]!);
+        const o = this.o;
+        o.rxBatchBegin?.(slab);
+        try {
+          for (let i = 0; i < count; i++) this.channel?.handleDatagramAt(slab, offs[i]!, offs[i]! + lens[i]!);
+        } finally {
+          o.rxBatchEnd?.();
+        }
       },
       (err) => this.o.progress.debug(`DTLS socket: ${err.message}`),
     );
@@ -287,6 +324,9 @@ export class ClientDtls {
   private closeSocket(): void {
     this.rx?.close();
     this.rx = null;
+    // Before the socket: the sender writes on its fd number, which close() frees.
+    this.tx?.close();
+    this.tx = null;
     const s = this.sock;
     this.sock = null;
     if (!s) return;

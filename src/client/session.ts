@@ -5,8 +5,14 @@
  * themselves (backoff, same-address rule) are in reconnect.ts.
  *
  * Data path, both ways, with no allocation beyond the frame buffer and no promises:
- *   TUN batch → DTLS when established (dtls-session.ts), else CstpChannel.sendPacket (header +
- *   copy, one TLS record per frame); CstpChannel.onPacket / DTLS packets (views) → TUN write
+ *   TUN batch → DTLS when established (dtls-session.ts: sealed into the sendmmsg slab, sent
+ *   once at the end of the batch), else CstpChannel.sendPacket (header + copy, one TLS record
+ *   per frame); CstpChannel.onPacket / DTLS packets (views) → TUN writes (tun-writer.ts: one
+ *   writeBatch per DTLS receive batch / per event-loop turn of CSTP records).
+ * The TUN has the gateway's offloads (IFF_VNET_HDR + TUNSETOFFLOAD, os/tun.ts): the kernel hands
+ * over TCP/UDP super-packets, which the addon cuts into packets of the TUN's current MTU (each
+ * still one CSTP frame / one DTLS record, as ocserv and openconnect require), and downloads are
+ * written with write-side GRO. SSLGATE_TUN_OFFLOAD=0 (or a kernel that refuses) gives a plain TUN.
  * DPD and keepalive run in the channels on the gateway's timers (X-CSTP-DPD/-Keepalive,
  * X-DTLS-DPD/-Keepalive). DTLS comes up after CSTP and takes over without a gap; when it fails
  * or dies, data stays on / goes back to TLS (dtls-fallback.ts has the MTU and script rules).
@@ -20,6 +26,7 @@ import type { TunnelParams } from '../protocol/connect-headers.js';
 import { CSTP_HEADER_LEN, CSTP_MAX_PAYLOAD, DisconnectReason } from '../protocol/cstp.js';
 import { CstpChannel, type ChannelCloseReason } from '../tunnel/cstp-channel.js';
 import { linkSetMtu } from '../os/ip.js';
+import { envFlagOn } from '../os/env-flag.js';
 import { openTun, type TunDevice } from '../os/tun.js';
 import { runVpncScript } from '../os/vpnc-script.js';
 import { ClientError } from './errors.js';
@@ -33,6 +40,7 @@ import { cstpConnect, type CstpConnected } from './cstp-connect.js';
 import { DtlsFallback } from './dtls-fallback.js';
 import type { DtlsOfferOptions } from './dtls-offer.js';
 import type { TlsConnector } from './tls-connect.js';
+import { TunWriter } from './tun-writer.js';
 import { vpncScriptEnv, type ScriptReason } from './vpnc-env.js';
 
 export interface SessionOptions {
@@ -64,6 +72,10 @@ export interface SessionEnd {
 
 export class TunnelSession {
   private tun: TunDevice | null = null;
+  /** downloads into `tun` */
+  private writer: TunWriter | null = null;
+  /** why the TUN has no offloads ('' when it has them), for the "Tunnel up" line */
+  private offloadOff = '';
   private channel: CstpChannel | null = null;
   private params: TunnelParams | null = null;
   private cstpHeaders: Array<[string, string]> = [];
@@ -92,6 +104,8 @@ export class TunnelSession {
     this.dtls = new DtlsFallback({
       progress: o.progress,
       onPacket: this.onPacket,
+      rxBatchBegin: (slab) => this.writer?.beginBatch(slab),
+      rxBatchEnd: () => this.writer?.endBatch(),
       currentMtu: () => this.mtu,
       changeMtu: (mtu, why, announce) => {
         this.mtuChain = this.mtuChain.then(() => this.applyMtu(mtu, why, announce));
@@ -126,7 +140,10 @@ export class TunnelSession {
     // module); a failed CONNECT closes it again in end().
     try {
       if (this.o.script) await (preInit ?? this.script('pre-init'));
-      this.tun = openTun(this.o.interfaceName ? { name: this.o.interfaceName } : {});
+      const offload = envFlagOn('SSLGATE_TUN_OFFLOAD');
+      this.tun = openTun({ ...(this.o.interfaceName ? { name: this.o.interfaceName } : {}), offload });
+      this.offloadOff = this.tun.vnetHdr ? '' : offload ? 'the kernel refused IFF_VNET_HDR/TUNSETOFFLOAD' : 'SSLGATE_TUN_OFFLOAD=0';
+      this.writer = new TunWriter(this.tun);
     } catch (e) {
       void connecting.then((c) => c.socket.destroy(), () => undefined);
       const code = (e as { code?: string }).code;
@@ -150,6 +167,7 @@ export class TunnelSession {
       await this.hostConfig.apply(c.params, this.gateway, this.mtu);
     }
     const tun = this.tun;
+    tun.setMtu(this.mtu); // the splitter's limit; applyMtu keeps it current
     tun.start(this.onTunBatch, (err) => void this.end({ exitCode: 1, message: `TUN device ${dev} failed: ${err.message}` }));
     // DTLS after CSTP is up and the TUN configured (so a fallback finds it ready); data flows
     // over TLS meanwhile ([SEED] §6).
@@ -157,11 +175,18 @@ export class TunnelSession {
     const prm = c.params;
     const mask = prm.netmask ? `/${prm.netmask}` : '';
     p.step(
-      `Tunnel up: ${prm.address || prm.addressIp6}${mask} on ${dev}, MTU ${this.mtu}, over TLS; ${this.dtls.status}` +
+      `Tunnel up: ${prm.address || prm.addressIp6}${mask} on ${dev}, MTU ${this.mtu}, ${this.offloadStatus()}, over TLS; ${this.dtls.status}` +
         (prm.dns.length ? `, DNS ${prm.dns.join(' ')}` : '') +
         (prm.splitInclude.length ? `, routes ${prm.splitInclude.join(' ')}` : ', all traffic'),
     );
     if (!this.o.script && prm.dns.length) p.info('DNS servers are not configured without --script (use a vpnc-script for DNS)');
+  }
+
+  /** "tun offload: on, GRO writes on|off" or "tun offload: off (why)" */
+  private offloadStatus(): string {
+    const t = this.tun;
+    if (!t?.vnetHdr) return `tun offload: off (${this.offloadOff})`;
+    return `tun offload: on, GRO writes ${t.gro ? 'on' : 'off (SSLGATE_TUN_GRO=0)'}`;
   }
 
   /** User exit (Ctrl-C, SIGTERM): DISCONNECT (0xb0), logout, undo, exit 0. */
@@ -199,13 +224,20 @@ export class TunnelSession {
       const len = lens[i]!;
       if (!d.sendPacket(slab, off, len)) ch.sendPacket(slab, off, len);
     }
+    d.flush(); // the batch's DTLS records: one sendmmsg
   };
 
   /** what the CSTP channels read their TLS socket into (cstp-channel.ts readIntoSharedBuffer) */
   private readBuffer: Buffer | undefined;
 
+  /** A packet from DTLS: in the receive slab (queued until its batch ends) or a dgram buffer. */
   private readonly onPacket = (buf: Buffer, start: number, end: number): void => {
-    this.tun?.write(buf, start, end - start);
+    this.writer?.packet(buf, start, end);
+  };
+
+  /** A packet from CSTP, in the shared read buffer that the next read reuses. */
+  private readonly onCstpPacket = (buf: Buffer, start: number, end: number): void => {
+    this.writer?.record(buf, start, end);
   };
 
   // ---------------------------------------------------------------- channel lifecycle
@@ -220,7 +252,7 @@ export class TunnelSession {
       runFrame: CSTP_HEADER_LEN + Math.max(prm.mtu, this.mtu),
       dpd: prm.dpd,
       keepalive: prm.keepalive,
-      onPacket: this.onPacket,
+      onPacket: this.onCstpPacket,
       onClose: (reason) => this.onChannelClose(ch, reason),
     });
     ch.feed(c.leftover);
@@ -406,7 +438,11 @@ export class TunnelSession {
     if (mtu !== this.mtu) {
       const from = this.mtu;
       this.mtu = mtu;
+      // Super-packets are cut to the smaller MTU while the link changes: the kernel may still
+      // build segments for the old one (lowering), or not yet for the new one (raising).
+      tun.setMtu(Math.min(from, mtu));
       await linkSetMtu(tun.name, mtu).catch((e: Error) => p.warn(`cannot set the MTU of ${tun.name}: ${e.message}`));
+      if (this.mtu === mtu) tun.setMtu(mtu);
       p.step(`TUN ${tun.name} MTU ${from} -> ${mtu} (${why})`);
     }
     // The "reconnect" the user sees in the seed: the script hears about the new MTU.
@@ -417,9 +453,12 @@ export class TunnelSession {
   private trafficSummary(): void {
     const c = this.lastCstp?.counters;
     const d = this.dtls.totals();
+    const o = this.tun?.offloadCounters;
     this.o.progress.info(
       `traffic: TLS tx ${this.cstpDone.txPackets + (c?.txPackets ?? 0)} rx ${this.cstpDone.rxPackets + (c?.rxPackets ?? 0)} packets; ` +
-        `DTLS tx ${d.txPackets} rx ${d.rxPackets} packets (${d.txBytes} / ${d.rxBytes} bytes), ${d.handshakes} DTLS handshakes`,
+        `DTLS tx ${d.txPackets} rx ${d.rxPackets} packets (${d.txBytes} / ${d.rxBytes} bytes), ${d.handshakes} DTLS handshakes; ` +
+        `TUN super-packets ${o?.superPackets ?? 0} cut into ${o?.segments ?? 0}, ${o?.malformed ?? 0} malformed, ` +
+        `GRO writes ${o?.groWrites ?? 0} of ${o?.groSegments ?? 0} packets, ${this.writer?.writeErrors ?? 0} TUN write errors`,
     );
   }
 
@@ -440,6 +479,7 @@ export class TunnelSession {
     if (this.hostConfig) await this.hostConfig.restore();
     this.tun?.close();
     this.tun = null;
+    this.writer = null;
     this.endResolve(e);
   }
 }

@@ -7,7 +7,7 @@
  * and the DTLS sealers build each record in their own buffer), so today it is only an offset. Writes are synchronous, one packet per write(2); a packet the
  * kernel refuses is dropped, never queued, like a full NIC ring.
  *
- * Offloads (the gateway's TUN, createTunInterface(..., offload=true)): the kernel then hands
+ * Offloads (the gateway's TUN, createTunInterface(..., offload=true); the client's, openTun({ offload })): the kernel then hands
  * over TCP/UDP super-packets of up to 64 KB, which the addon cuts into MTU-sized packets in the
  * slab (native/gso.c), and takes a 10-byte virtio header before each written packet, which the
  * addon prepends with an iovec. Callers see the same packets either way.
@@ -49,6 +49,12 @@ export interface TunDevice {
   readonly vnetHdr: boolean;
   /** writeBatch merges runs of one TCP upload (write-side GRO): worth batching writes for */
   readonly gro: boolean;
+  /**
+   * With vnetHdr: no packet cut from a super-packet is longer than `mtu` from now on (a
+   * super-packet being cut keeps its size); call it when the interface's MTU changes. No effect
+   * on a plain TUN.
+   */
+  setMtu(mtu: number): void;
   /**
    * Starts reading. onBatch(slab, lens, count): packet i is
    * slab.subarray(i*slot+headroom, i*slot+headroom+lens[i]); valid only during the call.
@@ -102,6 +108,11 @@ export interface OpenTunOptions {
   vnetHdr?: boolean;
   /** With vnetHdr: the TUN's MTU; no packet cut from a super-packet is longer. */
   mtu?: number;
+  /**
+   * openTun only: try IFF_VNET_HDR + TUNSETOFFLOAD (as createTunInterface's `offload`); the
+   * device's `vnetHdr` says whether the kernel agreed.
+   */
+  offload?: boolean;
 }
 
 /**
@@ -121,6 +132,8 @@ interface TunPollerNative {
   close(): void;
   truncated(): number;
   counters(): [truncated: number, malformed: number, superPackets: number, segments: number];
+  /** absent in an addon built before it (then the MTU given at construction stays) */
+  setMtu?(mtu: number): void;
 }
 interface TunAddon {
   open(name: string, multiQueue: boolean, offload: boolean): { fd: number; name: string; offload: number };
@@ -191,7 +204,7 @@ class LinuxTun implements TunDevice {
     readonly headroom: number,
     readonly batch: number,
     readonly vnetHdr: boolean,
-    private readonly mtu: number,
+    private mtu: number,
   ) {
     // Buffer.alloc, not allocUnsafe: a slab this size is never pooled, and zeroing it once
     // means stale heap bytes can never leak into a headroom that a caller forgets to fill.
@@ -233,6 +246,13 @@ class LinuxTun implements TunDevice {
 
   stop(): void {
     this.poller?.stop();
+  }
+
+  setMtu(mtu: number): void {
+    if (!Number.isInteger(mtu) || mtu < 0 || mtu > 0xffff) throw new RangeError(`setMtu: ${mtu} is not an MTU`);
+    if (this.closed) return;
+    this.mtu = mtu;
+    this.poller?.setMtu?.(mtu);
   }
 
   // After close() the fd number may already belong to another file: never write through it.
@@ -352,14 +372,14 @@ export function openTun(opts: OpenTunOptions = {}): TunDevice {
   const { headroom, slot, batch } = slabShape(opts);
   const name = opts.name ?? '';
   if (Buffer.byteLength(name) > 15) throw new RangeError(`openTun: interface name ${JSON.stringify(name)} is longer than 15 bytes`);
-  let h: { fd: number; name: string };
+  let h: { fd: number; name: string; offload: number };
   try {
-    h = native.open(name, opts.multiQueue ?? false, false);
+    h = native.open(name, opts.multiQueue ?? false, opts.offload ?? false);
   } catch (e) {
     throw asTunError(e);
   }
   try {
-    return new LinuxTun(native, h.name, h.fd, slot, headroom, batch, false, 0);
+    return new LinuxTun(native, h.name, h.fd, slot, headroom, batch, h.offload !== 0, opts.mtu ?? 0);
   } catch (e) {
     closeSync(h.fd);
     throw e;

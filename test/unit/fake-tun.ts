@@ -28,6 +28,12 @@ export class FakeTun implements TunDevice {
     this.onBatch = null;
   }
 
+  /** the last setMtu (the client's TUN follows its MTU changes) */
+  mtu = 0;
+  setMtu(mtu: number): void {
+    this.mtu = mtu;
+  }
+
   write(packet: Buffer, offset = 0, length = packet.length - offset): boolean {
     if (!this.accept) return false;
     this.written.push(Buffer.from(packet.subarray(offset, offset + length)));

@@ -20,6 +20,7 @@ export const CHILD_ENV = 'SGTUN_CHILD_NS';
 const NET = '198.18.7';  // TUN A: 198.18.7.1/24; 198.18.7.2 is "the other side", routed into it
 const NET_B = '198.18.8'; // TUN B (small slots): 198.18.8.1/24
 const NET_O = '198.18.9'; // TUN O (offloads): 198.18.9.1/24
+const NET_C = '198.18.10'; // TUN C (openTun with offloads, the client's): 198.18.10.1/24
 
 // ---------------------------------------------------------------- packet helpers
 
@@ -382,6 +383,45 @@ async function main(): Promise<void> {
       assert.equal(c.segments, 20);
       assert.equal(c.malformed, 0);
       return { name: o.name, offload: h.offload };
+    } finally {
+      o.close();
+    }
+  });
+
+  await step('offload on an openTun device (the client TUN): vnetHdr, and setMtu moves the limit super-packets are cut at', async () => {
+    const o = openTun({ name: 'sgc%d', offload: true, batch: 8 });
+    try {
+      assert.equal(o.vnetHdr, true, 'openTun({ offload: true }) gave a plain TUN');
+      await addrAdd(o.name, `${NET_C}.1/24`);
+      await linkSetUp(o.name, 1400);
+      o.setMtu(1400);
+      let got = 0;
+      o.start((slab, lens, count) => {
+        for (let i = 0; i < count; i++) {
+          const p = slab.subarray(i * o.slot + o.headroom, i * o.slot + o.headroom + lens[i]!);
+          if (parseUdp(p)?.dport === 5010) got++;
+        }
+      });
+      // 5 datagrams of 1300 bytes sent with UDP_SEGMENT: one USO super-packet of 1328-byte segments.
+      const send = (): void => {
+        const py = "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(17,103,1300);" +
+          `s.sendto(b''.join(bytes([i])*1300 for i in range(5)),('${NET_C}.2',5010))`;
+        execFileSync('python3', ['-c', py]);
+      };
+      send();
+      await waitFor('5 segments at MTU 1400', () => got === 5);
+      // Below the segment size: a UDP super-packet cannot be cut smaller (its datagrams would
+      // change), so the next one is dropped as malformed, which shows the new limit is in use.
+      o.setMtu(1200);
+      send();
+      await waitFor('the super-packet over MTU 1200 dropped', () => o.offloadCounters.malformed === 1);
+      o.setMtu(1400);
+      send();
+      await waitFor('5 more segments at MTU 1400 again', () => got === 10);
+      assert.throws(() => o.setMtu(-1), RangeError);
+      const c = o.offloadCounters;
+      assert.equal(c.superPackets, 2);
+      return { name: o.name, segments: c.segments, malformed: c.malformed };
     } finally {
       o.close();
     }

@@ -28,6 +28,7 @@ const STEPS = [
   'read: deleting the interface ends reading with one onError, not a busy loop',
   'worker: a thread that exits with its poller still running shuts down cleanly',
   'offload: a vnet-header TUN takes writes (single and batch) and cuts USO super-packets to the MTU',
+  'offload on an openTun device (the client TUN): vnetHdr, and setMtu moves the limit super-packets are cut at',
   'close: twice is harmless; start() and writes afterwards are refused',
 ];
 
