@@ -40,7 +40,7 @@ import { cstpConnect, type CstpConnected } from './cstp-connect.js';
 import { DtlsFallback } from './dtls-fallback.js';
 import type { DtlsOfferOptions } from './dtls-offer.js';
 import type { TlsConnector } from './tls-connect.js';
-import { TunWriter } from './tun-writer.js';
+import { TunWriter } from '../tunnel/tun-writer.js';
 import { vpncScriptEnv, type ScriptReason } from './vpnc-env.js';
 
 export interface SessionOptions {

@@ -10,6 +10,7 @@
  */
 import { ipv4Destination, ipv4Source } from '../protocol/ipv4.js';
 import type { TunDevice } from '../os/tun.js';
+import { TunWriter } from '../tunnel/tun-writer.js';
 
 /** Where the router sends a session's packets: its tunnel (DTLS or CSTP, see SessionTunnel). */
 export interface PacketSink {
@@ -20,43 +21,30 @@ export interface RouterCounters {
   tunRxPackets: number;
   noRoute: number;
   spoofed: number;
-  tunWriteErrors: number;
+  /** read from the TUN writer */
+  readonly tunWriteErrors: number;
 }
 
-/** Most client packets queued for one writeBatch (a recvmmsg batch: 32 messages of up to 64 GRO segments). */
-const WRITE_QUEUE = 2048;
-/** Room for the CSTP packets of one event-loop turn: a few 64 KB socket reads' worth. */
-const COPY_SLAB = 256 * 1024;
-const COPY_QUEUE = 512;
-
 export class Router {
-  readonly counters: RouterCounters = { tunRxPackets: 0, noRoute: 0, spoofed: 0, tunWriteErrors: 0 };
+  readonly counters: RouterCounters;
   private readonly byAddr = new Map<number, PacketSink>();
   /**
-   * Client packets of one receive batch (DtlsListener's recvmmsg slab), written with ONE
-   * tun.writeBatch call at its end instead of one tun.write call each (still one write(2) per
-   * packet: the TUN takes one packet per write). Only packets inside `queueSlab` are queued: it
-   * stays untouched until endClientBatch().
+   * Client packets into the TUN, in batches for write-side GRO: a DTLS receive batch's packets
+   * (in its slab, between beginClientBatch and endClientBatch) and one event-loop turn's CSTP
+   * records (copied) are each one tun.writeBatch (tunnel/tun-writer.ts, shared with the client).
    */
-  private queueSlab: Buffer | null = null;
-  private readonly queueOffs = new Uint32Array(WRITE_QUEUE);
-  private readonly queueLens = new Uint32Array(WRITE_QUEUE);
-  private queued = 0;
-  /**
-   * Client packets that arrive one per buffer (CSTP: Node hands each TLS record to JS on its own),
-   * copied here and written with ONE writeBatch once the event loop has handled the I/O at hand
-   * (setImmediate), so the TUN's write-side GRO can merge a TLS upload's segments too. Only when
-   * the TUN merges (tun.gro): without it a batch still costs one write(2) per packet.
-   */
-  private readonly copySlab: Buffer;
-  private readonly copyOffs = new Uint32Array(COPY_QUEUE);
-  private readonly copyLens = new Uint32Array(COPY_QUEUE);
-  private copied = 0;
-  private copyUsed = 0;
-  private copyFlushPending = false;
+  private readonly writer: TunWriter;
 
   constructor(private readonly tun: TunDevice) {
-    this.copySlab = tun.gro ? Buffer.allocUnsafeSlow(COPY_SLAB) : Buffer.alloc(0);
+    const writer = (this.writer = new TunWriter(tun));
+    this.counters = {
+      tunRxPackets: 0,
+      noRoute: 0,
+      spoofed: 0,
+      get tunWriteErrors(): number {
+        return writer.writeErrors;
+      },
+    };
   }
 
   start(): void {
@@ -79,20 +67,13 @@ export class Router {
     return this.byAddr.size;
   }
 
-  /** A packet from the client that owns `addr`. */
+  /** A packet from the client that owns `addr`, in a receive slab (see beginClientBatch) or a buffer not reused. */
   fromClient(addr: number, buf: Buffer, start: number, end: number): void {
     if (ipv4Source(buf, start, end - start) !== addr) {
       this.counters.spoofed++;
       return;
     }
-    if (buf === this.queueSlab) {
-      const i = this.queued++;
-      this.queueOffs[i] = start;
-      this.queueLens[i] = end - start;
-      if (this.queued === WRITE_QUEUE) this.flushClientQueue();
-      return;
-    }
-    if (!this.tun.write(buf, start, end - start)) this.counters.tunWriteErrors++;
+    this.writer.packet(buf, start, end);
   }
 
   /**
@@ -100,67 +81,29 @@ export class Router {
    * returns (a CSTP record): copied and written with the others of this event-loop turn.
    */
   fromClientRecord(addr: number, buf: Buffer, start: number, end: number): void {
-    const len = end - start;
-    if (this.copySlab.length === 0 || len > COPY_SLAB) {
-      this.fromClient(addr, buf, start, end);
-      return;
-    }
-    if (ipv4Source(buf, start, len) !== addr) {
+    if (ipv4Source(buf, start, end - start) !== addr) {
       this.counters.spoofed++;
       return;
     }
-    if (this.copyUsed + len > COPY_SLAB || this.copied === COPY_QUEUE) this.flushCopies();
-    buf.copy(this.copySlab, this.copyUsed, start, end);
-    this.copyOffs[this.copied] = this.copyUsed;
-    this.copyLens[this.copied++] = len;
-    this.copyUsed += len;
-    if (!this.copyFlushPending) {
-      this.copyFlushPending = true;
-      setImmediate(this.flushCopies);
-    }
+    this.writer.record(buf, start, end);
   }
-
-  /** Writes the copied client packets now (also called by the pending setImmediate). */
-  readonly flushCopies = (): void => {
-    this.copyFlushPending = false;
-    const n = this.copied;
-    if (n === 0) return;
-    this.copied = 0;
-    this.copyUsed = 0;
-    this.writeBatch(this.copySlab, this.copyOffs, this.copyLens, n);
-  };
 
   /**
    * From now until endClientBatch(), fromClient() queues packets that lie in `slab` (whose bytes
    * the caller keeps as they are until then) and writes them together at the end.
    */
   beginClientBatch(slab: Buffer): void {
-    this.flushClientQueue();
-    this.queueSlab = slab;
+    this.writer.beginBatch(slab);
   }
 
-  /** Writes what beginClientBatch() queued (also before any packet from another buffer, to keep order). */
+  /** Writes what beginClientBatch() queued. */
   endClientBatch(): void {
-    this.flushClientQueue();
-    this.queueSlab = null;
+    this.writer.endBatch();
   }
 
-  /** Writes the queued client packets now. */
+  /** Writes the queued client packets now (before a datagram handled another way, to keep order). */
   flushClientQueue(): void {
-    const n = this.queued;
-    if (n === 0) return;
-    this.queued = 0;
-    this.writeBatch(this.queueSlab!, this.queueOffs, this.queueLens, n);
-  }
-
-  /**
-   * The one write of either queue (once per batch, not per packet). The two queues stay apart:
-   * one borrows the receive slab until the batch ends, the other owns copies flushed a loop
-   * turn later; one state for both would cost a call per packet on the hottest path.
-   */
-  private writeBatch(slab: Buffer, offs: Uint32Array, lens: Uint32Array, n: number): void {
-    const ok = this.tun.writeBatch(slab, offs, lens, n);
-    if (ok < n) this.counters.tunWriteErrors += n - ok;
+    this.writer.flushQueue();
   }
 
   private readonly onBatch = (slab: Buffer, lens: Uint32Array, count: number): void => {

@@ -1,7 +1,8 @@
 /**
- * The client's downloads into its TUN: packets from the gateway, written in batches so the TUN's
- * write-side GRO (native/gro.c, tun.writeBatch) can merge a TCP download's segments into one
- * write, as the gateway does with uploads (gateway/router.ts).
+ * Packets from the peer into the TUN, written in batches so the TUN's write-side GRO
+ * (native/gro.c, tun.writeBatch) can merge a TCP flow's segments into one write: the client's
+ * downloads (client/session.ts) and the gateway's uploads (gateway/router.ts, after its
+ * source-address check).
  *
  *   DTLS, batched receive (recvmmsg slab): between beginBatch(slab) and endBatch() packets that
  *     lie in that slab (opened in place) are only queued; endBatch() writes them with ONE
@@ -55,7 +56,7 @@ export class TunWriter {
   /** A packet in a buffer the caller reuses as soon as this returns (a CSTP record). */
   readonly record = (buf: Buffer, start: number, end: number): void => {
     const len = end - start;
-    if (this.copySlab.length === 0 || this.queueSlab !== null) {
+    if (this.copySlab.length === 0 || this.queueSlab !== null || len > COPY_SLAB) {
       this.writeNow(buf, start, end);
       return;
     }
@@ -89,7 +90,8 @@ export class TunWriter {
     if (!this.tun.write(buf, start, end - start)) this.writeErrors++;
   }
 
-  private flushQueue(): void {
+  /** Writes what the current batch queued so far (before a packet handled another way, to keep order). */
+  flushQueue(): void {
     const n = this.queued;
     if (n === 0) return;
     this.queued = 0;

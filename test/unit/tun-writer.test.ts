@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import { TunWriter } from '../../src/client/tun-writer.js';
+import { TunWriter } from '../../src/tunnel/tun-writer.js';
 import { seeded } from '../helpers/seed.js';
 import { FakeTun } from './fake-tun.js';
 
