@@ -156,7 +156,7 @@ export async function openTunnel(sock: TLSSocket, req: HttpRequest, rest: Buffer
     role: 'gateway',
     // Accept a little more than we advertised: peers may exceed the MTU (§6.9, §10.1 item 10).
     maxPayload: Math.max(tlsMtu + 256, 2048),
-    // Full-MTU frames go out in runs (bulk downloads); see cstp-channel.ts takeWrite. The full
+    // Full-MTU frames go out in runs (bulk downloads); see tunnel/cstp-send-queue.ts. The full
     // size is the smaller of the MTU the client was told (its TUN's, so its TCP MSS) and our
     // TUN's (no packet read from it is longer): the TUN's is sized for TLS 1.2 (1423 on a
     // 1500 link) while a TLS 1.3 client is told 1430, and with runFrame at 1438 the 1431-byte

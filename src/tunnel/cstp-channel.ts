@@ -1,14 +1,15 @@
 /**
  * The CSTP channel: IP packets framed in TLS (PROTOCOL.md §5), shared by gateway and client.
  *
- * Pipeline, outbound: 1. packet from the TUN  2. copy behind an 8-byte header (one buffer)
- * 3. queue  4. one socket.write at a time, the next only after the previous completed.
- * Step 4 is the point of this file: openconnect and ocserv both drop or close on a TLS record that
+ * Pipeline, outbound: 1. packet from the TUN  2. behind an 8-byte header into the send queue
+ * (cstp-send-queue.ts: a frame of its own, or appended to a run)  3. at the end of the callback,
+ * one socket.write per queue entry, the next only after the previous completed.
+ * Step 3 is the point of this file: openconnect and ocserv both drop or close on a TLS record that
  * is not exactly one frame (§5.3, quirk 16), and Node's TLS socket merges buffered writes into one
- * SSL_write. So the channel never lets the socket buffer: each write is either one frame, or a
- * run of full-size frames (ending with at most one shorter frame) with the record size set to the
- * full size once (takeWrite), which OpenSSL cuts into exactly one frame per record. Measured with openconnect on a bulk download: half the
- * gateway CPU per byte of one-frame writes, 1.4x the throughput.
+ * SSL_write. So the channel never lets the socket buffer: each write is one queue entry, one frame
+ * or a run that OpenSSL cuts into exactly one frame per record once the record size is pinned.
+ * Measured with openconnect on a bulk download: half the gateway CPU per byte of one-frame
+ * writes, 1.4x the throughput.
  *
  * Inbound: the TLS plaintext stream goes through the incremental CstpDecoder; DATA payloads are
  * handed to `onPacket` as views (no copy); control frames are answered here.
@@ -28,8 +29,8 @@ import {
   CstpType,
   encodeCstp,
   encodeDisconnect,
-  writeCstpHeader,
 } from '../protocol/cstp.js';
+import { CstpSendQueue } from './cstp-send-queue.js';
 import { Liveness } from './liveness.js';
 import { readIntoUserBuffer } from '../os/stream-user-buffer.js';
 
@@ -75,26 +76,15 @@ export interface ChannelCounters {
   txBytes: number;
   txDrops: number;
   rxControl: number;
-  /** socket writes: below txPackets when frames went out in runs (takeWrite) */
+  /** socket writes: below txPackets when frames went out in runs (cstp-send-queue.ts) */
   txWrites: number;
 }
 
 export class CstpChannel {
   readonly counters: ChannelCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDrops: 0, rxControl: 0, txWrites: 0 };
   private readonly decoder: CstpDecoder;
-  /**
-   * Entries waiting for the socket, oldest at queueHead: a single frame, or a run (several
-   * frames in one buffer, built in place by appendToRun). `used` is each entry's length in
-   * bytes, `counts` its number of frames.
-   */
-  private readonly queue: Buffer[] = [];
-  private readonly used: number[] = [];
-  private readonly counts: number[] = [];
-  private queueHead = 0;
-  /** frames in the queue (the sum of counts) */
-  private framesQueued = 0;
-  /** the last entry may still take full-size frames: a run (or its first frame) not handed to the socket yet */
-  private runOpen = false;
+  /** frames waiting for the socket, runs built in place (cstp-send-queue.ts) */
+  private readonly queue: CstpSendQueue;
   private writing = false;
   private inFlush = false;
   /** a flush is queued as a microtask (see enqueue) */
@@ -106,17 +96,13 @@ export class CstpChannel {
   private readonly tls: TLSSocket | null;
   /** runFrame when runs are possible (a TLS socket and a size OpenSSL accepts), else 0 */
   private readonly runFrame: number;
-  /**
-   * Set once the first run was written: max_send_fragment is then runFrame for good, and no
-   * frame larger than runFrame may be written any more (see takeWrite).
-   */
-  private pinned = false;
 
   constructor(private readonly socket: Duplex, private readonly opts: CstpChannelOptions) {
     this.queueLimit = opts.queueLimit ?? 512;
     this.tls = socket instanceof TLSSocket ? socket : null;
     const rf = opts.runFrame ?? 0;
     this.runFrame = this.tls && rf >= MIN_FRAGMENT && rf <= MAX_FRAGMENT ? rf : 0;
+    this.queue = new CstpSendQueue(this.runFrame, this.counters);
     this.decoder = new CstpDecoder(this.onFrame, opts.maxPayload);
     this.liveness = new Liveness(opts, this.counters, {
       sendProbe: () => this.sendFrame(CSTP_DPD_REQ),
@@ -160,7 +146,7 @@ export class CstpChannel {
 
   /** Frames waiting to be written (for back-pressure decisions and stats). */
   get queued(): number {
-    return this.framesQueued;
+    return this.queue.frames;
   }
 
   /** Sends one IP packet (a view into any buffer; copied). Returns false if dropped. */
@@ -171,39 +157,8 @@ export class CstpChannel {
     }
     this.counters.txPackets++;
     this.counters.txBytes += len;
-    if (this.runOpen && this.appendToRun(buf, off, len)) return true;
-    const frame = Buffer.allocUnsafe(CSTP_HEADER_LEN + len);
-    writeCstpHeader(frame, 0, CstpType.Data, len);
-    frame.set(buf.subarray(off, off + len), CSTP_HEADER_LEN);
-    this.enqueue(frame);
-    return true;
-  }
-
-  /**
-   * Adds a data frame to the open run at the queue's end (see takeWrite for why runs are safe):
-   * a full-size frame while the run has room, or one shorter frame, which ends it. The run's
-   * buffer is made when its second frame comes, so a lone full-size packet costs no more than
-   * before; after that no per-packet buffer, one copy. False when the frame cannot join.
-   */
-  private appendToRun(buf: Uint8Array, off: number, len: number): boolean {
-    const rf = this.runFrame;
-    const size = CSTP_HEADER_LEN + len;
-    if (size > rf) return false;
-    const last = this.queue.length - 1;
-    let run = this.queue[last]!;
-    if (run.length < rf * MAX_RUN) {
-      // Its only frame, a buffer of its own so far: the run's buffer starts with it.
-      const grown = Buffer.allocUnsafe(rf * MAX_RUN);
-      run.copy(grown, 0, 0, this.used[last]);
-      this.queue[last] = run = grown;
-    }
-    const at = this.used[last]!;
-    writeCstpHeader(run, at, CstpType.Data, len);
-    run.set(buf.subarray(off, off + len), at + CSTP_HEADER_LEN);
-    this.used[last] = at + size;
-    const n = ++this.counts[last]!;
-    this.framesQueued++;
-    if (size < rf || n >= MAX_RUN) this.runOpen = false;
+    this.queue.pushData(buf, off, len);
+    this.scheduleFlush();
     return true;
   }
 
@@ -246,11 +201,6 @@ export class CstpChannel {
    */
   private enqueue(frame: Buffer): void {
     this.queue.push(frame);
-    this.used.push(frame.length);
-    this.counts.push(1);
-    this.framesQueued++;
-    // A full-size frame may start a run; anything else closes the one before it (order).
-    this.runOpen = this.runFrame !== 0 && frame.length === this.runFrame;
     this.scheduleFlush();
   }
 
@@ -279,76 +229,18 @@ export class CstpChannel {
     // A write callback may run synchronously; the flag keeps this a loop, not a recursion.
     if (this.inFlush) return;
     this.inFlush = true;
-    while (!this.writing && this.framesQueued > 0) {
-      const out = this.takeWrite();
+    while (!this.writing && this.queue.frames > 0) {
+      const wasPinned = this.queue.pinned;
+      const out = this.queue.take();
       if (!out) break;
+      // The first run: the record size is the run's frame size from now on (cstp-send-queue.ts).
+      if (!wasPinned && this.queue.pinned) this.tls!.setMaxSendFragment(this.runFrame);
       this.writing = true;
       this.counters.txWrites++;
       this.socket.write(out, this.onWritten);
     }
     this.inFlush = false;
     if (this.closed && !this.writing && this.queued === 0) this.socket.end();
-  }
-
-  /**
-   * The next buffer to hand to the socket (null: nothing left to write): one frame, or a run of
-   * full-size frames, the last of which may be shorter (built by appendToRun). Node completes TLS
-   * writes one event-loop turn later, so one frame per write caps a busy tunnel at one packet per
-   * turn. OpenSSL cuts a large write into records of the
-   * record size, so a run of k frames of runFrame bytes written at once with max_send_fragment set
-   * to runFrame still gives one frame per record (§5.3).
-   *
-   * Only one size ever runs, and the record size is set once, never back: SSL_set_max_send_fragment
-   * also lowers split_send_fragment to the new value but raising it again does not raise that, and
-   * OpenSSL cuts every write into records of split_send_fragment bytes (ssl3_write_bytes in
-   * OpenSSL 3.0; Node has no call for the split size). So after a run of size S every frame larger
-   * than S would go out in two records, whatever max_send_fragment says: that is what openconnect
-   * saw after a run of 1036-byte frames ("SSL_read returned 1036 but packet is 53 54 46 01 05 8f").
-   * Hence runs only of the largest frame the tunnel carries, and once pinned, a frame larger than
-   * that (a packet over the tunnel MTU) is dropped rather than split.
-   */
-  private takeWrite(): Buffer | null {
-    const rf = this.runFrame;
-    let i = this.queueHead;
-    while (this.pinned && this.counts[i] === 1 && this.used[i]! > rf) {
-      // Cannot be one record any more; the peer would drop the tunnel on the split.
-      this.counters.txDrops++;
-      this.release(i);
-      if (++i === this.queue.length) {
-        this.queueHead = i;
-        this.compact();
-        return null;
-      }
-    }
-    const buf = this.queue[i]!;
-    const used = this.used[i]!;
-    const n = this.counts[i]!;
-    if (i === this.queue.length - 1) this.runOpen = false; // handed to the socket: no more appends
-    this.release(i);
-    this.queueHead = i + 1;
-    this.compact();
-    if (n > 1 && !this.pinned) {
-      this.tls!.setMaxSendFragment(rf);
-      this.pinned = true;
-    }
-    return used === buf.length ? buf : buf.subarray(0, used);
-  }
-
-  private release(i: number): void {
-    this.framesQueued -= this.counts[i]!;
-    this.queue[i] = EMPTY;
-  }
-
-  private compact(): void {
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = this.used.length = this.counts.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.used.splice(0, this.queueHead);
-      this.counts.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
   }
 
   private readonly onWritten = (err?: Error | null): void => {
@@ -377,7 +269,7 @@ export class CstpChannel {
     switch (type) {
       case CstpType.DpdReq:
         // Echo the payload: the draft's convention and what ocserv does (§5.2). Cut to fit a
-        // pinned record size (see takeWrite): an oversized echo would otherwise be dropped.
+        // pinned record size (cstp-send-queue.ts): an oversized echo would otherwise be dropped.
         this.sendFrame(encodeCstp(CstpType.DpdResp, buf.subarray(start, this.runFrame ? Math.min(end, start + this.runFrame - CSTP_HEADER_LEN) : end)));
         break;
       case CstpType.DpdResp:
@@ -416,9 +308,7 @@ export class CstpChannel {
   private closeWith(reason: ChannelCloseReason, hard: boolean): void {
     this.liveness.stop();
     if (hard) {
-      this.queue.length = this.used.length = this.counts.length = 0;
-      this.queueHead = this.framesQueued = 0;
-      this.runOpen = false;
+      this.queue.clear();
       this.socket.destroy();
     }
     if (this.closed) return;
@@ -428,8 +318,6 @@ export class CstpChannel {
     this.opts.onClose(reason);
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /** channels with frames queued during the current callback (enqueue), written by flushAll */
 const toFlush: CstpChannel[] = [];
@@ -447,6 +335,7 @@ function flushAll(): void {
     toFlush.length = 0;
   }
 }
+
 /**
  * Control frames allowed past a full queue: a live peer has at most a DPD request or two in
  * flight while bulk data fills the queue; a flood needs thousands.
@@ -455,5 +344,3 @@ const CONTROL_SLACK = 16;
 /** OpenSSL's bounds for SSL_set_max_send_fragment */
 const MIN_FRAGMENT = 512;
 const MAX_FRAGMENT = 16384;
-/** frames merged into one write at most (64 full-MTU frames ≈ 92 KB) */
-const MAX_RUN = 64;

@@ -69,7 +69,7 @@ for (const offload of [true, false]) {
           assert.equal(down.receivedSha256, down.sentSha256, 'download corrupted');
           if (!dtls) {
             // The download's full-size frames went out in runs: one write per run, not per frame
-            // (cstp-channel.ts takeWrite). With the run size off by the TUN/TLS 1.3 MTU difference
+            // (tunnel/cstp-send-queue.ts). With the run size off by the TUN/TLS 1.3 MTU difference
             // (tunnel-setup.ts runFrame) every frame was its own write.
             const out1 = await tlsOut();
             const writes = out1.writes - out0.writes;
@@ -105,7 +105,7 @@ for (const offload of [true, false]) {
       );
 
       // Over TLS this mixes runs of 1036-byte frames (UDP) with full-size ones: the case that once
-      // split a frame over two TLS records (cstp-channel.ts takeWrite, test/unit/cstp-records).
+      // split a frame over two TLS records (tunnel/cstp-send-queue.ts, test/unit/cstp-records).
       await t.test(`over ${over}: UDP both ways, gateway -> client sent with UDP_SEGMENT (USO)`, (st) =>
         withTails(st, async () => {
           const superBefore = await tunReads('super-packet');
