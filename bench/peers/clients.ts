@@ -135,7 +135,9 @@ export function spawnSslgateClient(ns: Ns, l: Login, args: string[], opts: { scr
   if (s.flags.has('prefs-dir')) argv.push('--prefs-dir', (prefsDir ??= tempDir('sgclprefs')));
   if (opts.script) argv.push('--script', VPNC_SCRIPT);
   argv.push(...args);
-  const proc = ns.spawn(process.execPath, argv, { label: `sslgate-connect@${ns.name}`, ...(opts.env ? { env: opts.env } : {}) });
+  // Run as a user runs it: bin/sslgate as a command (its shell line defers NODE_EXTRA_CA_CERTS
+  // past Node's start, src/client/deferred-extra-ca.ts), not `node bin/sslgate`.
+  const proc = ns.spawn(argv[0]!, argv.slice(1), { label: `sslgate-connect@${ns.name}`, ...(opts.env ? { env: opts.env } : {}) });
   proc.write(`${l.password}\n`);
   proc.endStdin();
   return {

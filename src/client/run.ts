@@ -14,6 +14,7 @@
 import { VERSION } from '../version.js';
 import type { AuthResult } from './auth-flow.js';
 import { ClientError } from './errors.js';
+import { takeDeferredExtraCaFile } from './deferred-extra-ca.js';
 import { FormEntries, type FormEntry } from './form-entries.js';
 import { parseGatewayUrl } from './gateway-url.js';
 import type { Preferences } from './preferences.js';
@@ -87,10 +88,12 @@ export async function runConnect(o: ConnectOptions): Promise<number> {
     const dir = m.preferencesDir(o.prefsDir);
     return { m, dir, prefs: m.loadPreferences(dir, (msg) => progress.warn(msg)) as Preferences };
   });
+  const extraCaFile = takeDeferredExtraCaFile();
   const connector = new TlsConnector(
     {
       ...(o.cafile !== undefined ? { caFile: o.cafile } : {}),
       noSystemTrust: o.noSystemTrust,
+      ...(extraCaFile !== undefined ? { extraCaFile } : {}),
       ...(o.certificate !== undefined ? { certFile: o.certificate } : {}),
       ...(o.sslkey !== undefined ? { keyFile: o.sslkey } : {}),
       pins: o.servercert,

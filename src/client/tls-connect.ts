@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { probeCertificateRequest } from './cert-request-probe.js';
+import { readExtraCaFile } from './deferred-extra-ca.js';
 import type { GatewayUrl } from './gateway-url.js';
 import { decideTrust, type TrustDecision } from './trust.js';
 import type { ServerCertRecord } from './preferences.js';
@@ -36,6 +37,8 @@ export interface TlsSettings {
   caFile?: string;
   /** --no-system-trust */
   noSystemTrust: boolean;
+  /** NODE_EXTRA_CA_CERTS that bin/sslgate kept from Node's start (deferred-extra-ca.ts) */
+  extraCaFile?: string;
   /** --certificate (PEM or PKCS#12) */
   certFile?: string;
   /** --sslkey (PEM); defaults to the certificate file */
@@ -212,7 +215,13 @@ function loadCredentials(s: TlsSettings): Pick<tls.ConnectionOptions, 'ca' | 'ce
   // the first tls.connect, before the ClientHello goes out: measured (callgrind) as ~40% of the
   // instructions `sslgate connect` spends before its first byte.
   if (s.noSystemTrust || s.pins.length > 0) out.ca = extra;
-  else if (extra.length) out.ca = [...tls.rootCertificates, ...extra];
+  else {
+    // The system store as Node would have built it from NODE_EXTRA_CA_CERTS at start: its
+    // bundled roots plus that file (deferred-extra-ca.ts).
+    const deferred = s.extraCaFile !== undefined ? readExtraCaFile(s.extraCaFile, (m) => process.emitWarning(m)) : undefined;
+    if (deferred !== undefined) extra.unshift(deferred);
+    if (extra.length) out.ca = [...tls.rootCertificates, ...extra];
+  }
   if (s.certFile) {
     const cert = readFile('certificate', s.certFile);
     if (!cert.includes('-----BEGIN')) {

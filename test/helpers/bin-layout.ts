@@ -16,10 +16,10 @@ export interface BinLayout {
 }
 
 /**
- * bundle: 'none' (no dist/bundle), or a stand-in bundle that prints `marker` and exits 0,
- * written 'fresh' (newer than dist/.tsbuildinfo) or 'stale' (older).
+ * bundle: 'none' (no dist/bundle), or a stand-in bundle that prints `marker` and exits 0 (or runs
+ * `body`, JavaScript), written 'fresh' (newer than dist/.tsbuildinfo) or 'stale' (older).
  */
-export function makeBinLayout(dir: string, bundle: { kind: 'none' } | { kind: 'fresh' | 'stale'; marker: string }): BinLayout {
+export function makeBinLayout(dir: string, bundle: { kind: 'none' } | { kind: 'fresh' | 'stale'; marker: string; body?: string }): BinLayout {
   fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'dist'), { recursive: true });
   const bin = path.join(dir, 'bin', 'sslgate');
@@ -30,7 +30,7 @@ export function makeBinLayout(dir: string, bundle: { kind: 'none' } | { kind: 'f
   if (bundle.kind !== 'none') {
     const file = path.join(dir, 'dist', 'bundle', 'sslgate.cjs');
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, `process.stdout.write(${JSON.stringify(bundle.marker + '\n')});\n`);
+    fs.writeFileSync(file, bundle.body ?? `process.stdout.write(${JSON.stringify(bundle.marker + '\n')});\n`);
     const now = Date.now() / 1000;
     // A minute apart: no file system's timestamp granularity blurs the order.
     fs.utimesSync(info, now, now);

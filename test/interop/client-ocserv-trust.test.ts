@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createTestbed, interopSkipReason, tempDir, type Testbed } from '../helpers/netns.js';
 import { startOcserv, type OcservServer } from '../helpers/ocserv.js';
-import { runClient, type ClientOptions } from './client-harness.js';
+import { clientArgs, runClient, SSLGATE_BIN, type ClientOptions } from './client-harness.js';
 
 const skip = interopSkipReason(['ocserv', 'ocpasswd', 'openssl', 'ip']);
 const OTHER_PIN = `pin-sha256:${Buffer.alloc(32, 7).toString('base64')}`;
@@ -66,6 +66,19 @@ test('sslgate connect -> ocserv 1.1.6: server certificate trust', { skip, timeou
     const r = await runClient(tb!.cl, { ...base(), cafile: server!.caFile });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /certificate verified/);
+  });
+
+  await t.test('verified by NODE_EXTRA_CA_CERTS (no pin, no --cafile), bin/sslgate run as a command: connects', async () => {
+    // Run as a user runs it (its shell line defers the variable past Node's start,
+    // src/client/deferred-extra-ca.ts): the CA must still be honoured, and only where the system
+    // store is in use. Without the variable the same certificate is refused (the first subtest).
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: server!.caFile };
+    const r = await tb!.cl.exec(SSLGATE_BIN, clientArgs(base()).slice(1), { timeoutMs: 30_000, env, input: 'secret\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /certificate verified/);
+    // --no-system-trust leaves the system store out, and NODE_EXTRA_CA_CERTS with it (as in Node).
+    const strict = await tb!.cl.exec(SSLGATE_BIN, [...clientArgs(base()).slice(1), '--no-system-trust'], { timeoutMs: 30_000, env, input: 'secret\n' });
+    assert.equal(strict.code, 3, strict.stderr);
   });
 
   await t.test('changed certificate for a known host: loud warning and refusal unless pinned', async () => {
