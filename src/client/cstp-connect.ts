@@ -63,7 +63,7 @@ export function clientHostname(): string {
 
 export async function cstpConnect(o: CstpConnectOptions): Promise<CstpConnected> {
   const socket = o.conn.socket;
-  const baseMtu = o.baseMtu ?? baseMtuFor(socket.localAddress);
+  const baseMtu = o.baseMtu ?? baseMtuFor(socket.localAddress, socket.remoteAddress);
   const offer = o.dtls ? buildDtlsOffer(o.dtls, randomBytes) : null;
   const head = formatConnectRequest({
     host: o.url.hostHeader,
