@@ -256,8 +256,14 @@ export class Gateway {
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
   }
 
-  /** workers > 1: a TCP connection the privileged process accepted (paused) for this worker. */
-  acceptConnection(sock: TcpSocket): void {
+  /**
+   * workers > 1: a TCP connection the privileged process accepted (paused) for this worker, as
+   * its connection `id`: reported back when it becomes a tunnel or closes (conn-admission.ts).
+   */
+  acceptConnection(sock: TcpSocket, id: number): void {
+    const mesh = this.mesh;
+    // (this.gate exists: connections are handed only after `ready`, i.e. after listen())
+    if (mesh) this.gate.handedOver(sock, id, (n) => mesh.connDone(n));
     if (!this.server || !this.serving) {
       sock.destroy();
       return;

@@ -19,6 +19,8 @@ export interface WorkerMesh extends DtlsWorkerHooks {
    */
   route(addr: number, cookie: string): Promise<void>;
   unroute(addr: number): void;
+  /** the handed connection `id` became a tunnel or closed (priv/conn-admission.ts; batched per loop turn) */
+  connDone(id: number): void;
   /** asks the other workers about their sessions, or to end some (priv/ctl-relay.ts) */
   ctl: CtlRelayFn;
 }

@@ -5,6 +5,7 @@
  *   node limits-attacker.js pipeline HOST PORT N      N pipelined requests in one write, never read
  *   node limits-attacker.js dpd-flood HOST PORT USER PASSWORD N   log in, CONNECT, N DPD requests, never read
  *   node limits-attacker.js dpd-idle HOST PORT USER PASSWORD GROUP   log in, CONNECT, a DPD request a second, reading
+ *   node limits-attacker.js burst HOST PORT N         N TLS connections at once: how many finish the handshake
  * Each prints JSON lines {event, ...}; every loop is bounded in count and time, and the process
  * exits by itself (at the latest after LIFETIME_MS).
  */
@@ -107,6 +108,34 @@ async function slow(n: number): Promise<void> {
   report({ event: 'all-closed', count: all.length, handshakes, maxSent: Math.max(...all.map((c) => c.sent)), closes: all });
 }
 
+/**
+ * A burst: N TLS connections opened at once. Each either finishes its handshake (admitted) or is
+ * closed by the gateway before (refused at accept). Reports both counts once every connection has
+ * settled, and `ms` from the first connect to then: the window in which the gateway's rate
+ * bucket could refill (the test bounds the refill by it instead of assuming a fast machine).
+ */
+async function burst(n: number): Promise<void> {
+  const start = Date.now();
+  const socks: TLSSocket[] = [];
+  const settled: Array<Promise<boolean>> = [];
+  for (let i = 0; i < n; i++) {
+    const s = tlsConnect({ host, port, rejectUnauthorized: false });
+    socks.push(s);
+    settled.push(
+      new Promise<boolean>((resolve) => {
+        s.once('secureConnect', () => resolve(true));
+        s.on('error', () => undefined);
+        s.once('close', () => resolve(false));
+      }),
+    );
+  }
+  const outcomes = await Promise.all(settled);
+  const ms = Date.now() - start;
+  const ok = outcomes.filter((x) => x).length;
+  for (const s of socks) s.destroy();
+  report({ event: 'burst', count: n, ok, refused: n - ok, ms });
+}
+
 /** N pipelined requests in one write; the answers are never read. */
 async function pipeline(n: number): Promise<void> {
   const sock = await tls();
@@ -162,6 +191,7 @@ async function dpdIdle(user: string, password: string, group: string): Promise<v
 async function main(): Promise<void> {
   if (mode === 'slow') await slow(Number(rest[0]));
   else if (mode === 'pipeline') await pipeline(Number(rest[0]));
+  else if (mode === 'burst') await burst(Number(rest[0]));
   else if (mode === 'dpd-flood') await dpdFlood(rest[0]!, rest[1]!, Number(rest[2]));
   else if (mode === 'dpd-idle') await dpdIdle(rest[0]!, rest[1]!, rest[2]!);
   else throw new Error(`unknown mode ${mode}`);

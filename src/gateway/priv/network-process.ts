@@ -25,7 +25,7 @@ import { dropPrivileges } from './drop.js';
 import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
-import { MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js';
+import { MAX_CONN_DONE_IDS, MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js';
 import { relayedEvent } from '../ops/relayed-event.js';
 import type { WorkerMesh } from '../worker-mesh.js';
 import { RemoteStore } from './remote-store.js';
@@ -118,6 +118,9 @@ function onMessage(m: PrivilegedMessage): void {
       parts.forEach((part, i) => channel.send({ t: 'ctl-answer', id: m.id, part, more: i < parts.length - 1 }));
       break;
     }
+    case 'conn-refused':
+      gw?.gate.countRefused(m.counts);
+      break;
     case 'ops-event': {
       const ev = relayedEvent(m.ev, m.worker);
       if (ev) gw?.events.relay(ev);
@@ -195,6 +198,15 @@ const ctlRelay: CtlRelayFn = async (ask) => {
   }
 };
 
+/** handed connections that became a tunnel or closed since the last conn-done */
+let connDone: number[] = [];
+
+function flushConnDone(): void {
+  const ids = connDone;
+  connDone = [];
+  for (let i = 0; i < ids.length; i += MAX_CONN_DONE_IDS) channel.send({ t: 'conn-done', ids: ids.slice(i, i + MAX_CONN_DONE_IDS) });
+}
+
 /** The channel side of WorkerMesh (worker-messages.ts). */
 function workerMesh(index: number, count: number): WorkerMesh {
   return {
@@ -207,6 +219,10 @@ function workerMesh(index: number, count: number): WorkerMesh {
       if (!a.ok) throw new Error(a.error ?? 'route failed');
     },
     unroute: (addr) => void channel.send({ t: 'unroute', addr: formatIpv4(addr) }),
+    connDone: (id) => {
+      // Batched: a burst of closes is a few messages, not one per connection.
+      if (connDone.push(id) === 1) setImmediate(flushConnDone);
+    },
     idChanged: (id, up) => void channel.send({ t: 'dtls-id', id, up }),
     foreignHello: (id, msg, address, port, local) => {
       if (msg.length <= 4096)
@@ -223,7 +239,7 @@ function workerMesh(index: number, count: number): WorkerMesh {
  */
 process.on('message', (m: WorkerHandleMessage, handle: unknown) => {
   if (m?.t === 'conn' && handle instanceof Socket) {
-    if (gw) gw.acceptConnection(handle);
+    if (gw && Number.isSafeInteger(m.id)) gw.acceptConnection(handle, m.id);
     else handle.destroy();
   } else if (m?.t === 'dtls-socket' && handle instanceof UdpSocket) {
     if (gw) gw.adoptDtlsPeer(handle, m.address, m.port, Buffer.from(m.data, 'base64'));

@@ -23,7 +23,7 @@ import { addrAdd, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
 import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
-import { formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
+import { cidrContains, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
 import { readForReload, readProfile } from '../reload.js';
@@ -40,6 +40,8 @@ import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
 import { CtlRelay } from './ctl-relay.js';
+import { ConnectionAdmission, type AdmissionLimits, type AdmissionRefusal } from './conn-admission.js';
+import { addressKey } from '../address-key.js';
 import { routeForWorker, routeOps } from './worker-routes.js';
 import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
@@ -75,6 +77,21 @@ const STALE_SWEEP_MS = 30_000;
 /** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
 const STALE_GRACE_MS = 60_000;
 
+/** How often workers > 1 forget full rate buckets and connections whose report never came. */
+const ADMISSION_SWEEP_MS = 5_000;
+
+/** The limits conn-admission.ts counts, from a (re)loaded config. */
+function admissionLimits(cfg: GatewayConfig): AdmissionLimits {
+  const l = cfg.limits;
+  return { rate: l.connectionRate, burst: l.connectionBurst, maxPerAddress: l.maxUnauthPerAddress, maxTotal: l.maxUnauthConnections, deadlineMs: l.authTimeout * 1000 };
+}
+
+/** The ban allow-list (ban.allow), as BanGuard.isAllowListed reads it. */
+function isAllowListed(cfg: GatewayConfig, addr: string): boolean {
+  const a = parseIpv4(addressKey(addr));
+  return a !== null && cfg.ban.allow.some((c) => cidrContains(c, a));
+}
+
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
 /** How long a stopping network process gets to say goodbye to its clients. */
@@ -101,6 +118,11 @@ export class PrivilegedParent {
   private tcp: TcpServer | null = null;
   private routes: LeaseRoutes | null = null;
   private handoff: DtlsHandoff | null = null;
+  /** workers > 1: connection rate and unauthenticated caps, counted once for every worker (conn-admission.ts) */
+  private admission: ConnectionAdmission | null = null;
+  private admissionTimer: NodeJS.Timeout | null = null;
+  /** refusals at accept not yet told to worker 0 (its metrics count them) */
+  private refusedUntold: Partial<Record<AdmissionRefusal, number>> | null = null;
   /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
   private ctlRelay: CtlRelay | null = null;
   /** the worker whose reload is between step 1 and its end; others wait (reloadWaiting) */
@@ -256,6 +278,12 @@ export class PrivilegedParent {
       this.handoff = new DtlsHandoff(cfg.listen.host, cfg.dtls.port, { sendHandle: (w, m, h) => this.sendHandle(w, m, h), reply: (w, m) => this.workers[w]?.channel?.send(m) }, this.log, { maxIds: max, maxPeers: max });
     }
     this.ctlRelay = new CtlRelay((i, m) => this.workers[i]?.channel?.send(m) ?? false, (fields, msg) => this.log.warn(fields, msg));
+    this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.config, addr));
+    this.admissionTimer = setInterval(() => {
+      const lost = this.admission?.sweep() ?? 0;
+      if (lost) this.log.warn({ connections: lost }, 'handed connections never reported done by their worker; no longer counted');
+    }, ADMISSION_SWEEP_MS);
+    this.admissionTimer.unref();
     const tcp = createTcpServer({ pauseOnConnect: true }, (sock) => this.handConnection(sock));
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
@@ -273,13 +301,40 @@ export class PrivilegedParent {
   private handConnection(sock: Socket): void {
     const i = pickWorker(this.workers.map((w) => w.load));
     const w = this.workers[i];
-    if (!w || this.stopping) {
+    const admission = this.admission;
+    if (!w || !admission || this.stopping) {
+      sock.destroy();
+      return;
+    }
+    // Before TLS, as one network process does (gatekeeper.ts): over-rate addresses and those over
+    // their unauthenticated connections are closed here; bans are checked by the worker.
+    const remote = sock.remoteAddress ?? '';
+    const a = admission.admit(remote, i);
+    if ('why' in a) {
+      this.log.debug({ remote, why: a.why }, 'connection refused');
+      this.refusedAtAccept(a.why);
       sock.destroy();
       return;
     }
     w.load.handed++;
-    this.log.debug({ worker: i, remote: sock.remoteAddress, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
-    this.sendHandle(i, { t: 'conn' }, sock).catch(() => sock.destroy());
+    this.log.debug({ worker: i, remote, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
+    this.sendHandle(i, { t: 'conn', id: a.id }, sock).catch(() => {
+      admission.done([a.id], i);
+      sock.destroy();
+    });
+  }
+
+  /** Worker 0 counts refusals for the metrics and `ctl status`: told once per loop turn. */
+  private refusedAtAccept(why: AdmissionRefusal): void {
+    const first = this.refusedUntold === null;
+    const counts = (this.refusedUntold ??= {});
+    counts[why] = (counts[why] ?? 0) + 1;
+    if (!first) return;
+    setImmediate(() => {
+      const c = this.refusedUntold;
+      this.refusedUntold = null;
+      if (c) this.workers[0]?.channel?.send({ t: 'conn-refused', counts: c });
+    });
   }
 
   private sendHandle(i: number, m: WorkerHandleMessage, handle: Socket | UdpSocket): Promise<void> {
@@ -386,6 +441,7 @@ export class PrivilegedParent {
       };
       child.once('exit', (code, signal) => {
         w.load.up = false;
+        this.admission?.workerGone(w.index);
         w.channel?.close(null);
         if (!started) {
           settle(new ServeError(`the ${name} exited during start-up (${signal ?? `exit ${code}`})`));
@@ -467,6 +523,9 @@ export class PrivilegedParent {
       case 'dtls-peer-closed':
         this.handoff?.peerClosed(m.address, m.port, w.index);
         break;
+      case 'conn-done':
+        this.admission?.done(m.ids, w.index);
+        break;
       case 'ops-event':
         // Worker 0 answers for all (admin API, metrics): the others' events go there.
         if (w.index !== 0) this.workers[0]?.channel?.send({ t: 'ops-event', worker: w.index, ev: m.ev });
@@ -527,6 +586,7 @@ export class PrivilegedParent {
       case 'dtls-hello':
       case 'dtls-peer-closed':
       case 'ops-event':
+      case 'conn-done':
         if (this.workers.length > 1) this.onWorkerMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
@@ -626,6 +686,7 @@ export class PrivilegedParent {
     // Keys bound at start keep their running values (reload.ts RESTART_KEYS).
     this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
     if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
+    this.admission?.setLimits(admissionLimits(this.config));
     this.backends.rebuild();
     w.channel?.send({ t: 'reload-done', id, ok: true });
     this.reloadEnded();
@@ -717,6 +778,8 @@ export class PrivilegedParent {
 
   /** The admin socket sits in the root-only state folder: the network process cannot remove it. */
   private cleanup(): void {
+    if (this.admissionTimer) clearInterval(this.admissionTimer);
+    this.admissionTimer = null;
     const sock = this.config.admin.socket;
     if (sock && existsSync(sock) && lstatSync(sock).isSocket()) {
       try {

@@ -9,6 +9,7 @@
  * only the privileged process writes to: see WorkerHandleMessage.
  */
 import { BOUNDS, Checker } from './validate.js';
+import { MAX_CONN_ID, type AdmissionRefusal } from './conn-admission.js';
 
 /** worker -> privileged process */
 export type WorkerMessage =
@@ -37,7 +38,12 @@ export type WorkerMessage =
   /** the connected UDP socket for this peer is closed here */
   | { t: 'dtls-peer-closed'; address: string; port: number }
   /** an operational event of this worker (ops/events.ts, JSON), for worker 0's metrics, status and event stream */
-  | { t: 'ops-event'; ev: string };
+  | { t: 'ops-event'; ev: string }
+  /**
+   * these handed connections (their `conn` ids) became a tunnel or closed: they no longer count
+   * as unauthenticated (conn-admission.ts); sent at most once per loop turn
+   */
+  | { t: 'conn-done'; ids: number[] };
 
 /** privileged process -> worker, on the framed channel */
 export type WorkerReply =
@@ -50,16 +56,27 @@ export type WorkerReply =
    */
   | { t: 'session-moved'; cookieHash: string }
   /** to worker 0: an event of worker `worker` (as that worker sent it; worker 0 checks it) */
-  | { t: 'ops-event'; worker: number; ev: string };
+  | { t: 'ops-event'; worker: number; ev: string }
+  /**
+   * to worker 0: connections the privileged process closed at accept since its last report, by
+   * why (conn-admission.ts), for the metrics and `ctl status` (Gatekeeper.refused)
+   */
+  | { t: 'conn-refused'; counts: Partial<Record<AdmissionRefusal, number>> };
 
 /** privileged process -> worker, on the IPC channel, each with a handle */
 export type WorkerHandleMessage =
-  /** a TLS client's TCP connection, accepted paused (nothing read) */
-  | { t: 'conn' }
+  /**
+   * a TLS client's TCP connection, accepted paused (nothing read); `id` names it in the worker's
+   * conn-done report (its rate and unauthenticated caps were counted by the privileged process)
+   */
+  | { t: 'conn'; id: number }
   /** a UDP socket bound to the DTLS port and connected to this peer; `data` is its ClientHello (base64) */
   | { t: 'dtls-socket'; address: string; port: number; data: string };
 
-export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed', 'ops-event']);
+export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed', 'ops-event', 'conn-done']);
+
+/** Ids per conn-done message (a worker sends more in several): about 22 KB of JSON, under the 64 KiB frame. */
+export const MAX_CONN_DONE_IDS = 2048;
 
 /** An event is a few hundred bytes (ids, user, addresses, counters); more is not relayed. */
 export const MAX_EVENT_CHARS = 8192;
@@ -121,6 +138,9 @@ export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
       check.onlyKeys(v, ['t', 'ev']);
       if (typeof v['ev'] !== 'string' || v['ev'].length > MAX_EVENT_CHARS) check.fail(`ev must be a string of at most ${MAX_EVENT_CHARS} characters`);
       return { t: 'ops-event', ev: v['ev'] };
+    case 'conn-done':
+      check.onlyKeys(v, ['t', 'ids']);
+      return { t: 'conn-done', ids: check.list(v['ids'], 'ids', MAX_CONN_DONE_IDS, (x, w) => check.int(x, w, 1, MAX_CONN_ID)) };
     default:
       return check.fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
