@@ -356,6 +356,7 @@ export class Gateway {
   /** workers > 1: a user's sessions on the other workers, for max-sessions-per-user (session-limits.ts). */
   private otherWorkersSessions(mesh: WorkerMesh): NonNullable<AuthDeps['elsewhere']> {
     return {
+      lock: (user) => mesh.userLock(user),
       sessionsOf: async (user) => {
         const r = await askOthers(mesh.ctl, { op: 'sessions', user }, checkViews, this.log);
         return r.answers.flatMap((a) => a.value.filter((v) => v.user === user).map((v) => ({ id: v.id, createdAt: Date.parse(v.since) || 0 })));

@@ -21,6 +21,12 @@ export interface WorkerMesh extends DtlsWorkerHooks {
   unroute(addr: number): void;
   /** the handed connection `id` became a tunnel or closed (priv/conn-admission.ts; batched per loop turn) */
   connDone(id: number): void;
+  /**
+   * holds `user`'s lock in the privileged process (priv/user-locks.ts) for a login that counts the
+   * user's sessions: resolves to its release, or null when refused (too many logins wait) or
+   * not granted in time
+   */
+  userLock(user: string): Promise<(() => void) | null>;
   /** asks the other workers about their sessions, or to end some (priv/ctl-relay.ts) */
   ctl: CtlRelayFn;
 }

@@ -229,8 +229,47 @@ function workerMesh(index: number, count: number): WorkerMesh {
         channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64'), ...(local !== 0 ? { local: formatIpv4(local) } : {}) });
     },
     peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
+    userLock,
     ctl: ctlRelay,
   };
+}
+
+/** Longer than a few logins of one user in a row (each holds the lock briefly); then the login is refused as busy. */
+const USER_LOCK_WAIT_MS = 30_000;
+
+/** The user's lock in the privileged process (priv/user-locks.ts), for max-sessions-per-user. */
+async function userLock(user: string): Promise<(() => void) | null> {
+  let lockId = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const unlock = (): void => void channel.send({ t: 'user-unlock', id: lockId, user });
+  const waited = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), USER_LOCK_WAIT_MS);
+  });
+  const asked = requests.ask((id) => {
+    lockId = id;
+    return channel.send({ t: 'user-lock', id, user });
+  });
+  try {
+    const a = await Promise.race([asked, waited]);
+    if (a === null) {
+      // Given up: withdraw the request (a grant that comes later is released at once).
+      unlock();
+      void asked.then((late) => late.t === 'user-locked' && late.ok && unlock(), () => undefined);
+      return null;
+    }
+    if (a.t !== 'user-locked') throw new Error(`unexpected answer ${a.t} to user-lock`);
+    if (!a.ok) return null;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      unlock();
+    };
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -40,6 +40,7 @@ import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
 import { CtlRelay } from './ctl-relay.js';
+import { UserLocks } from './user-locks.js';
 import { ConnectionAdmission, type AdmissionLimits, type AdmissionRefusal } from './conn-admission.js';
 import { addressKey } from '../address-key.js';
 import { routeForWorker, routeOps } from './worker-routes.js';
@@ -79,6 +80,13 @@ const STALE_GRACE_MS = 60_000;
 
 /** How often workers > 1 forget full rate buckets and connections whose report never came. */
 const ADMISSION_SWEEP_MS = 5_000;
+
+/**
+ * Longest a login holds its user's lock (user-locks.ts): counting asks the other workers (at most
+ * CTL_RELAY_TIMEOUT_MS, 3 s), end-oldest may end sessions there (3 s each) and the session is
+ * recorded in the store. Past it the next login of the user goes on.
+ */
+const USER_LOCK_HOLD_MS = 20_000;
 
 /** The limits conn-admission.ts counts, from a (re)loaded config. */
 function admissionLimits(cfg: GatewayConfig): AdmissionLimits {
@@ -123,6 +131,8 @@ export class PrivilegedParent {
   private admissionTimer: NodeJS.Timeout | null = null;
   /** refusals at accept not yet told to worker 0 (its metrics count them) */
   private refusedUntold: Partial<Record<AdmissionRefusal, number>> | null = null;
+  /** workers > 1: one login of a user at a time counts the user's sessions (user-locks.ts) */
+  private userLocks: UserLocks | null = null;
   /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
   private ctlRelay: CtlRelay | null = null;
   /** the worker whose reload is between step 1 and its end; others wait (reloadWaiting) */
@@ -278,6 +288,9 @@ export class PrivilegedParent {
       this.handoff = new DtlsHandoff(cfg.listen.host, cfg.dtls.port, { sendHandle: (w, m, h) => this.sendHandle(w, m, h), reply: (w, m) => this.workers[w]?.channel?.send(m) }, this.log, { maxIds: max, maxPeers: max });
     }
     this.ctlRelay = new CtlRelay((i, m) => this.workers[i]?.channel?.send(m) ?? false, (fields, msg) => this.log.warn(fields, msg));
+    this.userLocks = new UserLocks({ maxHoldMs: USER_LOCK_HOLD_MS, maxWaiting: MAX_LOGINS_IN_FLIGHT }, (user, worker) =>
+      this.log.warn({ user, worker, ms: USER_LOCK_HOLD_MS }, 'a login held its user lock too long; the next login of the user goes on'),
+    );
     this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.config, addr));
     this.admissionTimer = setInterval(() => {
       const lost = this.admission?.sweep() ?? 0;
@@ -442,6 +455,7 @@ export class PrivilegedParent {
       child.once('exit', (code, signal) => {
         w.load.up = false;
         this.admission?.workerGone(w.index);
+        this.userLocks?.workerGone(w.index);
         w.channel?.close(null);
         if (!started) {
           settle(new ServeError(`the ${name} exited during start-up (${signal ?? `exit ${code}`})`));
@@ -526,6 +540,16 @@ export class PrivilegedParent {
       case 'conn-done':
         this.admission?.done(m.ids, w.index);
         break;
+      case 'user-lock': {
+        const { id } = m;
+        const granted = (): void => void w.channel?.send({ t: 'user-locked', id, ok: true });
+        if (!this.userLocks?.lock(m.user, w.index, id, granted)) w.channel?.send({ t: 'user-locked', id, ok: false });
+        break;
+      }
+      case 'user-unlock':
+        // A withdrawn request is answered, so that its worker's wait ends.
+        if (this.userLocks?.unlock(m.user, w.index, m.id)) w.channel?.send({ t: 'user-locked', id: m.id, ok: false });
+        break;
       case 'ops-event':
         // Worker 0 answers for all (admin API, metrics): the others' events go there.
         if (w.index !== 0) this.workers[0]?.channel?.send({ t: 'ops-event', worker: w.index, ev: m.ev });
@@ -587,6 +611,8 @@ export class PrivilegedParent {
       case 'dtls-peer-closed':
       case 'ops-event':
       case 'conn-done':
+      case 'user-lock':
+      case 'user-unlock':
         if (this.workers.length > 1) this.onWorkerMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
