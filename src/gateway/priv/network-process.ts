@@ -31,6 +31,7 @@ import type { WorkerMesh } from '../worker-mesh.js';
 import { RemoteStore } from './remote-store.js';
 import { ctlAnswerParts } from './ctl-messages.js';
 import { answerCtlAsk } from '../ops/session-actions.js';
+import { OpsStats } from '../ops/stats.js';
 import type { CtlRelayFn } from '../ops/ctl-relay.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
@@ -45,6 +46,8 @@ function parsePrivileged(v: unknown): PrivilegedMessage {
 const requests = new Requests<Answer>();
 let gw: Gateway | null = null;
 let ops: Ops | null = null;
+/** workers > 1, workers other than 0 (which has ops.stats): this worker's totals */
+let statsHere: OpsStats | null = null;
 let log: Logger | null = null;
 let stopping = false;
 
@@ -110,7 +113,8 @@ function onMessage(m: PrivilegedMessage): void {
       // Another worker (worker 0, for `sslgate ctl`) asks about this worker's sessions.
       let text = 'null';
       try {
-        text = gw && log ? JSON.stringify(answerCtlAsk(gw, log, m.ask)) : '[]';
+        const stats = ops?.stats ?? statsHere;
+        text = gw && log && stats ? JSON.stringify(answerCtlAsk(gw, log, m.ask, stats)) : m.ask.op === 'metrics' ? 'null' : '[]';
       } catch (e) {
         log?.error({ err: (e as Error).message }, 'ctl request from another worker failed');
       }
@@ -168,6 +172,8 @@ async function start(init: Init): Promise<void> {
   // Several workers: worker 0 answers for the gateway.
   if (!worker || worker.index === 0) ops = await startOps(gw, log, worker ? ctlRelay : undefined);
   else {
+    // This worker's running traffic totals, for worker 0's metrics (ops/worker-metrics.ts).
+    statsHere = new OpsStats(gw);
     // The others' events go to worker 0 (metrics, status, `ctl events`); a few per session.
     gw.events.subscribe((ev) => {
       const json = JSON.stringify(ev);
