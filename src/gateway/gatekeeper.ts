@@ -43,12 +43,18 @@ export class Gatekeeper {
    */
   private readonly handed = new Map<string, () => void>();
 
-  constructor(cfg: GatewayConfig, events: GatewayEvents, private readonly log: Logger) {
+  /**
+   * `worker`: workers > 1, this worker's index. Worker 0 scores every worker's events (the others'
+   * reach it relayed) and decides the bans of the whole gateway, so that offences spread over the
+   * workers add up; the other workers only enforce bans (they arrive through the store).
+   */
+  constructor(cfg: GatewayConfig, events: GatewayEvents, private readonly log: Logger, worker?: number) {
     this.guard = new BanGuard(cfg.ban, (ev) => events.emit(ev));
-    // Only this worker's events score: another worker's (relayed to worker 0 for the metrics)
-    // were scored where they happened.
+    if (worker !== undefined && worker > 0) this.guard.decides = false;
     events.subscribe((ev) => {
-      if (ev.worker === undefined) this.guard.observe(ev);
+      this.guard.observe(ev);
+      // A good login on another worker clears the user name's score here too (as succeed() does there).
+      if (ev.worker !== undefined && ev.type === 'login') this.guard.succeed(ev.remote, ev.user);
     });
     this.limiter = new ConnectionLimiter({ rate: cfg.limits.connectionRate, burst: cfg.limits.connectionBurst });
     this.unauth = new UnauthConnections(unauthOptions(cfg));

@@ -180,7 +180,7 @@ export class Gateway {
    */
   async listen(): Promise<void> {
     const cfg = this.config;
-    this.gate = new Gatekeeper(cfg, this.events, this.log);
+    this.gate = new Gatekeeper(cfg, this.events, this.log, this.mesh?.index);
     for (const g of cfg.groups) {
       const key = formatCidr(g.network.address);
       const pool = [...this.pools.values()].find((p) => formatCidr(p.subnet) === key) ?? new IpPool(g.network.address);

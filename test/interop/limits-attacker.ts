@@ -7,6 +7,7 @@
  *   node limits-attacker.js dpd-idle HOST PORT USER PASSWORD GROUP   log in, CONNECT, a DPD request a second, reading
  *   node limits-attacker.js burst HOST PORT N         N TLS connections at once: how many finish the handshake
  *   node limits-attacker.js logins HOST PORT N USER PASSWORD GROUP   N logins of one user at once: how many got a session
+ *   node limits-attacker.js failures HOST PORT N USER PASSWORD GROUP  two connections at once, then N logins one after the other, alternating between them
  * Each prints JSON lines {event, ...}; every loop is bounded in count and time, and the process
  * exits by itself (at the latest after LIFETIME_MS).
  */
@@ -153,6 +154,24 @@ async function logins(n: number, user: string, password: string, group: string):
   report({ event: 'logins', count: n, tokens, errors });
 }
 
+/**
+ * Failed logins spread over the gateway's workers: two TLS connections opened at once (the
+ * gateway gives them to different workers), then N logins one after the other on connection
+ * i % 2, each waiting for its answer. Reports the error text of each answer.
+ */
+async function failures(n: number, user: string, password: string, group: string): Promise<void> {
+  const socks = await Promise.all([tls(), tls()]);
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<config-auth client="vpn" type="auth-reply" aggregate-auth-version="2"><group-select>${group}</group-select><auth><username>${user}</username><password>${password}</password></auth></config-auth>`;
+  const head = `POST / HTTP/1.1\r\nHost: ${host}\r\nX-Aggregate-Auth: 1\r\nX-Transcend-Version: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const errors: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = await request(socks[i % 2]!, head, body);
+    errors.push(/<error[^>]*>([^<]*)<\/error>/.exec(a)?.[1] ?? a.split('\r\n')[0]!);
+  }
+  for (const s of socks) s.destroy();
+  report({ event: 'failures', count: n, errors });
+}
+
 /** N pipelined requests in one write; the answers are never read. */
 async function pipeline(n: number): Promise<void> {
   const sock = await tls();
@@ -209,6 +228,7 @@ async function main(): Promise<void> {
   if (mode === 'slow') await slow(Number(rest[0]));
   else if (mode === 'pipeline') await pipeline(Number(rest[0]));
   else if (mode === 'burst') await burst(Number(rest[0]));
+  else if (mode === 'failures') await failures(Number(rest[0]), rest[1]!, rest[2]!, rest[3]!);
   else if (mode === 'logins') await logins(Number(rest[0]), rest[1]!, rest[2]!, rest[3]!);
   else if (mode === 'dpd-flood') await dpdFlood(rest[0]!, rest[1]!, Number(rest[2]));
   else if (mode === 'dpd-idle') await dpdIdle(rest[0]!, rest[1]!, rest[2]!);
