@@ -5,7 +5,8 @@
  * different workers (limits-attacker.ts `failures`):
  *   - after one failure on each worker, `ctl bans --scores` shows the address with 20;
  *   - the third failure, wherever it lands, bans the address: one ban (sslgate_bans_total 1),
- *     and new connections from it are closed before TLS on both workers.
+ *     and new connections from it are closed before TLS (by the privileged process, which
+ *     sees the ban go by), counted as refused: banned.
  * Scored per worker (the old code), `ctl bans --scores` showed 10 and three failures spread
  * over two workers never reached 30.
  */
@@ -85,4 +86,8 @@ test('workers: 2 -> failed logins on both workers add up to one score and one ba
     await new Promise((res) => setTimeout(res, 200));
   }
   assert.equal(r['ok'], 0, `connections from the banned address were admitted: ${JSON.stringify(r)}`);
+  // Refused before TLS and counted in the metrics whichever worker they would have gone to: the
+  // privileged process refuses a banned address at accept (priv/address-bans.ts).
+  const after = parsePrometheus((await ctl(gw, ['metrics'])).stdout);
+  assert.ok(valueOf(after, 'sslgate_refused_connections_total', { reason: 'banned' }) >= 4, 'the burst counted as refused: banned');
 });

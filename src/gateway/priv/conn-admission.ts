@@ -31,6 +31,8 @@ export interface AdmissionLimits {
 }
 
 export type AdmissionRefusal = 'rate-limit' | 'unauth-per-address' | 'unauth-total';
+/** Why the privileged process closed a connection at accept: a ban (address-bans.ts), or a limit here. */
+export type AcceptRefusal = 'banned' | AdmissionRefusal;
 
 /** A worker gets this long past the auth deadline to report a connection before it is dropped here. */
 export const LOST_REPORT_GRACE_MS = 60_000;

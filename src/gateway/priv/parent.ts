@@ -41,7 +41,8 @@ import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
 import { CtlRelay } from './ctl-relay.js';
 import { UserLocks } from './user-locks.js';
-import { ConnectionAdmission, type AdmissionLimits, type AdmissionRefusal } from './conn-admission.js';
+import { ConnectionAdmission, type AcceptRefusal, type AdmissionLimits } from './conn-admission.js';
+import { AddressBans } from './address-bans.js';
 import { addressKey } from '../address-key.js';
 import { routeForWorker, routeOps } from './worker-routes.js';
 import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
@@ -49,7 +50,7 @@ import { moveStateAside, openStateStore, stateNodeName } from '../state/open-sto
 import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
 import { endStoredSession, storedAcctRecord } from '../state/stored-session.js';
-import type { StateStore } from '../state/types.js';
+import type { BanRecord, StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
 import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
 import { StoreUnavailableError } from '../state/redis-store.js';
@@ -130,7 +131,9 @@ export class PrivilegedParent {
   private admission: ConnectionAdmission | null = null;
   private admissionTimer: NodeJS.Timeout | null = null;
   /** refusals at accept not yet told to worker 0 (its metrics count them) */
-  private refusedUntold: Partial<Record<AdmissionRefusal, number>> | null = null;
+  private refusedUntold: Partial<Record<AcceptRefusal, number>> | null = null;
+  /** workers > 1: address bans seen going by, refused at accept before the rate counts (address-bans.ts) */
+  private readonly addressBans = new AddressBans();
   /** workers > 1: one login of a user at a time counts the user's sessions (user-locks.ts) */
   private userLocks: UserLocks | null = null;
   /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
@@ -261,6 +264,8 @@ export class PrivilegedParent {
       this.staleTimer.unref();
       // What the cluster says (other nodes' bans, moves, the node list) goes to every worker.
       this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => {
+        if (m.t === 'state-ban-added') this.banSeen(m.ban);
+        else if (m.t === 'state-ban-removed') this.unbanSeen(m.kind, m.key);
         for (const w of this.workers) w.channel?.send(m);
       });
       this.cluster?.start();
@@ -292,7 +297,13 @@ export class PrivilegedParent {
       this.log.warn({ user, worker, ms: USER_LOCK_HOLD_MS }, 'a login held its user lock too long; the next login of the user goes on'),
     );
     this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.config, addr));
+    // Bans made before this start (a restart, another node) are refused at accept too.
+    void this.store?.listBans().then(
+      (bans) => bans.forEach((b) => this.banSeen(b)),
+      (e: unknown) => this.log.warn({ err: (e as Error).message }, 'reading the stored bans failed; the workers still enforce them'),
+    );
     this.admissionTimer = setInterval(() => {
+      this.addressBans.sweep();
       const lost = this.admission?.sweep() ?? 0;
       if (lost) this.log.warn({ connections: lost }, 'handed connections never reported done by their worker; no longer counted');
     }, ADMISSION_SWEEP_MS);
@@ -319,10 +330,10 @@ export class PrivilegedParent {
       sock.destroy();
       return;
     }
-    // Before TLS, as one network process does (gatekeeper.ts): over-rate addresses and those over
-    // their unauthenticated connections are closed here; bans are checked by the worker.
+    // Before TLS, in the order one network process checks (gatekeeper.ts): banned addresses,
+    // over-rate ones and those over their unauthenticated connections are closed here.
     const remote = sock.remoteAddress ?? '';
-    const a = admission.admit(remote, i);
+    const a = this.addressBans.banned(remote) ? { why: 'banned' as const } : admission.admit(remote, i);
     if ('why' in a) {
       this.log.debug({ remote, why: a.why }, 'connection refused');
       this.refusedAtAccept(a.why);
@@ -337,8 +348,17 @@ export class PrivilegedParent {
     });
   }
 
+  /** workers > 1 (this process accepts): a ban going by, refused at accept from now on. */
+  private banSeen(b: BanRecord): void {
+    if (this.admission) this.addressBans.add(b);
+  }
+
+  private unbanSeen(kind: BanRecord['kind'], key: string): void {
+    if (this.admission) this.addressBans.remove(kind, key);
+  }
+
   /** Worker 0 counts refusals for the metrics and `ctl status`: told once per loop turn. */
-  private refusedAtAccept(why: AdmissionRefusal): void {
+  private refusedAtAccept(why: AcceptRefusal): void {
     const first = this.refusedUntold === null;
     const counts = (this.refusedUntold ??= {});
     counts[why] = (counts[why] ?? 0) + 1;
@@ -637,6 +657,8 @@ export class PrivilegedParent {
         else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
         // A ban or lift made by one worker holds in the others too (the cluster agent tells the
         // other nodes through the store's own events).
+        if (m.t === 'state-ban') this.banSeen(m.ban);
+        else if (m.t === 'state-unban') this.unbanSeen(m.kind, m.key);
         if (this.workers.length > 1 && (m.t === 'state-ban' || m.t === 'state-unban')) {
           const note: PrivilegedMessage = m.t === 'state-ban' ? { t: 'state-ban-added', ban: m.ban } : { t: 'state-ban-removed', kind: m.kind, key: m.key };
           for (const o of this.workers) if (o !== w) o.channel?.send(note);

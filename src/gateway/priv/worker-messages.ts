@@ -10,7 +10,7 @@
  */
 import { BOUNDS, Checker } from './validate.js';
 import { USER_NAME_MAX_BYTES } from './limits.js';
-import { MAX_CONN_ID, type AdmissionRefusal } from './conn-admission.js';
+import { MAX_CONN_ID, type AcceptRefusal } from './conn-admission.js';
 
 /** worker -> privileged process */
 export type WorkerMessage =
@@ -67,9 +67,9 @@ export type WorkerReply =
   | { t: 'ops-event'; worker: number; ev: string }
   /**
    * to worker 0: connections the privileged process closed at accept since its last report, by
-   * why (conn-admission.ts), for the metrics and `ctl status` (Gatekeeper.refused)
+   * why (address-bans.ts, conn-admission.ts), for the metrics and `ctl status` (Gatekeeper.refused)
    */
-  | { t: 'conn-refused'; counts: Partial<Record<AdmissionRefusal, number>> }
+  | { t: 'conn-refused'; counts: Partial<Record<AcceptRefusal, number>> }
   /** the user's lock is this worker's now (ok), or too many logins wait for locks (refuse the login as busy) */
   | { t: 'user-locked'; id: number; ok: boolean };
 
