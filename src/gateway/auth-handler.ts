@@ -26,6 +26,7 @@ import { isValidUserName, printableUserName } from './user-name.js';
 import { sessionRecordOf } from './state/session-record.js';
 import type { SessionRecord } from './state/types.js';
 import type { LoginRoute } from './cluster/view.js';
+import { UserTurns } from './user-turns.js';
 
 export interface HttpReply {
   status: number;
@@ -119,6 +120,9 @@ const FAILURE_EVENT: Record<Extract<AuthOutcome, { kind: 'failure' }>['reason'],
 };
 
 export class AuthHandler {
+  /** one process: one login per user at a time counts and records (several workers: elsewhere.lock) */
+  private readonly turns = new UserTurns();
+
   constructor(private readonly d: AuthDeps) {}
 
   async handlePost(body: string, ctx: RequestContext): Promise<HttpReply> {
@@ -332,10 +336,11 @@ export class AuthHandler {
       return this.form(group, ctx, refused);
     }
     // Only when a limit applies: asking the other workers costs round trips through the privileged process.
-    const across = cfg.limits.maxSessionsPerUser !== null ? this.d.elsewhere : undefined;
-    // Several workers: from the count until the new session is recorded, no other login of this
-    // user counts (else two at the same instant on two workers could both pass).
-    const unlock = across ? await across.lock(user) : undefined;
+    const limited = cfg.limits.maxSessionsPerUser !== null;
+    const across = limited ? this.d.elsewhere : undefined;
+    // From the count until the new session is recorded, no other login of this user counts (else
+    // two at the same instant, on one worker or two, could both pass): the user's turn.
+    const unlock = across ? await across.lock(user) : limited ? await this.turns.take(user) : undefined;
     if (unlock === null) {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: 'auth-busy' }, 'login refused: too many logins of users wait for their turn');
       this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'auth-busy' });
