@@ -26,6 +26,7 @@ import { isValidUserName, printableUserName } from './user-name.js';
 import { sessionRecordOf } from './state/session-record.js';
 import type { SessionRecord } from './state/types.js';
 import type { LoginRoute } from './cluster/view.js';
+import { UserTurns } from './user-turns.js';
 
 export interface HttpReply {
   status: number;
@@ -82,9 +83,11 @@ export interface AuthDeps {
   refuseSession?: () => string | null;
   /**
    * workers > 1: the user's sessions on the other workers (max-sessions-per-user holds for the
-   * whole gateway), and how to end some of them there (session-overflow: end-oldest)
+   * whole gateway), how to end some of them there (session-overflow: end-oldest), and the user's
+   * lock that makes count-evict-record one step for the whole gateway (priv/user-locks.ts):
+   * its release, or null (busy)
    */
-  elsewhere?: { sessionsOf(user: string): Promise<OtherSession[]>; end(ids: number[]): Promise<void> };
+  elsewhere?: { sessionsOf(user: string): Promise<OtherSession[]>; end(ids: number[]): Promise<void>; lock(user: string): Promise<(() => void) | null> };
 }
 
 const GATEWAY_VERSION = `${PRODUCT} ${VERSION}`;
@@ -117,6 +120,9 @@ const FAILURE_EVENT: Record<Extract<AuthOutcome, { kind: 'failure' }>['reason'],
 };
 
 export class AuthHandler {
+  /** one process: one login per user at a time counts and records (several workers: elsewhere.lock) */
+  private readonly turns = new UserTurns();
+
   constructor(private readonly d: AuthDeps) {}
 
   async handlePost(body: string, ctx: RequestContext): Promise<HttpReply> {
@@ -329,30 +335,44 @@ export class AuthHandler {
       this.d.log.warn({ remote: ctx.remoteAddr, user, reason: refused }, 'login refused: this node takes no new sessions');
       return this.form(group, ctx, refused);
     }
-    // Only when a limit applies: asking the other workers costs a round trip through the privileged process.
-    const elsewhere = this.d.elsewhere && cfg.limits.maxSessionsPerUser !== null ? await this.d.elsewhere.sessionsOf(user) : [];
-    const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user, elsewhere);
-    if (!admit.ok) {
-      this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');
-      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: admit.reason });
-      return this.form(group, ctx, admit.message);
+    // Only when a limit applies: asking the other workers costs round trips through the privileged process.
+    const limited = cfg.limits.maxSessionsPerUser !== null;
+    const across = limited ? this.d.elsewhere : undefined;
+    // From the count until the new session is recorded, no other login of this user counts (else
+    // two at the same instant, on one worker or two, could both pass): the user's turn.
+    const unlock = across ? await across.lock(user) : limited ? await this.turns.take(user) : undefined;
+    if (unlock === null) {
+      this.d.log.warn({ remote: ctx.remoteAddr, user, reason: 'auth-busy' }, 'login refused: too many logins of users wait for their turn');
+      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'auth-busy' });
+      return this.form(group, ctx, 'The gateway is busy; please try again later.');
     }
-    for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
-    if (admit.evictElsewhere) await this.d.elsewhere?.end(admit.evictElsewhere);
-    const pool = this.d.pools.get(group.name)!;
     let s: Session;
     try {
-      // The id comes from the store and the session is recorded there before the cookie goes
-      // out: a cookie the store does not know would not survive a restart (or work on another node).
-      s = await this.d.sessions.open(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group, id.attrs), (x) => {
-        x.attrs = id.attrs;
-        x.methods = id.methods;
-        x.loginMessages = id.messages;
-      }, this.d.record ?? ((x) => sessionRecordOf(x, 'local')));
-    } catch (e) {
-      this.d.log.error({ remote: ctx.remoteAddr, user, err: (e as Error).message }, 'login refused: the session store cannot record the session');
-      this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'backend-error' });
-      return this.form(group, ctx, 'The gateway cannot record new sessions right now; please try again later.');
+      const elsewhere = across ? await across.sessionsOf(user) : [];
+      const admit = admitSession(cfg, this.d.sessions.all(), this.d.sessions.size, user, elsewhere);
+      if (!admit.ok) {
+        this.d.log.warn({ remote: ctx.remoteAddr, user, reason: admit.reason }, 'login refused: limit reached');
+        this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: admit.reason });
+        return this.form(group, ctx, admit.message);
+      }
+      for (const old of admit.evict) this.d.endSession(old, 'replaced by a newer login (max-sessions-per-user)');
+      if (admit.evictElsewhere) await this.d.elsewhere?.end(admit.evictElsewhere);
+      const pool = this.d.pools.get(group.name)!;
+      try {
+        // The id comes from the store and the session is recorded there before the cookie goes
+        // out: a cookie the store does not know would not survive a restart (or work on another node).
+        s = await this.d.sessions.open(user, group, pool, ctx.remoteAddr, ctx.userAgent, sessionTimeouts(cfg, group, id.attrs), (x) => {
+          x.attrs = id.attrs;
+          x.methods = id.methods;
+          x.loginMessages = id.messages;
+        }, this.d.record ?? ((x) => sessionRecordOf(x, 'local')));
+      } catch (e) {
+        this.d.log.error({ remote: ctx.remoteAddr, user, err: (e as Error).message }, 'login refused: the session store cannot record the session');
+        this.d.events.emit({ type: 'auth-failure', remote: ctx.remoteAddr, user, group: group.name, reason: 'backend-error' });
+        return this.form(group, ctx, 'The gateway cannot record new sessions right now; please try again later.');
+      }
+    } finally {
+      unlock?.();
     }
     this.d.log.info({ session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods }, 'login');
     this.d.events.emit({ type: 'login', session: s.id, user, group: group.name, remote: ctx.remoteAddr, agent: ctx.userAgent, methods: id.methods });

@@ -65,6 +65,12 @@ export const normalizeAddr = addressKey;
 export class BanGuard {
   private readonly byAddr = new Map<string, Entry>();
   private readonly byUser = new Map<string, Entry>();
+  /**
+   * false on workers 1..n-1 of several (workers > 1): worker 0 scores every worker's events and
+   * decides the bans for the whole gateway (they reach this worker through the store, restore());
+   * this guard keeps its own scores only for the pause before a failed login's answer (delayFor).
+   */
+  decides = true;
 
   constructor(
     private policy: BanPolicy,
@@ -143,8 +149,11 @@ export class BanGuard {
     const map = kind === 'address' ? this.byAddr : this.byUser;
     const k = kind === 'address' ? normalizeAddr(key) : key;
     const e = map.get(k);
-    if (e) e.bannedUntil = Math.max(e.bannedUntil, until);
-    else {
+    if (e) {
+      e.bannedUntil = Math.max(e.bannedUntil, until);
+      // After the ban the count starts again from zero (as bump does for a ban decided here).
+      e.score = 0;
+    } else {
       if (map.size >= this.maxEntries) this.evict(map);
       map.set(k, { score: 0, lastAt: this.now(), bannedUntil: until });
     }
@@ -215,7 +224,7 @@ export class BanGuard {
     if (e.bannedUntil > now) return false; // already banned: the ban is not prolonged
     e.score = this.score(e) + pts;
     e.lastAt = now;
-    if (max <= 0 || e.score < max) return false;
+    if (max <= 0 || e.score < max || !this.decides) return false;
     const score = e.score;
     e.bannedUntil = now + this.policy.banTime * 1000;
     // After the ban the count starts again from zero.

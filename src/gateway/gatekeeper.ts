@@ -14,6 +14,9 @@ import { ConnectionLimiter } from './connection-limiter.js';
 import type { GatewayEvents } from './ops/events.js';
 import { UnauthConnections, type RemoteEnd, type UnauthOptions } from './unauth-connections.js';
 
+/** A connection by its remote end (as unauth-connections.ts names it): the raw and the TLS socket agree. */
+const connId = (s: RemoteEnd): string => `${s.remoteAddress ?? '?'}|${s.remotePort ?? 0}`;
+
 /** The mutable part of ConnectionDeps a reload updates. */
 export interface ConnectionLimits {
   maxCookieBytes: number;
@@ -34,13 +37,24 @@ export class Gatekeeper {
   readonly httpLimits: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
   private readonly limiter: ConnectionLimiter;
   private conn: ConnectionLimits | null = null;
+  /**
+   * workers > 1: open connections the privileged process handed over, by remote address and
+   * port, each with what reports it done (handedOver); an entry goes when its socket closes
+   */
+  private readonly handed = new Map<string, () => void>();
 
-  constructor(cfg: GatewayConfig, events: GatewayEvents, private readonly log: Logger) {
+  /**
+   * `worker`: workers > 1, this worker's index. Worker 0 scores every worker's events (the others'
+   * reach it relayed) and decides the bans of the whole gateway, so that offences spread over the
+   * workers add up; the other workers only enforce bans (they arrive through the store).
+   */
+  constructor(cfg: GatewayConfig, events: GatewayEvents, private readonly log: Logger, worker?: number) {
     this.guard = new BanGuard(cfg.ban, (ev) => events.emit(ev));
-    // Only this worker's events score: another worker's (relayed to worker 0 for the metrics)
-    // were scored where they happened.
+    if (worker !== undefined && worker > 0) this.guard.decides = false;
     events.subscribe((ev) => {
-      if (ev.worker === undefined) this.guard.observe(ev);
+      this.guard.observe(ev);
+      // A good login on another worker clears the user name's score here too (as succeed() does there).
+      if (ev.worker !== undefined && ev.type === 'login') this.guard.succeed(ev.remote, ev.user);
     });
     this.limiter = new ConnectionLimiter({ rate: cfg.limits.connectionRate, burst: cfg.limits.connectionBurst });
     this.unauth = new UnauthConnections(unauthOptions(cfg));
@@ -69,8 +83,10 @@ export class Gatekeeper {
   readonly admit = (raw: Socket): void => {
     const addr = raw.remoteAddress ?? '';
     const allowed = this.guard.isAllowListed(addr);
-    let why: keyof Gatekeeper['refused'] | null = this.guard.bannedFor(addr) > 0 ? 'banned' : allowed || this.limiter.take(addr) ? null : 'rate-limit';
-    why ??= this.unauth.admit(raw, allowed);
+    // workers > 1: the privileged process counted the rate and the caps for the whole gateway.
+    const counted = this.handed.has(connId(raw));
+    let why: keyof Gatekeeper['refused'] | null = this.guard.bannedFor(addr) > 0 ? 'banned' : allowed || counted || this.limiter.take(addr) ? null : 'rate-limit';
+    why ??= this.unauth.admit(raw, allowed, counted);
     if (why) {
       this.refused[why]++;
       this.log.debug({ remote: addr, why }, 'connection refused');
@@ -83,7 +99,34 @@ export class Gatekeeper {
   /** The connection became a tunnel (CONNECT accepted): its auth deadline and count end. */
   readonly tunnelUp = (sock: RemoteEnd): void => {
     this.unauth.promote(sock);
+    this.handed.get(connId(sock))?.();
   };
+
+  /**
+   * workers > 1, before the connection reaches admit(): the privileged process admitted it as
+   * `id` (priv/conn-admission.ts). `done(id)` runs once, when it becomes a tunnel or closes,
+   * whichever comes first, so that it stops counting there.
+   */
+  handedOver(sock: Socket, id: number, done: (id: number) => void): void {
+    const key = connId(sock);
+    let open = true;
+    const finish = (): void => {
+      if (!open) return;
+      open = false;
+      if (this.handed.get(key) === finish) this.handed.delete(key);
+      done(id);
+    };
+    this.handed.set(key, finish);
+    sock.once('close', finish);
+  }
+
+  /** worker 0 (workers > 1): connections the privileged process refused at accept, for the metrics. */
+  countRefused(counts: Partial<Record<keyof Gatekeeper['refused'], number>>): void {
+    for (const k of Object.keys(this.refused) as Array<keyof Gatekeeper['refused']>) {
+      const n = counts[k];
+      if (typeof n === 'number' && Number.isSafeInteger(n) && n > 0) this.refused[k] += n;
+    }
+  }
 
   sweep(): void {
     this.guard.sweep();

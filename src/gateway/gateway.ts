@@ -180,7 +180,7 @@ export class Gateway {
    */
   async listen(): Promise<void> {
     const cfg = this.config;
-    this.gate = new Gatekeeper(cfg, this.events, this.log);
+    this.gate = new Gatekeeper(cfg, this.events, this.log, this.mesh?.index);
     for (const g of cfg.groups) {
       const key = formatCidr(g.network.address);
       const pool = [...this.pools.values()].find((p) => formatCidr(p.subnet) === key) ?? new IpPool(g.network.address);
@@ -256,8 +256,14 @@ export class Gateway {
     server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
   }
 
-  /** workers > 1: a TCP connection the privileged process accepted (paused) for this worker. */
-  acceptConnection(sock: TcpSocket): void {
+  /**
+   * workers > 1: a TCP connection the privileged process accepted (paused) for this worker, as
+   * its connection `id`: reported back when it becomes a tunnel or closes (conn-admission.ts).
+   */
+  acceptConnection(sock: TcpSocket, id: number): void {
+    const mesh = this.mesh;
+    // (this.gate exists: connections are handed only after `ready`, i.e. after listen())
+    if (mesh) this.gate.handedOver(sock, id, (n) => mesh.connDone(n));
     if (!this.server || !this.serving) {
       sock.destroy();
       return;
@@ -350,6 +356,7 @@ export class Gateway {
   /** workers > 1: a user's sessions on the other workers, for max-sessions-per-user (session-limits.ts). */
   private otherWorkersSessions(mesh: WorkerMesh): NonNullable<AuthDeps['elsewhere']> {
     return {
+      lock: (user) => mesh.userLock(user),
       sessionsOf: async (user) => {
         const r = await askOthers(mesh.ctl, { op: 'sessions', user }, checkViews, this.log);
         return r.answers.flatMap((a) => a.value.filter((v) => v.user === user).map((v) => ({ id: v.id, createdAt: Date.parse(v.since) || 0 })));

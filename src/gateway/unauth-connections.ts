@@ -60,14 +60,16 @@ export class UnauthConnections {
 
   /**
    * On accept: registers the connection and arms its deadline, or says why it is refused (the
-   * caller closes it). `exempt` (allow-listed addresses) skips the per-address cap only.
+   * caller closes it). `exempt` (allow-listed addresses) skips the per-address cap only;
+   * `uncapped` skips both caps (workers > 1: the privileged process counted them for the whole
+   * gateway, priv/conn-admission.ts), the deadline still applies.
    */
-  admit(sock: TrackedSocket, exempt = false): UnauthRefusal | null {
+  admit(sock: TrackedSocket, exempt = false, uncapped = false): UnauthRefusal | null {
     const key = addressKey(sock.remoteAddress ?? '');
     const { maxPerAddress, maxTotal, deadlineMs } = this.opts;
-    if (maxTotal > 0 && this.pending.size >= maxTotal) return 'unauth-total';
+    if (!uncapped && maxTotal > 0 && this.pending.size >= maxTotal) return 'unauth-total';
     const n = this.perKey.get(key) ?? 0;
-    if (!exempt && maxPerAddress > 0 && n >= maxPerAddress) return 'unauth-per-address';
+    if (!uncapped && !exempt && maxPerAddress > 0 && n >= maxPerAddress) return 'unauth-per-address';
     const id = connId(sock);
     const entry: Pending = {
       key,

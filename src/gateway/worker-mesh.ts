@@ -19,6 +19,14 @@ export interface WorkerMesh extends DtlsWorkerHooks {
    */
   route(addr: number, cookie: string): Promise<void>;
   unroute(addr: number): void;
+  /** the handed connection `id` became a tunnel or closed (priv/conn-admission.ts; batched per loop turn) */
+  connDone(id: number): void;
+  /**
+   * holds `user`'s lock in the privileged process (priv/user-locks.ts) for a login that counts the
+   * user's sessions: resolves to its release, or null when refused (too many logins wait) or
+   * not granted in time
+   */
+  userLock(user: string): Promise<(() => void) | null>;
   /** asks the other workers about their sessions, or to end some (priv/ctl-relay.ts) */
   ctl: CtlRelayFn;
 }

@@ -5,6 +5,9 @@
  *   node limits-attacker.js pipeline HOST PORT N      N pipelined requests in one write, never read
  *   node limits-attacker.js dpd-flood HOST PORT USER PASSWORD N   log in, CONNECT, N DPD requests, never read
  *   node limits-attacker.js dpd-idle HOST PORT USER PASSWORD GROUP   log in, CONNECT, a DPD request a second, reading
+ *   node limits-attacker.js burst HOST PORT N         N TLS connections at once: how many finish the handshake
+ *   node limits-attacker.js logins HOST PORT N USER PASSWORD GROUP   N logins of one user at once: how many got a session
+ *   node limits-attacker.js failures HOST PORT N USER PASSWORD GROUP  two connections at once, then N logins one after the other, alternating between them
  * Each prints JSON lines {event, ...}; every loop is bounded in count and time, and the process
  * exits by itself (at the latest after LIFETIME_MS).
  */
@@ -107,6 +110,68 @@ async function slow(n: number): Promise<void> {
   report({ event: 'all-closed', count: all.length, handshakes, maxSent: Math.max(...all.map((c) => c.sent)), closes: all });
 }
 
+/**
+ * A burst: N TLS connections opened at once. Each either finishes its handshake (admitted) or is
+ * closed by the gateway before (refused at accept). Reports both counts once every connection has
+ * settled, and `ms` from the first connect to then: the window in which the gateway's rate
+ * bucket could refill (the test bounds the refill by it instead of assuming a fast machine).
+ */
+async function burst(n: number): Promise<void> {
+  const start = Date.now();
+  const socks: TLSSocket[] = [];
+  const settled: Array<Promise<boolean>> = [];
+  for (let i = 0; i < n; i++) {
+    const s = tlsConnect({ host, port, rejectUnauthorized: false });
+    socks.push(s);
+    settled.push(
+      new Promise<boolean>((resolve) => {
+        s.once('secureConnect', () => resolve(true));
+        s.on('error', () => undefined);
+        s.once('close', () => resolve(false));
+      }),
+    );
+  }
+  const outcomes = await Promise.all(settled);
+  const ms = Date.now() - start;
+  const ok = outcomes.filter((x) => x).length;
+  for (const s of socks) s.destroy();
+  report({ event: 'burst', count: n, ok, refused: n - ok, ms });
+}
+
+/**
+ * N logins of one user at once: N TLS connections are opened first (the gateway spreads them over
+ * its workers), then every login request is written in the same loop turn. Reports how many got
+ * a session token, and the refusal messages.
+ */
+async function logins(n: number, user: string, password: string, group: string): Promise<void> {
+  const socks = await Promise.all(Array.from({ length: n }, () => tls()));
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<config-auth client="vpn" type="auth-reply" aggregate-auth-version="2"><group-select>${group}</group-select><auth><username>${user}</username><password>${password}</password></auth></config-auth>`;
+  const head = `POST / HTTP/1.1\r\nHost: ${host}\r\nX-Aggregate-Auth: 1\r\nX-Transcend-Version: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const answers = await Promise.all(socks.map((s) => request(s, head, body)));
+  for (const s of socks) s.destroy();
+  const tokens = answers.filter((a) => /<session-token>[^<]+<\/session-token>/.test(a)).length;
+  const errors = answers.map((a) => /<error[^>]*>([^<]*)<\/error>/.exec(a)?.[1]).filter((x): x is string => x !== undefined);
+  report({ event: 'logins', count: n, tokens, errors });
+}
+
+/**
+ * Failed logins spread over the gateway's workers: two TLS connections opened at once (the
+ * gateway gives them to different workers), then N logins one after the other on connection
+ * i % 2, each waiting for its answer. Reports the error text of each answer.
+ */
+async function failures(n: number, user: string, password: string, group: string): Promise<void> {
+  const socks = await Promise.all([tls(), tls()]);
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<config-auth client="vpn" type="auth-reply" aggregate-auth-version="2"><group-select>${group}</group-select><auth><username>${user}</username><password>${password}</password></auth></config-auth>`;
+  const head = `POST / HTTP/1.1\r\nHost: ${host}\r\nX-Aggregate-Auth: 1\r\nX-Transcend-Version: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const errors: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = await request(socks[i % 2]!, head, body);
+    errors.push(/<error[^>]*>([^<]*)<\/error>/.exec(a)?.[1] ?? a.split('\r\n')[0]!);
+  }
+  for (const s of socks) s.destroy();
+  report({ event: 'failures', count: n, errors });
+}
+
 /** N pipelined requests in one write; the answers are never read. */
 async function pipeline(n: number): Promise<void> {
   const sock = await tls();
@@ -162,6 +227,9 @@ async function dpdIdle(user: string, password: string, group: string): Promise<v
 async function main(): Promise<void> {
   if (mode === 'slow') await slow(Number(rest[0]));
   else if (mode === 'pipeline') await pipeline(Number(rest[0]));
+  else if (mode === 'burst') await burst(Number(rest[0]));
+  else if (mode === 'failures') await failures(Number(rest[0]), rest[1]!, rest[2]!, rest[3]!);
+  else if (mode === 'logins') await logins(Number(rest[0]), rest[1]!, rest[2]!, rest[3]!);
   else if (mode === 'dpd-flood') await dpdFlood(rest[0]!, rest[1]!, Number(rest[2]));
   else if (mode === 'dpd-idle') await dpdIdle(rest[0]!, rest[1]!, rest[2]!);
   else throw new Error(`unknown mode ${mode}`);

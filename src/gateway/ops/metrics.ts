@@ -13,7 +13,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { formatCidr } from '../../protocol/ipv4.js';
 import { VERSION } from '../../version.js';
 import type { GatewayEvent } from './events.js';
-import type { OpsStats, Totals } from './stats.js';
+import { add, type ChannelName, type OpsStats, type Totals } from './stats.js';
+import { sessionCounts, type OtherWorkers } from './worker-metrics.js';
 import type { OpsTarget } from './target.js';
 
 /** "idle timeout" -> "idle-timeout": label values from a small fixed set of texts. */
@@ -32,7 +33,11 @@ export class GatewayMetrics {
   private readonly dtlsHandshakes: Counter<'mode' | 'result'>;
   private readonly mtu: Histogram<'channel'>;
 
-  constructor(private readonly gw: OpsTarget, private readonly stats: OpsStats) {
+  /**
+   * `others`: workers > 1, worker 0's view of the other workers (worker-metrics.ts), asked before
+   * each scrape: their sessions, connections and traffic count here too.
+   */
+  constructor(private readonly gw: OpsTarget, private readonly stats: OpsStats, private readonly others: OtherWorkers | null = null) {
     const registers = [this.registry];
     // process_* and nodejs_* (event-loop lag among them), under their usual names for stock dashboards.
     collectDefaultMetrics({ register: this.registry });
@@ -91,20 +96,39 @@ export class GatewayMetrics {
   private scraped(registers: Registry[]): void {
     const gw = this.gw;
     const stats = this.stats;
+    const others = this.others;
     new Gauge({
       name: 'sslgate_sessions',
-      help: 'Sessions by group, state (connected = tunnel up) and data channel',
+      help: 'Sessions by group, state (connected = tunnel up) and data channel (workers > 1: every worker that answered, see sslgate_worker_answered)',
       labelNames: ['group', 'state', 'channel'],
       registers,
       collect() {
         this.reset();
-        for (const s of gw.sessions.all()) {
-          const up = s.channel !== null;
-          this.inc({ group: s.group.name, state: up ? 'connected' : 'disconnected', channel: up ? (s.tunnel?.channelName ?? 'TLS') : 'none' });
-        }
+        for (const c of sessionCounts(gw.sessions.all())) this.inc({ group: c.group, state: c.state, channel: c.channel }, c.n);
+        for (const m of others?.fresh() ?? []) for (const c of m.sessions) this.inc({ group: c.group, state: c.state, channel: c.channel }, c.n);
       },
     });
-    new Gauge({ name: 'sslgate_tls_connections', help: 'Open TLS connections (auth and tunnels)', registers, collect() { this.set(gw.tlsConnections); } });
+    new Gauge({
+      name: 'sslgate_tls_connections',
+      help: 'Open TLS connections (auth and tunnels)',
+      registers,
+      collect() {
+        this.set(gw.tlsConnections + (others?.fresh() ?? []).reduce((n, m) => n + m.tlsConnections, 0));
+      },
+    });
+    if (others) {
+      new Gauge({
+        name: 'sslgate_worker_answered',
+        help: 'workers > 1: 1 when the worker\'s sessions, connections and live traffic are in this scrape; 0 when it did not answer within 3 s (its gauges are left out, its traffic counts with its last answer)',
+        labelNames: ['worker'],
+        registers,
+        collect() {
+          this.reset();
+          this.set({ worker: '0' }, 1);
+          for (const [w, ok] of others.answered) this.set({ worker: String(w) }, ok ? 1 : 0);
+        },
+      });
+    }
     new Gauge({ name: 'sslgate_uptime_seconds', help: 'Seconds since the gateway started', registers, collect() { this.set(Math.round((Date.now() - gw.startedAt) / 1000)); } });
     new Gauge({
       name: 'sslgate_bans',
@@ -155,6 +179,16 @@ export class GatewayMetrics {
         }
       },
     });
+    // Each worker's own running total (closed + open tunnels, never going down), added up.
+    const traffic = (): Record<ChannelName, Totals> => {
+      const t = stats.totalsHere();
+      if (others) {
+        const o = others.traffic();
+        add(t.TLS, o.TLS);
+        add(t.DTLS, o.DTLS);
+      }
+      return t;
+    };
     const perChannel = (name: string, help: string, pick: Partial<Record<'in' | 'out', (t: Totals) => number>>): void => {
       new Counter({
         name,
@@ -163,7 +197,7 @@ export class GatewayMetrics {
         registers,
         collect() {
           // Computed from data-plane counters: set by reset + inc (a Counter has no set()).
-          const totals = stats.totals();
+          const totals = traffic();
           this.reset();
           for (const ch of ['TLS', 'DTLS'] as const) {
             for (const [direction, f] of Object.entries(pick)) this.inc({ direction, channel: ch }, f(totals[ch]));
@@ -181,7 +215,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(stats.totals().TLS.txWrites);
+        this.inc(traffic().TLS.txWrites);
       },
     });
     new Counter({
@@ -242,7 +276,15 @@ export class GatewayMetrics {
   /** What the attack-facing limits did (issue 9): read at scrape time from their own counters. */
   private limitsScraped(registers: Registry[]): void {
     const gw = this.gw;
-    new Gauge({ name: 'sslgate_unauthenticated_connections', help: 'Connections that are not a tunnel yet (before CONNECT)', registers, collect() { this.set(gw.gate.unauth.count()); } });
+    const others = this.others;
+    new Gauge({
+      name: 'sslgate_unauthenticated_connections',
+      help: 'Connections that are not a tunnel yet (before CONNECT)',
+      registers,
+      collect() {
+        this.set(gw.gate.unauth.count() + (others?.fresh() ?? []).reduce((n, m) => n + m.unauthenticated, 0));
+      },
+    });
     new Counter({
       name: 'sslgate_auth_deadline_expired_total',
       help: 'Connections closed because limits.auth-timeout passed before CONNECT',
@@ -275,7 +317,9 @@ export class GatewayMetrics {
     return this.registry.contentType;
   }
 
-  text(): Promise<string> {
+  /** workers > 1: the other workers are asked first (at most 3 s: priv/ctl-relay.ts). */
+  async text(): Promise<string> {
+    await this.others?.refresh();
     return this.registry.metrics();
   }
 

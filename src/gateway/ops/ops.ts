@@ -12,6 +12,7 @@ import type { Logger } from '../../log.js';
 import { adminHandler, closeServer, listenTcp, listenUnix, metricsHandler } from './admin-server.js';
 import { GatewayMetrics } from './metrics.js';
 import { OpsStats } from './stats.js';
+import { OtherWorkers } from './worker-metrics.js';
 import type { OpsTarget } from './target.js';
 import type { CtlRelayFn } from './ctl-relay.js';
 
@@ -40,7 +41,7 @@ export function readOrCreateToken(file: string): Buffer {
 export async function startOps(gw: OpsTarget, log: Logger, relay?: CtlRelayFn): Promise<Ops> {
   const cfg = gw.currentConfig;
   const stats = new OpsStats(gw);
-  const metrics = new GatewayMetrics(gw, stats);
+  const metrics = new GatewayMetrics(gw, stats, relay ? new OtherWorkers(relay, log) : null);
   const ctx = { gw, stats, metrics, log, ...(relay ? { relay } : {}) };
   const servers: Server[] = [];
   const where: Ops['where'] = { adminSocket: null, adminTcp: null, metrics: null };

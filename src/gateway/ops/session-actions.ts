@@ -10,6 +10,8 @@ import type { CtlAsk } from '../priv/ctl-messages.js';
 import { findSessions, sessionView, type SessionView } from './session-view.js';
 import type { OpsTarget } from './target.js';
 import { ADMIN_DISCONNECT } from './tunnel-events.js';
+import type { OpsStats } from './stats.js';
+import { workerMetrics, type WorkerMetrics } from './worker-metrics.js';
 
 export interface DisconnectResult {
   disconnected: number[];
@@ -51,8 +53,12 @@ export function sessionsOf(gw: OpsTarget, ask: Pick<CtlAsk, 'id' | 'user'>): Ses
   return findSessions(gw.sessions.all(), { ...(ask.id !== undefined ? { id: ask.id } : {}), ...(ask.user !== undefined ? { user: ask.user } : {}) });
 }
 
-/** This worker's answer to another worker's ctl request (relayed by the privileged process). */
-export function answerCtlAsk(gw: OpsTarget, log: Logger, ask: CtlAsk): SessionView[] | DisconnectResult | TerminateResult {
+/**
+ * This worker's answer to another worker's ctl request (relayed by the privileged process).
+ * `stats`: this worker's running totals, for `metrics` (worker-metrics.ts).
+ */
+export function answerCtlAsk(gw: OpsTarget, log: Logger, ask: CtlAsk, stats: OpsStats): SessionView[] | DisconnectResult | TerminateResult | WorkerMetrics {
+  if (ask.op === 'metrics') return workerMetrics(gw, stats);
   const list = sessionsOf(gw, ask);
   switch (ask.op) {
     case 'sessions':

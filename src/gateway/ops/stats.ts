@@ -20,7 +20,7 @@ export interface Totals {
 
 export const zeroTotals = (): Totals => ({ rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, txDrops: 0, txWrites: 0 });
 
-function add(t: Totals, c: Partial<Totals>): void {
+export function add(t: Totals, c: Partial<Totals>): void {
   t.rxBytes += c.rxBytes ?? 0;
   t.txBytes += c.txBytes ?? 0;
   t.rxPackets += c.rxPackets ?? 0;
@@ -30,7 +30,13 @@ function add(t: Totals, c: Partial<Totals>): void {
 }
 
 export class OpsStats {
+  /** closed tunnels' traffic: every worker's (their disconnect events reach worker 0) */
   readonly closed: Record<ChannelName, Totals> = { TLS: zeroTotals(), DTLS: zeroTotals() };
+  /**
+   * only this process's closed tunnels: with the live ones, this worker's own running total
+   * (totalsHere), which the metrics add up per worker (worker-metrics.ts)
+   */
+  readonly closedHere: Record<ChannelName, Totals> = { TLS: zeroTotals(), DTLS: zeroTotals() };
   readonly auth = { successes: 0, failures: 0, failuresByReason: {} as Record<string, number> };
   lastReload: { time: string; ok: boolean; error?: string; restartNeeded?: string[] } | null = null;
   private readonly unsubscribe: () => void;
@@ -47,6 +53,10 @@ export class OpsStats {
     } else if (ev.type === 'disconnect') {
       add(this.closed[ev.channel], ev.counters);
       if (ev.dtlsCounters) add(this.closed.DTLS, ev.dtlsCounters);
+      if (ev.worker === undefined) {
+        add(this.closedHere[ev.channel], ev.counters);
+        if (ev.dtlsCounters) add(this.closedHere.DTLS, ev.dtlsCounters);
+      }
     }
     else if (ev.type === 'reload') {
       this.lastReload = { time: ev.time, ok: ev.ok };
@@ -70,6 +80,13 @@ export class OpsStats {
   totals(): Record<ChannelName, Totals> {
     const live = this.live();
     for (const ch of ['TLS', 'DTLS'] as const) add(live[ch], this.closed[ch]);
+    return live;
+  }
+
+  /** This process's traffic since it started (closed tunnels here + open ones): never goes down. */
+  totalsHere(): Record<ChannelName, Totals> {
+    const live = this.live();
+    for (const ch of ['TLS', 'DTLS'] as const) add(live[ch], this.closedHere[ch]);
     return live;
   }
 

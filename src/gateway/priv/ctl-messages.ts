@@ -13,9 +13,12 @@
  */
 import { USER_NAME_MAX_BYTES } from './limits.js';
 
-/** What one worker is asked: its sessions (all, one id, one user's), or to act on them. */
+/**
+ * What one worker is asked: its sessions (all, one id, one user's), to act on them, or its
+ * metrics summary (ops/worker-metrics.ts: worker 0 serves the metrics of every worker).
+ */
 export interface CtlAsk {
-  op: 'sessions' | 'disconnect' | 'terminate';
+  op: 'sessions' | 'disconnect' | 'terminate' | 'metrics';
   id?: number;
   user?: string;
 }
@@ -65,7 +68,7 @@ export function parseCtlAsk(v: unknown): CtlAsk {
   const o = v as Record<string, unknown>;
   onlyKeys(o, ['op', 'id', 'user']);
   const op = o['op'];
-  if (op !== 'sessions' && op !== 'disconnect' && op !== 'terminate') fail('op must be sessions, disconnect or terminate');
+  if (op !== 'sessions' && op !== 'disconnect' && op !== 'terminate' && op !== 'metrics') fail('op must be sessions, disconnect, terminate or metrics');
   const ask: CtlAsk = { op };
   if (o['id'] !== undefined) ask.id = uint(o['id'], 'ask.id');
   if (o['user'] !== undefined) {
@@ -73,7 +76,8 @@ export function parseCtlAsk(v: unknown): CtlAsk {
     ask.user = o['user'];
   }
   // Acting on every session of every worker is not something ctl asks for.
-  if (op !== 'sessions' && ask.id === undefined && ask.user === undefined) fail(`${op} needs an id or a user`);
+  if ((op === 'disconnect' || op === 'terminate') && ask.id === undefined && ask.user === undefined) fail(`${op} needs an id or a user`);
+  if (op === 'metrics' && (ask.id !== undefined || ask.user !== undefined)) fail('metrics takes no id or user');
   return ask;
 }
 

@@ -25,12 +25,13 @@ import { dropPrivileges } from './drop.js';
 import { MAX_FRAME_FROM_PRIVILEGED } from './limits.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { PrivilegedClient, profileFromWire } from './privileged-client.js';
-import { MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js';
+import { MAX_CONN_DONE_IDS, MAX_EVENT_CHARS, type WorkerHandleMessage } from './worker-messages.js';
 import { relayedEvent } from '../ops/relayed-event.js';
 import type { WorkerMesh } from '../worker-mesh.js';
 import { RemoteStore } from './remote-store.js';
 import { ctlAnswerParts } from './ctl-messages.js';
 import { answerCtlAsk } from '../ops/session-actions.js';
+import { OpsStats } from '../ops/stats.js';
 import type { CtlRelayFn } from '../ops/ctl-relay.js';
 
 type Init = Extract<PrivilegedMessage, { t: 'init' }>;
@@ -45,6 +46,8 @@ function parsePrivileged(v: unknown): PrivilegedMessage {
 const requests = new Requests<Answer>();
 let gw: Gateway | null = null;
 let ops: Ops | null = null;
+/** workers > 1, workers other than 0 (which has ops.stats): this worker's totals */
+let statsHere: OpsStats | null = null;
 let log: Logger | null = null;
 let stopping = false;
 
@@ -110,7 +113,8 @@ function onMessage(m: PrivilegedMessage): void {
       // Another worker (worker 0, for `sslgate ctl`) asks about this worker's sessions.
       let text = 'null';
       try {
-        text = gw && log ? JSON.stringify(answerCtlAsk(gw, log, m.ask)) : '[]';
+        const stats = ops?.stats ?? statsHere;
+        text = gw && log && stats ? JSON.stringify(answerCtlAsk(gw, log, m.ask, stats)) : m.ask.op === 'metrics' ? 'null' : '[]';
       } catch (e) {
         log?.error({ err: (e as Error).message }, 'ctl request from another worker failed');
       }
@@ -118,6 +122,9 @@ function onMessage(m: PrivilegedMessage): void {
       parts.forEach((part, i) => channel.send({ t: 'ctl-answer', id: m.id, part, more: i < parts.length - 1 }));
       break;
     }
+    case 'conn-refused':
+      gw?.gate.countRefused(m.counts);
+      break;
     case 'ops-event': {
       const ev = relayedEvent(m.ev, m.worker);
       if (ev) gw?.events.relay(ev);
@@ -165,6 +172,8 @@ async function start(init: Init): Promise<void> {
   // Several workers: worker 0 answers for the gateway.
   if (!worker || worker.index === 0) ops = await startOps(gw, log, worker ? ctlRelay : undefined);
   else {
+    // This worker's running traffic totals, for worker 0's metrics (ops/worker-metrics.ts).
+    statsHere = new OpsStats(gw);
     // The others' events go to worker 0 (metrics, status, `ctl events`); a few per session.
     gw.events.subscribe((ev) => {
       const json = JSON.stringify(ev);
@@ -195,6 +204,15 @@ const ctlRelay: CtlRelayFn = async (ask) => {
   }
 };
 
+/** handed connections that became a tunnel or closed since the last conn-done */
+let connDone: number[] = [];
+
+function flushConnDone(): void {
+  const ids = connDone;
+  connDone = [];
+  for (let i = 0; i < ids.length; i += MAX_CONN_DONE_IDS) channel.send({ t: 'conn-done', ids: ids.slice(i, i + MAX_CONN_DONE_IDS) });
+}
+
 /** The channel side of WorkerMesh (worker-messages.ts). */
 function workerMesh(index: number, count: number): WorkerMesh {
   return {
@@ -207,14 +225,57 @@ function workerMesh(index: number, count: number): WorkerMesh {
       if (!a.ok) throw new Error(a.error ?? 'route failed');
     },
     unroute: (addr) => void channel.send({ t: 'unroute', addr: formatIpv4(addr) }),
+    connDone: (id) => {
+      // Batched: a burst of closes is a few messages, not one per connection.
+      if (connDone.push(id) === 1) setImmediate(flushConnDone);
+    },
     idChanged: (id, up) => void channel.send({ t: 'dtls-id', id, up }),
     foreignHello: (id, msg, address, port, local) => {
       if (msg.length <= 4096)
         channel.send({ t: 'dtls-hello', id, address, port, data: msg.toString('base64'), ...(local !== 0 ? { local: formatIpv4(local) } : {}) });
     },
     peerClosed: (address, port) => void channel.send({ t: 'dtls-peer-closed', address, port }),
+    userLock,
     ctl: ctlRelay,
   };
+}
+
+/** Longer than a few logins of one user in a row (each holds the lock briefly); then the login is refused as busy. */
+const USER_LOCK_WAIT_MS = 30_000;
+
+/** The user's lock in the privileged process (priv/user-locks.ts), for max-sessions-per-user. */
+async function userLock(user: string): Promise<(() => void) | null> {
+  let lockId = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const unlock = (): void => void channel.send({ t: 'user-unlock', id: lockId, user });
+  const waited = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), USER_LOCK_WAIT_MS);
+  });
+  const asked = requests.ask((id) => {
+    lockId = id;
+    return channel.send({ t: 'user-lock', id, user });
+  });
+  try {
+    const a = await Promise.race([asked, waited]);
+    if (a === null) {
+      // Given up: withdraw the request (a grant that comes later is released at once).
+      unlock();
+      void asked.then((late) => late.t === 'user-locked' && late.ok && unlock(), () => undefined);
+      return null;
+    }
+    if (a.t !== 'user-locked') throw new Error(`unexpected answer ${a.t} to user-lock`);
+    if (!a.ok) return null;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      unlock();
+    };
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -223,7 +284,7 @@ function workerMesh(index: number, count: number): WorkerMesh {
  */
 process.on('message', (m: WorkerHandleMessage, handle: unknown) => {
   if (m?.t === 'conn' && handle instanceof Socket) {
-    if (gw) gw.acceptConnection(handle);
+    if (gw && Number.isSafeInteger(m.id)) gw.acceptConnection(handle, m.id);
     else handle.destroy();
   } else if (m?.t === 'dtls-socket' && handle instanceof UdpSocket) {
     if (gw) gw.adoptDtlsPeer(handle, m.address, m.port, Buffer.from(m.data, 'base64'));

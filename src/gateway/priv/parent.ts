@@ -23,7 +23,7 @@ import { addrAdd, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
 import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
-import { formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
+import { cidrContains, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
 import { readForReload, readProfile } from '../reload.js';
@@ -40,13 +40,17 @@ import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
 import { CtlRelay } from './ctl-relay.js';
+import { UserLocks } from './user-locks.js';
+import { ConnectionAdmission, type AcceptRefusal, type AdmissionLimits } from './conn-admission.js';
+import { AddressBans } from './address-bans.js';
+import { addressKey } from '../address-key.js';
 import { routeForWorker, routeOps } from './worker-routes.js';
 import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
 import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
 import { endStoredSession, storedAcctRecord } from '../state/stored-session.js';
-import type { StateStore } from '../state/types.js';
+import type { BanRecord, StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
 import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
 import { StoreUnavailableError } from '../state/redis-store.js';
@@ -75,6 +79,28 @@ const STALE_SWEEP_MS = 30_000;
 /** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
 const STALE_GRACE_MS = 60_000;
 
+/** How often workers > 1 forget full rate buckets and connections whose report never came. */
+const ADMISSION_SWEEP_MS = 5_000;
+
+/**
+ * Longest a login holds its user's lock (user-locks.ts): counting asks the other workers (at most
+ * CTL_RELAY_TIMEOUT_MS, 3 s), end-oldest may end sessions there (3 s each) and the session is
+ * recorded in the store. Past it the next login of the user goes on.
+ */
+const USER_LOCK_HOLD_MS = 20_000;
+
+/** The limits conn-admission.ts counts, from a (re)loaded config. */
+function admissionLimits(cfg: GatewayConfig): AdmissionLimits {
+  const l = cfg.limits;
+  return { rate: l.connectionRate, burst: l.connectionBurst, maxPerAddress: l.maxUnauthPerAddress, maxTotal: l.maxUnauthConnections, deadlineMs: l.authTimeout * 1000 };
+}
+
+/** The ban allow-list (ban.allow), as BanGuard.isAllowListed reads it. */
+function isAllowListed(cfg: GatewayConfig, addr: string): boolean {
+  const a = parseIpv4(addressKey(addr));
+  return a !== null && cfg.ban.allow.some((c) => cidrContains(c, a));
+}
+
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
 /** How long a stopping network process gets to say goodbye to its clients. */
@@ -101,6 +127,15 @@ export class PrivilegedParent {
   private tcp: TcpServer | null = null;
   private routes: LeaseRoutes | null = null;
   private handoff: DtlsHandoff | null = null;
+  /** workers > 1: connection rate and unauthenticated caps, counted once for every worker (conn-admission.ts) */
+  private admission: ConnectionAdmission | null = null;
+  private admissionTimer: NodeJS.Timeout | null = null;
+  /** refusals at accept not yet told to worker 0 (its metrics count them) */
+  private refusedUntold: Partial<Record<AcceptRefusal, number>> | null = null;
+  /** workers > 1: address bans seen going by, refused at accept before the rate counts (address-bans.ts) */
+  private readonly addressBans = new AddressBans();
+  /** workers > 1: one login of a user at a time counts the user's sessions (user-locks.ts) */
+  private userLocks: UserLocks | null = null;
   /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
   private ctlRelay: CtlRelay | null = null;
   /** the worker whose reload is between step 1 and its end; others wait (reloadWaiting) */
@@ -229,6 +264,8 @@ export class PrivilegedParent {
       this.staleTimer.unref();
       // What the cluster says (other nodes' bans, moves, the node list) goes to every worker.
       this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => {
+        if (m.t === 'state-ban-added') this.banSeen(m.ban);
+        else if (m.t === 'state-ban-removed') this.unbanSeen(m.kind, m.key);
         for (const w of this.workers) w.channel?.send(m);
       });
       this.cluster?.start();
@@ -256,6 +293,21 @@ export class PrivilegedParent {
       this.handoff = new DtlsHandoff(cfg.listen.host, cfg.dtls.port, { sendHandle: (w, m, h) => this.sendHandle(w, m, h), reply: (w, m) => this.workers[w]?.channel?.send(m) }, this.log, { maxIds: max, maxPeers: max });
     }
     this.ctlRelay = new CtlRelay((i, m) => this.workers[i]?.channel?.send(m) ?? false, (fields, msg) => this.log.warn(fields, msg));
+    this.userLocks = new UserLocks({ maxHoldMs: USER_LOCK_HOLD_MS, maxWaiting: MAX_LOGINS_IN_FLIGHT }, (user, worker) =>
+      this.log.warn({ user, worker, ms: USER_LOCK_HOLD_MS }, 'a login held its user lock too long; the next login of the user goes on'),
+    );
+    this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.config, addr));
+    // Bans made before this start (a restart, another node) are refused at accept too.
+    void this.store?.listBans().then(
+      (bans) => bans.forEach((b) => this.banSeen(b)),
+      (e: unknown) => this.log.warn({ err: (e as Error).message }, 'reading the stored bans failed; the workers still enforce them'),
+    );
+    this.admissionTimer = setInterval(() => {
+      this.addressBans.sweep();
+      const lost = this.admission?.sweep() ?? 0;
+      if (lost) this.log.warn({ connections: lost }, 'handed connections never reported done by their worker; no longer counted');
+    }, ADMISSION_SWEEP_MS);
+    this.admissionTimer.unref();
     const tcp = createTcpServer({ pauseOnConnect: true }, (sock) => this.handConnection(sock));
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
@@ -273,13 +325,49 @@ export class PrivilegedParent {
   private handConnection(sock: Socket): void {
     const i = pickWorker(this.workers.map((w) => w.load));
     const w = this.workers[i];
-    if (!w || this.stopping) {
+    const admission = this.admission;
+    if (!w || !admission || this.stopping) {
+      sock.destroy();
+      return;
+    }
+    // Before TLS, in the order one network process checks (gatekeeper.ts): banned addresses,
+    // over-rate ones and those over their unauthenticated connections are closed here.
+    const remote = sock.remoteAddress ?? '';
+    const a = this.addressBans.banned(remote) ? { why: 'banned' as const } : admission.admit(remote, i);
+    if ('why' in a) {
+      this.log.debug({ remote, why: a.why }, 'connection refused');
+      this.refusedAtAccept(a.why);
       sock.destroy();
       return;
     }
     w.load.handed++;
-    this.log.debug({ worker: i, remote: sock.remoteAddress, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
-    this.sendHandle(i, { t: 'conn' }, sock).catch(() => sock.destroy());
+    this.log.debug({ worker: i, remote, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
+    this.sendHandle(i, { t: 'conn', id: a.id }, sock).catch(() => {
+      admission.done([a.id], i);
+      sock.destroy();
+    });
+  }
+
+  /** workers > 1 (this process accepts): a ban going by, refused at accept from now on. */
+  private banSeen(b: BanRecord): void {
+    if (this.admission) this.addressBans.add(b);
+  }
+
+  private unbanSeen(kind: BanRecord['kind'], key: string): void {
+    if (this.admission) this.addressBans.remove(kind, key);
+  }
+
+  /** Worker 0 counts refusals for the metrics and `ctl status`: told once per loop turn. */
+  private refusedAtAccept(why: AcceptRefusal): void {
+    const first = this.refusedUntold === null;
+    const counts = (this.refusedUntold ??= {});
+    counts[why] = (counts[why] ?? 0) + 1;
+    if (!first) return;
+    setImmediate(() => {
+      const c = this.refusedUntold;
+      this.refusedUntold = null;
+      if (c) this.workers[0]?.channel?.send({ t: 'conn-refused', counts: c });
+    });
   }
 
   private sendHandle(i: number, m: WorkerHandleMessage, handle: Socket | UdpSocket): Promise<void> {
@@ -386,6 +474,8 @@ export class PrivilegedParent {
       };
       child.once('exit', (code, signal) => {
         w.load.up = false;
+        this.admission?.workerGone(w.index);
+        this.userLocks?.workerGone(w.index);
         w.channel?.close(null);
         if (!started) {
           settle(new ServeError(`the ${name} exited during start-up (${signal ?? `exit ${code}`})`));
@@ -467,6 +557,19 @@ export class PrivilegedParent {
       case 'dtls-peer-closed':
         this.handoff?.peerClosed(m.address, m.port, w.index);
         break;
+      case 'conn-done':
+        this.admission?.done(m.ids, w.index);
+        break;
+      case 'user-lock': {
+        const { id } = m;
+        const granted = (): void => void w.channel?.send({ t: 'user-locked', id, ok: true });
+        if (!this.userLocks?.lock(m.user, w.index, id, granted)) w.channel?.send({ t: 'user-locked', id, ok: false });
+        break;
+      }
+      case 'user-unlock':
+        // A withdrawn request is answered, so that its worker's wait ends.
+        if (this.userLocks?.unlock(m.user, w.index, m.id)) w.channel?.send({ t: 'user-locked', id: m.id, ok: false });
+        break;
       case 'ops-event':
         // Worker 0 answers for all (admin API, metrics): the others' events go there.
         if (w.index !== 0) this.workers[0]?.channel?.send({ t: 'ops-event', worker: w.index, ev: m.ev });
@@ -527,6 +630,9 @@ export class PrivilegedParent {
       case 'dtls-hello':
       case 'dtls-peer-closed':
       case 'ops-event':
+      case 'conn-done':
+      case 'user-lock':
+      case 'user-unlock':
         if (this.workers.length > 1) this.onWorkerMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
@@ -551,6 +657,8 @@ export class PrivilegedParent {
         else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
         // A ban or lift made by one worker holds in the others too (the cluster agent tells the
         // other nodes through the store's own events).
+        if (m.t === 'state-ban') this.banSeen(m.ban);
+        else if (m.t === 'state-unban') this.unbanSeen(m.kind, m.key);
         if (this.workers.length > 1 && (m.t === 'state-ban' || m.t === 'state-unban')) {
           const note: PrivilegedMessage = m.t === 'state-ban' ? { t: 'state-ban-added', ban: m.ban } : { t: 'state-ban-removed', kind: m.kind, key: m.key };
           for (const o of this.workers) if (o !== w) o.channel?.send(note);
@@ -626,6 +734,7 @@ export class PrivilegedParent {
     // Keys bound at start keep their running values (reload.ts RESTART_KEYS).
     this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
     if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
+    this.admission?.setLimits(admissionLimits(this.config));
     this.backends.rebuild();
     w.channel?.send({ t: 'reload-done', id, ok: true });
     this.reloadEnded();
@@ -717,6 +826,8 @@ export class PrivilegedParent {
 
   /** The admin socket sits in the root-only state folder: the network process cannot remove it. */
   private cleanup(): void {
+    if (this.admissionTimer) clearInterval(this.admissionTimer);
+    this.admissionTimer = null;
     const sock = this.config.admin.socket;
     if (sock && existsSync(sock) && lstatSync(sock).isSocket()) {
       try {

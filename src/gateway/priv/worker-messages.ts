@@ -9,6 +9,8 @@
  * only the privileged process writes to: see WorkerHandleMessage.
  */
 import { BOUNDS, Checker } from './validate.js';
+import { USER_NAME_MAX_BYTES } from './limits.js';
+import { MAX_CONN_ID, type AcceptRefusal } from './conn-admission.js';
 
 /** worker -> privileged process */
 export type WorkerMessage =
@@ -37,7 +39,19 @@ export type WorkerMessage =
   /** the connected UDP socket for this peer is closed here */
   | { t: 'dtls-peer-closed'; address: string; port: number }
   /** an operational event of this worker (ops/events.ts, JSON), for worker 0's metrics, status and event stream */
-  | { t: 'ops-event'; ev: string };
+  | { t: 'ops-event'; ev: string }
+  /**
+   * these handed connections (their `conn` ids) became a tunnel or closed: they no longer count
+   * as unauthenticated (conn-admission.ts); sent at most once per loop turn
+   */
+  | { t: 'conn-done'; ids: number[] }
+  /**
+   * a login of `user` is about to count the user's sessions (max-sessions-per-user): hold the
+   * user's lock (user-locks.ts) until user-unlock with this id; answered user-locked
+   */
+  | { t: 'user-lock'; id: number; user: string }
+  /** the login's session is recorded (or refused): the next login of the user may count; also withdraws a request still waiting */
+  | { t: 'user-unlock'; id: number; user: string };
 
 /** privileged process -> worker, on the framed channel */
 export type WorkerReply =
@@ -50,16 +64,29 @@ export type WorkerReply =
    */
   | { t: 'session-moved'; cookieHash: string }
   /** to worker 0: an event of worker `worker` (as that worker sent it; worker 0 checks it) */
-  | { t: 'ops-event'; worker: number; ev: string };
+  | { t: 'ops-event'; worker: number; ev: string }
+  /**
+   * to worker 0: connections the privileged process closed at accept since its last report, by
+   * why (address-bans.ts, conn-admission.ts), for the metrics and `ctl status` (Gatekeeper.refused)
+   */
+  | { t: 'conn-refused'; counts: Partial<Record<AcceptRefusal, number>> }
+  /** the user's lock is this worker's now (ok), or too many logins wait for locks (refuse the login as busy) */
+  | { t: 'user-locked'; id: number; ok: boolean };
 
 /** privileged process -> worker, on the IPC channel, each with a handle */
 export type WorkerHandleMessage =
-  /** a TLS client's TCP connection, accepted paused (nothing read) */
-  | { t: 'conn' }
+  /**
+   * a TLS client's TCP connection, accepted paused (nothing read); `id` names it in the worker's
+   * conn-done report (its rate and unauthenticated caps were counted by the privileged process)
+   */
+  | { t: 'conn'; id: number }
   /** a UDP socket bound to the DTLS port and connected to this peer; `data` is its ClientHello (base64) */
   | { t: 'dtls-socket'; address: string; port: number; data: string };
 
-export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed', 'ops-event']);
+export const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['load', 'route', 'unroute', 'dtls-id', 'dtls-hello', 'dtls-peer-closed', 'ops-event', 'conn-done', 'user-lock', 'user-unlock']);
+
+/** Ids per conn-done message (a worker sends more in several): about 22 KB of JSON, under the 64 KiB frame. */
+export const MAX_CONN_DONE_IDS = 2048;
 
 /** An event is a few hundred bytes (ids, user, addresses, counters); more is not relayed. */
 export const MAX_EVENT_CHARS = 8192;
@@ -121,6 +148,13 @@ export function parseWorkerMessage(v: Record<string, unknown>): WorkerMessage {
       check.onlyKeys(v, ['t', 'ev']);
       if (typeof v['ev'] !== 'string' || v['ev'].length > MAX_EVENT_CHARS) check.fail(`ev must be a string of at most ${MAX_EVENT_CHARS} characters`);
       return { t: 'ops-event', ev: v['ev'] };
+    case 'user-lock':
+    case 'user-unlock':
+      check.onlyKeys(v, ['t', 'id', 'user']);
+      return { t: v['t'], id: check.int(v['id'], 'id'), user: check.str(v['user'], 'user', USER_NAME_MAX_BYTES) };
+    case 'conn-done':
+      check.onlyKeys(v, ['t', 'ids']);
+      return { t: 'conn-done', ids: check.list(v['ids'], 'ids', MAX_CONN_DONE_IDS, (x, w) => check.int(x, w, 1, MAX_CONN_ID)) };
     default:
       return check.fail(`unknown type ${JSON.stringify(String(v['t']).slice(0, 40))}`);
   }
