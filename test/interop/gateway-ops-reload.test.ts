@@ -12,6 +12,7 @@ import { createTestbed, interopSkipReason, type Testbed } from '../helpers/netns
 import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
 import { startGateway, type SslgateGateway } from '../helpers/sslgate.js';
 import { ctl, ctlJson } from '../helpers/ctl.js';
+import { eventually } from '../helpers/poll.js';
 import type { SessionView } from '../../src/gateway/ops/session-view.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
@@ -64,7 +65,9 @@ test('live reload and session limits', { skip, timeout: 240_000 }, async (t) => 
     t.diagnostic(`ctl reload: ${r.ms} ms`);
     c2 = connect('alice', 'pw-a');
     const t2 = await c2.waitTunnel(20_000);
-    assert.ok((await routesOf(c2)).includes(extra), `new client lacks ${extra}:\n${await routesOf(c2)}`);
+    // waitTunnel returns at the address; vpnc-script adds the routes a moment later.
+    let seen = '';
+    await eventually(() => `the new client to get ${extra}; its routes:\n${seen}`, 15_000, async () => (seen = await routesOf(c2)).includes(extra));
     assert.ok(!(await routesOf(c1)).includes(extra), 'the connected client got the new route');
     assert.ok(c2.lines.some((l) => l.text.includes('Banner two')));
     assert.ok(!c1.lines.some((l) => l.text.includes('Banner two')));
