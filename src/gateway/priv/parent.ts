@@ -23,10 +23,10 @@ import { addrAdd, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
 import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
-import { cidrContains, formatIpv4, networkOf, type Ipv4Cidr } from '../../protocol/ipv4.js';
+import { cidrContains, formatIpv4, networkOf } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
-import { readForReload, readProfile } from '../reload.js';
+import { readProfile } from '../reload.js';
 import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
 import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-client-ca.js';
 import { UserStore } from '../user-store.js';
@@ -36,6 +36,7 @@ import { Channel } from './channel.js';
 import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
+import { ReloadCoordinator, type PendingReload } from './reload-coordinator.js';
 import { pickWorker, type WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
@@ -54,7 +55,7 @@ import type { BanRecord, StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
 import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
 import { StoreUnavailableError } from '../state/redis-store.js';
-import { addSubnet, inheritedListenFd, missingPrivileges, networkView, profileWire, resolveWorkers, subnetsOf, tunOffloadWanted, workerTunName } from './serve-setup.js';
+import { inheritedListenFd, missingPrivileges, networkView, profileWire, resolveWorkers, subnetsOf, tunOffloadWanted, workerTunName } from './serve-setup.js';
 
 export { missingPrivileges, resolveWorkers, tunOffloadWanted, workerTunName };
 
@@ -138,14 +139,11 @@ export class PrivilegedParent {
   private userLocks: UserLocks | null = null;
   /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
   private ctlRelay: CtlRelay | null = null;
-  /** the worker whose reload is between step 1 and its end; others wait (reloadWaiting) */
-  private reloadOwner: WorkerLink | null = null;
-  private readonly reloadWaiting: Array<() => void> = [];
+  /** reloads, one worker at a time (reload-coordinator.ts) */
+  private readonly reloads: ReloadCoordinator;
   private readonly auth = new AuthQueue();
   private backends!: AuthBackends;
   private loginsInFlight = 0;
-  /** reload step 1's result, until step 3 (or the next step 1) */
-  private pending: { config: GatewayConfig; users: UserStore } | null = null;
   private stopping = false;
 
   /** the network processes' pids (one per worker) */
@@ -172,6 +170,14 @@ export class PrivilegedParent {
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
     this.log = createLogger({ level: opts.logLevel, format: opts.logFormat }).child({ proc: 'privileged' });
+    this.reloads = new ReloadCoordinator({
+      config: () => this.config,
+      tunName: () => this.tunName,
+      readClientCa: (cfg) => this.readClientCa(cfg),
+      adopt: (p) => this.adoptReload(p),
+      followers: () => this.workers.slice(1),
+      log: this.log,
+    });
   }
 
   get userCount(): number {
@@ -425,7 +431,8 @@ export class PrivilegedParent {
   /** Pool subnets the network process may lease from: the running config's and a pending reload's. */
   private poolSubnets(): Set<string> {
     const out = new Set(subnetsOf(this.config).keys());
-    if (this.pending) for (const c of subnetsOf(this.pending.config).keys()) out.add(c);
+    const pending = this.reloads.pendingConfig;
+    if (pending) for (const c of subnetsOf(pending).keys()) out.add(c);
     return out;
   }
 
@@ -606,15 +613,13 @@ export class PrivilegedParent {
         this.backends.account(m.event, m.record, m.cause);
         break;
       case 'reload-read':
-        this.reloadRead(m.id, w);
+        this.reloads.read(m.id, w);
         break;
       case 'reload-subnets':
-        if (this.reloadOwner !== w) reply({ t: 'reload-failed', id: m.id, ok: false, error: 'no reload in progress' });
-        else void this.reloadSubnets(m.id, m.cidrs, w);
+        this.reloads.subnets(m.id, m.cidrs, w);
         break;
       case 'reload-commit':
-        if (this.reloadOwner !== w) reply({ t: 'reload-failed', id: m.id, ok: false, error: 'no reload in progress' });
-        else this.reloadCommit(m.id, w);
+        this.reloads.commit(m.id, w);
         break;
       case 'ctl-relay':
         if (this.ctlRelay) this.ctlRelay.relay(w.index, m.id, m.ask, this.workers.filter((o) => o.load.up).map((o) => o.index));
@@ -669,77 +674,14 @@ export class PrivilegedParent {
     }
   }
 
-  /**
-   * Reloads run one worker at a time (each worker runs its own, reload.ts): a worker's step 1
-   * waits while another worker is between step 1 and its end.
-   */
-  private reloadRead(id: number, w: WorkerLink): void {
-    if (this.reloadOwner !== null && this.reloadOwner !== w) {
-      this.reloadWaiting.push(() => this.reloadRead(id, w));
-      return;
-    }
-    this.reloadOwner = w;
-    this.pending = null;
-    try {
-      const { config, profile } = readForReload(this.config);
-      // The state folder is bound at start (a restart key): users come from the running one.
-      const users = UserStore.inState(this.config.state, (message) => this.log.warn(message));
-      users.cacheSeconds = config.auth.cacheSeconds;
-      // tls is a restart key: the files at the running paths, read again (a CRL is renewed in place).
-      const clientCa = this.readClientCa(this.config);
-      this.pending = { config, users };
-      w.channel?.send({ t: 'reload-config', id, ok: true, config: networkView(config), profile: profileWire(profile), users: users.count, clientCa });
-    } catch (e) {
-      w.channel?.send({ t: 'reload-failed', id, ok: false, error: (e as Error).message });
-      this.reloadEnded();
-    }
-  }
-
-  /** The running reload ended (done or failed): the next worker's may start. */
-  private reloadEnded(): void {
-    this.reloadOwner = null;
-    this.reloadWaiting.shift()?.();
-  }
-
-  private async reloadSubnets(id: number, cidrs: string[], w: WorkerLink): Promise<void> {
-    const reply = (a: PrivilegedMessage): void => void w.channel?.send(a);
-    const p = this.pending;
-    // Only subnets of the file this process read: the network process cannot choose addresses.
-    const allowed = p ? subnetsOf(p.config) : new Map<string, Ipv4Cidr>();
-    const bad = cidrs.find((c) => !allowed.has(c));
-    if (bad !== undefined) {
-      this.log.warn({ subnet: bad }, 'network process asked for a subnet that is not in the configuration; refused');
-      reply({ t: 'reload-failed', id, ok: false, error: `subnet ${bad} is not in the configuration just read` });
-      this.reloadEnded();
-      return;
-    }
-    try {
-      for (const c of cidrs) await addSubnet(this.tunName, c);
-      reply({ t: 'reload-done', id, ok: true });
-    } catch (e) {
-      reply({ t: 'reload-failed', id, ok: false, error: `adding a pool subnet to ${this.tunName}: ${(e as Error).message}` });
-      this.reloadEnded();
-    }
-  }
-
-  private reloadCommit(id: number, w: WorkerLink): void {
-    const p = this.pending;
-    if (!p) {
-      w.channel?.send({ t: 'reload-failed', id, ok: false, error: 'no reload in progress' });
-      this.reloadEnded();
-      return;
-    }
-    this.pending = null;
+  /** Reload step 3: the config and user store read in step 1 become the running ones. */
+  private adoptReload(p: PendingReload): void {
     this.users = p.users;
     // Keys bound at start keep their running values (reload.ts RESTART_KEYS).
     this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
     if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
     this.admission?.setLimits(admissionLimits(this.config));
     this.backends.rebuild();
-    w.channel?.send({ t: 'reload-done', id, ok: true });
-    this.reloadEnded();
-    // Worker 0 reloaded (SIGHUP, or `ctl reload`, which only worker 0 answers): the others follow.
-    if (w.index === 0) for (const o of this.workers.slice(1)) o.channel?.send({ t: 'reload' });
   }
 
   /** SIGHUP: the network process runs the reload (it knows the leases) and asks for each step; worker 0 first. */
