@@ -16,14 +16,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { closeSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../log.js';
 import { addrAdd, linkSetUp } from '../../os/ip.js';
 import { parseIpv4 } from '../../protocol/ipv4.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface, dupFd, listenTcpSocket } from '../../os/tun.js';
-import { cidrContains, formatIpv4, networkOf } from '../../protocol/ipv4.js';
+import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
+import { formatIpv4, networkOf } from '../../protocol/ipv4.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
 import { readProfile } from '../reload.js';
@@ -37,21 +37,19 @@ import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
 import { ReloadCoordinator, type PendingReload } from './reload-coordinator.js';
-import { pickWorker, type WorkerLoad } from './balance.js';
+import type { WorkerLoad } from './balance.js';
 import { DtlsHandoff } from './dtls-handoff.js';
 import { LeaseRoutes } from './lease-routes.js';
 import { CtlRelay } from './ctl-relay.js';
 import { UserLocks } from './user-locks.js';
-import { ConnectionAdmission, type AcceptRefusal, type AdmissionLimits } from './conn-admission.js';
-import { AddressBans } from './address-bans.js';
-import { addressKey } from '../address-key.js';
+import { ConnectionAcceptor } from './connection-acceptor.js';
 import { routeForWorker, routeOps } from './worker-routes.js';
 import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
 import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
 import { endStoredSession, storedAcctRecord } from '../state/stored-session.js';
-import type { BanRecord, StateStore } from '../state/types.js';
+import type { StateStore } from '../state/types.js';
 import { StateService } from './state-service.js';
 import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
 import { StoreUnavailableError } from '../state/redis-store.js';
@@ -80,27 +78,12 @@ const STALE_SWEEP_MS = 30_000;
 /** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
 const STALE_GRACE_MS = 60_000;
 
-/** How often workers > 1 forget full rate buckets and connections whose report never came. */
-const ADMISSION_SWEEP_MS = 5_000;
-
 /**
  * Longest a login holds its user's lock (user-locks.ts): counting asks the other workers (at most
  * CTL_RELAY_TIMEOUT_MS, 3 s), end-oldest may end sessions there (3 s each) and the session is
  * recorded in the store. Past it the next login of the user goes on.
  */
 const USER_LOCK_HOLD_MS = 20_000;
-
-/** The limits conn-admission.ts counts, from a (re)loaded config. */
-function admissionLimits(cfg: GatewayConfig): AdmissionLimits {
-  const l = cfg.limits;
-  return { rate: l.connectionRate, burst: l.connectionBurst, maxPerAddress: l.maxUnauthPerAddress, maxTotal: l.maxUnauthConnections, deadlineMs: l.authTimeout * 1000 };
-}
-
-/** The ban allow-list (ban.allow), as BanGuard.isAllowListed reads it. */
-function isAllowListed(cfg: GatewayConfig, addr: string): boolean {
-  const a = parseIpv4(addressKey(addr));
-  return a !== null && cfg.ban.allow.some((c) => cidrContains(c, a));
-}
 
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
@@ -124,17 +107,11 @@ export class PrivilegedParent {
   private runAs!: RunAs;
   private tunName = '';
   private workers: WorkerLink[] = [];
-  /** workers > 1: the TLS listener (connections handed to workers), tunnel routes, DTLS peers */
-  private tcp: TcpServer | null = null;
+  /** workers > 1: the TLS listener, which hands connections to workers (connection-acceptor.ts) */
+  private acceptor: ConnectionAcceptor | null = null;
+  /** workers > 1: tunnel routes, DTLS peers */
   private routes: LeaseRoutes | null = null;
   private handoff: DtlsHandoff | null = null;
-  /** workers > 1: connection rate and unauthenticated caps, counted once for every worker (conn-admission.ts) */
-  private admission: ConnectionAdmission | null = null;
-  private admissionTimer: NodeJS.Timeout | null = null;
-  /** refusals at accept not yet told to worker 0 (its metrics count them) */
-  private refusedUntold: Partial<Record<AcceptRefusal, number>> | null = null;
-  /** workers > 1: address bans seen going by, refused at accept before the rate counts (address-bans.ts) */
-  private readonly addressBans = new AddressBans();
   /** workers > 1: one login of a user at a time counts the user's sessions (user-locks.ts) */
   private userLocks: UserLocks | null = null;
   /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
@@ -270,15 +247,15 @@ export class PrivilegedParent {
       this.staleTimer.unref();
       // What the cluster says (other nodes' bans, moves, the node list) goes to every worker.
       this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => {
-        if (m.t === 'state-ban-added') this.banSeen(m.ban);
-        else if (m.t === 'state-ban-removed') this.unbanSeen(m.kind, m.key);
+        if (m.t === 'state-ban-added') this.acceptor?.banSeen(m.ban);
+        else if (m.t === 'state-ban-removed') this.acceptor?.unbanSeen(m.kind, m.key);
         for (const w of this.workers) w.channel?.send(m);
       });
       this.cluster?.start();
     } catch (e) {
       for (const t of tuns) if (t.fd >= 0) closeSync(t.fd);
       for (const w of this.workers) w.child.kill('SIGKILL');
-      this.tcp?.close();
+      this.acceptor?.close();
       throw e;
     }
   }
@@ -302,78 +279,22 @@ export class PrivilegedParent {
     this.userLocks = new UserLocks({ maxHoldMs: USER_LOCK_HOLD_MS, maxWaiting: MAX_LOGINS_IN_FLIGHT }, (user, worker) =>
       this.log.warn({ user, worker, ms: USER_LOCK_HOLD_MS }, 'a login held its user lock too long; the next login of the user goes on'),
     );
-    this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.config, addr));
+    const acceptor = new ConnectionAcceptor(cfg, {
+      config: () => this.config,
+      loads: () => this.workers.map((w) => w.load),
+      stopping: () => this.stopping,
+      hand: (i, id, sock) => this.sendHandle(i, { t: 'conn', id }, sock),
+      tellFirst: (m) => void this.workers[0]?.channel?.send(m),
+      log: this.log,
+    });
+    this.acceptor = acceptor;
     // Bans made before this start (a restart, another node) are refused at accept too.
     void this.store?.listBans().then(
-      (bans) => bans.forEach((b) => this.banSeen(b)),
+      (bans) => bans.forEach((b) => acceptor.banSeen(b)),
       (e: unknown) => this.log.warn({ err: (e as Error).message }, 'reading the stored bans failed; the workers still enforce them'),
     );
-    this.admissionTimer = setInterval(() => {
-      this.addressBans.sweep();
-      const lost = this.admission?.sweep() ?? 0;
-      if (lost) this.log.warn({ connections: lost }, 'handed connections never reported done by their worker; no longer counted');
-    }, ADMISSION_SWEEP_MS);
-    this.admissionTimer.unref();
-    const tcp = createTcpServer({ pauseOnConnect: true }, (sock) => this.handConnection(sock));
-    this.tcp = tcp;
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      // The TLS port this process bound (listenSocket): accepted here, handed to the workers. On a
-      // duplicate: closing this server (stop, ctl restart) must leave the port to the next process.
-      tcp.listen({ fd: dupFd(this.listenFd!) }, () => {
-        tcp.off('error', reject);
-        resolve();
-      });
-    });
-    tcp.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
-  }
-
-  private handConnection(sock: Socket): void {
-    const i = pickWorker(this.workers.map((w) => w.load));
-    const w = this.workers[i];
-    const admission = this.admission;
-    if (!w || !admission || this.stopping) {
-      sock.destroy();
-      return;
-    }
-    // Before TLS, in the order one network process checks (gatekeeper.ts): banned addresses,
-    // over-rate ones and those over their unauthenticated connections are closed here.
-    const remote = sock.remoteAddress ?? '';
-    const a = this.addressBans.banned(remote) ? { why: 'banned' as const } : admission.admit(remote, i);
-    if ('why' in a) {
-      this.log.debug({ remote, why: a.why }, 'connection refused');
-      this.refusedAtAccept(a.why);
-      sock.destroy();
-      return;
-    }
-    w.load.handed++;
-    this.log.debug({ worker: i, remote, loads: this.workers.map((o) => ({ c: o.load.connections, inFlight: o.load.handed - o.load.accepted })) }, 'connection handed to a worker');
-    this.sendHandle(i, { t: 'conn', id: a.id }, sock).catch(() => {
-      admission.done([a.id], i);
-      sock.destroy();
-    });
-  }
-
-  /** workers > 1 (this process accepts): a ban going by, refused at accept from now on. */
-  private banSeen(b: BanRecord): void {
-    if (this.admission) this.addressBans.add(b);
-  }
-
-  private unbanSeen(kind: BanRecord['kind'], key: string): void {
-    if (this.admission) this.addressBans.remove(kind, key);
-  }
-
-  /** Worker 0 counts refusals for the metrics and `ctl status`: told once per loop turn. */
-  private refusedAtAccept(why: AcceptRefusal): void {
-    const first = this.refusedUntold === null;
-    const counts = (this.refusedUntold ??= {});
-    counts[why] = (counts[why] ?? 0) + 1;
-    if (!first) return;
-    setImmediate(() => {
-      const c = this.refusedUntold;
-      this.refusedUntold = null;
-      if (c) this.workers[0]?.channel?.send({ t: 'conn-refused', counts: c });
-    });
+    // The TLS port this process bound (listenSocket): accepted here, handed to the workers.
+    await acceptor.listen(this.listenFd!);
   }
 
   private sendHandle(i: number, m: WorkerHandleMessage, handle: Socket | UdpSocket): Promise<void> {
@@ -481,7 +402,7 @@ export class PrivilegedParent {
       };
       child.once('exit', (code, signal) => {
         w.load.up = false;
-        this.admission?.workerGone(w.index);
+        this.acceptor?.workerGone(w.index);
         this.userLocks?.workerGone(w.index);
         w.channel?.close(null);
         if (!started) {
@@ -565,7 +486,7 @@ export class PrivilegedParent {
         this.handoff?.peerClosed(m.address, m.port, w.index);
         break;
       case 'conn-done':
-        this.admission?.done(m.ids, w.index);
+        this.acceptor?.done(m.ids, w.index);
         break;
       case 'user-lock': {
         const { id } = m;
@@ -662,8 +583,8 @@ export class PrivilegedParent {
         else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
         // A ban or lift made by one worker holds in the others too (the cluster agent tells the
         // other nodes through the store's own events).
-        if (m.t === 'state-ban') this.banSeen(m.ban);
-        else if (m.t === 'state-unban') this.unbanSeen(m.kind, m.key);
+        if (m.t === 'state-ban') this.acceptor?.banSeen(m.ban);
+        else if (m.t === 'state-unban') this.acceptor?.unbanSeen(m.kind, m.key);
         if (this.workers.length > 1 && (m.t === 'state-ban' || m.t === 'state-unban')) {
           const note: PrivilegedMessage = m.t === 'state-ban' ? { t: 'state-ban-added', ban: m.ban } : { t: 'state-ban-removed', kind: m.kind, key: m.key };
           for (const o of this.workers) if (o !== w) o.channel?.send(note);
@@ -680,7 +601,7 @@ export class PrivilegedParent {
     // Keys bound at start keep their running values (reload.ts RESTART_KEYS).
     this.config = { ...p.config, state: this.config.state, tun: this.config.tun, runAsUser: this.config.runAsUser, runAsGroup: this.config.runAsGroup, file: this.config.file };
     if (p.config.log.level !== this.log.level) this.log.level = p.config.log.level;
-    this.admission?.setLimits(admissionLimits(this.config));
+    this.acceptor?.setLimits(this.config);
     this.backends.rebuild();
   }
 
@@ -701,7 +622,7 @@ export class PrivilegedParent {
     if (this.stopping) return;
     this.stopping = true;
     // The TLS port stays bound (the next process takes it over); only accepting here stops.
-    this.tcp?.close();
+    this.acceptor?.close();
     await this.stopWorkers({ t: 'stop', signal: 'restart', keepSessions: true });
     await this.backends?.close();
     await this.closeStore();
@@ -727,7 +648,7 @@ export class PrivilegedParent {
   async stop(signal: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.tcp?.close();
+    this.acceptor?.close();
     await this.stopWorkers({ t: 'stop', signal });
     // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
     // not come back since a restart (the network process ended the ones it carried). Not on a
@@ -768,8 +689,7 @@ export class PrivilegedParent {
 
   /** The admin socket sits in the root-only state folder: the network process cannot remove it. */
   private cleanup(): void {
-    if (this.admissionTimer) clearInterval(this.admissionTimer);
-    this.admissionTimer = null;
+    this.acceptor?.stopSweeping();
     const sock = this.config.admin.socket;
     if (sock && existsSync(sock) && lstatSync(sock).isSocket()) {
       try {

@@ -1,0 +1,158 @@
+/**
+ * workers > 1: the TLS port's listener in the privileged process. It accepts here (paused: this
+ * process reads nothing from a client), refuses before TLS what one network process would
+ * refuse (gatekeeper.ts: banned addresses, then the rate and the unauthenticated caps of
+ * conn-admission.ts) and hands every other connection to the least-loaded worker (balance.ts).
+ * Refusals are told to worker 0, whose metrics and `ctl status` count them.
+ */
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { Logger } from '../../log.js';
+import { cidrContains, parseIpv4 } from '../../protocol/ipv4.js';
+import { dupFd } from '../../os/tun.js';
+import { addressKey } from '../address-key.js';
+import type { GatewayConfig } from '../config.js';
+import type { BanRecord } from '../state/types.js';
+import { AddressBans } from './address-bans.js';
+import { pickWorker, type WorkerLoad } from './balance.js';
+import { ConnectionAdmission, type AcceptRefusal, type AdmissionLimits } from './conn-admission.js';
+import type { PrivilegedMessage } from './messages.js';
+
+/** How often workers > 1 forget full rate buckets and connections whose report never came. */
+const ADMISSION_SWEEP_MS = 5_000;
+
+/** The limits conn-admission.ts counts, from a (re)loaded config. */
+function admissionLimits(cfg: GatewayConfig): AdmissionLimits {
+  const l = cfg.limits;
+  return { rate: l.connectionRate, burst: l.connectionBurst, maxPerAddress: l.maxUnauthPerAddress, maxTotal: l.maxUnauthConnections, deadlineMs: l.authTimeout * 1000 };
+}
+
+/** The ban allow-list (ban.allow), as BanGuard.isAllowListed reads it. */
+function isAllowListed(cfg: GatewayConfig, addr: string): boolean {
+  const a = parseIpv4(addressKey(addr));
+  return a !== null && cfg.ban.allow.some((c) => cidrContains(c, a));
+}
+
+/** What the acceptor needs of the privileged process. */
+export interface AcceptHost {
+  /** the running configuration (its ban allow-list) */
+  config(): GatewayConfig;
+  /** every worker's load, by index; a handed connection counts in `handed` */
+  loads(): WorkerLoad[];
+  /** true once the gateway stops: nothing is handed any more */
+  stopping(): boolean;
+  /** hands the paused connection to worker `i` as its connection `id` */
+  hand(i: number, id: number, sock: Socket): Promise<void>;
+  /** tells worker 0 (metrics, `ctl status`) */
+  tellFirst(m: PrivilegedMessage): void;
+  readonly log: Logger;
+}
+
+export class ConnectionAcceptor {
+  private tcp: TcpServer | null = null;
+  /** connection rate and unauthenticated caps, counted once for every worker (conn-admission.ts) */
+  private readonly admission: ConnectionAdmission;
+  /** address bans seen going by, refused at accept before the rate counts (address-bans.ts) */
+  private readonly addressBans = new AddressBans();
+  private sweepTimer: NodeJS.Timeout | null;
+  /** refusals at accept not yet told to worker 0 (its metrics count them) */
+  private refusedUntold: Partial<Record<AcceptRefusal, number>> | null = null;
+
+  constructor(cfg: GatewayConfig, private readonly host: AcceptHost) {
+    this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.host.config(), addr));
+    this.sweepTimer = setInterval(() => {
+      this.addressBans.sweep();
+      const lost = this.admission.sweep();
+      if (lost) this.host.log.warn({ connections: lost }, 'handed connections never reported done by their worker; no longer counted');
+    }, ADMISSION_SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Accepts on the TLS port the privileged process bound (`listenFd`). */
+  async listen(listenFd: number): Promise<void> {
+    const tcp = createTcpServer({ pauseOnConnect: true }, (sock) => this.handConnection(sock));
+    this.tcp = tcp;
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      // On a duplicate: closing this server (stop, ctl restart) must leave the port to the next process.
+      tcp.listen({ fd: dupFd(listenFd) }, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    tcp.on('error', (err) => this.host.log.error({ err: err.message }, 'listener error'));
+  }
+
+  /** A reload's new limits. */
+  setLimits(cfg: GatewayConfig): void {
+    this.admission.setLimits(admissionLimits(cfg));
+  }
+
+  /** A worker reported handed connections that became tunnels or closed. */
+  done(ids: readonly number[], worker: number): void {
+    this.admission.done(ids, worker);
+  }
+
+  /** A worker exited: its connections no longer count. */
+  workerGone(worker: number): void {
+    this.admission.workerGone(worker);
+  }
+
+  /** A ban going by: refused at accept from now on. */
+  banSeen(b: BanRecord): void {
+    this.addressBans.add(b);
+  }
+
+  unbanSeen(kind: BanRecord['kind'], key: string): void {
+    this.addressBans.remove(kind, key);
+  }
+
+  /** Stops accepting (the port stays bound: listen() accepts on a duplicate). */
+  close(): void {
+    this.tcp?.close();
+  }
+
+  stopSweeping(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  private handConnection(sock: Socket): void {
+    const loads = this.host.loads();
+    const i = pickWorker(loads);
+    const load = loads[i];
+    if (!load || this.host.stopping()) {
+      sock.destroy();
+      return;
+    }
+    // Before TLS, in the order one network process checks (gatekeeper.ts): banned addresses,
+    // over-rate ones and those over their unauthenticated connections are closed here.
+    const remote = sock.remoteAddress ?? '';
+    const admission = this.admission;
+    const a = this.addressBans.banned(remote) ? { why: 'banned' as const } : admission.admit(remote, i);
+    if ('why' in a) {
+      this.host.log.debug({ remote, why: a.why }, 'connection refused');
+      this.refusedAtAccept(a.why);
+      sock.destroy();
+      return;
+    }
+    load.handed++;
+    this.host.log.debug({ worker: i, remote, loads: loads.map((o) => ({ c: o.connections, inFlight: o.handed - o.accepted })) }, 'connection handed to a worker');
+    this.host.hand(i, a.id, sock).catch(() => {
+      admission.done([a.id], i);
+      sock.destroy();
+    });
+  }
+
+  /** Worker 0 counts refusals for the metrics and `ctl status`: told once per loop turn. */
+  private refusedAtAccept(why: AcceptRefusal): void {
+    const first = this.refusedUntold === null;
+    const counts = (this.refusedUntold ??= {});
+    counts[why] = (counts[why] ?? 0) + 1;
+    if (!first) return;
+    setImmediate(() => {
+      const c = this.refusedUntold;
+      this.refusedUntold = null;
+      if (c) this.host.tellFirst({ t: 'conn-refused', counts: c });
+    });
+  }
+}
