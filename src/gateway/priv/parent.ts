@@ -20,7 +20,6 @@ import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../log.js';
 import { addrAdd, linkSetUp } from '../../os/ip.js';
-import { parseIpv4 } from '../../protocol/ipv4.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
 import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
 import { formatIpv4, networkOf } from '../../protocol/ipv4.js';
@@ -38,13 +37,9 @@ import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage } from
 import { resolveRunAs, type RunAs } from './run-as.js';
 import { ReloadCoordinator, type PendingReload } from './reload-coordinator.js';
 import type { WorkerLoad } from './balance.js';
-import { DtlsHandoff } from './dtls-handoff.js';
-import { LeaseRoutes } from './lease-routes.js';
-import { CtlRelay } from './ctl-relay.js';
-import { UserLocks } from './user-locks.js';
 import { ConnectionAcceptor } from './connection-acceptor.js';
-import { routeForWorker, routeOps } from './worker-routes.js';
-import type { WorkerHandleMessage, WorkerMessage } from './worker-messages.js';
+import { WorkerMeshRouter } from './worker-mesh-router.js';
+import type { WorkerHandleMessage } from './worker-messages.js';
 import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
 import { StateStoreError } from '../state/sqlite-store.js';
 import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
@@ -78,13 +73,6 @@ const STALE_SWEEP_MS = 30_000;
 /** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
 const STALE_GRACE_MS = 60_000;
 
-/**
- * Longest a login holds its user's lock (user-locks.ts): counting asks the other workers (at most
- * CTL_RELAY_TIMEOUT_MS, 3 s), end-oldest may end sessions there (3 s each) and the session is
- * recorded in the store. Past it the next login of the user goes on.
- */
-const USER_LOCK_HOLD_MS = 20_000;
-
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
 /** How long a stopping network process gets to say goodbye to its clients. */
@@ -109,13 +97,8 @@ export class PrivilegedParent {
   private workers: WorkerLink[] = [];
   /** workers > 1: the TLS listener, which hands connections to workers (connection-acceptor.ts) */
   private acceptor: ConnectionAcceptor | null = null;
-  /** workers > 1: tunnel routes, DTLS peers */
-  private routes: LeaseRoutes | null = null;
-  private handoff: DtlsHandoff | null = null;
-  /** workers > 1: one login of a user at a time counts the user's sessions (user-locks.ts) */
-  private userLocks: UserLocks | null = null;
-  /** workers > 1: `ctl` requests one worker passes to the others (ctl-relay.ts) */
-  private ctlRelay: CtlRelay | null = null;
+  /** workers > 1: tunnel routes, DTLS peers, ctl relay, user locks, ops events (worker-mesh-router.ts) */
+  private mesh: WorkerMeshRouter | null = null;
   /** reloads, one worker at a time (reload-coordinator.ts) */
   private readonly reloads: ReloadCoordinator;
   private readonly auth = new AuthQueue();
@@ -190,6 +173,17 @@ export class PrivilegedParent {
     await this.openStore(cfg);
 
     const count = resolveWorkers(cfg.workers);
+    // workers > 1: what only several workers send is answered from their first message on.
+    if (count > 1) {
+      this.mesh = new WorkerMeshRouter({
+        workers: () => this.workers,
+        config: () => this.config,
+        store: () => this.store,
+        sendHandle: (i, m, h) => this.sendHandle(i, m, h),
+        connDone: (ids, i) => this.acceptor?.done(ids, i),
+        log: this.log,
+      });
+    }
     const offload = tunOffloadWanted(cfg);
     const tunMtu = tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' });
     // One TUN per worker (lease-routes.ts); worker 0's has the pool subnets, as with one worker.
@@ -266,19 +260,7 @@ export class PrivilegedParent {
    * connection to the least-loaded worker (balance.ts).
    */
   private async startWorkerMesh(cfg: GatewayConfig): Promise<void> {
-    this.routes = new LeaseRoutes(
-      this.workers.map((w) => w.tun),
-      () => subnetsOf(this.config).values(),
-      routeOps(),
-    );
-    if (cfg.dtls.enabled) {
-      const max = cfg.limits.maxClients * 4;
-      this.handoff = new DtlsHandoff(cfg.listen.host, cfg.dtls.port, { sendHandle: (w, m, h) => this.sendHandle(w, m, h), reply: (w, m) => this.workers[w]?.channel?.send(m) }, this.log, { maxIds: max, maxPeers: max });
-    }
-    this.ctlRelay = new CtlRelay((i, m) => this.workers[i]?.channel?.send(m) ?? false, (fields, msg) => this.log.warn(fields, msg));
-    this.userLocks = new UserLocks({ maxHoldMs: USER_LOCK_HOLD_MS, maxWaiting: MAX_LOGINS_IN_FLIGHT }, (user, worker) =>
-      this.log.warn({ user, worker, ms: USER_LOCK_HOLD_MS }, 'a login held its user lock too long; the next login of the user goes on'),
-    );
+    this.mesh!.start(cfg);
     const acceptor = new ConnectionAcceptor(cfg, {
       config: () => this.config,
       loads: () => this.workers.map((w) => w.load),
@@ -403,7 +385,7 @@ export class PrivilegedParent {
       child.once('exit', (code, signal) => {
         w.load.up = false;
         this.acceptor?.workerGone(w.index);
-        this.userLocks?.workerGone(w.index);
+        this.mesh?.workerGone(w.index);
         w.channel?.close(null);
         if (!started) {
           settle(new ServeError(`the ${name} exited during start-up (${signal ?? `exit ${code}`})`));
@@ -439,70 +421,6 @@ export class PrivilegedParent {
       );
       w.channel.send(init);
     });
-  }
-
-  /** workers > 1: what only several workers send (worker-messages.ts). */
-  private onWorkerMessage(m: WorkerMessage, w: WorkerLink): void {
-    switch (m.t) {
-      case 'load':
-        w.load.tunnels = m.tunnels;
-        w.load.connections = m.connections;
-        // Never more than handed: a worker cannot make itself look busier than it was made.
-        w.load.accepted = Math.min(m.accepted, w.load.handed);
-        break;
-      case 'route': {
-        const id = m.id;
-        const addr = parseIpv4(m.addr)!;
-        const routes = this.routes;
-        if (!routes) {
-          w.channel?.send({ t: 'route-done', id, ok: false, error: 'one worker: no routes' });
-          break;
-        }
-        // Only an address the store leases to the session whose cookie the worker shows (worker-routes.ts).
-        routeForWorker(routes, this.store, subnetsOf(this.config).values(), addr, m.cookie, w.index).then(
-          ({ via, cookieHash }) => {
-            this.log.info({ worker: w.index, address: m.addr, tun: w.tun, via }, 'tunnel route set');
-            w.channel?.send({ t: 'route-done', id, ok: true });
-            // The session may sit in another worker's cache (its login, an older tunnel): gone there.
-            for (const o of this.workers) if (o !== w) o.channel?.send({ t: 'session-moved', cookieHash });
-          },
-          (e: unknown) => {
-            this.log.warn({ worker: w.index, address: m.addr, err: (e as Error).message }, 'tunnel route refused');
-            w.channel?.send({ t: 'route-done', id, ok: false, error: (e as Error).message });
-          },
-        );
-        break;
-      }
-      case 'unroute':
-        void this.routes?.unroute(parseIpv4(m.addr)!, w.index);
-        break;
-      case 'dtls-id':
-        this.handoff?.idChanged(m.id, m.up, w.index);
-        break;
-      case 'dtls-hello':
-        this.handoff?.hello(m.id, m.address, m.port, m.data, w.index, m.local);
-        break;
-      case 'dtls-peer-closed':
-        this.handoff?.peerClosed(m.address, m.port, w.index);
-        break;
-      case 'conn-done':
-        this.acceptor?.done(m.ids, w.index);
-        break;
-      case 'user-lock': {
-        const { id } = m;
-        const granted = (): void => void w.channel?.send({ t: 'user-locked', id, ok: true });
-        if (!this.userLocks?.lock(m.user, w.index, id, granted)) w.channel?.send({ t: 'user-locked', id, ok: false });
-        break;
-      }
-      case 'user-unlock':
-        // A withdrawn request is answered, so that its worker's wait ends.
-        if (this.userLocks?.unlock(m.user, w.index, m.id)) w.channel?.send({ t: 'user-locked', id: m.id, ok: false });
-        break;
-      case 'ops-event':
-        // Worker 0 answers for all (admin API, metrics): the others' events go there.
-        if (w.index !== 0) this.workers[0]?.channel?.send({ t: 'ops-event', worker: w.index, ev: m.ev });
-        break;
-    }
   }
 
   private onRequest(m: NetworkMessage, w: WorkerLink): void {
@@ -543,11 +461,10 @@ export class PrivilegedParent {
         this.reloads.commit(m.id, w);
         break;
       case 'ctl-relay':
-        if (this.ctlRelay) this.ctlRelay.relay(w.index, m.id, m.ask, this.workers.filter((o) => o.load.up).map((o) => o.index));
-        else reply({ t: 'ctl-relayed', id: m.id, answers: [] });
+        if (!this.mesh?.relayCtl(w.index, m.id, m.ask)) reply({ t: 'ctl-relayed', id: m.id, answers: [] });
         break;
       case 'ctl-answer':
-        this.ctlRelay?.answer(w.index, m.id, m.part, m.more);
+        this.mesh?.ctlAnswer(w.index, m.id, m.part, m.more);
         break;
       case 'load':
       case 'route':
@@ -559,7 +476,7 @@ export class PrivilegedParent {
       case 'conn-done':
       case 'user-lock':
       case 'user-unlock':
-        if (this.workers.length > 1) this.onWorkerMessage(m, w);
+        if (this.mesh) this.mesh.onMessage(m, w);
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
       case 'cluster-load':
