@@ -35,30 +35,19 @@ import { Channel } from './channel.js';
 import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
 import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
+import { ServeError } from './serve-error.js';
+import { StateKeeper } from './state-keeper.js';
 import { ReloadCoordinator, type PendingReload } from './reload-coordinator.js';
 import type { WorkerLoad } from './balance.js';
 import { ConnectionAcceptor } from './connection-acceptor.js';
 import { WorkerMeshRouter } from './worker-mesh-router.js';
 import type { WorkerHandleMessage } from './worker-messages.js';
-import { moveStateAside, openStateStore, stateNodeName } from '../state/open-store.js';
-import { StateStoreError } from '../state/sqlite-store.js';
-import { cutByRestart, staleSessions } from '../state/stale-sessions.js';
-import { endStoredSession, storedAcctRecord } from '../state/stored-session.js';
-import type { StateStore } from '../state/types.js';
-import { StateService } from './state-service.js';
-import { clusterAgentFor, type ClusterAgent } from '../cluster/agent.js';
-import { StoreUnavailableError } from '../state/redis-store.js';
+import { stateNodeName } from '../state/open-store.js';
 import { inheritedListenFd, missingPrivileges, networkView, profileWire, resolveWorkers, subnetsOf, tunOffloadWanted, workerTunName } from './serve-setup.js';
 
 export { missingPrivileges, resolveWorkers, tunOffloadWanted, workerTunName };
 
-/** Start-up problems worded for the person who ran `serve` (serve.ts prints them). */
-export class ServeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ServeError';
-  }
-}
+export { ServeError };
 
 export interface ServeOptions {
   config: GatewayConfig;
@@ -67,11 +56,6 @@ export interface ServeOptions {
   /** `serve --reset-state`: move an unusable session database aside and start with an empty one */
   resetState?: boolean;
 }
-
-/** How often the privileged process drops stored sessions nobody came back for. */
-const STALE_SWEEP_MS = 30_000;
-/** Extra time a network process gets to end its own sessions before this sweep does (gateway.ts sweeps every 5 s). */
-const STALE_GRACE_MS = 60_000;
 
 /** How long the network process may take to bind and give up root. */
 const START_TIMEOUT_MS = 60_000;
@@ -114,12 +98,8 @@ export class PrivilegedParent {
   get networkPid(): number {
     return this.networkPids[0] ?? 0;
   }
-  /** sessions, leases, bans (issue 12): opened before the network process starts */
-  private store: StateStore | null = null;
-  private stateService: StateService | null = null;
-  private staleTimer: NodeJS.Timeout | null = null;
-  /** with `cluster:`: the node registry, other nodes' events, drain (cluster/agent.ts) */
-  private cluster: ClusterAgent | null = null;
+  /** sessions, leases, bans (issue 12), the cluster agent: opened before the network process starts (state-keeper.ts) */
+  private readonly state: StateKeeper;
   /**
    * The TLS port's listening socket: bound here, accepted on only by the network process (fd 5
    * there). Kept open by this process across `ctl restart` (serve-supervisor.ts) so the port
@@ -130,6 +110,13 @@ export class PrivilegedParent {
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
     this.log = createLogger({ level: opts.logLevel, format: opts.logFormat }).child({ proc: 'privileged' });
+    this.state = new StateKeeper({
+      config: () => this.config,
+      poolSubnets: () => this.poolSubnets(),
+      account: (e, r, c) => this.backends?.account(e, r, c),
+      stopping: () => this.stopping,
+      log: this.log,
+    });
     this.reloads = new ReloadCoordinator({
       config: () => this.config,
       tunName: () => this.tunName,
@@ -170,7 +157,7 @@ export class PrivilegedParent {
     this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log, queue: this.auth });
     const profile = readProfile(cfg.profile);
     const clientCa = this.readClientCa(cfg);
-    await this.openStore(cfg);
+    await this.state.open(cfg, this.opts.resetState === true);
 
     const count = resolveWorkers(cfg.workers);
     // workers > 1: what only several workers send is answered from their first message on.
@@ -178,7 +165,7 @@ export class PrivilegedParent {
       this.mesh = new WorkerMeshRouter({
         workers: () => this.workers,
         config: () => this.config,
-        store: () => this.store,
+        store: () => this.state.store,
         sendHandle: (i, m, h) => this.sendHandle(i, m, h),
         connDone: (ids, i) => this.acceptor?.done(ids, i),
         log: this.log,
@@ -220,7 +207,7 @@ export class PrivilegedParent {
         users: this.users.count,
         logLevel: this.opts.logLevel,
         logFormat: this.opts.logFormat,
-        stateKind: this.store!.kind,
+        stateKind: this.state.store!.kind,
         stateNode: stateNodeName(cfg),
         ...(count > 1 ? { worker: { index: i, count } } : {}),
       });
@@ -237,15 +224,12 @@ export class PrivilegedParent {
       }
       await Promise.all(this.workers.map((w) => this.handshake(w, init(w.index))));
       if (count > 1) await this.startWorkerMesh(cfg);
-      this.staleTimer = setInterval(() => void this.sweepStale(), STALE_SWEEP_MS);
-      this.staleTimer.unref();
       // What the cluster says (other nodes' bans, moves, the node list) goes to every worker.
-      this.cluster = clusterAgentFor(this.store!, () => this.config, this.log, (m) => {
+      this.state.start((m) => {
         if (m.t === 'state-ban-added') this.acceptor?.banSeen(m.ban);
         else if (m.t === 'state-ban-removed') this.acceptor?.unbanSeen(m.kind, m.key);
         for (const w of this.workers) w.channel?.send(m);
       });
-      this.cluster?.start();
     } catch (e) {
       for (const t of tuns) if (t.fd >= 0) closeSync(t.fd);
       for (const w of this.workers) w.child.kill('SIGKILL');
@@ -271,7 +255,7 @@ export class PrivilegedParent {
     });
     this.acceptor = acceptor;
     // Bans made before this start (a restart, another node) are refused at accept too.
-    void this.store?.listBans().then(
+    void this.state.store?.listBans().then(
       (bans) => bans.forEach((b) => acceptor.banSeen(b)),
       (e: unknown) => this.log.warn({ err: (e as Error).message }, 'reading the stored bans failed; the workers still enforce them'),
     );
@@ -305,60 +289,12 @@ export class PrivilegedParent {
     }
   }
 
-  /**
-   * The session store, before the network process exists. An unreadable file stops the start
-   * with its name and the way out (never a silent reset); `--reset-state` moves it aside first.
-   */
-  private async openStore(cfg: GatewayConfig): Promise<void> {
-    if (this.opts.resetState) {
-      const moved = moveStateAside(cfg);
-      if (moved.length) this.log.warn({ moved }, 'session database moved aside (--reset-state): every session starts anew');
-    }
-    try {
-      this.store = await openStateStore(cfg, (message) => this.log.warn({ store: this.store?.kind }, `skipped a stored session that cannot be used: ${message}`));
-    } catch (e) {
-      if (e instanceof StateStoreError) throw new ServeError(e.message);
-      if (e instanceof StoreUnavailableError) throw new ServeError(`cluster.redis: ${e.message}; the cluster's sessions live there, so this node cannot start without it`);
-      throw e;
-    }
-    this.stateService = new StateService(this.store, () => this.poolSubnets(), this.log);
-    // No tunnel is up before this process starts: sessions recorded as "tunnel up" were cut by
-    // a crash or a restart, and their reconnect window starts now.
-    const node = stateNodeName(cfg);
-    const records = await this.store.listSessions();
-    const cut = cutByRestart(records, node, Date.now());
-    for (const r of cut) await this.store.putSession(r);
-    this.log.info({ store: this.store.kind, sessions: records.length, reconnecting: cut.length }, 'session store open');
-  }
-
   /** Pool subnets the network process may lease from: the running config's and a pending reload's. */
   private poolSubnets(): Set<string> {
     const out = new Set(subnetsOf(this.config).keys());
     const pending = this.reloads.pendingConfig;
     if (pending) for (const c of subnetsOf(pending).keys()) out.add(c);
     return out;
-  }
-
-  /**
-   * Stored sessions whose reconnect window (or session-timeout) passed without a network process
-   * taking them: gone from the store, their lease freed, their accounting stopped.
-   */
-  private async sweepStale(): Promise<void> {
-    const store = this.store;
-    if (!store || this.stopping) return;
-    try {
-      const cluster = this.cluster;
-      // In a cluster each node sweeps its own records and those of nodes that are gone.
-      const stale = staleSessions(await store.listSessions(), Date.now(), this.config.cookieTimeout, STALE_GRACE_MS).filter((x) => !cluster || cluster.sweepable(x.record));
-      for (const { record: r, why } of stale) {
-        if (cluster && !(await cluster.claim(r.cookieHash))) continue; // another node swept it
-        await endStoredSession(store, this.config, r, { deleted: cluster !== null });
-        this.log.info({ session: r.id, user: r.user, why }, 'stored session ended');
-        this.backends.account('stop', storedAcctRecord(r), why === 'session timeout' ? 'session-timeout' : 'lost-carrier');
-      }
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'session store sweep failed');
-    }
   }
 
   /** tls.client-ca and tls.crl, checked (tls-client-ca.ts); a bad file stops the start with its name. */
@@ -480,7 +416,7 @@ export class PrivilegedParent {
         else this.log.warn({ type: m.t }, 'unexpected message from the network process');
         break;
       case 'cluster-load':
-        this.cluster?.report(m, w.index);
+        this.state.report(m, w.index);
         break;
       case 'restart':
         if (this.onRestart && !this.stopping) this.onRestart();
@@ -496,8 +432,7 @@ export class PrivilegedParent {
       case 'state-ban':
       case 'state-unban':
       case 'state-bans':
-        if (this.stateService) this.stateService.handle(m, (a) => reply(a));
-        else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
+        this.state.handle(m, (a) => reply(a));
         // A ban or lift made by one worker holds in the others too (the cluster agent tells the
         // other nodes through the store's own events).
         if (m.t === 'state-ban') this.acceptor?.banSeen(m.ban);
@@ -542,7 +477,7 @@ export class PrivilegedParent {
     this.acceptor?.close();
     await this.stopWorkers({ t: 'stop', signal: 'restart', keepSessions: true });
     await this.backends?.close();
-    await this.closeStore();
+    await this.state.close();
     this.cleanup();
   }
 
@@ -570,38 +505,11 @@ export class PrivilegedParent {
     // SIGTERM/SIGINT: the gateway goes away and its sessions with it, also those whose client had
     // not come back since a restart (the network process ended the ones it carried). Not on a
     // failed start: a port in use must not cost every user their session.
-    if (signal === 'SIGTERM' || signal === 'SIGINT') await this.endStoredSessions();
+    if (signal === 'SIGTERM' || signal === 'SIGINT') await this.state.endNodeSessions();
     // Accounting Stop records the network process sent on its way out still go to the server.
     await this.backends?.close();
-    await this.closeStore();
+    await this.state.close();
     this.cleanup();
-  }
-
-  /** Deletes this node's stored sessions (their leases freed, accounting stopped as a NAS reboot). */
-  private async endStoredSessions(): Promise<void> {
-    const store = this.store;
-    if (!store) return;
-    try {
-      const node = stateNodeName(this.config);
-      for (const r of await store.listSessions()) {
-        if (r.node !== node) continue;
-        await endStoredSession(store, this.config, r);
-        this.backends?.account('stop', storedAcctRecord(r), 'nas-reboot');
-      }
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'ending the stored sessions failed');
-    }
-  }
-
-  private async closeStore(): Promise<void> {
-    await this.cluster?.stop();
-    this.cluster = null;
-    if (this.staleTimer) clearInterval(this.staleTimer);
-    this.staleTimer = null;
-    const store = this.store;
-    this.store = null;
-    this.stateService = null;
-    await store?.close().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'closing the session store failed'));
   }
 
   /** The admin socket sits in the root-only state folder: the network process cannot remove it. */
