@@ -13,7 +13,7 @@
  * (frames.ts); every message from the network process is validated (messages.ts) and a bad one
  * stops the gateway. This process never reads a byte from the network.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { closeSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -31,14 +31,13 @@ import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-cli
 import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
-import { Channel } from './channel.js';
-import { MAX_FRAME_FROM_NETWORK, MAX_LOGINS_IN_FLIGHT } from './limits.js';
-import { parseNetworkMessage, type NetworkMessage, type PrivilegedMessage } from './messages.js';
+import { MAX_LOGINS_IN_FLIGHT } from './limits.js';
+import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
 import { ServeError } from './serve-error.js';
+import { handshake, stopWorker, type LinkHost, type WorkerLink } from './worker-link.js';
 import { StateKeeper } from './state-keeper.js';
 import { ReloadCoordinator, type PendingReload } from './reload-coordinator.js';
-import type { WorkerLoad } from './balance.js';
 import { ConnectionAcceptor } from './connection-acceptor.js';
 import { WorkerMeshRouter } from './worker-mesh-router.js';
 import type { WorkerHandleMessage } from './worker-messages.js';
@@ -55,20 +54,6 @@ export interface ServeOptions {
   logFormat: 'json' | 'pretty' | 'auto';
   /** `serve --reset-state`: move an unusable session database aside and start with an empty one */
   resetState?: boolean;
-}
-
-/** How long the network process may take to bind and give up root. */
-const START_TIMEOUT_MS = 60_000;
-/** How long a stopping network process gets to say goodbye to its clients. */
-const STOP_TIMEOUT_MS = 10_000;
-
-/** One network process and what this process knows of it. */
-interface WorkerLink {
-  readonly index: number;
-  readonly child: ChildProcess;
-  channel: Channel<NetworkMessage, PrivilegedMessage> | null;
-  readonly tun: string;
-  readonly load: WorkerLoad;
 }
 
 export class PrivilegedParent {
@@ -222,7 +207,22 @@ export class PrivilegedParent {
         closeSync(tuns[i]!.fd);
         tuns[i]!.fd = -1;
       }
-      await Promise.all(this.workers.map((w) => this.handshake(w, init(w.index))));
+      const link: LinkHost = {
+        workers: () => this.workers,
+        stopping: () => this.stopping,
+        gone: (w) => {
+          this.acceptor?.workerGone(w.index);
+          this.mesh?.workerGone(w.index);
+        },
+        fatal: (w) => {
+          for (const o of this.workers) if (o !== w) o.child.kill('SIGKILL');
+          this.cleanup();
+          process.exit(1);
+        },
+        onRequest: (m, w) => this.onRequest(m, w),
+        log: this.log,
+      };
+      await Promise.all(this.workers.map((w) => handshake(w, init(w.index), link)));
       if (count > 1) await this.startWorkerMesh(cfg);
       // What the cluster says (other nodes' bans, moves, the node list) goes to every worker.
       this.state.start((m) => {
@@ -305,58 +305,6 @@ export class PrivilegedParent {
       if (e instanceof ClientCaError) throw new ServeError(e.message);
       throw e;
     }
-  }
-
-  private handshake(w: WorkerLink, init: PrivilegedMessage): Promise<void> {
-    const child = w.child;
-    const name = this.workers.length > 1 ? `network process (worker ${w.index})` : 'network process';
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ServeError(`the ${name} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-      let started = false;
-      const settle = (err: Error | null): void => {
-        clearTimeout(timer);
-        if (err) reject(err);
-        else resolve();
-      };
-      child.once('exit', (code, signal) => {
-        w.load.up = false;
-        this.acceptor?.workerGone(w.index);
-        this.mesh?.workerGone(w.index);
-        w.channel?.close(null);
-        if (!started) {
-          settle(new ServeError(`the ${name} exited during start-up (${signal ?? `exit ${code}`})`));
-          return;
-        }
-        if (this.stopping) return;
-        // One worker gone: its clients are gone; the others go too, so that a supervisor restarts all.
-        this.log.fatal({ code, signal, ...(this.workers.length > 1 ? { worker: w.index } : {}) }, 'network process exited; the gateway stops');
-        for (const o of this.workers) if (o !== w) o.child.kill('SIGKILL');
-        this.cleanup();
-        process.exit(1);
-      });
-      // A worker must not write on its IPC channel (handles go one way); anything there is ignored.
-      child.on('message', () => undefined);
-      w.channel = new Channel<NetworkMessage, PrivilegedMessage>(
-        child.stdio[3] as Socket,
-        MAX_FRAME_FROM_NETWORK,
-        parseNetworkMessage,
-        (m) => {
-          if (m.t === 'ready' && !started) {
-            started = true;
-            w.load.up = true;
-            settle(null);
-          } else if (m.t === 'fatal' && !started) {
-            settle(new ServeError(m.code && /^E[A-Z]+$/.test(m.code) ? `${m.error} [${m.code}]` : m.error));
-          } else this.onRequest(m, w);
-        },
-        (err) => {
-          if (err && !this.stopping) this.log.error({ err: err.message, ...(this.workers.length > 1 ? { worker: w.index } : {}) }, 'channel to the network process closed; stopping it');
-          // A network process that broke the protocol may be compromised: it goes.
-          if (!this.stopping && child.exitCode === null) child.kill('SIGKILL');
-        },
-      );
-      w.channel.send(init);
-    });
   }
 
   private onRequest(m: NetworkMessage, w: WorkerLink): void {
@@ -481,19 +429,9 @@ export class PrivilegedParent {
     this.cleanup();
   }
 
-  /** Sends `m` (a stop) to every network process and waits for them to exit (killed after STOP_TIMEOUT_MS). */
+  /** Sends `m` (a stop) to every network process and waits for them to exit. */
   private async stopWorkers(m: PrivilegedMessage): Promise<void> {
-    await Promise.all(
-      this.workers.map(async (w) => {
-        const child = w.child;
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        w.channel?.send(m);
-        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(this.workers.map((w) => stopWorker(w, m)));
   }
 
   /** SIGTERM/SIGINT: the network process says goodbye to every client, then both exit. */
