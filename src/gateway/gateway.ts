@@ -10,7 +10,7 @@
 import { endStoredSession } from './state/stored-session.js';
 import { sessionExpiry } from './state/session-expiry.js';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
-import { formatCidr, formatIpv4, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
 import { AuthHandler, type AuthDeps } from './auth-handler.js';
@@ -40,7 +40,9 @@ import { sessionFromRecord, sessionRecordOf } from './state/session-record.js';
 import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
 import { ClusterView, DRAINING_MESSAGE } from './cluster/view.js';
 import type { ClusterReport } from './priv/cluster-messages.js';
-import { DRAINED, MOVED } from './ops/tunnel-events.js';
+import { MOVED } from './ops/tunnel-events.js';
+import { DRAIN_GRACE_SECONDS, NodeDrain, type DrainState } from './cluster/drain.js';
+import { resyncStore } from './cluster/resync.js';
 
 /** What the privileged process does for the network process (priv/privileged-client.ts). */
 export interface PrivilegedOps extends Authenticator {
@@ -84,8 +86,7 @@ export interface GatewayResources {
   listenFd?: number;
 }
 
-/** How long `ctl drain` waits, by default, before closing tunnels (health checks move the VIP first). */
-export const DRAIN_GRACE_SECONDS = 5;
+export { DRAIN_GRACE_SECONDS };
 
 /** How often the traffic of live sessions is written to the store (accounting checkpoints). */
 const CHECKPOINT_MS = 30_000;
@@ -108,7 +109,8 @@ export class Gateway {
   private checkpointTimer: NodeJS.Timeout | null = null;
   /** with `cluster:`: the other nodes, load balancing, drain (cluster/view.ts) */
   readonly cluster: ClusterView | null;
-  private drainTimer: NodeJS.Timeout | null = null;
+  /** with `cluster:`: `ctl drain` (cluster/drain.ts) */
+  private readonly drainControl: NodeDrain | null;
   private readonly listenFd: number | null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
@@ -158,6 +160,7 @@ export class Gateway {
       config.cluster && report
         ? new ClusterView(() => this.config.cluster ?? config.cluster!, () => this.config.limits.maxClients, () => this.load(), report)
         : null;
+    this.drainControl = this.cluster ? new NodeDrain(this.cluster, this.sessions, () => this.load().tunnels, this.log) : null;
     this.accounting = new AccountingReporter({ config: () => this.config, report: (e, r, c) => this.priv.account(e, r, c), log: this.log });
     this.clientCaPem = res.clientCaPem;
     this.clientCrlPem = res.clientCrlPem ?? null;
@@ -393,78 +396,25 @@ export class Gateway {
   }
 
 
-  /**
-   * The shared store is back after an outage (cluster): every session this node carries is
-   * written again, and its address leased again to it. Against a Redis that kept its data this
-   * changes nothing (same record, same lease: a lease is idempotent for its holder); against one
-   * that came back empty it restores what this node knows, so other nodes find the cookies and no
-   * new login gets an address in use here. An address another session took meanwhile cannot be
-   * taken back from a live tunnel: it is logged. The stored bans are read again (their broadcast
-   * may have been missed).
-   */
-  async resyncStore(): Promise<void> {
-    let written = 0;
-    let conflicts = 0;
-    for (const s of [...this.sessions.all()]) {
-      try {
-        await this.store.putSession(this.recordOf(s));
-        written++;
-        if (s.address !== null) {
-          const a = await this.store.lease(s.poolRef, s.cookieHash, s.address);
-          if (a !== s.address) {
-            conflicts++;
-            this.log.error({ session: s.id, user: s.user, address: formatIpv4(s.address), got: a === null ? null : formatIpv4(a) }, 'cluster resync: the address of this session is held by another session in the store');
-            if (a !== null) await this.store.release(s.poolRef, s.cookieHash);
-          }
-        }
-      } catch (e) {
-        this.storeFailed('resync', e as Error);
-        break;
-      }
-    }
-    // Bans other nodes made during the outage were stored there but their broadcast was lost.
-    const bans = await this.store.listBans().catch((e: unknown) => {
-      this.storeFailed('list-bans', e as Error);
-      return [];
+  /** The shared store is back after an outage (cluster): this node's sessions, leases and bans again (cluster/resync.ts). */
+  resyncStore(): Promise<void> {
+    return resyncStore({
+      sessions: this.sessions,
+      store: this.store,
+      recordOf: (s) => this.recordOf(s),
+      applyBan: (b) => this.applyBan(b),
+      storeFailed: (op, err) => this.storeFailed(op, err),
+      log: this.log,
     });
-    for (const b of bans) this.applyBan(b);
-    this.log.info({ sessions: written, conflicts, bans: bans.length }, 'cluster resync: this node\'s sessions and leases written to the store again');
   }
 
   /**
-   * `ctl drain`: no new sessions here (logins are sent to other nodes, or refused when there is
-   * none); after `graceSeconds` (time for keepalived or a load balancer to take the node out:
-   * STATE/draining exists from now on) every tunnel closes WITHOUT a goodbye, so its client
-   * reconnects with its cookie — through the VIP or balancer, to another node, which adopts the
-   * session with its address. `on: false` ends the drain.
+   * `ctl drain` (cluster/drain.ts): no new sessions here; after `graceSeconds` every tunnel closes
+   * without a goodbye, so its client reconnects to another node. `on: false` ends the drain.
    */
-  drain(on: boolean, graceSeconds = DRAIN_GRACE_SECONDS): { node: string; draining: boolean; tunnels: number; closingIn: number | null } {
-    if (!this.cluster) throw new Error('not a cluster node (no cluster: in the configuration)');
-    if (this.drainTimer) clearTimeout(this.drainTimer);
-    this.drainTimer = null;
-    this.cluster.setDraining(on);
-    const tunnels = this.load().tunnels;
-    this.log.info({ node: this.cluster.node, draining: on, tunnels, graceSeconds: on ? graceSeconds : undefined }, on ? 'drain: no new sessions; tunnels close after the grace period' : 'drain ended');
-    if (on) {
-      this.drainTimer = setTimeout(() => {
-        this.drainTimer = null;
-        let n = 0;
-        for (const s of this.sessions.all()) {
-          if (!s.channel) continue;
-          s.channel.destroy({ kind: 'local', text: DRAINED });
-          n++;
-        }
-        this.log.info({ tunnels: n }, 'drain: tunnels closed; their clients reconnect to another node');
-      }, graceSeconds * 1000);
-      this.drainTimer.unref();
-    }
-    return { node: this.cluster.node, draining: on, tunnels, closingIn: on ? graceSeconds : null };
-  }
-
-  /** Why this node takes no tunnel now (draining, and another node can take it), or null. */
-  private refuseTunnel(): string | null {
-    const c = this.cluster;
-    return c && c.draining && c.takers().length > 0 ? 'gateway draining' : null;
+  drain(on: boolean, graceSeconds = DRAIN_GRACE_SECONDS): DrainState {
+    if (!this.drainControl) throw new Error('not a cluster node (no cluster: in the configuration)');
+    return this.drainControl.set(on, graceSeconds);
   }
 
   /** A ban from the store (at start, or broadcast from another worker/node). */
@@ -521,7 +471,7 @@ export class Gateway {
     const persist = (s: Session): void => {
       if (this.sessions.holds(s)) void this.sessions.persist(this.recordOf(s));
     };
-    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.refuseTunnel(), ...(this.tunMtu ? { tunMtu: this.tunMtu } : {}) };
+    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.drainControl?.refuseTunnel() ?? null, ...(this.tunMtu ? { tunMtu: this.tunMtu } : {}) };
     const mesh = this.mesh;
     if (mesh) tunnel.routes = { route: (a, h) => mesh.route(a, h), unroute: (a) => mesh.unroute(a) };
     const auth = new AuthHandler({
@@ -731,8 +681,7 @@ export class Gateway {
 
   private stopTimers(): void {
     this.cluster?.stop();
-    if (this.drainTimer) clearTimeout(this.drainTimer);
-    this.drainTimer = null;
+    this.drainControl?.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.sweepTimer = null;
