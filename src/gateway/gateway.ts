@@ -23,7 +23,8 @@ import { serveConnection, type ServedProfile } from './http-connection.js';
 import { IpPool } from './ip-pool.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { GatewayEvents } from './ops/events.js';
-import { planReload, type ReloadPlan, type ReloadResult } from './reload.js';
+import type { ReloadResult } from './reload.js';
+import { reloadGateway } from './gateway-reload.js';
 import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
@@ -579,37 +580,23 @@ export class Gateway {
     return run;
   }
 
-  private async reloadNow(): Promise<ReloadResult> {
-    let plan: ReloadPlan;
-    let users = 0;
-    let next: Awaited<ReturnType<PrivilegedOps['readConfig']>>;
-    try {
-      next = await this.priv.readConfig();
-      users = next.users;
-      const live = new Set<IpPool>(this.pools.values());
-      for (const s of this.sessions.all()) live.add(s.pool);
-      plan = planReload(this.config, next.config, next.profile, live);
-      if (plan.newSubnets.length) await this.priv.addSubnets(plan.newSubnets);
-      await this.priv.commitReload();
-    } catch (e) {
-      const error = (e as Error).message ?? String(e);
-      this.log.error({ err: error }, 'reload refused; the running configuration stays');
-      this.events.emit({ type: 'reload', ok: false, error });
-      return { ok: false, error, changed: [], restartNeeded: [] };
-    }
-    const changed = [...plan.changed, ...(next.clientCa ? this.renewClientCa(next.clientCa) : [])];
-    const logChanged = plan.changed.includes('log');
-    this.config = plan.config;
-    this.profile = plan.profile;
-    this.pools.clear();
-    for (const [name, pool] of plan.pools) this.pools.set(name, pool);
-    this.gate.apply(plan.config);
-    // Only a level edited in the file wins over `serve --log-level`.
-    if (logChanged) this.log.level = plan.config.log.level;
-    const { restartNeeded } = plan;
-    this.log.info({ changed, restartNeeded, users }, 'configuration reloaded');
-    this.events.emit({ type: 'reload', ok: true, restartNeeded });
-    return { ok: true, changed, restartNeeded };
+  private reloadNow(): Promise<ReloadResult> {
+    return reloadGateway({
+      priv: this.priv,
+      config: () => this.config,
+      pools: this.pools,
+      sessions: this.sessions,
+      renewClientCa: (f) => this.renewClientCa(f),
+      adopt: (plan) => {
+        this.config = plan.config;
+        this.profile = plan.profile;
+        this.pools.clear();
+        for (const [name, pool] of plan.pools) this.pools.set(name, pool);
+        this.gate.apply(plan.config);
+      },
+      log: this.log,
+      events: this.events,
+    });
   }
 
   /**
