@@ -32,6 +32,7 @@ import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 import type { WorkerMesh } from './worker-mesh.js';
+import { HandedConnections } from './handed-connections.js';
 import { REPLACED } from './ops/tunnel-events.js';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket as TcpSocket } from 'node:net';
@@ -135,13 +136,8 @@ export class Gateway {
   private readonly priv: PrivilegedOps;
   private readonly accounting: AccountingReporter;
   private readonly mesh: WorkerMesh | null;
-  private loadDirty = false;
-  /** workers > 1: connections handed over by the privileged process so far */
-  private accepted = 0;
-  /** workers > 1: TLS connections open and not yet ended by this side (the balancer's load) */
-  private working = 0;
-  /** workers > 1: per connection ("address:port"), what takes it out of `working` */
-  private readonly uncount = new Map<string, () => void>();
+  /** workers > 1: the balancer's load (handed-connections.ts) */
+  private readonly handed: HandedConnections | null;
 
   constructor(private config: GatewayConfig, private readonly log: Logger, res: GatewayResources) {
     this.identity = res.identity;
@@ -150,6 +146,7 @@ export class Gateway {
     this.tunMtu = res.tunMtu ?? null;
     this.priv = res.priv;
     this.mesh = res.mesh ?? null;
+    this.handed = this.mesh ? new HandedConnections(this.mesh, () => this.router?.size ?? 0, log) : null;
     this.store = res.store ?? new MemoryStore();
     this.node = res.node ?? hostname();
     this.listenFd = res.listenFd ?? null;
@@ -221,12 +218,8 @@ export class Gateway {
         return;
       }
       this.sockets.add(sock);
-      if (this.mesh) {
-        // The balancer's count: a connection this side has ended is on its way out, even while
-        // its peer keeps it half-open (seen with openconnect after its BYE: FIN-WAIT-2 here).
-        const gone = this.uncount.get(`${sock.remoteAddress}:${sock.remotePort}`);
-        if (gone) sock.once('finish', gone);
-      }
+      // The balancer's count (workers > 1): a connection this side has ended is on its way out.
+      this.handed?.tlsSocket(sock);
       sock.on('close', () => this.sockets.delete(sock));
       // A connection this side ended: the peer gets a moment to close its side, then it goes. A
       // peer that keeps it half-open (openconnect's socket after its BYE, seen in FIN-WAIT-2
@@ -272,24 +265,7 @@ export class Gateway {
       sock.destroy();
       return;
     }
-    // Counted from here (not from the TLS handshake's end): a burst of connections must not
-    // look like none to the balancer while their handshakes run.
-    this.accepted++;
-    this.working++;
-    this.loadChanged();
-    const key = `${sock.remoteAddress}:${sock.remotePort}`;
-    let counted = true;
-    const gone = (): void => {
-      if (!counted) return;
-      counted = false;
-      this.working--;
-      this.loadChanged();
-    };
-    this.uncount.set(key, gone);
-    sock.once('close', () => {
-      gone();
-      if (this.uncount.get(key) === gone) this.uncount.delete(key);
-    });
+    this.handed?.handed(sock);
     this.server.emit('connection', sock);
   }
 
@@ -310,19 +286,6 @@ export class Gateway {
   /** workers > 1: a datagram the privileged process forwarded for a peer whose socket this worker has. */
   dtlsForwarded(msg: Buffer, address: string, port: number): void {
     this.dtls?.forwarded(msg, address, port);
-  }
-
-
-
-  /** Tells the balancer (workers > 1) once per loop turn, however many connections came and went. */
-  private loadChanged(): void {
-    if (!this.mesh || this.loadDirty) return;
-    this.loadDirty = true;
-    setImmediate(() => {
-      this.loadDirty = false;
-      this.mesh?.load(this.router?.size ?? 0, this.working, this.accepted);
-      this.log.debug({ tunnels: this.router?.size ?? 0, connections: this.working, accepted: this.accepted, tracked: this.uncount.size }, 'load reported');
-    });
   }
 
   /** Starts the data plane and accepting clients (after root is given up). */
