@@ -7,7 +7,6 @@
  * Start-up: listen() binds every socket while still root; serve() starts reading them once
  * root has been given up. stop() says goodbye to every client first.
  */
-import { endStoredSession } from './state/stored-session.js';
 import { sessionExpiry } from './state/session-expiry.js';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
@@ -38,7 +37,7 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
 import { MemoryStore } from './state/memory-store.js';
-import { sessionFromRecord, sessionRecordOf } from './state/session-record.js';
+import { SessionPersistence } from './session-persistence.js';
 import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
 import { ClusterView, DRAINING_MESSAGE } from './cluster/view.js';
 import type { ClusterReport } from './priv/cluster-messages.js';
@@ -90,8 +89,6 @@ export interface GatewayResources {
 
 export { DRAIN_GRACE_SECONDS };
 
-/** How often the traffic of live sessions is written to the store (accounting checkpoints). */
-const CHECKPOINT_MS = 30_000;
 /** How long a stopping gateway waits for the store to record the sessions' end (or handover). */
 const STORE_FLUSH_MS = 5_000;
 
@@ -105,10 +102,8 @@ export class Gateway {
   readonly sessions: SessionStore;
   readonly store: StateStore;
   readonly node: string;
-  /** store writes that failed (a full disk, Redis away): counted, logged, tunnels keep running */
-  storeErrors = 0;
-  private lastStoreErrorLog = 0;
-  private checkpointTimer: NodeJS.Timeout | null = null;
+  /** records, restores, checkpoints and failed writes of the session store (session-persistence.ts) */
+  private readonly persistence: SessionPersistence;
   /** with `cluster:`: the other nodes, load balancing, drain (cluster/view.ts) */
   readonly cluster: ClusterView | null;
   /** with `cluster:`: `ctl drain` (cluster/drain.ts) */
@@ -151,8 +146,17 @@ export class Gateway {
     this.node = res.node ?? hostname();
     this.listenFd = res.listenFd ?? null;
     this.sessions = new SessionStore(this.store);
+    this.persistence = new SessionPersistence({
+      store: this.store,
+      sessions: this.sessions,
+      node: this.node,
+      config: () => this.config,
+      pools: this.pools,
+      resumed: (s) => this.accounting.resumed(s),
+      log,
+    });
     this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
-    this.sessions.restorer = (token, r) => this.restoreSession(token, r);
+    this.sessions.restorer = (token, r) => this.persistence.restore(token, r);
     const report = res.clusterReport;
     this.cluster =
       config.cluster && report
@@ -295,8 +299,7 @@ export class Gateway {
     this.log.info({ tun: this.tun!.name, ...(this.mesh ? { workers: this.mesh.count } : {}) }, 'data plane up');
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
-    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
-    this.checkpointTimer.unref();
+    this.persistence.startCheckpoints();
     this.cluster?.start();
     // Bans made before a restart (or on another worker/node) hold here too.
     void this.store.listBans().then(
@@ -391,41 +394,17 @@ export class Gateway {
     this.gate.guard.unban(key, kind);
   }
 
+  /** store writes that failed (a full disk, Redis away): counted, logged, tunnels keep running */
+  get storeErrors(): number {
+    return this.persistence.failures;
+  }
+
   private storeFailed(op: string, err: Error): void {
-    this.storeErrors++;
-    const now = Date.now();
-    // A full disk fails every write: one line per 10 s, the count in the metrics.
-    if (now - this.lastStoreErrorLog > 10_000) {
-      this.lastStoreErrorLog = now;
-      this.log.error({ op, err: err.message, failures: this.storeErrors }, 'session store write failed; tunnels keep running');
-    }
+    this.persistence.failed(op, err);
   }
 
   private recordOf(s: Session): SessionRecord {
-    return sessionRecordOf(s, this.node);
-  }
-
-  /** A stored session whose cookie came to this process (after a restart, or from another worker). */
-  private restoreSession(token: string, r: SessionRecord): Session | undefined {
-    const now = Date.now();
-    const cfg = this.config;
-    const expired = sessionExpiry(r, now, cfg.cookieTimeout) !== null;
-    const s = expired ? undefined : sessionFromRecord(token, r, cfg.groups, this.pools, now);
-    if (!s) {
-      this.log.info({ session: r.id, user: r.user, why: expired ? 'expired' : 'group gone' }, 'stored session refused');
-      endStoredSession(this.store, cfg, r).catch((e: unknown) => this.storeFailed('delete', e as Error));
-      return undefined;
-    }
-    this.log.info({ session: s.id, user: s.user, address: r.address, node: r.node }, 'session restored from the session store');
-    this.accounting.resumed(s);
-    return s;
-  }
-
-  /** Accounting checkpoint: the traffic of every live session goes to the store (not per packet). */
-  private checkpoint(): Promise<void> {
-    const writes: Array<Promise<void>> = [];
-    for (const s of this.sessions.all()) if (s.tunnel) writes.push(this.sessions.persist(this.recordOf(s)));
-    return Promise.all(writes).then(() => undefined);
+    return this.persistence.recordOf(s);
   }
 
   private connectionDeps(): Parameters<typeof serveConnection>[1] {
@@ -633,9 +612,8 @@ export class Gateway {
     this.cluster?.stop();
     this.drainControl?.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.sweepTimer = null;
-    this.checkpointTimer = null;
+    this.persistence.stopCheckpoints();
   }
 
   private async closeAll(): Promise<void> {
