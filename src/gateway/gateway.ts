@@ -12,13 +12,12 @@ import { createServer, type SecureContextOptions, type Server, type TLSSocket } 
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
-import { AuthHandler, type AuthDeps } from './auth-handler.js';
-import { askOthers, checkTerminate, checkViews } from './ops/ctl-relay.js';
 import type { Authenticator } from './auth/types.js';
 import type { AcctCause, AcctEvent, AcctRecord } from './auth/accounting-record.js';
 import { AccountingReporter } from './accounting-reporter.js';
 import type { GatewayConfig } from './config.js';
-import { serveConnection, type ServedProfile } from './http-connection.js';
+import { serveConnection, type ConnectionDeps, type ServedProfile } from './http-connection.js';
+import { connectionDeps } from './connection-deps.js';
 import { IpPool } from './ip-pool.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { GatewayEvents } from './ops/events.js';
@@ -28,7 +27,7 @@ import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
 import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
-import { terminateTunnel, type TunnelDeps } from './tunnel-setup.js';
+import { terminateTunnel } from './tunnel-setup.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 import type { WorkerMesh } from './worker-mesh.js';
 import { HandedConnections } from './handed-connections.js';
@@ -39,7 +38,7 @@ import { hostname } from 'node:os';
 import { MemoryStore } from './state/memory-store.js';
 import { SessionPersistence } from './session-persistence.js';
 import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
-import { ClusterView, DRAINING_MESSAGE } from './cluster/view.js';
+import { ClusterView } from './cluster/view.js';
 import type { ClusterReport } from './priv/cluster-messages.js';
 import { MOVED } from './ops/tunnel-events.js';
 import { DRAIN_GRACE_SECONDS, NodeDrain, type DrainState } from './cluster/drain.js';
@@ -323,23 +322,6 @@ export class Gateway {
     return { sessions: this.sessions.size, tunnels };
   }
 
-  /** workers > 1: a user's sessions on the other workers, for max-sessions-per-user (session-limits.ts). */
-  private otherWorkersSessions(mesh: WorkerMesh): NonNullable<AuthDeps['elsewhere']> {
-    return {
-      lock: (user) => mesh.userLock(user),
-      sessionsOf: async (user) => {
-        const r = await askOthers(mesh.ctl, { op: 'sessions', user }, checkViews, this.log);
-        return r.answers.flatMap((a) => a.value.filter((v) => v.user === user).map((v) => ({ id: v.id, createdAt: Date.parse(v.since) || 0 })));
-      },
-      end: async (ids) => {
-        for (const id of ids) {
-          const r = await askOthers(mesh.ctl, { op: 'terminate', id }, checkTerminate, this.log);
-          this.log.info({ session: id, ended: r.answers.some((a) => a.value.terminated.includes(id)) }, 'session on another worker replaced by a newer login (max-sessions-per-user)');
-        }
-      },
-    };
-  }
-
   /**
    * Another worker (workers > 1: `to` absent) or another node of the cluster (`to`: its client
    * reconnected there, e.g. after a VIP moved or a drain) carries this session's tunnel now. This
@@ -407,49 +389,28 @@ export class Gateway {
     return this.persistence.recordOf(s);
   }
 
-  private connectionDeps(): Parameters<typeof serveConnection>[1] {
-    const endSession = (s: Session, why: string): void => void this.endSession(s, why);
-    // Only a session still in the cache: a tunnel that closes because its session ended must not
-    // write the record back after the delete.
-    const persist = (s: Session): void => {
-      if (this.sessions.holds(s)) void this.sessions.persist(this.recordOf(s));
-    };
-    const tunnel: TunnelDeps = { config: () => this.config, sessions: this.sessions, router: this.router!, dtls: this.dtls, log: this.log, endSession, events: this.events, persist, refuseTunnel: () => this.drainControl?.refuseTunnel() ?? null, ...(this.tunMtu ? { tunMtu: this.tunMtu } : {}) };
-    const mesh = this.mesh;
-    if (mesh) tunnel.routes = { route: (a, h) => mesh.route(a, h), unroute: (a) => mesh.unroute(a) };
-    const auth = new AuthHandler({
+  private connectionDeps(): ConnectionDeps {
+    return connectionDeps({
       config: () => this.config,
-      auth: this.priv,
       sessions: this.sessions,
-      loggedIn: (s) => this.accounting.started(s),
-      record: (s) => this.recordOf(s),
-      ...(this.cluster
-        ? {
-            route: (path: string) => this.cluster!.route(path),
-            refuseSession: () => (this.cluster!.draining ? DRAINING_MESSAGE : null),
-          }
-        : {}),
-      ...(mesh ? { elsewhere: this.otherWorkersSessions(mesh) } : {}),
-      guard: this.gate.guard,
+      router: this.router!,
+      dtls: this.dtls,
+      tunMtu: this.tunMtu,
+      mesh: this.mesh,
+      cluster: this.cluster,
+      priv: this.priv,
+      accounting: this.accounting,
+      gate: this.gate,
       pools: this.pools,
-      serverCertSha1: this.identity.sha1,
-      profile: () => (this.profile ? { uri: this.profile.uri, sha1: this.profile.sha1 } : null),
-      log: this.log,
-      endSession,
-      events: this.events,
-    });
-    return {
-      auth,
-      tunnel,
-      sessions: this.sessions,
+      identity: this.identity,
       profile: () => this.profile,
-      log: this.log,
-      httpLimits: this.gate.httpLimits,
-      tunnelUp: this.gate.tunnelUp,
-      maxCookieBytes: this.config.limits.maxCookieBytes,
-      events: this.events,
       clientCerts: this.clientCaPem !== null,
-    };
+      recordOf: (s) => this.recordOf(s),
+      endSession: (s, why) => this.endSession(s, why),
+      refuseTunnel: () => this.drainControl?.refuseTunnel() ?? null,
+      events: this.events,
+      log: this.log,
+    });
   }
 
   /** Ends a session for good: tunnel closed, address freed, cookie invalid (in the store too). */
