@@ -7,7 +7,6 @@
  * Start-up: listen() binds every socket while still root; serve() starts reading them once
  * root has been given up. stop() says goodbye to every client first.
  */
-import { sessionExpiry } from './state/session-expiry.js';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
@@ -28,6 +27,8 @@ import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
 import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel } from './tunnel-setup.js';
+import { endEverySession, recordEverySession, waitForGoodbyes } from './gateway-shutdown.js';
+import { sweepSessions } from './session-sweep.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 import type { WorkerMesh } from './worker-mesh.js';
 import { HandedConnections } from './handed-connections.js';
@@ -88,8 +89,6 @@ export interface GatewayResources {
 
 export { DRAIN_GRACE_SECONDS };
 
-/** How long a stopping gateway waits for the store to record the sessions' end (or handover). */
-const STORE_FLUSH_MS = 5_000;
 
 /** How long a connection this side ended may stay half-open before it is destroyed. */
 const HALF_CLOSED_GRACE_MS = 5000;
@@ -426,24 +425,8 @@ export class Gateway {
 
   private sweep(): void {
     const now = Date.now();
-    const cfg = this.config;
     this.gate.sweep();
-    for (const s of [...this.sessions.all()]) {
-      // Each session keeps the limits it logged in with (a reload applies to new sessions).
-      const over = sessionExpiry(s, now, cfg.cookieTimeout);
-      if (over) {
-        this.endSession(s, over);
-        continue;
-      }
-      const { idleTimeout } = s.limits;
-      const t = s.tunnel;
-      if (t) {
-        // Data packets on either channel count as activity (DTLS carries most of it when up);
-        // the channels do not count DPD or keepalives there.
-        s.sawDataPackets(t.cstp.counters.rxPackets + t.dtlsTotals().rxPackets, now);
-        if (idleTimeout !== null && now - s.lastActivity > idleTimeout * 1000) this.endSession(s, 'idle timeout');
-      }
-    }
+    sweepSessions(this.sessions, this.config, now, (s, why) => void this.endSession(s, why));
   }
 
   /** `ctl restart` (admin API): false when this gateway cannot restart itself (no privileged process). */
@@ -527,12 +510,7 @@ export class Gateway {
     this.stopTimers();
     this.server?.close();
     this.accounting.stopAll();
-    const ended: Array<Promise<void>> = [];
-    for (const s of [...this.sessions.all()]) {
-      terminateTunnel(s, 'gateway shutting down');
-      ended.push(this.sessions.remove(s));
-    }
-    await withDeadline(Promise.all(ended), STORE_FLUSH_MS);
+    await endEverySession(this.sessions);
     await this.closeAll();
   }
 
@@ -546,13 +524,7 @@ export class Gateway {
     this.stopTimers();
     this.server?.close();
     this.accounting.pauseAll();
-    const now = Date.now();
-    const writes: Array<Promise<void>> = [];
-    for (const s of [...this.sessions.all()]) {
-      const r = this.recordOf(s);
-      writes.push(this.sessions.persist({ ...r, disconnectedAt: r.disconnectedAt ?? now }));
-    }
-    await withDeadline(Promise.all(writes), STORE_FLUSH_MS);
+    await recordEverySession(this.sessions, (s) => this.recordOf(s));
     for (const sock of this.sockets) sock.destroy();
     this.dtls?.close();
     this.dtls = null;
@@ -579,29 +551,11 @@ export class Gateway {
 
   private async closeAll(): Promise<void> {
     // Give the goodbye frames a moment to reach the clients.
-    const deadline = Date.now() + 1000;
-    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitForGoodbyes(this.sockets);
     for (const sock of this.sockets) sock.destroy();
     this.dtls?.close();
     this.dtls = null;
     this.tun?.close();
     this.tun = null;
   }
-}
-
-/** Waits for `p`, at most `ms`: a store that hangs must not hold a shutdown forever. */
-function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    void p.then(
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-    );
-  });
 }
