@@ -7,7 +7,7 @@
  * Start-up: listen() binds every socket while still root; serve() starts reading them once
  * root has been given up. stop() says goodbye to every client first.
  */
-import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
@@ -25,7 +25,8 @@ import { reloadGateway } from './gateway-reload.js';
 import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
-import { clientCertTlsOptions, type ClientCaFiles } from './tls-client-ca.js';
+import { TlsListener } from './tls-listener.js';
+import type { ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel } from './tunnel-setup.js';
 import { endEverySession, recordEverySession, waitForGoodbyes } from './gateway-shutdown.js';
 import { sweepSessions } from './session-sweep.js';
@@ -90,8 +91,6 @@ export interface GatewayResources {
 export { DRAIN_GRACE_SECONDS };
 
 
-/** How long a connection this side ended may stay half-open before it is destroyed. */
-const HALF_CLOSED_GRACE_MS = 5000;
 
 /** How often timeouts (idle, session, reconnect window) are checked. */
 const SWEEP_MS = 5000;
@@ -109,7 +108,8 @@ export class Gateway {
   private readonly listenFd: number | null;
   readonly pools = new Map<string, IpPool>();
   readonly identity: TlsIdentity;
-  private server: Server | null = null;
+  /** the TLS listener and its open connections (tls-listener.ts) */
+  private tls: TlsListener | null = null;
   private tun: TunDevice | null;
   /** res.tunMtu */
   private readonly tunMtu: number | null;
@@ -117,7 +117,6 @@ export class Gateway {
   private dtls: DtlsListener | null = null;
   private profile: ServedProfile | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private readonly sockets = new Set<TLSSocket>();
   /** operations (issue 6): events for ctl/metrics/bans, brute-force scores, connection rate */
   readonly events = new GatewayEvents();
   readonly startedAt = Date.now();
@@ -166,10 +165,9 @@ export class Gateway {
     this.clientCrlPem = res.clientCrlPem ?? null;
   }
 
-  private clientCaPem: string | null;
-  private clientCrlPem: string | null;
-  /** the TLS context options of the listener (without the client CA part), for setSecureContext on reload */
-  private tlsContext: SecureContextOptions = {};
+  /** tls.client-ca and tls.crl as the privileged process sent them at start (the listener renews them) */
+  private readonly clientCaPem: string | null;
+  private readonly clientCrlPem: string | null;
 
   get tunName(): string | undefined {
     return this.tun?.name;
@@ -202,57 +200,22 @@ export class Gateway {
     }
     const deps = this.connectionDeps();
     this.gate.attach(deps, cfg);
-    const tlsOpts: Parameters<typeof createServer>[0] = {
-      cert: this.identity.certPem,
-      key: this.identity.keyPem,
-      minVersion: 'TLSv1.2',
-      // Session tickets and the server-side session cache stay on (Node's defaults): openconnect
-      // opens a second connection for CONNECT right after the login, and resuming saves a full
-      // handshake. 300 s bounds how long a ticket is accepted.
-      sessionTimeout: 300,
-    };
-    this.tlsContext = tlsOpts;
-    // tls.client-ca: ask for a client certificate; the auth step reads the verdict.
-    const clientCert = this.clientCaPem ? clientCertTlsOptions({ caPem: this.clientCaPem, crlPem: this.clientCrlPem }) : {};
-    const server = createServer({ ...tlsOpts, ...clientCert }, (sock) => {
-      if (this.sockets.size >= cfg.limits.maxClients * 2) {
-        sock.destroy();
-        return;
-      }
-      this.sockets.add(sock);
+    const tls = new TlsListener({
+      identity: this.identity,
+      clientCaPem: this.clientCaPem,
+      clientCrlPem: this.clientCrlPem,
+      maxSockets: cfg.limits.maxClients * 2,
+      serving: () => this.serving,
+      admit: this.gate.admit,
       // The balancer's count (workers > 1): a connection this side has ended is on its way out.
-      this.handed?.tlsSocket(sock);
-      sock.on('close', () => this.sockets.delete(sock));
-      // A connection this side ended: the peer gets a moment to close its side, then it goes. A
-      // peer that keeps it half-open (openconnect's socket after its BYE, seen in FIN-WAIT-2
-      // here) would otherwise hold it, and its place in `sockets`, for good.
-      sock.once('finish', () => setTimeout(() => sock.destroy(), HALF_CLOSED_GRACE_MS).unref());
-      serveConnection(sock, deps);
+      ...(this.handed ? { opened: (sock: TLSSocket) => this.handed!.tlsSocket(sock) } : {}),
+      serve: (sock) => serveConnection(sock, deps),
+      log: this.log,
     });
-    // Banned and over-rate addresses are refused before the TLS handshake: a flood costs little.
-    server.prependListener('connection', this.gate.admit);
-    // Before serve() (still root): close before a byte is read. Prepended last, so it runs first.
-    server.prependListener('connection', (sock: import('node:net').Socket) => {
-      if (!this.serving) sock.destroy();
-    });
-    // A TLS handshake that fails (random bytes, wrong protocol) only costs that connection.
-    server.on('tlsClientError', (err, sock) => {
-      this.log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
-      sock.destroy();
-    });
-    this.server = server;
+    this.tls = tls;
     // Several workers: the privileged process accepts and hands each connection over (acceptConnection).
     if (mesh) return;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const done = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (this.listenFd !== null) server.listen({ fd: this.listenFd }, done);
-      else server.listen(cfg.listen.port, cfg.listen.host, done);
-    });
-    server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
+    await tls.listen(this.listenFd, cfg.listen.port, cfg.listen.host);
   }
 
   /**
@@ -263,12 +226,12 @@ export class Gateway {
     const mesh = this.mesh;
     // (this.gate exists: connections are handed only after `ready`, i.e. after listen())
     if (mesh) this.gate.handedOver(sock, id, (n) => mesh.connDone(n));
-    if (!this.server || !this.serving) {
+    if (!this.tls || !this.serving) {
       sock.destroy();
       return;
     }
     this.handed?.handed(sock);
-    this.server.emit('connection', sock);
+    this.tls.emitConnection(sock);
   }
 
   /** workers > 1: a UDP socket connected to a DTLS peer of this worker's session, with its ClientHello. */
@@ -455,7 +418,7 @@ export class Gateway {
   }
 
   get tlsConnections(): number {
-    return this.sockets.size;
+    return this.tls?.sockets.size ?? 0;
   }
 
   /** SIGHUP / `ctl reload` (reload.ts): all or nothing; on any error the running state stays. */
@@ -472,7 +435,7 @@ export class Gateway {
       config: () => this.config,
       pools: this.pools,
       sessions: this.sessions,
-      renewClientCa: (f) => this.renewClientCa(f),
+      renewClientCa: (f) => this.tls?.renewClientCa(f) ?? [],
       adopt: (plan) => {
         this.config = plan.config;
         this.profile = plan.profile;
@@ -486,29 +449,12 @@ export class Gateway {
   }
 
   /**
-   * A reload read tls.client-ca and tls.crl again (a CRL is renewed in place, often daily): new
-   * handshakes verify against them, connections already open keep their verdict. Only the files'
-   * content: asking for certificates at all (requestCert) is fixed when the listener starts.
-   * Returns the keys whose content changed, for the reload's `changed` list.
-   */
-  private renewClientCa(f: ClientCaFiles): string[] {
-    if (!this.server || !this.clientCaPem) return [];
-    const changed = [...(f.caPem !== this.clientCaPem ? ['tls.client-ca'] : []), ...(f.crlPem !== this.clientCrlPem ? ['tls.crl'] : [])];
-    if (changed.length === 0) return [];
-    const { ca, crl } = clientCertTlsOptions(f);
-    this.server.setSecureContext({ ...this.tlsContext, ca, ...(crl ? { crl } : {}) });
-    this.clientCaPem = f.caPem;
-    this.clientCrlPem = f.crlPem;
-    return changed;
-  }
-
-  /**
    * Clean shutdown (SIGTERM): every client gets a TERMINATE and its session ends, in the store
    * too (the gateway is going away: the cookies are void); then sockets, listener and TUN close.
    */
   async stop(): Promise<void> {
     this.stopTimers();
-    this.server?.close();
+    this.tls?.close();
     this.accounting.stopAll();
     await endEverySession(this.sessions);
     await this.closeAll();
@@ -522,10 +468,10 @@ export class Gateway {
    */
   async handover(): Promise<void> {
     this.stopTimers();
-    this.server?.close();
+    this.tls?.close();
     this.accounting.pauseAll();
     await recordEverySession(this.sessions, (s) => this.recordOf(s));
-    for (const sock of this.sockets) sock.destroy();
+    this.tls?.destroyAll();
     this.dtls?.close();
     this.dtls = null;
     this.tun?.close();
@@ -535,8 +481,8 @@ export class Gateway {
   /** Closes everything without a word to anyone and without touching the store (parent gone). */
   abandon(): void {
     this.stopTimers();
-    this.server?.close();
-    for (const sock of this.sockets) sock.destroy();
+    this.tls?.close();
+    this.tls?.destroyAll();
     this.dtls?.close();
     this.tun?.close();
   }
@@ -551,8 +497,8 @@ export class Gateway {
 
   private async closeAll(): Promise<void> {
     // Give the goodbye frames a moment to reach the clients.
-    await waitForGoodbyes(this.sockets);
-    for (const sock of this.sockets) sock.destroy();
+    if (this.tls) await waitForGoodbyes(this.tls.sockets);
+    this.tls?.destroyAll();
     this.dtls?.close();
     this.dtls = null;
     this.tun?.close();
