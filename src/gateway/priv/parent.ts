@@ -31,7 +31,7 @@ import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-cli
 import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
-import { MAX_LOGINS_IN_FLIGHT } from './limits.js';
+import { LoginRunner } from './login-runner.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
 import { ServeError } from './serve-error.js';
@@ -72,7 +72,8 @@ export class PrivilegedParent {
   private readonly reloads: ReloadCoordinator;
   private readonly auth = new AuthQueue();
   private backends!: AuthBackends;
-  private loginsInFlight = 0;
+  /** logins in flight, bounded (login-runner.ts) */
+  private readonly logins: LoginRunner;
   private stopping = false;
 
   /** the network processes' pids (one per worker) */
@@ -95,6 +96,7 @@ export class PrivilegedParent {
   constructor(private readonly opts: ServeOptions) {
     this.config = opts.config;
     this.log = createLogger({ level: opts.logLevel, format: opts.logFormat }).child({ proc: 'privileged' });
+    this.logins = new LoginRunner(() => this.backends.engine, this.log);
     this.state = new StateKeeper({
       config: () => this.config,
       poolSubnets: () => this.poolSubnets(),
@@ -311,27 +313,9 @@ export class PrivilegedParent {
     const reply = (a: PrivilegedMessage): void => void w.channel?.send(a);
     switch (m.t) {
       case 'auth-start':
-      case 'auth-answer': {
-        const { id } = m;
-        // Logins in flight are bounded here; the local password checks inside them are bounded
-        // again by the AuthQueue (auth/queued-method.ts), RADIUS/LDAP by their own timeouts.
-        if (this.loginsInFlight >= MAX_LOGINS_IN_FLIGHT) {
-          reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'busy', message: 'The gateway is busy; please try again later.' } });
-          break;
-        }
-        this.loginsInFlight++;
-        const engine = this.backends.engine;
-        void (m.t === 'auth-start' ? engine.start(m.req) : engine.answer(m.req))
-          .then(
-            (outcome) => reply({ t: 'auth-outcome', id, outcome }),
-            (e: unknown) => {
-              this.log.error({ err: (e as Error).message }, 'login check failed');
-              reply({ t: 'auth-outcome', id, outcome: { kind: 'failure', reason: 'backend-error', message: 'The login could not be checked; please try again.' } });
-            },
-          )
-          .finally(() => this.loginsInFlight--);
+      case 'auth-answer':
+        this.logins.run(m, reply);
         break;
-      }
       case 'acct':
         this.backends.account(m.event, m.record, m.cause);
         break;
