@@ -9,7 +9,7 @@ import { AuthHandler } from './auth-handler.js';
 import { DRAINING_MESSAGE, type ClusterView } from './cluster/view.js';
 import type { GatewayConfig } from './config.js';
 import type { DtlsListener } from './dtls-listener.js';
-import type { PrivilegedOps } from './gateway.js';
+import type { PrivilegedOps } from './gateway-resources.js';
 import type { Gatekeeper } from './gatekeeper.js';
 import type { ConnectionDeps, ServedProfile } from './http-connection.js';
 import type { IpPool } from './ip-pool.js';

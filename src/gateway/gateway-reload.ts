@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../log.js';
 import type { GatewayConfig } from './config.js';
-import type { PrivilegedOps } from './gateway.js';
+import type { PrivilegedOps } from './gateway-resources.js';
 import type { IpPool } from './ip-pool.js';
 import type { GatewayEvents } from './ops/events.js';
 import { planReload, type ReloadPlan, type ReloadResult } from './reload.js';

@@ -6,13 +6,17 @@
  *
  * Start-up: listen() binds every socket while still root; serve() starts reading them once
  * root has been given up. stop() says goodbye to every client first.
+ *
+ * The parts live beside it: tls-listener.ts (the TLS server), connection-deps.ts (what a
+ * connection is served with), session-persistence.ts (records, restore, checkpoints),
+ * session-sweep.ts (timeouts), gateway-reload.ts (reload), gateway-shutdown.ts (stop, handover),
+ * handed-connections.ts (workers > 1: the balancer's load), cluster/drain.ts and
+ * cluster/resync.ts (a cluster node's drain and store resync), gateway-resources.ts (its inputs).
  */
 import type { TLSSocket } from 'node:tls';
-import { formatCidr, type Ipv4Cidr } from '../protocol/ipv4.js';
+import { formatCidr } from '../protocol/ipv4.js';
 import type { TunDevice, TunOffloadCounters } from '../os/tun.js';
 import type { Logger } from '../log.js';
-import type { Authenticator } from './auth/types.js';
-import type { AcctCause, AcctEvent, AcctRecord } from './auth/accounting-record.js';
 import { AccountingReporter } from './accounting-reporter.js';
 import type { GatewayConfig } from './config.js';
 import { serveConnection, type ConnectionDeps, type ServedProfile } from './http-connection.js';
@@ -26,7 +30,6 @@ import { Router, type RouterCounters } from './router.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { TlsIdentity } from './tls-cert.js';
 import { TlsListener } from './tls-listener.js';
-import type { ClientCaFiles } from './tls-client-ca.js';
 import { terminateTunnel } from './tunnel-setup.js';
 import { endEverySession, recordEverySession, waitForGoodbyes } from './gateway-shutdown.js';
 import { sweepSessions } from './session-sweep.js';
@@ -41,53 +44,12 @@ import { MemoryStore } from './state/memory-store.js';
 import { SessionPersistence } from './session-persistence.js';
 import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
 import { ClusterView } from './cluster/view.js';
-import type { ClusterReport } from './priv/cluster-messages.js';
 import { MOVED } from './ops/tunnel-events.js';
 import { DRAIN_GRACE_SECONDS, NodeDrain, type DrainState } from './cluster/drain.js';
 import { resyncStore } from './cluster/resync.js';
+import type { GatewayResources, PrivilegedOps } from './gateway-resources.js';
 
-/** What the privileged process does for the network process (priv/privileged-client.ts). */
-export interface PrivilegedOps extends Authenticator {
-  /** RADIUS accounting about a session (the privileged process holds the secret); never throws */
-  account(event: AcctEvent, record: AcctRecord, cause?: AcctCause): void;
-  /** Reload step 1: the config file, profile and user store read and validated again. */
-  readConfig(): Promise<{ config: GatewayConfig; profile: ServedProfile | null; users: number; clientCa?: ClientCaFiles | null }>;
-  /** Reload step 2: these pool subnets (of the config just read) go on the TUN device. */
-  addSubnets(cidrs: Ipv4Cidr[]): Promise<void>;
-  /** Reload step 3: the new config is adopted; the user store switches too. */
-  commitReload(): Promise<void>;
-  /** `ctl restart`: the privileged process hands the sessions over to a new gateway process. */
-  restart?(): void;
-}
-
-/** Everything the gateway gets ready-made from the privileged process. */
-export interface GatewayResources {
-  identity: TlsIdentity;
-  /** PEM of the CAs whose client certificates are requested (tls.client-ca) */
-  clientCaPem: string | null;
-  /** PEM of their revocation lists (tls.crl) */
-  clientCrlPem?: string | null;
-  profile: ServedProfile | null;
-  /** the TUN device, already configured with the pool subnets and up */
-  tun: TunDevice;
-  /** the TUN's MTU: no packet read from it is longer (tunnel-setup.ts runFrame) */
-  tunMtu?: number;
-  priv: PrivilegedOps;
-  /** config `workers` > 1: this process is one of several (worker-mesh.ts) */
-  mesh?: WorkerMesh;
-  /**
-   * Where sessions, leases and bans live (issue 12): in `sslgate serve` the privileged process's
-   * store over the channel (priv/remote-store.ts); memory when absent (tests).
-   */
-  store?: StateStore;
-  /** this gateway's name in session records (the host name by default; cluster.node in a cluster) */
-  node?: string;
-  /** with `cluster:`: reports this node's load and drain state to the privileged process */
-  clusterReport?: (r: ClusterReport) => void;
-  /** the TLS port, already listening (bound by the privileged process); absent: listen() binds it */
-  listenFd?: number;
-}
-
+export type { GatewayResources, PrivilegedOps };
 export { DRAIN_GRACE_SECONDS };
 
 

@@ -12,6 +12,13 @@
  * The channel is a socketpair (fd 3 of the network process) carrying length-prefixed JSON
  * (frames.ts); every message from the network process is validated (messages.ts) and a bad one
  * stops the gateway. This process never reads a byte from the network.
+ *
+ * This file starts the network processes and answers their requests; the parts live beside it:
+ * worker-link.ts (a network process's handshake, exit and stop), login-runner.ts (the logins),
+ * reload-coordinator.ts (reloads, one worker at a time), state-keeper.ts (the session store,
+ * its stale sweep, the cluster agent), and with workers > 1 connection-acceptor.ts (the TLS
+ * listener, admission, hand-over) and worker-mesh-router.ts (routes, DTLS hand-off, ctl relay,
+ * user locks, ops events).
  */
 import { spawn } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
