@@ -26,10 +26,8 @@ import { closeSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../log.js';
-import { addrAdd, linkSetUp } from '../../os/ip.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { createTunInterface, listenTcpSocket } from '../../os/tun.js';
-import { formatIpv4, networkOf } from '../../protocol/ipv4.js';
+import { listenTcpSocket } from '../../os/tun.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
 import { readProfile } from '../reload.js';
@@ -39,6 +37,7 @@ import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
 import { LoginRunner } from './login-runner.js';
+import { openWorkerTuns, type WorkerTun } from './worker-tuns.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
 import { ServeError } from './serve-error.js';
@@ -165,23 +164,12 @@ export class PrivilegedParent {
         log: this.log,
       });
     }
-    const offload = tunOffloadWanted(cfg);
     const tunMtu = tlsDataMtu(cfg.mtu, { kind: 'aead-explicit-nonce' });
-    // One TUN per worker (lease-routes.ts); worker 0's has the pool subnets, as with one worker.
-    const tuns: Array<{ fd: number; name: string; offload: number }> = [];
+    // One TUN per worker (worker-tuns.ts); worker 0's has the pool subnets, as with one worker.
+    const tuns: WorkerTun[] = [];
     try {
-      tuns.push(createTunInterface(cfg.tun.name, false, offload));
+      await openWorkerTuns(cfg, count, tunMtu, tuns, this.log);
       this.tunName = tuns[0]!.name;
-      for (let i = 1; i < count; i++) tuns.push(createTunInterface(workerTunName(this.tunName, i), false, offload));
-      const subnets = subnetsOf(cfg);
-      for (const c of subnets.keys()) await addrAdd(this.tunName, c);
-      // The TUN's MTU bounds what the kernel sends us; TLS 1.2 AES-GCM is the larger overhead
-      // among the ciphers we negotiate, so every client's MTU is at least this.
-      for (const t of tuns) await linkSetUp(t.name, tunMtu);
-      this.log.info(
-        { tun: this.tunName, offload: tuns[0]!.offload, subnets: [...subnets.values()].map((c) => `${formatIpv4(networkOf(c))}/${c.prefix}`), ...(count > 1 ? { workers: count, workerTuns: tuns.map((t) => t.name) } : {}) },
-        'TUN device configured',
-      );
 
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
