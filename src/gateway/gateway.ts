@@ -47,6 +47,7 @@ import { ClusterView } from './cluster/view.js';
 import { MOVED } from './ops/tunnel-events.js';
 import { DRAIN_GRACE_SECONDS, NodeDrain, type DrainState } from './cluster/drain.js';
 import { resyncStore } from './cluster/resync.js';
+import { syncBansWithStore } from './stored-bans.js';
 import type { GatewayResources, PrivilegedOps } from './gateway-resources.js';
 
 export type { GatewayResources, PrivilegedOps };
@@ -224,19 +225,8 @@ export class Gateway {
     this.sweepTimer.unref();
     this.persistence.startCheckpoints();
     this.cluster?.start();
-    // Bans made before a restart (or on another worker/node) hold here too.
-    void this.store.listBans().then(
-      (bans) => {
-        for (const b of bans) this.applyBan(b);
-        if (bans.length) this.log.info({ bans: bans.length }, 'bans restored from the session store');
-      },
-      (e: unknown) => this.storeFailed('list-bans', e as Error),
-    );
-    // Bans made here go to the store, so they survive a restart and hold on every worker/node.
-    this.events.subscribe((ev) => {
-      if (ev.type === 'ban') void this.store.putBan({ kind: ev.kind, key: ev.key, until: Date.now() + ev.seconds * 1000 }).catch((e: unknown) => this.storeFailed('ban', e as Error));
-      else if (ev.type === 'unban' && ev.by === 'admin') void this.store.deleteBan(ev.kind, ev.key).catch((e: unknown) => this.storeFailed('unban', e as Error));
-    });
+    // Bans made before a restart hold here; bans made here go to the store (stored-bans.ts).
+    syncBansWithStore({ store: this.store, events: this.events, applyBan: (b) => this.applyBan(b), storeFailed: (op, err) => this.storeFailed(op, err), log: this.log });
   }
 
   /** This node's load for the cluster's registry. */
@@ -267,7 +257,6 @@ export class Gateway {
     if (to === undefined) this.log.info({ session: s.id, user: s.user, hadTunnel: t !== null }, 'session moved to another worker');
     else this.log.info({ session: s.id, user: s.user, node: to }, 'session moved to another node; its tunnel here closes');
   }
-
 
   /** The shared store is back after an outage (cluster): this node's sessions, leases and bans again (cluster/resync.ts). */
   resyncStore(): Promise<void> {
