@@ -10,7 +10,8 @@
  * The parts live beside it: tls-listener.ts (the TLS server), connection-deps.ts (what a
  * connection is served with), session-persistence.ts (records, restore, checkpoints),
  * session-sweep.ts (timeouts), gateway-reload.ts (reload), gateway-shutdown.ts (stop, handover),
- * handed-connections.ts (workers > 1: the balancer's load), cluster/drain.ts and
+ * handed-connections.ts (workers > 1: the balancer's load), stored-bans.ts, session-moved.ts
+ * (a session another worker or node took over), cluster/drain.ts and
  * cluster/resync.ts (a cluster node's drain and store resync), gateway-resources.ts (its inputs).
  */
 import type { TLSSocket } from 'node:tls';
@@ -36,7 +37,6 @@ import { sweepSessions } from './session-sweep.js';
 import { DtlsListener, type DtlsListenerCounters } from './dtls-listener.js';
 import type { WorkerMesh } from './worker-mesh.js';
 import { HandedConnections } from './handed-connections.js';
-import { REPLACED } from './ops/tunnel-events.js';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
@@ -44,7 +44,7 @@ import { MemoryStore } from './state/memory-store.js';
 import { SessionPersistence } from './session-persistence.js';
 import type { BanRecord, SessionRecord, StateStore } from './state/types.js';
 import { ClusterView } from './cluster/view.js';
-import { MOVED } from './ops/tunnel-events.js';
+import { letMovedSessionGo } from './session-moved.js';
 import { DRAIN_GRACE_SECONDS, NodeDrain, type DrainState } from './cluster/drain.js';
 import { resyncStore } from './cluster/resync.js';
 import { syncBansWithStore } from './stored-bans.js';
@@ -236,26 +236,9 @@ export class Gateway {
     return { sessions: this.sessions.size, tunnels };
   }
 
-  /**
-   * Another worker (workers > 1: `to` absent) or another node of the cluster (`to`: its client
-   * reconnected there, e.g. after a VIP moved or a drain) carries this session's tunnel now. This
-   * process lets go of it without touching the store: no goodbye (the client is gone), no release
-   * in the store (the lease goes on there), no accounting Stop (it goes on there). Out of the
-   * cache first: the closing tunnel must not write its record back over the new holder's.
-   */
+  /** Another worker or cluster node carries this session's tunnel now: let go of it here (session-moved.ts). */
   sessionMoved(cookieHash: string, to?: string): void {
-    const s = this.sessions.cached(cookieHash);
-    if (!s) return;
-    this.accounting.paused(s);
-    this.sessions.drop(s);
-    s.pool.release(cookieHash);
-    const t = s.tunnel;
-    if (t) {
-      this.dtls?.forget(t);
-      t.cstp.destroy({ kind: 'local', text: to === undefined ? REPLACED : MOVED });
-    }
-    if (to === undefined) this.log.info({ session: s.id, user: s.user, hadTunnel: t !== null }, 'session moved to another worker');
-    else this.log.info({ session: s.id, user: s.user, node: to }, 'session moved to another node; its tunnel here closes');
+    letMovedSessionGo({ sessions: this.sessions, accounting: this.accounting, dtls: this.dtls, log: this.log }, cookieHash, to);
   }
 
   /** The shared store is back after an outage (cluster): this node's sessions, leases and bans again (cluster/resync.ts). */
