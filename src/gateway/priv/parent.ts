@@ -14,6 +14,7 @@
  * stops the gateway. This process never reads a byte from the network.
  *
  * This file starts the network processes and answers their requests; the parts live beside it:
+ * worker-tuns.ts (the TUN devices), serve-inputs.ts (the TLS port, the client CA files),
  * worker-link.ts (a network process's handshake, exit and stop), login-runner.ts (the logins),
  * reload-coordinator.ts (reloads, one worker at a time), state-keeper.ts (the session store,
  * its stale sweep, the cluster agent), and with workers > 1 connection-acceptor.ts (the TLS
@@ -27,16 +28,15 @@ import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../log.js';
 import { ensurePrivateDir } from '../../os/safe-files.js';
-import { listenTcpSocket } from '../../os/tun.js';
 import { tlsDataMtu } from '../../protocol/mtu.js';
 import type { GatewayConfig } from '../config.js';
 import { readProfile } from '../reload.js';
 import { loadOrCreateIdentity, type TlsIdentity } from '../tls-cert.js';
-import { ClientCaError, readClientCaFiles, type ClientCaFiles } from '../tls-client-ca.js';
 import { UserStore } from '../user-store.js';
 import { AuthQueue } from './auth-queue.js';
 import { AuthBackends } from '../auth/backends.js';
 import { LoginRunner } from './login-runner.js';
+import { listenSocket, readClientCa } from './serve-inputs.js';
 import { openWorkerTuns, type WorkerTun } from './worker-tuns.js';
 import type { NetworkMessage, PrivilegedMessage } from './messages.js';
 import { resolveRunAs, type RunAs } from './run-as.js';
@@ -48,7 +48,7 @@ import { ConnectionAcceptor } from './connection-acceptor.js';
 import { WorkerMeshRouter } from './worker-mesh-router.js';
 import type { WorkerHandleMessage } from './worker-messages.js';
 import { stateNodeName } from '../state/open-store.js';
-import { inheritedListenFd, missingPrivileges, networkView, profileWire, resolveWorkers, subnetsOf, tunOffloadWanted, workerTunName } from './serve-setup.js';
+import { missingPrivileges, networkView, profileWire, resolveWorkers, subnetsOf, tunOffloadWanted, workerTunName } from './serve-setup.js';
 
 export { missingPrivileges, resolveWorkers, tunOffloadWanted, workerTunName };
 
@@ -113,7 +113,7 @@ export class PrivilegedParent {
     this.reloads = new ReloadCoordinator({
       config: () => this.config,
       tunName: () => this.tunName,
-      readClientCa: (cfg) => this.readClientCa(cfg),
+      readClientCa: (cfg) => readClientCa(cfg, this.log),
       adopt: (p) => this.adoptReload(p),
       followers: () => this.workers.slice(1),
       log: this.log,
@@ -149,7 +149,7 @@ export class PrivilegedParent {
     this.users.cacheSeconds = cfg.auth.cacheSeconds;
     this.backends = new AuthBackends({ config: () => this.config, users: () => this.users, log: this.log, queue: this.auth });
     const profile = readProfile(cfg.profile);
-    const clientCa = this.readClientCa(cfg);
+    const clientCa = readClientCa(cfg, this.log);
     await this.state.open(cfg, this.opts.resetState === true);
 
     const count = resolveWorkers(cfg.workers);
@@ -174,7 +174,7 @@ export class PrivilegedParent {
       // Next to this file: dist/src/gateway/priv/, or dist/bundle/ (scripts/bundle.mjs builds
       // network-process.js as an entry point beside the chunk this code is in).
       const entry = fileURLToPath(new URL('./network-process.js', import.meta.url));
-      this.listenFd ??= this.listenSocket(cfg);
+      this.listenFd ??= listenSocket(cfg);
       const init = (i: number): PrivilegedMessage => ({
         t: 'init',
         config: networkView(cfg),
@@ -271,37 +271,12 @@ export class PrivilegedParent {
     });
   }
 
-  /**
-   * The TLS port: the socket a supervising `serve` passed on (SSLGATE_LISTEN_FD, when it is for
-   * the configured address), else a new one bound here.
-   */
-  private listenSocket(cfg: GatewayConfig): number {
-    const inherited = inheritedListenFd(cfg);
-    if (inherited !== null) return inherited;
-    try {
-      return listenTcpSocket(cfg.listen.host, cfg.listen.port);
-    } catch (e) {
-      const err = e as Error & { code?: string };
-      throw new ServeError(err.code ? `${err.message} [${err.code}]` : err.message);
-    }
-  }
-
   /** Pool subnets the network process may lease from: the running config's and a pending reload's. */
   private poolSubnets(): Set<string> {
     const out = new Set(subnetsOf(this.config).keys());
     const pending = this.reloads.pendingConfig;
     if (pending) for (const c of subnetsOf(pending).keys()) out.add(c);
     return out;
-  }
-
-  /** tls.client-ca and tls.crl, checked (tls-client-ca.ts); a bad file stops the start with its name. */
-  private readClientCa(cfg: GatewayConfig): ClientCaFiles | null {
-    try {
-      return readClientCaFiles(cfg.tls, (message) => this.log.warn({ file: cfg.tls.clientCa }, message));
-    } catch (e) {
-      if (e instanceof ClientCaError) throw new ServeError(e.message);
-      throw e;
-    }
   }
 
   private onRequest(m: NetworkMessage, w: WorkerLink): void {
