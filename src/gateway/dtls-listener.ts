@@ -41,27 +41,15 @@ import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
 import { ContentType } from '../dtls/constants.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { recordBackend } from '../os/dtls-record-addon.js';
-import { UdpBatchSender, ipv4ToInt, markConnected } from '../os/udp-batch.js';
+import { UdpBatchSender, ipv4ToInt } from '../os/udp-batch.js';
 import { UdpBatchReceiver, enlargeSocketBuffers, ipv4FromInt } from '../os/udp-rx-batch.js';
 import { envFlagOn } from '../os/env-flag.js';
 import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import { LivePeers } from './dtls-live-peers.js';
+import { DtlsPeerSockets, type UdpPort } from './dtls-peer-sockets.js';
 import type { Session } from './sessions.js';
 import type { SessionDtlsState, SessionTunnel } from './session-tunnel.js';
-
-/**
- * A UDP socket the association's datagrams go out on (and come in on): the port's unconnected
- * socket, or (workers > 1) a socket connected to one peer that the privileged process made for
- * this worker (adoptPeer).
- */
-interface UdpPort {
-  readonly sock: Socket;
-  batch: UdpBatchSender | null;
-  rx: UdpBatchReceiver | null;
-  /** "address:port" of the peer; null for the unconnected socket */
-  readonly peer: string | null;
-}
 
 /** What the listener tells the other workers' side (workers > 1, via the privileged process). */
 export interface DtlsWorkerHooks {
@@ -166,9 +154,10 @@ export class DtlsListener {
    * the port socket's receiver plus (workers > 1) the peer sockets' shared one. Read when asked
    * (metrics, the close log), not copied on every batch.
    */
-  private readonly rxStat = (i: number): number => (this.rx?.stats[i] ?? 0) + (this.rxStats?.[i] ?? 0);
+  private readonly rxStat = (i: number): number => (this.rx?.stats[i] ?? 0) + this.peers.rxStat(i);
   readonly counters: DtlsListenerCounters = (() => {
     const rxStat = this.rxStat;
+    const peers = (): DtlsPeerSockets => this.peers;
     return {
       rxDatagrams: 0,
       unknownPeer: 0,
@@ -187,17 +176,15 @@ export class DtlsListener {
         return rxStat(2);
       },
       forwardedHellos: 0,
-      adoptedPeers: 0,
+      get adoptedPeers(): number {
+        return peers().adopted;
+      },
     };
   })();
   private socket: Socket | null = null;
   /** the unconnected socket's port (null on a worker without it) */
   private main: UdpPort | null = null;
-  /** workers > 1: connected sockets of peers, by "address:port" */
-  private readonly peers = new Map<string, UdpPort>();
   private open = true;
-  /** stats of the batched receivers (shared by every peer socket's receiver) */
-  private rxStats: Float64Array | null = null;
   /**
    * Data records to clients go out in batches: sendmmsg(2) on this socket's fd, flushed once per
    * TUN batch (a microtask after the router's callback), instead of one dgram.send per packet
@@ -240,7 +227,17 @@ export class DtlsListener {
     this.limits = { ...DEFAULT_HANDSHAKE_LIMITS, ...limits };
     this.batchReceive = options.batchReceive ?? true;
     this.workers = options.workers ?? null;
+    this.peers = new DtlsPeerSockets({
+      log,
+      batchReceive: this.batchReceive,
+      onBatch: this.onBatch,
+      onMessage: this.onMessage,
+      closed: (address, port) => this.workers?.peerClosed(address, port),
+    });
   }
+
+  /** workers > 1: connected sockets of single peers (dtls-peer-sockets.ts) */
+  private readonly peers: DtlsPeerSockets;
 
   private readonly workers: DtlsWorkerHooks | null;
 
@@ -306,30 +303,14 @@ export class DtlsListener {
    * association (live or pending) of that peer is left.
    */
   adoptPeer(sock: Socket, address: string, port: number, hello: Buffer): void {
-    const key = `${address}:${port}`;
     if (!this.open) {
       sock.close();
       return;
     }
-    if (!markConnected(sock, address, port)) {
-      this.log.warn({ peer: key }, 'DTLS peer socket is not connected to its peer; dropped');
-      sock.close();
-      return;
-    }
-    const old = this.peers.get(key);
-    if (old) this.closePeer(old);
-    sock.on('error', (err) => this.log.debug({ peer: key, err: err.message }, 'DTLS peer socket error'));
-    // Small send batches: this socket carries one peer; the big slab is for the shared port.
-    const p: UdpPort = { sock, batch: UdpBatchSender.create(sock, { batch: 16 }), rx: this.batchReceive ? UdpBatchReceiver.create(sock, { shared: true }) : null, peer: key };
-    if (p.rx) {
-      this.rxStats = p.rx.stats;
-      p.rx.start(this.onBatch, (err) => this.log.warn({ peer: key, err: err.message }, 'DTLS peer socket read failed'));
-    } else sock.on('message', this.onMessage);
-    this.peers.set(key, p);
-    this.counters.adoptedPeers++;
+    if (!this.peers.adopt(sock, address, port)) return;
     this.onMessage(hello, { address, port });
     // No handshake started (session gone meanwhile, limits): the socket goes at once.
-    this.releasePeer(key);
+    this.releasePeer(`${address}:${port}`);
   }
 
   /** Another datagram for a peer whose socket this worker has (it arrived on the shared port before the socket existed). */
@@ -339,26 +320,14 @@ export class DtlsListener {
 
   /** Closes the peer socket of `key` when no association (live or pending) uses it any more. */
   private releasePeer(key: string): void {
-    const p = this.peers.get(key);
-    if (!p || this.live.get(key) !== undefined || this.pending.has(key)) return;
-    this.closePeer(p);
-  }
-
-  private closePeer(p: UdpPort): void {
-    if (p.peer === null || this.peers.get(p.peer) !== p) return;
-    this.peers.delete(p.peer);
-    p.rx?.close();
-    p.batch?.close();
-    p.sock.close();
-    const i = p.peer.lastIndexOf(':');
-    this.workers?.peerClosed(p.peer.slice(0, i), Number(p.peer.slice(i + 1)));
+    this.peers.release(key, this.live.get(key) !== undefined || this.pending.has(key));
   }
 
   close(): void {
     if (this.socket || this.peers.size) this.log.info({ ...this.counters, recvmmsg: this.rx !== null }, 'DTLS listener closed');
     this.open = false;
     for (const a of [...this.live.values(), ...this.pending.values()]) a.channel.close('gateway shutting down');
-    for (const p of [...this.peers.values()]) this.closePeer(p);
+    this.peers.closeAll();
     this.live.clear();
     this.pending.clear();
     this.pendingOf.clear();
