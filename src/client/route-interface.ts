@@ -8,6 +8,9 @@
  * there and sent the fallback X-CSTP-Base-MTU 1406 instead of the veth's 1500, and ocserv
  * answered an X-DTLS-MTU 94 bytes smaller (1312 instead of openconnect's 1406).
  */
+import { isIPv6 } from 'node:net';
+import { maskToPrefix, parseIpv4 } from '../protocol/ipv4.js';
+import { ipv6Groups } from '../protocol/ipv6-groups.js';
 
 /**
  * The interface of the main table's most specific route to `remote` (dotted IPv4) in the text of
@@ -15,8 +18,8 @@
  * routing (other tables) is not seen: the caller tries the local address first.
  */
 export function routeInterfaceIpv4(procNetRoute: string, remote: string): string | undefined {
-  const target = ipv4ToUint(remote);
-  if (target === undefined) return undefined;
+  const target = parseIpv4(remote.replace(/^::ffff:/i, ''));
+  if (target === null) return undefined;
   let best: { iface: string; bits: number; metric: number } | undefined;
   const lines = procNetRoute.split('\n');
   // Header: Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT
@@ -31,8 +34,8 @@ export function routeInterfaceIpv4(procNetRoute: string, remote: string): string
     const mask = hostOrderHex(maskHex);
     const metric = Number(metricDec);
     if (!(flags & RTF_UP) || dest === undefined || mask === undefined || !Number.isFinite(metric)) continue;
-    if (((target & mask) >>> 0) !== dest) continue;
-    const bits = popcount(mask);
+    const bits = maskToPrefix(mask);
+    if (bits === null || ((target & mask) >>> 0) !== dest) continue;
     if (!best || bits > best.bits || (bits === best.bits && metric < best.metric)) best = { iface, bits, metric };
   }
   return best?.iface;
@@ -50,14 +53,6 @@ export function addressInterfaceIpv6(procNetIfInet6: string, local: string): str
   return undefined;
 }
 
-function ipv4ToUint(a: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a.replace(/^::ffff:/i, ''));
-  if (!m) return undefined;
-  const o = m.slice(1).map(Number);
-  if (o.some((x) => x > 255)) return undefined;
-  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
-}
-
 /**
  * /proc/net/route prints each address as the hex of the 32-bit word in the kernel's byte order,
  * which is network order in memory: "0001A8C0" on a little-endian machine is 192.168.1.0.
@@ -72,23 +67,9 @@ function hostOrderHex(h: string): number | undefined {
 
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function popcount(x: number): number {
-  let n = 0;
-  for (let v = x >>> 0; v; v &= v - 1) n++;
-  return n;
-}
-
-/** The 32 hex digits /proc/net/if_inet6 uses for an IPv6 address, or undefined. */
+/** The 32 hex digits /proc/net/if_inet6 uses for an IPv6 address (zone id dropped), or undefined. */
 function ipv6ToHex(a: string): string | undefined {
-  const s = a.replace(/%.*$/, '').toLowerCase();
-  if (!/^[0-9a-f:]+$/.test(s) || s.includes('.')) return undefined;
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
-  if (fill < 0 || (halves.length === 1 && head.length !== 8)) return undefined;
-  const groups = [...head, ...Array<string>(fill).fill('0'), ...tail];
-  if (groups.length !== 8 || groups.some((g) => g.length === 0 || g.length > 4)) return undefined;
-  return groups.map((g) => g.padStart(4, '0')).join('');
+  const bare = a.split('%')[0]!;
+  if (!isIPv6(bare)) return undefined;
+  return ipv6Groups(bare).map((g) => g.toString(16).padStart(4, '0')).join('');
 }

@@ -7,6 +7,7 @@
  * socket, but must not throw).
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipv6Groups } from '../protocol/ipv6-groups.js';
 
 /** "2001:db8:1:2:aa::5" -> "2001:db8:1:2::/64"; "::ffff:10.0.0.1" -> "10.0.0.1"; "10.0.0.1" stays. */
 export function addressKey(addr: string): string {
@@ -22,27 +23,4 @@ export function addressKey(addr: string): string {
   const prefix = g.slice(0, 4);
   while (prefix.length && prefix[prefix.length - 1] === 0) prefix.pop(); // 2001:db8:0:0 -> 2001:db8
   return `${prefix.map((x) => x.toString(16)).join(':')}::/64`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 text (checked by isIPv6 before). */
-function ipv6Groups(text: string): number[] {
-  let s = text;
-  const tail: number[] = [];
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    tail.push((a << 8) | b, (c << 8) | d);
-    s = s.slice(0, v4.index);
-    if (s.endsWith(':') && !s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((h) => parseInt(h, 16)));
-  const dbl = s.indexOf('::');
-  let groups: number[];
-  if (dbl >= 0) {
-    const head = parse(s.slice(0, dbl));
-    const rest = parse(s.slice(dbl + 2));
-    const zeros = 8 - tail.length - head.length - rest.length;
-    groups = [...head, ...new Array<number>(Math.max(0, zeros)).fill(0), ...rest];
-  } else groups = parse(s);
-  return [...groups, ...tail];
 }
