@@ -145,8 +145,11 @@ test('RedisStore: two nodes on one Redis', { skip }, async (t) => {
   });
 
   await t.test('a disconnected record expires with the reconnect window; a live one stays', async () => {
-    const [c] = await pair(redis, `${prefix}ttl:`, 1500);
-    t.after(() => c.close());
+    const [c, unused] = await pair(redis, `${prefix}ttl:`, 1500);
+    t.after(async () => {
+      await c.close();
+      await unused.close();
+    });
     const gone = record({ disconnectedAt: Date.now() });
     const live = record({ disconnectedAt: null });
     await c.putSession(gone);

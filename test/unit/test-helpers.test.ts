@@ -55,3 +55,31 @@ test('prerequisites: a missing peer skips the test outside CI and fails the file
   assert.match(ci.out, /^# fail 1$/m);
   assert.match(ci.out, /CI=true and interop tests needing root, sslgate-no-such-peer cannot run: (missing programs: sslgate-no-such-peer|interop tests need root)/);
 });
+
+test('exit guard (scripts/test.sh --import): a file that leaves a server open fails naming it; a clean one passes whole', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'sslgate-exitguard-'));
+  try {
+    const guard = fileURLToPath(new URL('../helpers/exit-guard.js', import.meta.url));
+    const body = (leak: boolean) => `import { test } from 'node:test'; import net from 'node:net';
+      for (let i = 0; i < 40; i++) test('t' + i, () => {});
+      test('last', () => { const s = net.createServer().listen(0, '127.0.0.1'); ${leak ? '' : 's.close();'} });`;
+    writeFileSync(join(dir, 'leaky.test.mjs'), body(true));
+    writeFileSync(join(dir, 'clean.test.mjs'), body(false));
+    const clean: NodeJS.ProcessEnv = { ...process.env, SSLGATE_TEST_EXIT_GRACE_MS: '500' };
+    delete clean['NODE_TEST_CONTEXT']; // the child would report in the parent runner's binary protocol
+    const runFile = (f: string) =>
+      spawnSync(process.execPath, ['--test', '--test-reporter=tap', '--import', guard, join(dir, f)], { env: clean, encoding: 'utf8', timeout: 60_000 });
+    const leaky = runFile('leaky.test.mjs');
+    assert.notEqual(leaky.status, 0, 'a file held open must fail the run');
+    assert.match(leaky.stdout, /exit-guard: .* still held open .* TCPServerWrap/);
+    assert.match(leaky.stdout, /# pass 41/, 'every verdict arrives before the guard ends the file');
+    const ok = runFile('clean.test.mjs');
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.match(ok.stdout, /# pass 41\n# fail 0/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
