@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { checkWorkerMetrics, OtherWorkers, type WorkerMetrics } from '../../src/gateway/ops/worker-metrics.js';
 import { parseCtlRequest } from '../../src/gateway/priv/ctl-messages.js';
 import { zeroTotals } from '../../src/gateway/ops/stats.js';
+import { zeroCounters } from '../../src/gateway/ops/data-plane-counters.js';
 import { createLogger } from '../../src/log.js';
 import type { CtlRelayFn } from '../../src/gateway/ops/ctl-relay.js';
 
@@ -18,6 +19,8 @@ const answer = (rx: number, sessions = 1): WorkerMetrics => ({
   tlsConnections: sessions,
   unauthenticated: 0,
   traffic: { TLS: { ...zeroTotals(), rxBytes: rx, rxPackets: 1 }, DTLS: zeroTotals() },
+  counters: zeroCounters(),
+  pools: [],
 });
 
 test('answers are checked: bounded shapes, counts, known labels', () => {
