@@ -198,6 +198,12 @@ test('worker 0\'s metrics and ctl status add up the other workers (router, TUN, 
   assert.equal(valueOf(e, 'sslgate_pool_addresses', { pool: '10.50.0.1/24', state: 'leased' }), 1 + 2 + 1);
   assert.equal(valueOf(e, 'sslgate_pool_addresses', { pool: '10.50.0.1/24', state: 'free' }), 253 - 4);
   assert.ok(!e.samples.some((x) => x.labels['pool'] === '172.16.0.0/16'), 'a pool worker 0 does not know is not a series');
+  const liar = new OtherWorkers(async () => [{ worker: 1, result: JSON.stringify({ ...full(1, 1), pools: [{ pool: '10.50.0.1/24', leased: 100_000 }] }) }], quiet);
+  const m2 = new GatewayMetrics(gw, stats, liar);
+  t.after(() => m2.close());
+  const e2 = parsePrometheus(await m2.text());
+  assert.equal(valueOf(e2, 'sslgate_pool_addresses', { pool: '10.50.0.1/24', state: 'leased' }), 253, 'no more leases than the pool holds');
+  assert.equal(valueOf(e2, 'sslgate_pool_addresses', { pool: '10.50.0.1/24', state: 'free' }), 0);
   const st = (await status({ gw, stats, metrics: m, log: quiet })) as { sessions: { total: number; connected: number }; traffic: { bytesIn: number; packetsIn: number }; tlsConnections: number; unanswered?: number[] };
   assert.equal(st.traffic.bytesIn, 5000 + 300 + 120, "worker 0's open tunnel + each other worker's running total");
   assert.equal(st.sessions.connected, 3);

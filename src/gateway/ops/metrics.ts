@@ -179,10 +179,11 @@ export class GatewayMetrics {
         const elsewhere = others?.leases();
         for (const p of new Set(gw.pools.values())) {
           const pool = formatCidr(p.subnet);
-          // Another worker's rows count only for pools this worker knows (a reload in between may differ).
-          const leased = p.used + (elsewhere?.get(pool) ?? 0);
+          // Another worker's rows count only for pools this worker knows (a reload in between may
+          // differ); no more than the pool holds (an answer is checked, not believed).
+          const leased = Math.min(p.size, p.used + (elsewhere?.get(pool) ?? 0));
           this.set({ pool, state: 'leased' }, leased);
-          this.set({ pool, state: 'free' }, Math.max(0, p.size - leased));
+          this.set({ pool, state: 'free' }, p.size - leased);
         }
       },
     });
