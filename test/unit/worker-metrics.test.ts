@@ -195,6 +195,8 @@ test('worker 0\'s metrics and ctl status add up the other workers (router, TUN, 
   assert.equal(valueOf(e, 'sslgate_dtls_listener_total', { event: 'unknown-peer' }), 3 + 1 + 1);
   assert.equal(valueOf(e, 'sslgate_dtls_listener_total', { event: 'peer-adopted' }), 0 + 1 + 1);
   assert.equal(valueOf(e, 'sslgate_auth_deadline_expired_total'), 4 + 1 + 1);
+  assert.equal(valueOf(e, 'sslgate_refused_connections_total', { reason: 'unauth-total' }), 0 + 1 + 1);
+  assert.equal(valueOf(e, 'sslgate_state_store_errors_total'), 0 + 1 + 1);
   assert.equal(valueOf(e, 'sslgate_pool_addresses', { pool: '10.50.0.1/24', state: 'leased' }), 1 + 2 + 1);
   assert.equal(valueOf(e, 'sslgate_pool_addresses', { pool: '10.50.0.1/24', state: 'free' }), 253 - 4);
   assert.ok(!e.samples.some((x) => x.labels['pool'] === '172.16.0.0/16'), 'a pool worker 0 does not know is not a series');
@@ -209,6 +211,7 @@ test('worker 0\'s metrics and ctl status add up the other workers (router, TUN, 
   assert.equal(st.sessions.connected, 3);
   assert.equal(st.tlsConnections, 2 + 1 + 1);
   assert.equal(st.unanswered, undefined);
+  assert.deepEqual((st as unknown as { refusedConnections: Record<string, number> }).refusedConnections, { banned: 2, 'rate-limit': 2, 'unauth-per-address': 2, 'unauth-total': 2 });
 
   // Worker 1 silent: its leases and sessions leave the gauges, its counters stay.
   replies = [{ worker: 1, result: null }, { worker: 2, result: JSON.stringify(full(13, 1)) }];

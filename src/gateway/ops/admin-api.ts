@@ -27,6 +27,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { findSessions, sessionView, type SessionView } from './session-view.js';
 import { add, type OpsStats } from './stats.js';
 import { sessionCounts } from './worker-metrics.js';
+import { refusedOf } from './data-plane-counters.js';
 import type { OpsTarget } from './target.js';
 import { clusterSessions } from '../cluster/session-list.js';
 import { disconnectSessions, terminateSessions, type DisconnectResult, type TerminateResult } from './session-actions.js';
@@ -159,7 +160,7 @@ export async function status(c: AdminContext): Promise<Record<string, unknown>> 
     },
     auth: stats.auth,
     bans: gw.gate.guard.counts(),
-    refusedConnections: gw.gate.refused,
+    refusedConnections: others ? refusedOf(c.metrics.dataPlane()) : gw.gate.refused,
     tlsConnections: gw.tlsConnections + (others?.fresh() ?? []).reduce((n, m) => n + m.tlsConnections, 0),
     ...(unanswered.length ? { unanswered } : {}),
     limits: { maxClients: cfg.limits.maxClients, maxSessionsPerUser: cfg.limits.maxSessionsPerUser, sessionOverflow: cfg.limits.sessionOverflow },

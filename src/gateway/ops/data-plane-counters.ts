@@ -6,7 +6,8 @@
  *
  * Why a sum is the gateway's figure, series by series:
  *   - every counter here is a running total of one process's own events (its TUN, its router, its
- *     DTLS sockets, its connections): the workers' events are disjoint (no packet crosses
+ *     DTLS sockets, its connections, its store writes; the refusals at accept of the privileged
+ *     process count in worker 0's): the workers' events are disjoint (no packet crosses
  *     processes, README "Several workers"), so the gateway's total is the sum;
  *   - `pools` (a gauge): a worker notes a lease in its pool when it sets up a tunnel of the session
  *     and lets go of it when the session moves to another worker (session-moved.ts) or ends, so
@@ -39,8 +40,15 @@ export const COUNTER_KEYS = [
   'dtlsRxDropped',
   'dtlsForwardedHellos',
   'dtlsAdoptedPeers',
-  // gatekeeper.ts: connections closed because limits.auth-timeout passed
+  // gatekeeper.ts: connections closed because limits.auth-timeout passed, and those a worker
+  // refused before TLS itself (workers > 1 the privileged process refuses most, told to worker 0)
   'authDeadlineExpired',
+  'refusedBanned',
+  'refusedRateLimit',
+  'refusedUnauthPerAddress',
+  'refusedUnauthTotal',
+  // session store writes that failed (each process writes its own sessions)
+  'storeErrors',
 ] as const;
 export type CounterKey = (typeof COUNTER_KEYS)[number];
 export type DataPlaneCounters = Record<CounterKey, number>;
@@ -68,7 +76,23 @@ export function countersHere(gw: OpsTarget): DataPlaneCounters {
     });
   }
   c.authDeadlineExpired = gw.gate.unauth.expired;
+  const r0 = gw.gate.refused;
+  for (const [reason, key] of REFUSED) c[key] = r0[reason] ?? 0;
+  c.storeErrors = gw.storeErrors ?? 0;
   return c;
+}
+
+/** `sslgate_refused_connections_total{reason}` and `ctl status` refusedConnections: the key of each reason. */
+export const REFUSED = [
+  ['banned', 'refusedBanned'],
+  ['rate-limit', 'refusedRateLimit'],
+  ['unauth-per-address', 'refusedUnauthPerAddress'],
+  ['unauth-total', 'refusedUnauthTotal'],
+] as const;
+
+/** The refusals by reason, as Gatekeeper.refused names them. */
+export function refusedOf(c: Readonly<DataPlaneCounters>): Record<string, number> {
+  return Object.fromEntries(REFUSED.map(([reason, key]) => [reason, c[key]]));
 }
 
 /** t += c, key by key. */

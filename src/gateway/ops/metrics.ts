@@ -15,7 +15,7 @@ import { VERSION } from '../../version.js';
 import type { GatewayEvent } from './events.js';
 import { add, type ChannelName, type OpsStats, type Totals } from './stats.js';
 import { sessionCounts, type OtherWorkers } from './worker-metrics.js';
-import { addCounters, countersHere, type DataPlaneCounters } from './data-plane-counters.js';
+import { addCounters, countersHere, refusedOf, type DataPlaneCounters } from './data-plane-counters.js';
 import type { OpsTarget } from './target.js';
 
 /** "idle timeout" -> "idle-timeout": label values from a small fixed set of texts. */
@@ -98,6 +98,7 @@ export class GatewayMetrics {
     const gw = this.gw;
     const stats = this.stats;
     const others = this.others;
+    const counters = (): DataPlaneCounters => this.dataPlane();
     new Gauge({
       name: 'sslgate_sessions',
       help: 'Sessions by group, state (connected = tunnel up) and data channel (workers > 1: every worker that answered, see sslgate_worker_answered)',
@@ -148,7 +149,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(gw.storeErrors ?? 0);
+        this.inc(counters().storeErrors);
       },
     });
     // issue 12: a cluster node's view (absent on one machine: the series are not there at all).
@@ -187,7 +188,6 @@ export class GatewayMetrics {
         }
       },
     });
-    const counters = (): DataPlaneCounters => this.dataPlane();
     // Each worker's own running total (closed + open tunnels, never going down), added up.
     const traffic = (): Record<ChannelName, Totals> => {
       const t = stats.totalsHere();
@@ -277,7 +277,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [reason, n] of Object.entries(gw.gate.refused)) this.inc({ reason }, n);
+        for (const [reason, n] of Object.entries(refusedOf(counters()))) this.inc({ reason }, n);
       },
     });
   }
@@ -328,10 +328,10 @@ export class GatewayMetrics {
   }
 
   /**
-   * The data-plane counters (router, TUN, DTLS listener, auth deadlines) of every worker, added up:
+   * The data-plane counters (router, TUN, DTLS listener, auth deadlines, refusals, store errors) of every worker, added up:
    * their events are disjoint (data-plane-counters.ts); a silent worker counts with its last answer.
    */
-  private dataPlane(): DataPlaneCounters {
+  dataPlane(): DataPlaneCounters {
     const c = countersHere(this.gw);
     if (this.others) addCounters(c, this.others.counters());
     return c;
