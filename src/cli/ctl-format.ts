@@ -111,6 +111,8 @@ interface StatusJson {
   bans: { address: number; user: number };
   refusedConnections: Record<string, number>;
   tlsConnections: number;
+  /** workers > 1: workers that did not answer worker 0 in time (their sessions are left out) */
+  unanswered?: number[];
   lastReload: { time: string; ok: boolean; error?: string } | null;
   processes?: { network: { pid: number; uid: number; gid: number; capEff: string }; privileged: { pid: number } } | null;
 }
@@ -134,6 +136,7 @@ export function statusText(s: StatusJson): string {
     ['bans', `${s.bans.address} address(es), ${s.bans.user} user name(s) locked`],
     ['refused connections', list(s.refusedConnections)],
     ['TLS connections', String(s.tlsConnections)],
+    ...(s.unanswered?.length ? [['not answering', `worker ${s.unanswered.join(', ')} (sessions left out; traffic as last answered)`] as [string, string]] : []),
     ['last reload', r ? `${r.time} ${r.ok ? 'ok' : `refused: ${r.error ?? ''}`}` : 'none'],
     ...(s.processes
       ? [['processes', `network ${s.processes.network.pid} (uid ${s.processes.network.uid}, gid ${s.processes.network.gid}, ${/^0+$/.test(s.processes.network.capEff) ? 'no capabilities' : `capabilities ${s.processes.network.capEff}`}), privileged ${s.processes.privileged.pid}`] as [string, string]]

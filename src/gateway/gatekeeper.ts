@@ -27,6 +27,9 @@ function unauthOptions(cfg: GatewayConfig): UnauthOptions {
   return { deadlineMs: l.authTimeout * 1000, maxPerAddress: l.maxUnauthPerAddress, maxTotal: l.maxUnauthConnections };
 }
 
+/** An address's connections in one report are those of one loop turn: far fewer than this. */
+const MAX_POINTS_PER_REPORT = 100_000;
+
 export class Gatekeeper {
   readonly guard: BanGuard;
   /** connections closed before TLS, by why (read by the metrics) */
@@ -93,8 +96,25 @@ export class Gatekeeper {
       raw.destroy();
       return;
     }
-    this.guard.addPoints(addr, 'connection');
+    // workers > 1: worker 0 scores every worker's connections, told by the privileged process
+    // that handed them (connectionPoints), so that connections spread over the workers add up; the
+    // other workers keep their own score only for the failed-login pause (BanGuard.decides).
+    if (!counted || !this.guard.decides) this.guard.addPoints(addr, 'connection');
   };
+
+  /**
+   * worker 0 (workers > 1): connections the privileged process handed to any worker, as
+   * [address key, how many], scored like admit() scores one. Checked although the privileged
+   * process sent it: bounded counts, string keys (the guard normalizes them again).
+   */
+  connectionPoints(remotes: unknown): void {
+    if (!Array.isArray(remotes)) return;
+    for (const r of remotes) {
+      if (!Array.isArray(r) || typeof r[0] !== 'string' || r[0].length > 64 || !Number.isSafeInteger(r[1])) continue;
+      const n = Math.min(r[1] as number, MAX_POINTS_PER_REPORT);
+      for (let i = 0; i < n; i++) if (this.guard.addPoints(r[0], 'connection')) break;
+    }
+  }
 
   /** The connection became a tunnel (CONNECT accepted): its auth deadline and count end. */
   readonly tunnelUp = (sock: RemoteEnd): void => {

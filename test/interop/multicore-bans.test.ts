@@ -91,3 +91,39 @@ test('workers: 2 -> failed logins on both workers add up to one score and one ba
   const after = parsePrometheus((await ctl(gw, ['metrics'])).stdout);
   assert.ok(valueOf(after, 'sslgate_refused_connections_total', { reason: 'banned' }) >= 4, 'the burst counted as refused: banned');
 });
+
+/**
+ * `ban.points.connection` counts across workers too: the privileged process, which hands every
+ * connection to a worker, tells worker 0 (priv/connection-acceptor.ts conn-points), which scores
+ * them for the gateway. A burst of 6 connections at once goes to both workers (the balancer
+ * alternates while they are in flight): the score is 60, not the 30 or so worker 0 saw itself
+ * (the old per-worker scoring), and two more connections reach max-score 80: one ban.
+ */
+test('workers: 2 -> ban.points.connection adds up the connections of both workers', { skip, timeout: 180_000 }, async (t) => {
+  const bed = await GatewayBed.open(t, 'mcbanc');
+  const net = bed.tb.poolNet(0);
+  const gw = await bed.startGateway({
+    yaml: `workers: 2\nlog: { level: debug }\nban: { max-score: 80, points: { connection: 10, password: 0, cookie: 0, malformed: 0 } }\nnetwork:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
+    users: [{ name: 'alice', password: 'secret-a' }],
+  });
+  const addr = bed.tb.clAddr;
+  const r = await run(bed, ['burst', '6'], 'burst');
+  assert.equal(r['ok'], 6, `every connection admitted: ${JSON.stringify(r)}`);
+  // The privileged process logs each hand-over (debug) with the worker it chose.
+  let workers: number[] = [];
+  for (let i = 0; i < 50 && new Set(workers).size < 2; i++) {
+    workers = gw.logs().filter((l) => l['msg'] === 'connection handed to a worker').map((l) => Number(l['worker']));
+    if (new Set(workers).size < 2) await new Promise((res) => setTimeout(res, 200));
+  }
+  t.diagnostic(`connections handed to workers ${JSON.stringify(workers)}`);
+  assert.deepEqual([...new Set(workers)].sort(), [0, 1], 'the burst went to both workers');
+  const scored = await banSoon(gw, addr, true, (b) => (b?.score ?? 0) >= 60);
+  assert.equal(scored?.score, 60, `ctl bans --scores shows the gateway-wide connection score: ${JSON.stringify(scored)}`);
+  assert.equal(scored?.bannedUntil, null);
+
+  await run(bed, ['burst', '2'], 'burst');
+  const banned = await banSoon(gw, addr, false, (b) => b?.bannedUntil != null);
+  assert.ok(banned?.bannedUntil, `the 8th connection banned the address: ${JSON.stringify(banned)}`);
+  const m = parsePrometheus((await ctl(gw, ['metrics'])).stdout);
+  assert.equal(valueOf(m, 'sslgate_bans_total', { kind: 'address' }), 1, 'one ban, decided once');
+});

@@ -25,7 +25,9 @@ import { readProcStatus } from '../../os/proc-status.js';
 import { VERSION } from '../../version.js';
 import type { GatewayMetrics } from './metrics.js';
 import { findSessions, sessionView, type SessionView } from './session-view.js';
-import type { OpsStats } from './stats.js';
+import { add, type OpsStats } from './stats.js';
+import { sessionCounts } from './worker-metrics.js';
+import { refusedOf } from './data-plane-counters.js';
 import type { OpsTarget } from './target.js';
 import { clusterSessions } from '../cluster/session-list.js';
 import { disconnectSessions, terminateSessions, type DisconnectResult, type TerminateResult } from './session-actions.js';
@@ -106,20 +108,37 @@ async function liveViews(c: AdminContext, by: { id?: number; user?: string }): P
 
 const notFound = (what: string): ApiReply => ({ status: 404, json: { error: `no ${what}` } });
 
-export function status(c: AdminContext): Record<string, unknown> {
+/**
+ * `ctl status`. workers > 1: worker 0 asks the other workers first (the metrics' ask,
+ * worker-metrics.ts, at most 3 s): sessions and open connections count every worker that
+ * answered (`unanswered` lists the others), and the traffic is every worker's running total
+ * (closed plus open tunnels; a silent worker's with its last answer, so it never goes down).
+ */
+export async function status(c: AdminContext): Promise<Record<string, unknown>> {
   const { gw, stats } = c;
+  const others = c.metrics.others;
+  await others?.refresh();
   const byGroup: Record<string, number> = {};
   const channels = { TLS: 0, DTLS: 0 };
   let connected = 0;
   let total = 0;
-  for (const s of gw.sessions.all()) {
-    total++;
-    byGroup[s.group.name] = (byGroup[s.group.name] ?? 0) + 1;
-    if (!s.channel) continue;
-    connected++;
-    channels[s.tunnel?.channelName ?? 'TLS']++;
+  for (const row of [...sessionCounts(gw.sessions.all()), ...(others?.fresh() ?? []).flatMap((m) => m.sessions)]) {
+    total += row.n;
+    byGroup[row.group] = (byGroup[row.group] ?? 0) + row.n;
+    if (row.channel === 'none') continue;
+    connected += row.n;
+    channels[row.channel] += row.n;
   }
-  const t = stats.totals();
+  // One worker: closed tunnels (events) + open ones. Several: each worker's own running total
+  // added up (worker 0 alone would miss the other workers' open tunnels).
+  let t = stats.totals();
+  if (others) {
+    t = stats.totalsHere();
+    const o = others.traffic();
+    add(t.TLS, o.TLS);
+    add(t.DTLS, o.DTLS);
+  }
+  const unanswered = others ? [...others.answered].filter(([, ok]) => !ok).map(([w]) => w) : [];
   const cfg = gw.currentConfig;
   return {
     version: VERSION,
@@ -141,8 +160,9 @@ export function status(c: AdminContext): Record<string, unknown> {
     },
     auth: stats.auth,
     bans: gw.gate.guard.counts(),
-    refusedConnections: gw.gate.refused,
-    tlsConnections: gw.tlsConnections,
+    refusedConnections: others ? refusedOf(c.metrics.dataPlane()) : gw.gate.refused,
+    tlsConnections: gw.tlsConnections + (others?.fresh() ?? []).reduce((n, m) => n + m.tlsConnections, 0),
+    ...(unanswered.length ? { unanswered } : {}),
     limits: { maxClients: cfg.limits.maxClients, maxSessionsPerUser: cfg.limits.maxSessionsPerUser, sessionOverflow: cfg.limits.sessionOverflow },
     lastReload: stats.lastReload,
     processes: processes(),
@@ -168,7 +188,7 @@ export async function route(c: AdminContext, req: ApiRequest): Promise<ApiReply>
   const m = req.method;
   if (m === 'GET' && req.path === '/metrics') return { status: 200, text: await c.metrics.text(), contentType: c.metrics.contentType };
   if (v !== 'v1') return notFound('such endpoint');
-  if (m === 'GET' && what === 'status' && !key) return { status: 200, json: status(c) };
+  if (m === 'GET' && what === 'status' && !key) return { status: 200, json: await status(c) };
   if (m === 'GET' && (what === 'sessions' || what === 'users') && !key) {
     const user = req.query.get('user');
     // workers > 1: every worker's live views (ctl-relay.ts); one that does not answer in time

@@ -15,6 +15,7 @@ import { VERSION } from '../../version.js';
 import type { GatewayEvent } from './events.js';
 import { add, type ChannelName, type OpsStats, type Totals } from './stats.js';
 import { sessionCounts, type OtherWorkers } from './worker-metrics.js';
+import { addCounters, countersHere, refusedOf, type DataPlaneCounters } from './data-plane-counters.js';
 import type { OpsTarget } from './target.js';
 
 /** "idle timeout" -> "idle-timeout": label values from a small fixed set of texts. */
@@ -37,7 +38,7 @@ export class GatewayMetrics {
    * `others`: workers > 1, worker 0's view of the other workers (worker-metrics.ts), asked before
    * each scrape: their sessions, connections and traffic count here too.
    */
-  constructor(private readonly gw: OpsTarget, private readonly stats: OpsStats, private readonly others: OtherWorkers | null = null) {
+  constructor(private readonly gw: OpsTarget, private readonly stats: OpsStats, readonly others: OtherWorkers | null = null) {
     const registers = [this.registry];
     // process_* and nodejs_* (event-loop lag among them), under their usual names for stock dashboards.
     collectDefaultMetrics({ register: this.registry });
@@ -97,6 +98,7 @@ export class GatewayMetrics {
     const gw = this.gw;
     const stats = this.stats;
     const others = this.others;
+    const counters = (): DataPlaneCounters => this.dataPlane();
     new Gauge({
       name: 'sslgate_sessions',
       help: 'Sessions by group, state (connected = tunnel up) and data channel (workers > 1: every worker that answered, see sslgate_worker_answered)',
@@ -147,7 +149,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(gw.storeErrors ?? 0);
+        this.inc(counters().storeErrors);
       },
     });
     // issue 12: a cluster node's view (absent on one machine: the series are not there at all).
@@ -166,16 +168,23 @@ export class GatewayMetrics {
         },
       });
     }
+    // A gauge summed over the workers that answered (their leases are disjoint:
+    // data-plane-counters.ts); a silent worker's leases are left out like its sessions.
     new Gauge({
       name: 'sslgate_pool_addresses',
-      help: 'Addresses of each pool, leased or free',
+      help: 'Addresses of each pool, leased or free (workers > 1: the leases of every worker that answered)',
       labelNames: ['pool', 'state'],
       registers,
       collect() {
         this.reset();
+        const elsewhere = others?.leases();
         for (const p of new Set(gw.pools.values())) {
-          this.set({ pool: formatCidr(p.subnet), state: 'leased' }, p.used);
-          this.set({ pool: formatCidr(p.subnet), state: 'free' }, p.size - p.used);
+          const pool = formatCidr(p.subnet);
+          // Another worker's rows count only for pools this worker knows (a reload in between may
+          // differ); no more than the pool holds (an answer is checked, not believed).
+          const leased = Math.min(p.size, p.used + (elsewhere?.get(pool) ?? 0));
+          this.set({ pool, state: 'leased' }, leased);
+          this.set({ pool, state: 'free' }, p.size - leased);
         }
       },
     });
@@ -224,10 +233,10 @@ export class GatewayMetrics {
       labelNames: ['result'],
       registers,
       collect() {
-        const c = gw.routerCounters;
         this.reset();
-        if (!c) return;
-        this.inc({ result: 'tun-read' }, c.tunRxPackets);
+        if (!gw.routerCounters) return;
+        const c = counters();
+        this.inc({ result: 'tun-read' }, c.tunRead);
         this.inc({ result: 'no-route' }, c.noRoute);
         this.inc({ result: 'spoofed' }, c.spoofed);
         this.inc({ result: 'tun-write-error' }, c.tunWriteErrors);
@@ -239,9 +248,9 @@ export class GatewayMetrics {
       labelNames: ['result'],
       registers,
       collect() {
-        const c = gw.tunCounters;
         this.reset();
-        if (!c) return;
+        if (!gw.tunCounters) return;
+        const c = counters();
         this.inc({ result: 'super-packet' }, c.superPackets);
         this.inc({ result: 'segment' }, c.segments);
         this.inc({ result: 'malformed' }, c.malformed);
@@ -254,9 +263,9 @@ export class GatewayMetrics {
       labelNames: ['result'],
       registers,
       collect() {
-        const c = gw.tunCounters;
         this.reset();
-        if (!c) return;
+        if (!gw.tunCounters) return;
+        const c = counters();
         this.inc({ result: 'writes' }, c.groWrites);
         this.inc({ result: 'segments' }, c.groSegments);
       },
@@ -268,7 +277,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [reason, n] of Object.entries(gw.gate.refused)) this.inc({ reason }, n);
+        for (const [reason, n] of Object.entries(refusedOf(counters()))) this.inc({ reason }, n);
       },
     });
   }
@@ -277,6 +286,7 @@ export class GatewayMetrics {
   private limitsScraped(registers: Registry[]): void {
     const gw = this.gw;
     const others = this.others;
+    const counters = (): DataPlaneCounters => this.dataPlane();
     new Gauge({
       name: 'sslgate_unauthenticated_connections',
       help: 'Connections that are not a tunnel yet (before CONNECT)',
@@ -291,26 +301,40 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(gw.gate.unauth.expired);
+        this.inc(counters().authDeadlineExpired);
       },
     });
     new Counter({
       name: 'sslgate_dtls_listener_total',
-      help: 'DTLS listener events: datagrams from unknown peers, ClientHellos refused by the handshake limits, live associations replaced by a completed new handshake; batched receive: recvmmsg batches, UDP GRO trains, messages dropped unread',
+      help: 'DTLS listener events: datagrams from unknown peers, ClientHellos refused by the handshake limits, live associations replaced by a completed new handshake; batched receive: recvmmsg batches, UDP GRO trains, messages dropped unread; workers > 1: ClientHellos passed on for another worker (hello-forwarded) and peer sockets a worker adopted (peer-adopted)',
       labelNames: ['event'],
       registers,
       collect() {
         this.reset();
-        const c = gw.dtlsCounters;
-        if (!c) return;
-        this.inc({ event: 'unknown-peer' }, c.unknownPeer);
-        this.inc({ event: 'handshake-refused' }, c.handshakesRefused);
-        this.inc({ event: 'association-replaced' }, c.replaced);
-        this.inc({ event: 'rx-batch' }, c.rxBatches);
-        this.inc({ event: 'rx-gro-train' }, c.rxGroTrains);
-        this.inc({ event: 'rx-dropped' }, c.rxDropped);
+        if (!gw.dtlsCounters) return;
+        const c = counters();
+        this.inc({ event: 'unknown-peer' }, c.dtlsUnknownPeer);
+        this.inc({ event: 'handshake-refused' }, c.dtlsHandshakesRefused);
+        this.inc({ event: 'association-replaced' }, c.dtlsReplaced);
+        this.inc({ event: 'rx-batch' }, c.dtlsRxBatches);
+        this.inc({ event: 'rx-gro-train' }, c.dtlsRxGroTrains);
+        this.inc({ event: 'rx-dropped' }, c.dtlsRxDropped);
+        if (others) {
+          this.inc({ event: 'hello-forwarded' }, c.dtlsForwardedHellos);
+          this.inc({ event: 'peer-adopted' }, c.dtlsAdoptedPeers);
+        }
       },
     });
+  }
+
+  /**
+   * The data-plane counters (router, TUN, DTLS listener, auth deadlines, refusals, store errors) of every worker, added up:
+   * their events are disjoint (data-plane-counters.ts); a silent worker counts with its last answer.
+   */
+  dataPlane(): DataPlaneCounters {
+    const c = countersHere(this.gw);
+    if (this.others) addCounters(c, this.others.counters());
+    return c;
   }
 
   get contentType(): string {

@@ -3,7 +3,9 @@
  * process reads nothing from a client), refuses before TLS what one network process would
  * refuse (gatekeeper.ts: banned addresses, then the rate and the unauthenticated caps of
  * conn-admission.ts) and hands every other connection to the least-loaded worker (balance.ts).
- * Refusals are told to worker 0, whose metrics and `ctl status` count them.
+ * Refusals are told to worker 0, whose metrics and `ctl status` count them; so are the admitted
+ * connections' addresses when `ban.points.connection` scores them: worker 0 keeps the ban scores
+ * of the whole gateway (gatekeeper.ts), and only this process sees every connection.
  */
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Logger } from '../../log.js';
@@ -19,6 +21,12 @@ import type { PrivilegedMessage } from './messages.js';
 
 /** How often workers > 1 forget full rate buckets and connections whose report never came. */
 const ADMISSION_SWEEP_MS = 5_000;
+
+/**
+ * Addresses per conn-points message: under a flood of many addresses one loop turn sends several
+ * messages, each well under the channel's 64 KiB frame (an address key is at most ~45 characters).
+ */
+export const MAX_POINTS_ADDRESSES = 512;
 
 /** The limits conn-admission.ts counts, from a (re)loaded config. */
 function admissionLimits(cfg: GatewayConfig): AdmissionLimits {
@@ -56,6 +64,8 @@ export class ConnectionAcceptor {
   private sweepTimer: NodeJS.Timeout | null;
   /** refusals at accept not yet told to worker 0 (its metrics count them) */
   private refusedUntold: Partial<Record<AcceptRefusal, number>> | null = null;
+  /** admitted connections per address key not yet told to worker 0 (ban.points.connection) */
+  private pointsUntold: Map<string, number> | null = null;
 
   constructor(cfg: GatewayConfig, private readonly host: AcceptHost) {
     this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.host.config(), addr));
@@ -136,10 +146,36 @@ export class ConnectionAcceptor {
       return;
     }
     load.handed++;
+    this.scoreConnection(remote);
     this.host.log.debug({ worker: i, remote, loads: loads.map((o) => ({ c: o.connections, inFlight: o.handed - o.accepted })) }, 'connection handed to a worker');
     this.host.hand(i, a.id, sock).catch(() => {
       admission.done([a.id], i);
       sock.destroy();
+    });
+  }
+
+  /**
+   * `ban.points.connection` (workers > 1): worker 0 scores every admitted connection, as one
+   * network process scores its own (gatekeeper.ts admit): told once per loop turn, per address.
+   * Nothing is kept or sent while the points are 0 (the default) or the address is allow-listed.
+   */
+  private scoreConnection(remote: string): void {
+    const cfg = this.host.config();
+    if (cfg.ban.points.connection <= 0 || isAllowListed(cfg, remote)) return;
+    const key = addressKey(remote);
+    const first = this.pointsUntold === null;
+    const by = (this.pointsUntold ??= new Map());
+    by.set(key, (by.get(key) ?? 0) + 1);
+    if (by.size >= MAX_POINTS_ADDRESSES) {
+      this.pointsUntold = null;
+      this.host.tellFirst({ t: 'conn-points', remotes: [...by] });
+      return;
+    }
+    if (!first) return;
+    setImmediate(() => {
+      const m = this.pointsUntold;
+      this.pointsUntold = null;
+      if (m?.size) this.host.tellFirst({ t: 'conn-points', remotes: [...m] });
     });
   }
 

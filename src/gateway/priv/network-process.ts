@@ -125,6 +125,9 @@ function onMessage(m: PrivilegedMessage): void {
     case 'conn-refused':
       gw?.gate.countRefused(m.counts);
       break;
+    case 'conn-points':
+      gw?.gate.connectionPoints(m.remotes);
+      break;
     case 'ops-event': {
       const ev = relayedEvent(m.ev, m.worker);
       if (ev) gw?.events.relay(ev);

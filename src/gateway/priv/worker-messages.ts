@@ -70,6 +70,12 @@ export type WorkerReply =
    * why (address-bans.ts, conn-admission.ts), for the metrics and `ctl status` (Gatekeeper.refused)
    */
   | { t: 'conn-refused'; counts: Partial<Record<AcceptRefusal, number>> }
+  /**
+   * to worker 0, with `ban.points.connection` > 0: connections the privileged process handed to
+   * any worker since its last report, as [address key, how many] (worker 0 scores them for the
+   * whole gateway: gatekeeper.ts connectionPoints)
+   */
+  | { t: 'conn-points'; remotes: Array<[string, number]> }
   /** the user's lock is this worker's now (ok), or too many logins wait for locks (refuse the login as busy) */
   | { t: 'user-locked'; id: number; ok: boolean };
 
