@@ -48,6 +48,7 @@ import type { Logger } from '../log.js';
 import type { Router } from './router.js';
 import { LivePeers } from './dtls-live-peers.js';
 import { DtlsPeerSockets, type UdpPort } from './dtls-peer-sockets.js';
+import { PendingHandshakes } from './dtls-pending-handshakes.js';
 import type { Session } from './sessions.js';
 import type { SessionDtlsState, SessionTunnel } from './session-tunnel.js';
 
@@ -129,9 +130,6 @@ const SOCKET_BUFFER = 8 * 1024 * 1024;
 /** A DTLS application_data record: the only first byte the batched fast path handles itself. */
 const APP_DATA = ContentType.applicationData;
 
-/** A failed handshake is logged at most this often per session (an attacker can fail many). */
-const FAIL_LOG_INTERVAL_MS = 10_000;
-
 /**
  * Whether a datagram belongs to a handshake rather than to an established association: its first
  * record is a handshake or ChangeCipherSpec record, or an unencrypted (epoch 0) alert.
@@ -195,12 +193,8 @@ export class DtlsListener {
   private readonly byId = new Map<string, { session: Session; tunnel: SessionTunnel }>();
   /** live associations, by source address (dtls-live-peers.ts) */
   private readonly live = new LivePeers<Association>();
-  /** handshakes in progress by "address:port" (at most one per address) */
-  private readonly pending = new Map<string, Association>();
-  /** handshakes in progress per session tunnel, oldest first */
-  private readonly pendingOf = new Map<SessionTunnel, Association[]>();
-  /** per session tunnel: when a failed handshake was last logged, and how many since */
-  private readonly failLog = new Map<SessionTunnel, { at: number; quiet: number }>();
+  /** handshakes in progress: by "address:port" (at most one each) and per session tunnel, bounded */
+  private readonly pending: PendingHandshakes<SessionTunnel, Association>;
   /** Batched receive (recvmmsg + GRO, os/udp-rx-batch.ts); null: dgram 'message' events. */
   private rx: UdpBatchReceiver | null = null;
   /** replies leave from the address each peer sent to (see the file header): send and receive sides both can */
@@ -225,6 +219,7 @@ export class DtlsListener {
     options: { batchReceive?: boolean; workers?: DtlsWorkerHooks } = {},
   ) {
     this.limits = { ...DEFAULT_HANDSHAKE_LIMITS, ...limits };
+    this.pending = new PendingHandshakes(this.limits);
     this.batchReceive = options.batchReceive ?? true;
     this.workers = options.workers ?? null;
     this.peers = new DtlsPeerSockets({
@@ -330,7 +325,6 @@ export class DtlsListener {
     this.peers.closeAll();
     this.live.clear();
     this.pending.clear();
-    this.pendingOf.clear();
     this.rx?.close();
     this.rx = null;
     this.batch?.close();
@@ -354,9 +348,7 @@ export class DtlsListener {
       this.byId.delete(d.idHex);
       this.workers?.idChanged(d.idHex, false);
     }
-    for (const p of [...(this.pendingOf.get(tunnel) ?? [])]) p.channel.close('tunnel closed');
-    this.pendingOf.delete(tunnel);
-    this.failLog.delete(tunnel);
+    this.pending.forgetTunnel(tunnel);
     if (d.peer) {
       const a = this.live.get(d.peer);
       if (a && a.tunnel === tunnel) a.channel.close('tunnel closed');
@@ -461,7 +453,7 @@ export class DtlsListener {
       this.counters.handshakesRefused++;
       return;
     }
-    if (!this.makeRoom(tunnel, session, rinfo.address)) {
+    if (!this.pending.makeRoom(tunnel, rinfo.address, session.link ? plainAddress(session.link.remote) : null)) {
       this.counters.handshakesRefused++;
       return;
     }
@@ -524,38 +516,13 @@ export class DtlsListener {
     assoc = { session, tunnel, d, channel, key, address: rinfo.address, addrInt: ipv4ToInt(rinfo.address), port: rinfo.port, local: src, live: false, udp };
     this.counters.handshakesStarted++;
     this.log.debug({ session: session.id, peer: key, rekey: liveHere !== null }, 'DTLS handshake started');
-    this.pending.set(key, assoc);
-    const mine = this.pendingOf.get(tunnel);
-    if (mine) mine.push(assoc);
-    else this.pendingOf.set(tunnel, [assoc]);
+    this.pending.add(assoc);
     channel.handleDatagram(msg);
-  }
-
-  /**
-   * Whether one more pending handshake for `tunnel` from `address` fits the limits. When the
-   * session is full, a ClientHello from the address of the session's TLS connection (where its
-   * client most likely is) evicts the oldest pending one, preferring one from another address;
-   * a ClientHello from any other address is refused. So a flood from elsewhere cannot keep the
-   * client from a new handshake, and one from the client's own address (spoofed, or a neighbour
-   * behind the same NAT) has to outpace the client's round trip to do so. (A fresh ClientHello
-   * from an address:port that already has a pending handshake never comes here: that
-   * handshake's endpoint takes it and restarts, RFC 6347 §4.2.8.)
-   */
-  private makeRoom(tunnel: SessionTunnel, session: Session, address: string): boolean {
-    if (this.pending.size >= this.limits.total) return false;
-    const mine = this.pendingOf.get(tunnel) ?? [];
-    if (mine.length >= this.limits.perSession) {
-      const tls = session.link ? plainAddress(session.link.remote) : null;
-      if (tls === null || address !== tls) return false;
-      const victim = mine.find((p) => p.address !== tls) ?? mine[0]!;
-      victim.channel.close('evicted by a handshake from the session address');
-    }
-    return true;
   }
 
   /** A pending handshake completed: it becomes the session's association; the old one ends. */
   private promote(a: Association): void {
-    this.dropPending(a);
+    this.pending.remove(a);
     const { d, tunnel } = a;
     const old = d.peer !== null ? this.live.get(d.peer) : undefined;
     a.live = true;
@@ -569,20 +536,10 @@ export class DtlsListener {
     }
   }
 
-  private dropPending(a: Association): void {
-    if (this.pending.get(a.key) === a) this.pending.delete(a.key);
-    const mine = this.pendingOf.get(a.tunnel);
-    if (mine) {
-      const i = mine.indexOf(a);
-      if (i >= 0) mine.splice(i, 1);
-      if (mine.length === 0) this.pendingOf.delete(a.tunnel);
-    }
-  }
-
   private onAssociationClosed(a: Association, why: DtlsCloseReason): void {
     const { session, tunnel, d, channel, key } = a;
     if (!a.live) {
-      this.dropPending(a);
+      this.pending.remove(a);
       if (why.kind === 'handshake-failed') {
         this.counters.handshakesFailed++;
         this.hooks.onHandshake?.(session, d.offer.name, why.reason === 'timeout' ? 'timeout' : 'failed');
@@ -607,14 +564,8 @@ export class DtlsListener {
   }
 
   private logFailure(a: Association, reason: string, message: string): void {
-    const now = Date.now();
-    const f = this.failLog.get(a.tunnel);
-    if (f && now - f.at < FAIL_LOG_INTERVAL_MS) {
-      f.quiet++;
-      return;
-    }
-    const quiet = f?.quiet ?? 0;
-    this.failLog.set(a.tunnel, { at: now, quiet: 0 });
+    const quiet = this.pending.failureToLog(a.tunnel, Date.now());
+    if (quiet === null) return;
     this.log.warn({ session: a.session.id, peer: a.key, reason, err: message, alsoFailedUnlogged: quiet }, 'DTLS handshake failed');
   }
 }
