@@ -15,13 +15,11 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { interopSkipReason, type Ns } from '../helpers/netns.js';
-import { GatewayBed } from '../helpers/gateway-bed.js';
-import { addClientNamespace, type ClientNs } from '../helpers/client-ns.js';
-import { startOpenconnect, type OpenconnectClient } from '../helpers/openconnect.js';
-import { gwHost, type SslgateGateway } from '../helpers/sslgate.js';
-import { ctl, ctlJson } from '../helpers/ctl.js';
-import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
+import { interopSkipReason } from '../helpers/netns.js';
+import { gwHost } from '../helpers/sslgate.js';
+import { ctlJson } from '../helpers/ctl.js';
+import { valueOf } from '../helpers/prometheus.js';
+import { openTwoWorkerBed, scrape } from '../helpers/two-worker-bed.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
 
@@ -41,42 +39,9 @@ interface Status {
   unanswered?: number[];
 }
 
-async function scrape(gw: SslgateGateway): Promise<ReturnType<typeof parsePrometheus>> {
-  const r = await ctl(gw, ['metrics']);
-  assert.equal(r.code, 0, r.stderr);
-  return parsePrometheus(r.stdout);
-}
-
 test('workers: 2 -> pool, router, DTLS listener metrics and ctl status traffic cover both workers', { skip, timeout: 300_000 }, async (t: TestContext) => {
-  const bed = await GatewayBed.open(t, 'mcdp');
-  const tb = bed.tb;
-  const net = tb.poolNet(0);
-  const extra: ClientNs[] = [];
-  const clients: OpenconnectClient[] = [];
-  let stopped = 0;
-  t.after(async () => {
-    if (stopped) process.kill(stopped, 'SIGCONT');
-    for (const c of clients) await c.stop().catch(() => undefined);
-    for (const x of extra) await x.close().catch(() => undefined);
-  });
-  const gw = await bed.startGateway({
-    yaml: `workers: 2\nnetwork:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
-    users: [
-      { name: 'alice', password: 'secret-a' },
-      { name: 'bob', password: 'secret-b' },
-    ],
-  });
-  const x = await addClientNamespace(tb.gw, tb.gwAddr, 'mcd1');
-  extra.push(x);
-  const spaces: Ns[] = [tb.cl, x.ns];
-  // One after the other: the balancer gives the second connection to the idle worker.
-  for (const [i, [user, pw]] of [['alice', 'secret-a'], ['bob', 'secret-b']].entries()) {
-    const oc = startOpenconnect(spaces[i]!, { url: gw.url, servercert: gw.pin, user: user!, password: pw!, authgroup: 'Employees' });
-    clients.push(oc);
-    await oc.waitTunnel(60_000);
-    await oc.proc.waitForLine(/Established DTLS connection/, 30_000);
-  }
-  for (const [i, ns] of spaces.entries()) assert.ok(await ns.ping(gwHost(net), { count: 20, intervalMs: 50, size: 1000, timeoutMs: 10_000 }), `client ${i}: no ping through the tunnel`);
+  const bed = await openTwoWorkerBed(t, 'mcdp', { dtls: true });
+  const { gw, net } = bed;
 
   const views = await ctlJson<View[]>(gw, ['sessions']);
   t.diagnostic(JSON.stringify(views.map((v) => [v.id, v.worker, v.channel, v.bytesIn, v.bytesOut, v.packetsIn])));
@@ -107,12 +72,7 @@ test('workers: 2 -> pool, router, DTLS listener metrics and ctl status traffic c
   assert.equal(valueOf(m, 'sslgate_worker_answered', { worker: '1' }), 1);
 
   // Worker 1 stops answering: counters keep its last answer, its lease leaves the gauge.
-  const procs = gw.proc.lines.map((l) => /network ([\d, ]+) \(/.exec(l.text)).find((r) => r !== null);
-  assert.ok(procs, 'the network pids in the start-up lines');
-  const pids = procs[1]!.split(',').map((s) => Number(s.trim()));
-  assert.equal(pids.length, 2);
-  stopped = pids[1]!;
-  process.kill(stopped, 'SIGSTOP');
+  bed.stop(bed.networkPids()[1]!);
   const silent = await scrape(gw);
   assert.equal(valueOf(silent, 'sslgate_worker_answered', { worker: '1' }), 0);
   assert.ok(valueOf(silent, 'sslgate_router_packets_total', { result: 'tun-read' }) >= tunRead, 'the router counter did not go down');
@@ -122,8 +82,7 @@ test('workers: 2 -> pool, router, DTLS listener metrics and ctl status traffic c
   assert.deepEqual(st2.unanswered, [1]);
   assert.equal(st2.sessions.connected, 1);
   assert.ok(st2.traffic.bytesIn >= st.traffic.bytesIn, 'ctl status traffic did not go down');
-  process.kill(stopped, 'SIGCONT');
-  stopped = 0;
+  bed.resume();
   const back = await scrape(gw);
   assert.equal(valueOf(back, 'sslgate_worker_answered', { worker: '1' }), 1);
   assert.equal(valueOf(back, 'sslgate_pool_addresses', { pool: `${gwHost(net)}/24`, state: 'leased' }), 2);

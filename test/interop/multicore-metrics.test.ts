@@ -12,13 +12,10 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { interopSkipReason, type Ns } from '../helpers/netns.js';
-import { GatewayBed } from '../helpers/gateway-bed.js';
-import { addClientNamespace, type ClientNs } from '../helpers/client-ns.js';
-import { startOpenconnect, type OpenconnectClient, type TunnelInfo } from '../helpers/openconnect.js';
-import { gwHost, type SslgateGateway } from '../helpers/sslgate.js';
-import { ctl, ctlJson } from '../helpers/ctl.js';
+import { interopSkipReason } from '../helpers/netns.js';
+import { ctlJson } from '../helpers/ctl.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
+import { openTwoWorkerBed, scrape } from '../helpers/two-worker-bed.js';
 
 const skip = interopSkipReason(['openconnect', 'ping', 'ip']);
 
@@ -31,47 +28,14 @@ interface View {
   packetsIn: number;
 }
 
-async function scrape(gw: SslgateGateway): Promise<ReturnType<typeof parsePrometheus>> {
-  const r = await ctl(gw, ['metrics']);
-  assert.equal(r.code, 0, r.stderr);
-  return parsePrometheus(r.stdout);
-}
-
 /** The sum of a metric's samples whose labels include `labels`. */
 function sum(m: ReturnType<typeof parsePrometheus>, name: string, labels: Record<string, string> = {}): number {
   return valueOf(m, name, labels);
 }
 
 test('workers: 2 -> the metrics count both workers\' sessions and live traffic; a silent worker is marked', { skip, timeout: 300_000 }, async (t: TestContext) => {
-  const bed = await GatewayBed.open(t, 'mcmet');
-  const tb = bed.tb;
-  const net = tb.poolNet(0);
-  const extra: ClientNs[] = [];
-  const clients: OpenconnectClient[] = [];
-  let stopped = 0;
-  t.after(async () => {
-    if (stopped) process.kill(stopped, 'SIGCONT');
-    for (const c of clients) await c.stop().catch(() => undefined);
-    for (const x of extra) await x.close().catch(() => undefined);
-  });
-  const gw = await bed.startGateway({
-    yaml: `workers: 2\nnetwork:\n  address: ${gwHost(net)}/24\n  routes: [${net}]\ngroups:\n  - name: Employees\n`,
-    users: [
-      { name: 'alice', password: 'secret-a' },
-      { name: 'bob', password: 'secret-b' },
-    ],
-  });
-  const x = await addClientNamespace(tb.gw, tb.gwAddr, 'mcm1');
-  extra.push(x);
-  const spaces: Ns[] = [tb.cl, x.ns];
-  const tuns: TunnelInfo[] = [];
-  // One after the other: the balancer gives the second connection to the idle worker.
-  for (const [i, [user, pw]] of [['alice', 'secret-a'], ['bob', 'secret-b']].entries()) {
-    const oc = startOpenconnect(spaces[i]!, { url: gw.url, servercert: gw.pin, user: user!, password: pw!, authgroup: 'Employees', noDtls: true });
-    clients.push(oc);
-    tuns.push(await oc.waitTunnel(60_000));
-  }
-  for (const [i, ns] of spaces.entries()) assert.ok(await ns.ping(gwHost(net), { count: 20, intervalMs: 50, size: 1000, timeoutMs: 10_000 }), `client ${i}: no ping through the tunnel`);
+  const bed = await openTwoWorkerBed(t, 'mcmet', { dtls: false });
+  const { gw } = bed;
 
   const views = await ctlJson<View[]>(gw, ['sessions']);
   t.diagnostic(JSON.stringify(views.map((v) => [v.id, v.worker, v.bytesIn, v.bytesOut])));
@@ -90,18 +54,12 @@ test('workers: 2 -> the metrics count both workers\' sessions and live traffic; 
   assert.ok(sum(m, 'sslgate_tls_connections') >= 2);
 
   // Worker 1 stops answering: marked, left out of the gauges, its traffic kept at its last answer.
-  const procs = gw.proc.lines.map((l) => /network ([\d, ]+) \(/.exec(l.text)).find((r) => r !== null);
-  assert.ok(procs, 'the network pids in the start-up lines');
-  const pids = procs[1]!.split(',').map((s) => Number(s.trim()));
-  assert.equal(pids.length, 2);
-  stopped = pids[1]!;
-  process.kill(stopped, 'SIGSTOP');
+  bed.stop(bed.networkPids()[1]!);
   const silent = await scrape(gw);
   assert.equal(sum(silent, 'sslgate_worker_answered', { worker: '1' }), 0, 'worker 1 marked as not answering');
   assert.equal(sum(silent, 'sslgate_sessions', { state: 'connected' }), 1, 'only worker 0\'s tunnel');
   assert.ok(sum(silent, 'sslgate_tunnel_bytes_total', { direction: 'in' }) >= inBytes, 'the traffic counter did not go down');
-  process.kill(stopped, 'SIGCONT');
-  stopped = 0;
+  bed.resume();
   const back = await scrape(gw);
   assert.equal(sum(back, 'sslgate_worker_answered', { worker: '1' }), 1);
   assert.equal(sum(back, 'sslgate_sessions', { state: 'connected' }), 2);
