@@ -244,6 +244,17 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[], ceil
         goal: { kind: 'ratio-min', value: 1.0 },
         ceiling: ceilingOf[dir],
       });
+      // The client's own CPU per GB (the client process only, not iperf3): where ocserv is the
+      // end that saturates, Gbit/s says little about the client, and this still does.
+      rows.push({
+        id: `client-cpu-${mode.id}-${dir}`,
+        item: 2,
+        title: `client CPU-seconds per GB moved, ${mode.id}, ${dirText}`,
+        unit: 'CPU-s/GB',
+        ours: cpuSide(side(by('sg-ocserv'), dir), 'clientCpuPerGB'),
+        ref: cpuSide(side(ref, dir), 'clientCpuPerGB'),
+        lowerIsBetter: true,
+      });
     }
     if (by('sg-sslgate')) {
       rows.push({
@@ -260,10 +271,10 @@ async function measureMode(ctx: BenchContext, mode: Mode, keys: SetupKey[], ceil
   return rows;
 }
 
-/** The same runs seen as the gateway's CPU-seconds per GB (recorded by measureTunnel). */
-function cpuSide(s: Side): Side {
+/** The same runs seen as one end's CPU-seconds per GB (recorded by measureTunnel). */
+function cpuSide(s: Side, end: 'gatewayCpuPerGB' | 'clientCpuPerGB' = 'gatewayCpuPerGB'): Side {
   const samples = s.samples.flatMap((x) => {
-    const v = x.detail?.['gatewayCpuPerGB'];
+    const v = x.detail?.[end];
     return typeof v === 'number' ? [{ ...x, value: v }] : [];
   });
   return { ...s, samples };
