@@ -108,7 +108,7 @@ fi
 # its own namespaces, so parallel files do not interfere.
 # --test-timeout: no single test may hang CI (a later option given by the
 # caller overrides it).
-# --import exit-guard: a file whose tests are done but whose process is still held open
+# --import exit-guard: a file whose tests are done but whose process is still held open (60 s)
 # (a server, socket, child or timer not closed) fails, naming what is open, instead of
 # hanging. Not --test-force-exit: it can lose a file's last verdicts (nodejs/node#64833).
 node --test --test-concurrency=2 --test-timeout=300000 --import ./dist/test/helpers/exit-guard.js "${opts[@]}" "${files[@]}"

@@ -8,9 +8,14 @@
 // So every file must release what it opened. This guard turns a file that does not into a
 // failure with the names of what is still open, after its verdicts have long been written,
 // instead of a hang or a silent loss.
+//
+// The grace starts when the file's root `after` hooks start (this one is registered first, and
+// they run in order), so it must also cover the file's own root-level cleanup (stopping a
+// freeradius, say): hence a long one. A file that releases everything exits at once anyway; one
+// that leaks costs the grace and fails.
 import { after } from 'node:test';
 
-const graceMs = Number(process.env.SSLGATE_TEST_EXIT_GRACE_MS ?? 10_000);
+const graceMs = Number(process.env.SSLGATE_TEST_EXIT_GRACE_MS ?? 60_000);
 
 after(() => {
   const timer = setTimeout(() => {
