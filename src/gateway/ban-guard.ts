@@ -99,9 +99,11 @@ export class BanGuard {
     return this.left(this.byUser.get(user));
   }
 
-  /** Adds the points of one offence; true if this made a ban. */
-  addPoints(addr: string, reason: PointReason, user?: string): boolean {
-    const pts = this.policy.points[reason];
+  /** Adds the points of one offence (or of `times` of them); true if this made a ban. */
+  addPoints(addr: string, reason: PointReason, user?: string, times = 1): boolean {
+    // `times` offences at once (workers > 1: a report of several connections) score as many
+    // points in one step; a ban they reach starts the count again from zero, as one at a time would.
+    const pts = this.policy.points[reason] * times;
     if (pts <= 0 || this.isAllowListed(addr)) return false;
     let banned = this.bump(this.byAddr, 'address', normalizeAddr(addr), pts, this.policy.maxScore);
     if (user && this.policy.userMaxScore > 0) banned = this.bump(this.byUser, 'user', user, pts, this.policy.userMaxScore) || banned;

@@ -112,7 +112,7 @@ export class Gatekeeper {
     for (const r of remotes) {
       if (!Array.isArray(r) || typeof r[0] !== 'string' || r[0].length > 64 || !Number.isSafeInteger(r[1])) continue;
       const n = Math.min(r[1] as number, MAX_POINTS_PER_REPORT);
-      for (let i = 0; i < n; i++) if (this.guard.addPoints(r[0], 'connection')) break;
+      if (n > 0) this.guard.addPoints(r[0], 'connection', undefined, n);
     }
   }
 
