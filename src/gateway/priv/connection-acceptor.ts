@@ -18,6 +18,7 @@ import { AddressBans } from './address-bans.js';
 import { pickWorker, type WorkerLoad } from './balance.js';
 import { ConnectionAdmission, type AcceptRefusal, type AdmissionLimits } from './conn-admission.js';
 import type { PrivilegedMessage } from './messages.js';
+import { TurnTally } from './turn-tally.js';
 
 /** How often workers > 1 forget full rate buckets and connections whose report never came. */
 const ADMISSION_SWEEP_MS = 5_000;
@@ -62,10 +63,10 @@ export class ConnectionAcceptor {
   /** address bans seen going by, refused at accept before the rate counts (address-bans.ts) */
   private readonly addressBans = new AddressBans();
   private sweepTimer: NodeJS.Timeout | null;
-  /** refusals at accept not yet told to worker 0 (its metrics count them) */
-  private refusedUntold: Partial<Record<AcceptRefusal, number>> | null = null;
-  /** admitted connections per address key not yet told to worker 0 (ban.points.connection) */
-  private pointsUntold: Map<string, number> | null = null;
+  /** refusals at accept, told to worker 0 once per loop turn (its metrics count them) */
+  private readonly refused = new TurnTally<AcceptRefusal>((by) => this.host.tellFirst({ t: 'conn-refused', counts: Object.fromEntries(by) }));
+  /** admitted connections per address key, told to worker 0 once per loop turn (ban.points.connection) */
+  private readonly points = new TurnTally<string>((by) => this.host.tellFirst({ t: 'conn-points', remotes: [...by] }), MAX_POINTS_ADDRESSES);
 
   constructor(cfg: GatewayConfig, private readonly host: AcceptHost) {
     this.admission = new ConnectionAdmission(admissionLimits(cfg), (addr) => isAllowListed(this.host.config(), addr));
@@ -162,33 +163,11 @@ export class ConnectionAcceptor {
   private scoreConnection(remote: string): void {
     const cfg = this.host.config();
     if (cfg.ban.points.connection <= 0 || isAllowListed(cfg, remote)) return;
-    const key = addressKey(remote);
-    const first = this.pointsUntold === null;
-    const by = (this.pointsUntold ??= new Map());
-    by.set(key, (by.get(key) ?? 0) + 1);
-    if (by.size >= MAX_POINTS_ADDRESSES) {
-      this.pointsUntold = null;
-      this.host.tellFirst({ t: 'conn-points', remotes: [...by] });
-      return;
-    }
-    if (!first) return;
-    setImmediate(() => {
-      const m = this.pointsUntold;
-      this.pointsUntold = null;
-      if (m?.size) this.host.tellFirst({ t: 'conn-points', remotes: [...m] });
-    });
+    this.points.add(addressKey(remote));
   }
 
   /** Worker 0 counts refusals for the metrics and `ctl status`: told once per loop turn. */
   private refusedAtAccept(why: AcceptRefusal): void {
-    const first = this.refusedUntold === null;
-    const counts = (this.refusedUntold ??= {});
-    counts[why] = (counts[why] ?? 0) + 1;
-    if (!first) return;
-    setImmediate(() => {
-      const c = this.refusedUntold;
-      this.refusedUntold = null;
-      if (c) this.host.tellFirst({ t: 'conn-refused', counts: c });
-    });
+    this.refused.add(why);
   }
 }
