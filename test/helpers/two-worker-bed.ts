@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Ns } from './netns.js';
 import { GatewayBed } from './gateway-bed.js';
 import { addClientNamespace, type ClientNs } from './client-ns.js';
-import { startOpenconnect, type OpenconnectClient, type TunnelInfo } from './openconnect.js';
+import { startOpenconnect, type OpenconnectClient } from './openconnect.js';
 import { gwHost, type SslgateGateway } from './sslgate.js';
 import { ctl } from './ctl.js';
 import { parsePrometheus } from './prometheus.js';
@@ -19,9 +19,6 @@ export interface TwoWorkerBed {
   gw: SslgateGateway;
   /** the pool's network; the gateway's tunnel address is gwHost(net) */
   net: string;
-  /** the two clients' namespaces, alice's first */
-  spaces: Ns[];
-  tuns: TunnelInfo[];
   /** the network processes' pids, worker 0 first (from the gateway's start-up line) */
   networkPids(): number[];
   /** SIGSTOP to a worker; resumed by resume() or at the test's end */
@@ -52,20 +49,17 @@ export async function openTwoWorkerBed(t: TestContext, tag: string, o: { dtls: b
   const x = await addClientNamespace(tb.gw, tb.gwAddr, `${tag}1`);
   extra.push(x);
   const spaces: Ns[] = [tb.cl, x.ns];
-  const tuns: TunnelInfo[] = [];
   // One after the other: the balancer gives the second connection to the idle worker.
   for (const [i, [user, pw]] of [['alice', 'secret-a'], ['bob', 'secret-b']].entries()) {
     const oc = startOpenconnect(spaces[i]!, { url: gw.url, servercert: gw.pin, user: user!, password: pw!, authgroup: 'Employees', ...(o.dtls ? {} : { noDtls: true }) });
     clients.push(oc);
-    tuns.push(await oc.waitTunnel(60_000));
+    await oc.waitTunnel(60_000);
     if (o.dtls) await oc.proc.waitForLine(/Established DTLS connection/, 30_000);
   }
   for (const [i, ns] of spaces.entries()) assert.ok(await ns.ping(gwHost(net), { count: 20, intervalMs: 50, size: 1000, timeoutMs: 10_000 }), `client ${i}: no ping through the tunnel`);
   return {
     gw,
     net,
-    spaces,
-    tuns,
     networkPids: () => {
       const procs = gw.proc.lines.map((l) => /network ([\d, ]+) \(/.exec(l.text)).find((r) => r !== null);
       assert.ok(procs, 'the network pids in the start-up lines');
