@@ -37,7 +37,7 @@
  * the destination).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { DtlsServer, peekClientHelloSessionId } from '../dtls/index.js';
+import { peekClientHelloSessionId } from '../dtls/index.js';
 import { ContentType } from '../dtls/constants.js';
 import { DtlsChannel, type DtlsCloseReason } from '../tunnel/dtls-channel.js';
 import { recordBackend } from '../os/dtls-record-addon.js';
@@ -49,8 +49,9 @@ import type { Router } from './router.js';
 import { LivePeers } from './dtls-live-peers.js';
 import { DtlsPeerSockets, type UdpPort } from './dtls-peer-sockets.js';
 import { PendingHandshakes } from './dtls-pending-handshakes.js';
+import { associationOutput, serverEndpoint, type Association } from './dtls-association.js';
 import type { Session } from './sessions.js';
-import type { SessionDtlsState, SessionTunnel } from './session-tunnel.js';
+import type { SessionTunnel } from './session-tunnel.js';
 
 /** What the listener tells the other workers' side (workers > 1, via the privileged process). */
 export interface DtlsWorkerHooks {
@@ -63,25 +64,6 @@ export interface DtlsWorkerHooks {
   foreignHello(idHex: string, msg: Buffer, address: string, port: number, local: number): void;
   /** a peer socket adopted from the privileged process was closed */
   peerClosed(address: string, port: number): void;
-}
-
-interface Association {
-  readonly session: Session;
-  readonly tunnel: SessionTunnel;
-  readonly d: SessionDtlsState;
-  readonly channel: DtlsChannel;
-  /** "address:port" */
-  readonly key: string;
-  readonly address: string;
-  /** the address as a host-order integer (-1: IPv6) and the port, for the batched receive index */
-  readonly addrInt: number;
-  readonly port: number;
-  /** the local address its first ClientHello was sent to (host order), its replies' source; 0 = routing picks */
-  readonly local: number;
-  /** false while its handshake runs (pending), true once it is the session's association */
-  live: boolean;
-  /** the socket it sends on */
-  readonly udp: UdpPort;
 }
 
 export interface DtlsListenerCounters {
@@ -457,43 +439,20 @@ export class DtlsListener {
       this.counters.handshakesRefused++;
       return;
     }
-    const endpoint =
-      d.offer.mode === 'psk'
-        ? new DtlsServer({ role: 'server', mode: 'psk', psk: d.psk!, appId: Buffer.from(d.idHex, 'hex'), handshakeTimeoutMs: this.limits.timeoutMs })
-        : new DtlsServer({
-            role: 'server',
-            mode: 'resume',
-            version: d.offer.version,
-            suite: d.offer.suite,
-            sessionId: Buffer.from(d.idHex, 'hex'),
-            masterSecret: d.offer.masterSecret,
-            handshakeTimeoutMs: this.limits.timeoutMs,
-          });
     const udp = this.peers.get(key) ?? this.main;
     if (udp === null) {
       this.counters.unknownPeer++;
       return;
     }
-    const sock = udp.sock;
     // The port's socket answers from the address the peer sent to (file header); a peer's
     // connected socket is bound to it already.
     const src = udp.peer === null && this.sourced ? local : 0;
-    const sink = udp.batch?.sinkFor(rinfo.address, rinfo.port, src) ?? null;
-    const batch = udp.batch;
+    const { send, sink } = associationOutput(udp, rinfo.address, rinfo.port, src);
     let assoc: Association;
     const channel: DtlsChannel = new DtlsChannel({
-      endpoint,
+      endpoint: serverEndpoint(d, this.limits.timeoutMs),
       role: 'gateway',
-      // A peer's connected socket takes no address (dgram and libuv refuse one). Datagrams that
-      // need a source address go through the batch (dgram cannot set one), in order with data.
-      send:
-        udp.peer !== null
-          ? (dgram) => sock.send(dgram)
-          : src !== 0 && sink !== null && batch !== null
-            ? (dgram) => {
-                if (!batch.queueCopy(sink, dgram)) sock.send(dgram, rinfo.port, rinfo.address);
-              }
-            : (dgram) => sock.send(dgram, rinfo.port, rinfo.address),
+      send,
       sink,
       dpd: this.hooks.dpd(),
       keepalive: 0,
