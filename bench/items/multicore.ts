@@ -18,7 +18,7 @@ import type { BenchContext } from '../context.js';
 import { MODES, type Mode } from '../modes.js';
 import { bytesMoved, cpuSecondsPerGB, pairedScaling } from '../lib/efficiency.js';
 import { coreLists, pinPid } from '../lib/pinning.js';
-import { cpuBetween, groupSnapshot } from '../lib/proc.js';
+import { cpuBetween, cpuByProcess, groupSnapshot } from '../lib/proc.js';
 import { failed, newSide, notAvailable, type Row, type Sample, type Side } from '../lib/results.js';
 import { addClientNamespace, type ClientNs } from '../peers/client-ns.js';
 import { connectOpenconnect, NoDtlsError, type TunnelClient } from '../peers/clients.js';
@@ -94,7 +94,8 @@ async function measure(ctx: BenchContext, s: Setup, dir: Direction, all: string)
   const [gw0, t0] = [groupSnapshot(gwPids), performance.now()];
   const rs = await Promise.all(s.clients.map((c) => runIperf(c.ns, lab.login.tunAddr, c.port, dir, opts.seconds, opts.omit, all)));
   const wall = (performance.now() - t0) / 1000;
-  const gwCpu = cpuBetween(gw0, groupSnapshot(gwPids));
+  const gw1 = groupSnapshot(gwPids);
+  const gwCpu = cpuBetween(gw0, gw1);
   const tun1 = await Promise.all(s.clients.map((c) => readTunCounters(c.ns, c.client.iface)));
   const bytes = tun0.reduce((a, t, i) => a + bytesMoved(t, tun1[i]!, dir), 0);
   return {
@@ -106,6 +107,13 @@ async function measure(ctx: BenchContext, s: Setup, dir: Direction, all: string)
       gatewayCores: Math.round((gwCpu / wall) * 100) / 100,
       gatewayCpuPerGB: cpuSecondsPerGB(gwCpu, bytes),
       gatewayCpus: s.cpus,
+      // Per process, busiest first (ours: the network processes, one per core, and the privileged
+      // one; ocserv: a worker per client, main and sec-mod): whether every core's worker carries
+      // traffic, and how far from a full core the gateway is when the clients are the limit.
+      gatewayProcessCores: cpuByProcess(gw0, gw1)
+        .filter((p) => p.cpu / wall >= 0.005)
+        .slice(0, 6)
+        .map((p) => ({ comm: p.comm, cores: Math.round((p.cpu / wall) * 100) / 100 })),
     },
   };
 }

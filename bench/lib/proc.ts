@@ -198,3 +198,13 @@ export function netnsPids(ns: string): number[] {
     return [];
   }
 }
+
+/**
+ * The same CPU seconds as cpuBetween, process by process (largest first): shows whether a
+ * gateway's work is spread over its processes (workers on several cores) or sits in one.
+ */
+export function cpuByProcess(before: Map<number, ProcStat>, after: Map<number, ProcStat>): Array<{ pid: number; comm: string; cpu: number }> {
+  const out: Array<{ pid: number; comm: string; cpu: number }> = [];
+  for (const a of after.values()) out.push({ pid: a.pid, comm: a.comm, cpu: cpuBetween(before, new Map([[a.pid, a]])) });
+  return out.sort((x, y) => y.cpu - x.cpu);
+}

@@ -29,6 +29,8 @@ const star = (id: string, side: SideKey = 'ours'): string => ((R[id]?.[side]?.sa
 const ratio = (id: string): string => { const r = s(id)?.ratio; return r === undefined || r === null ? '–' : `${r.toFixed(2)}×`; };
 const met = (id: string): string => { const m = s(id)?.met; return m === true ? 'yes' : m === false ? 'no' : '–'; };
 const goal = (id: string): string => { const g: Goal | undefined = R[id]?.goal; if (!g) return '–'; return g.kind === 'ratio-min' ? `≥ ${g.value}×` : g.kind === 'ratio-max' ? `≤ ${g.value}×` : g.kind === 'abs-min' ? `≥ ${g.value}` : `≤ ${g.value}`; };
+const samplesOf = (id: string, side: SideKey): Sample[] => (R[id]?.[side]?.samples ?? []) as Sample[];
+const medianOf = (xs: unknown[]): number | undefined => { const v = xs.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b); return v.length ? v[Math.floor(v.length / 2)] : undefined; };
 const out: string[] = [];
 const row = (item: number, title: string, ours: string, ref: string, rat: string, gl: string, mt: string): number => out.push(`| ${item} | ${title} | ${ours} | ${ref} | ${rat} | ${gl} | ${mt} |`);
 const modes = [['tls', 'TLS'], ['dtls-psk', 'DTLS PSK'], ['dtls12-resume', 'DTLS 1.2 resume'], ['dtls0.9', 'DTLS 0.9']];
@@ -53,6 +55,15 @@ for (const d of ['up', 'down']) {
 }
 for (const d of ['up', 'down']) {
   row(1, `4 openconnect clients, aggregate, DTLS PSK, ${d}, gateway on 1 core / 2 cores (\`workers\` = cores)`, `${sig(med(`multicore-1core-${d}`))} / ${sig(med(`multicore-2cores-${d}`))} Gbit/s`, `${sig(med(`multicore-1core-${d}`, 'ref'))} / ${sig(med(`multicore-2cores-${d}`, 'ref'))}`, `${ratio(`multicore-1core-${d}`)} / ${ratio(`multicore-2cores-${d}`)}`, '–', '–');
+  const used = (id: string, side: SideKey): string => { const v = medianOf(samplesOf(id, side).map((x) => x.detail?.['gatewayCores'])); return v === undefined ? '–' : v.toFixed(2); };
+  const spread = (id: string, side: SideKey): string => {
+    // The busiest processes of the median run (by aggregate): does every core's worker work?
+    const ss = samplesOf(id, side).slice().sort((a, b) => a.value - b.value);
+    const mid = ss[Math.floor(ss.length / 2)]?.detail?.['gatewayProcessCores'];
+    return Array.isArray(mid) ? mid.slice(0, 3).map((p: { cores?: unknown }) => (typeof p.cores === 'number' ? p.cores.toFixed(2) : '?')).join(' + ') : '–';
+  };
+  const one = `multicore-1core-${d}`, two = `multicore-2cores-${d}`;
+  row(1, `gateway cores used in those runs, 1 core / 2 cores (2 cores: its busiest processes)`, `${used(one, 'ours')} / ${used(two, 'ours')} (${spread(two, 'ours')})`, `${used(one, 'ref')} / ${used(two, 'ref')} (${spread(two, 'ref')})`, '–', '–', '–');
   const sc = `multicore-scaling-${d}`;
   row(1, `scaling 2 cores ÷ 1 core, ${d}`, `${rng(sc)}×`, `${sig(med(sc, 'ref'))}×`, '–', goal(sc), met(sc));
 }

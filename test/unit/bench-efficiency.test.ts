@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { bytesMoved, cpuSecondsPerGB, fractionOf, pairedScaling, parseTunCounters, percentText } from '../../bench/lib/efficiency.js';
 import { countSamples, loadNote, runLoad } from '../../bench/lib/load.js';
 import { coreLists } from '../../bench/lib/pinning.js';
-import { cpuBetween, parseLoadavg, parseProcStat, type ProcStat } from '../../bench/lib/proc.js';
+import { cpuBetween, cpuByProcess, parseLoadavg, parseProcStat, type ProcStat } from '../../bench/lib/proc.js';
 import { summarizeRow, type Row, type Sample } from '../../bench/lib/results.js';
 import { renderTable } from '../../bench/lib/table.js';
 import { parseOptions } from '../../bench/options.js';
@@ -63,6 +63,15 @@ test('cpuBetween: differences of processes seen twice, all of a new one, nothing
   // pid 12 reused by another process with a lower total: its whole CPU, never a negative
   assert.equal(cpuBetween(before, snap([[12, 0.2, 300]])), 0.2);
   assert.equal(cpuBetween(before, new Map()), 0);
+});
+
+test('cpuByProcess: the same seconds as cpuBetween, process by process, busiest first', () => {
+  const before = snap([[10, 5, 100], [11, 1, 100]]);
+  const after = snap([[10, 5.5, 100], [11, 3, 100], [13, 0.25, 200]]);
+  const per = cpuByProcess(before, after);
+  assert.deepEqual(per.map((p) => [p.pid, p.cpu]), [[11, 2], [10, 0.5], [13, 0.25]]);
+  assert.equal(per.reduce((a, p) => a + p.cpu, 0), cpuBetween(before, after));
+  assert.deepEqual(cpuByProcess(before, new Map()), []);
 });
 
 test('CPU-seconds per GB, bytes from TUN counters, fraction of the ceiling', () => {
