@@ -18,7 +18,7 @@ import type { BenchContext } from '../context.js';
 import { MODES, type Mode } from '../modes.js';
 import { bytesMoved, cpuSecondsPerGB, pairedScaling } from '../lib/efficiency.js';
 import { coreLists, pinPid } from '../lib/pinning.js';
-import { cpuBetween, cpuByProcess, groupSnapshot } from '../lib/proc.js';
+import { cpuBetween, cpuByProcess, groupSnapshot, perCpuBusyShare, readPerCpuBusy } from '../lib/proc.js';
 import { failed, newSide, notAvailable, type Row, type Sample, type Side } from '../lib/results.js';
 import { addClientNamespace, type ClientNs } from '../peers/client-ns.js';
 import { connectOpenconnect, NoDtlsError, type TunnelClient } from '../peers/clients.js';
@@ -91,10 +91,10 @@ async function measure(ctx: BenchContext, s: Setup, dir: Direction, all: string)
   const lab = s.lab!;
   const gwPids = lab.gatewayPids().filter((p) => !s.iperfPids.includes(p));
   const tun0 = await Promise.all(s.clients.map((c) => readTunCounters(c.ns, c.client.iface)));
-  const [gw0, t0] = [groupSnapshot(gwPids), performance.now()];
+  const [gw0, busy0, t0] = [groupSnapshot(gwPids), readPerCpuBusy(), performance.now()];
   const rs = await Promise.all(s.clients.map((c) => runIperf(c.ns, lab.login.tunAddr, c.port, dir, opts.seconds, opts.omit, all)));
   const wall = (performance.now() - t0) / 1000;
-  const gw1 = groupSnapshot(gwPids);
+  const [gw1, busy1] = [groupSnapshot(gwPids), readPerCpuBusy()];
   const gwCpu = cpuBetween(gw0, gw1);
   const tun1 = await Promise.all(s.clients.map((c) => readTunCounters(c.ns, c.client.iface)));
   const bytes = tun0.reduce((a, t, i) => a + bytesMoved(t, tun1[i]!, dir), 0);
@@ -107,6 +107,8 @@ async function measure(ctx: BenchContext, s: Setup, dir: Direction, all: string)
       gatewayCores: Math.round((gwCpu / wall) * 100) / 100,
       gatewayCpuPerGB: cpuSecondsPerGB(gwCpu, bytes),
       gatewayCpus: s.cpus,
+      // Each CPU's busy share: whether the machine, not the gateway, ran out of CPU.
+      cpuBusy: perCpuBusyShare(busy0, busy1, wall),
       // Per process, busiest first (ours: the network processes, one per core, and the privileged
       // one; ocserv: a worker per client, main and sec-mod): whether every core's worker carries
       // traffic, and how far from a full core the gateway is when the clients are the limit.

@@ -24,7 +24,7 @@ import { failed, newSide, notAvailable, type Row, type Sample, type Side } from 
 import { connectOpenconnect, connectSslgateClient, NoDtlsError, sslgateClientArgs, sslgateClientSupport, type TunnelClient } from '../peers/clients.js';
 import { runIperf, startIperfServer, type Direction } from '../peers/iperf.js';
 import { startLab, type GatewayKind, type Lab } from '../peers/lab.js';
-import { cpuBetween, groupSnapshot } from '../lib/proc.js';
+import { cpuBetween, groupSnapshot, perCpuBusyShare, readPerCpuBusy } from '../lib/proc.js';
 import { bytesMoved, cpuSecondsPerGB } from '../lib/efficiency.js';
 import { summarize } from '../lib/stats.js';
 import { readTunCounters } from '../peers/tun-counters.js';
@@ -117,13 +117,13 @@ async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promi
   const clPids = [client.proc.pid];
   const tun0 = await readTunCounters(lab.tb.cl, client.iface);
   // CPU of each tunnel end during the run: tells a CPU-bound end from a waiting one.
-  const [gw0, cl0, t0] = [groupSnapshot(gwPids), groupSnapshot(clPids), performance.now()];
+  const [gw0, cl0, busy0, t0] = [groupSnapshot(gwPids), groupSnapshot(clPids), readPerCpuBusy(), performance.now()];
   // SSLGATE_BENCH_PERF=<folder>: profile both ends (bench/lib/perf-record.ts)
   const name = `${s.key}-${dir}-${Date.now()}`;
   const perf = [startPerfRecord(`${name}-gateway`, gwPids), startPerfRecord(`${name}-client`, clPids)];
   const r = await runIperf(lab.tb.cl, lab.login.tunAddr, IPERF_PORT, dir, opts.seconds, opts.omit).finally(() => Promise.all(perf.map((p) => p?.stop())));
   const wall = (performance.now() - t0) / 1000;
-  const [gw1, cl1] = [groupSnapshot(gwPids), groupSnapshot(clPids)];
+  const [gw1, cl1, busy1] = [groupSnapshot(gwPids), groupSnapshot(clPids), readPerCpuBusy()];
   const bytes = bytesMoved(tun0, await readTunCounters(lab.tb.cl, client.iface), dir);
   const gwCpu = cpuBetween(gw0, gw1);
   const clCpu = cpuBetween(cl0, cl1);
@@ -134,6 +134,9 @@ async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promi
     mtu: s.mtu,
     gatewayCores: round2(gwCpu / wall),
     clientCores: round2(clCpu / wall),
+    // Each CPU's busy share (processes and softirq alike): with the pinning, the end whose CPU is
+    // at ~1.0 is the one that set the row's Gbit/s.
+    cpuBusy: perCpuBusyShare(busy0, busy1, wall),
     bytes,
     gatewayCpuSeconds: round3(gwCpu),
     gatewayCpuPerGB: gwPerGB,

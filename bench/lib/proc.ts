@@ -187,6 +187,42 @@ export function readCpuTimes(): CpuTimes {
   return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: steal / CLK_TCK };
 }
 
+/**
+ * The "cpuN" lines of /proc/stat, busy seconds per CPU (index = CPU number; same fields as
+ * readCpuTimes). Empty when the text has none.
+ */
+export function parsePerCpuBusy(text: string, clkTck: number): number[] {
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const cpu = Number(m[1]);
+    if (!Number.isInteger(cpu) || cpu > 4096) continue;
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = m[2]!.trim().split(/\s+/).map(Number);
+    const busy = (user + nice + system + irq + softirq) / clkTck;
+    if (Number.isFinite(busy)) out[cpu] = busy;
+  }
+  return out;
+}
+
+export function readPerCpuBusy(): number[] {
+  try {
+    return parsePerCpuBusy(readFileSync('/proc/stat', 'latin1'), CLK_TCK);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Share of each CPU that was busy between two readings `wall` seconds apart, rounded to 0.01:
+ * with the benchmark's pinning (CPU 0 the client side, CPU 1 the gateway side) it says which end
+ * had no CPU left, whatever process or softirq used it.
+ */
+export function perCpuBusyShare(before: number[], after: number[], wall: number): number[] {
+  if (!(wall > 0)) return [];
+  return after.map((a, i) => Math.round((Math.min(1, Math.max(0, (a - (before[i] ?? a)) / wall))) * 100) / 100);
+}
+
 /** Processes inside a network namespace (`ip netns pids`). */
 export function netnsPids(ns: string): number[] {
   try {

@@ -80,4 +80,20 @@ row(5, 'handshakes per CPU-second, same user again (default: credential cache)',
 row(12, 'logins per second, cluster (Redis) vs one machine (SQLite)', `${sig(med('cluster-logins'))} /s`, `${sig(med('cluster-logins', 'ref'))} /s`, ratio('cluster-logins'), '–', '–');
 row(12, 'session look-ups by cookie hash per second, RedisStore vs SqliteStore', `${sig(med('cluster-lookups'))} /s`, `${sig(med('cluster-lookups', 'ref'))} /s`, ratio('cluster-lookups'), '–', '–');
 console.log('| # | measurement | ours | reference | ratio | goal | met? |\n|---|---|---|---|---|---|---|\n' + out.join('\n'));
+
+// Which end ran out of CPU: the median busy share of the client's CPU and the gateway's CPU
+// (the benchmark's pinning: CPU 0 the client side, CPU 1 the gateway side), per throughput row.
+const busy = (id: string, side: SideKey): string => {
+  const ss = samplesOf(id, side).map((x) => x.detail?.['cpuBusy']).filter((b): b is number[] => Array.isArray(b) && b.length >= 2);
+  if (!ss.length) return '–';
+  return `${medianOf(ss.map((b) => b[0]))!.toFixed(2)} / ${medianOf(ss.map((b) => b[1]))!.toFixed(2)}`;
+};
+const full: string[] = [];
+for (const [m, name] of modes) {
+  for (const d of ['up', 'down']) {
+    full.push(`| gateway, ${name}, ${d} (openconnect→sslgate / →ocserv) | ${busy(`gateway-${m}-${d}`, 'ours')} | ${busy(`gateway-${m}-${d}`, 'ref')} |`);
+    full.push(`| client, ${name}, ${d} (sslgate client / openconnect →ocserv) | ${busy(`client-${m}-${d}`, 'ours')} | ${busy(`client-${m}-${d}`, 'ref')} |`);
+  }
+}
+console.log('\n| throughput row | CPU busy, client CPU / gateway CPU (ours) | (reference) |\n|---|---|---|\n' + full.join('\n'));
 console.log(`\nload: ${JSON.stringify(j.load).slice(0, 400)}`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { bytesMoved, cpuSecondsPerGB, fractionOf, pairedScaling, parseTunCounters, percentText } from '../../bench/lib/efficiency.js';
 import { countSamples, loadNote, runLoad } from '../../bench/lib/load.js';
 import { coreLists } from '../../bench/lib/pinning.js';
-import { cpuBetween, cpuByProcess, parseLoadavg, parseProcStat, type ProcStat } from '../../bench/lib/proc.js';
+import { cpuBetween, cpuByProcess, parseLoadavg, parsePerCpuBusy, perCpuBusyShare, parseProcStat, type ProcStat } from '../../bench/lib/proc.js';
 import { summarizeRow, type Row, type Sample } from '../../bench/lib/results.js';
 import { renderTable } from '../../bench/lib/table.js';
 import { parseOptions } from '../../bench/options.js';
@@ -72,6 +72,16 @@ test('cpuByProcess: the same seconds as cpuBetween, process by process, busiest 
   assert.deepEqual(per.map((p) => [p.pid, p.cpu]), [[11, 2], [10, 0.5], [13, 0.25]]);
   assert.equal(per.reduce((a, p) => a + p.cpu, 0), cpuBetween(before, after));
   assert.deepEqual(cpuByProcess(before, new Map()), []);
+});
+
+test('per-CPU busy seconds from /proc/stat and their share over a run; garbage gives nothing', () => {
+  const text = 'cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 100 5 50 900 3 0 20 7 0 0\ncpu1 200 0 100 700 0 10 40 0 0 0\nintr 1 2 3\n';
+  assert.deepEqual(parsePerCpuBusy(text, 100), [1.75, 3.5]);
+  assert.deepEqual(parsePerCpuBusy('garbage\ncpuX 1 2\n', 100), []);
+  assert.deepEqual(parsePerCpuBusy('', 100), []);
+  // 2 s apart: CPU 0 busy 1.9 s (0.95), CPU 1 more than the wall (clamped to 1), CPU 2 new (0).
+  assert.deepEqual(perCpuBusyShare([10, 20], [11.9, 22.5, 4], 2), [0.95, 1, 0]);
+  assert.deepEqual(perCpuBusyShare([1], [2], 0), [], 'no wall time: no shares');
 });
 
 test('CPU-seconds per GB, bytes from TUN counters, fraction of the ceiling', () => {
