@@ -28,6 +28,7 @@ import { cpuBetween, groupSnapshot, perCpuBusyShare, readPerCpuBusy } from '../l
 import { bytesMoved, cpuSecondsPerGB } from '../lib/efficiency.js';
 import { summarize } from '../lib/stats.js';
 import { readTunCounters } from '../peers/tun-counters.js';
+import { readUdpCounters } from '../peers/udp-counters.js';
 import { startPerfRecord } from '../lib/perf-record.js';
 
 type SetupKey = 'oc-ocserv' | 'oc-sslgate' | 'sg-ocserv' | 'sg-sslgate';
@@ -116,6 +117,7 @@ async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promi
   const gwPids = lab.gatewayPids().filter((p) => p !== s.iperfPid);
   const clPids = [client.proc.pid];
   const tun0 = await readTunCounters(lab.tb.cl, client.iface);
+  const udp0 = await Promise.all([readUdpCounters(lab.tb.cl), readUdpCounters(lab.tb.gw)]);
   // CPU of each tunnel end during the run: tells a CPU-bound end from a waiting one.
   const [gw0, cl0, busy0, t0] = [groupSnapshot(gwPids), groupSnapshot(clPids), readPerCpuBusy(), performance.now()];
   // SSLGATE_BENCH_PERF=<folder>: profile both ends (bench/lib/perf-record.ts)
@@ -125,6 +127,8 @@ async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promi
   const wall = (performance.now() - t0) / 1000;
   const [gw1, cl1, busy1] = [groupSnapshot(gwPids), groupSnapshot(clPids), readPerCpuBusy()];
   const bytes = bytesMoved(tun0, await readTunCounters(lab.tb.cl, client.iface), dir);
+  const udp1 = await Promise.all([readUdpCounters(lab.tb.cl), readUdpCounters(lab.tb.gw)]);
+  const udpDelta = (i: 0 | 1, k: string): number => (udp1[i][k] ?? 0) - (udp0[i][k] ?? 0);
   const gwCpu = cpuBetween(gw0, gw1);
   const clCpu = cpuBetween(cl0, cl1);
   const gwPerGB = cpuSecondsPerGB(gwCpu, bytes);
@@ -137,6 +141,9 @@ async function measureTunnel(ctx: BenchContext, s: Setup, dir: Direction): Promi
     // Each CPU's busy share (processes and softirq alike): with the pinning, the end whose CPU is
     // at ~1.0 is the one that set the row's Gbit/s.
     cpuBusy: perCpuBusyShare(busy0, busy1, wall),
+    // Datagrams each end's namespace received, and those its sockets had no room for (DTLS loss).
+    udpIn: { client: udpDelta(0, 'InDatagrams'), gateway: udpDelta(1, 'InDatagrams') },
+    udpRcvbufDrops: { client: udpDelta(0, 'RcvbufErrors'), gateway: udpDelta(1, 'RcvbufErrors') },
     bytes,
     gatewayCpuSeconds: round3(gwCpu),
     gatewayCpuPerGB: gwPerGB,

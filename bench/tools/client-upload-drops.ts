@@ -18,20 +18,12 @@ import { startLab, type Lab } from '../peers/lab.js';
 import { connectOpenconnect, connectSslgateClient, sslgateClientArgs, type TunnelClient } from '../peers/clients.js';
 import { runIperf, startIperfServer } from '../peers/iperf.js';
 import type { Ns } from '../../test/helpers/netns.js';
+import { readUdpCounters } from '../peers/udp-counters.js';
 
 const modeId = process.argv[2] ?? 'dtls-psk';
 const RUNS = Number(process.argv[3] ?? 3);
 const SECONDS = Number(process.argv[4] ?? 5);
 const VARIANTS: Array<Record<string, string>> = [{}, ...process.argv.slice(5).map((v) => Object.fromEntries(v.split(',').map((kv) => kv.split('=') as [string, string])))];
-
-/** Udp: RcvbufErrors, SndbufErrors, InErrors, InDatagrams from /proc/net/snmp in `ns`. */
-async function udpCounters(ns: Ns): Promise<Record<string, number>> {
-  const r = await ns.exec('cat', ['/proc/net/snmp']);
-  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
-  const names = lines[0]!.split(/\s+/).slice(1);
-  const values = lines[1]!.split(/\s+/).slice(1).map(Number);
-  return Object.fromEntries(names.map((n, i) => [n, values[i]!]));
-}
 
 /** Sum of tx_dropped + rx_dropped of every tun-type interface in `ns` (ip -s -j link). */
 async function tunDrops(ns: Ns): Promise<number> {
@@ -83,9 +75,9 @@ async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run++) {
       for (let k = 0; k < sides.length; k++) {
         const s = sides[(k + run) % sides.length]!;
-        const [g0, c0, gt0, ct0] = [await udpCounters(s.lab.tb.gw), await udpCounters(s.lab.tb.cl), await tunDrops(s.lab.tb.gw), await tunDrops(s.lab.tb.cl)];
+        const [g0, c0, gt0, ct0] = [await readUdpCounters(s.lab.tb.gw), await readUdpCounters(s.lab.tb.cl), await tunDrops(s.lab.tb.gw), await tunDrops(s.lab.tb.cl)];
         const r = await runIperf(s.lab.tb.cl, s.lab.login.tunAddr, 5201, 'up', SECONDS, 1, pinning.client);
-        const [g1, c1, gt1, ct1] = [await udpCounters(s.lab.tb.gw), await udpCounters(s.lab.tb.cl), await tunDrops(s.lab.tb.gw), await tunDrops(s.lab.tb.cl)];
+        const [g1, c1, gt1, ct1] = [await readUdpCounters(s.lab.tb.gw), await readUdpCounters(s.lab.tb.cl), await tunDrops(s.lab.tb.gw), await tunDrops(s.lab.tb.cl)];
         const d = (a: Record<string, number>, b: Record<string, number>, k2: string): number => (b[k2] ?? 0) - (a[k2] ?? 0);
         ctx.log(
           `${s.label.padEnd(28)} run ${run}: ${r.gbps.toFixed(3)} Gbit/s, retransmits ${r.retransmits}; ` +

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { bytesMoved, cpuSecondsPerGB, fractionOf, pairedScaling, parseTunCounters, percentText } from '../../bench/lib/efficiency.js';
 import { countSamples, loadNote, runLoad } from '../../bench/lib/load.js';
 import { coreLists } from '../../bench/lib/pinning.js';
+import { parseUdpSnmp } from '../../bench/peers/udp-counters.js';
 import { cpuBetween, cpuByProcess, parseLoadavg, parsePerCpuBusy, perCpuBusyShare, parseProcStat, type ProcStat } from '../../bench/lib/proc.js';
 import { summarizeRow, type Row, type Sample } from '../../bench/lib/results.js';
 import { renderTable } from '../../bench/lib/table.js';
@@ -82,6 +83,15 @@ test('per-CPU busy seconds from /proc/stat and their share over a run; garbage g
   // 2 s apart: CPU 0 busy 1.9 s (0.95), CPU 1 more than the wall (clamped to 1), CPU 2 new (0).
   assert.deepEqual(perCpuBusyShare([10, 20], [11.9, 22.5, 4], 2), [0.95, 1, 0]);
   assert.deepEqual(perCpuBusyShare([1], [2], 0), [], 'no wall time: no shares');
+});
+
+test('parseUdpSnmp: the Udp: lines of /proc/net/snmp by name; garbage gives null', () => {
+  const text = 'Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 1000 2 30 900 28 0\nUdpLite: InDatagrams\nUdpLite: 0\n';
+  assert.deepEqual(parseUdpSnmp(text), { InDatagrams: 1000, NoPorts: 2, InErrors: 30, OutDatagrams: 900, RcvbufErrors: 28, SndbufErrors: 0 });
+  assert.equal(parseUdpSnmp(''), null);
+  assert.equal(parseUdpSnmp('Udp: InDatagrams NoPorts\n'), null, 'no value line');
+  assert.equal(parseUdpSnmp('Udp: InDatagrams NoPorts\nUdp: 1\n'), null, 'fewer values than names');
+  assert.equal(parseUdpSnmp('Udp: InDatagrams\nUdp: x\n'), null, 'not a number');
 });
 
 test('CPU-seconds per GB, bytes from TUN counters, fraction of the ceiling', () => {
