@@ -29,7 +29,7 @@ export interface LabOptions {
   cpus?: string | null;
   /** runs in the new testbed before our gateway starts (e.g. a Redis next to it); returns YAML to add */
   beforeStart?: (tb: Testbed) => Promise<string>;
-  /** our gateway's `workers` (network processes); default the config's default, 1 */
+  /** our gateway's `workers` (network processes); default the config's default, auto: one per CPU it is pinned to */
   workers?: number;
 }
 

@@ -88,12 +88,24 @@ const busy = (id: string, side: SideKey): string => {
   if (!ss.length) return '–';
   return `${medianOf(ss.map((b) => b[0]))!.toFixed(2)} / ${medianOf(ss.map((b) => b[1]))!.toFixed(2)}`;
 };
+// DTLS loss at the receiving end: the median share of datagrams its UDP socket had no room for.
+const dropShare = (id: string, side: SideKey, end: 'client' | 'gateway'): string => {
+  const shares = samplesOf(id, side).map((x) => {
+    const drops = (x.detail?.['udpRcvbufDrops'] as Record<string, unknown> | undefined)?.[end];
+    const got = (x.detail?.['udpIn'] as Record<string, unknown> | undefined)?.[end];
+    return typeof drops === 'number' && typeof got === 'number' && drops + got > 0 ? drops / (drops + got) : undefined;
+  });
+  const v = medianOf(shares);
+  return v === undefined ? '–' : `${(v * 100).toFixed(v < 0.01 ? 1 : 0)}%`;
+};
 const full: string[] = [];
 for (const [m, name] of modes) {
   for (const d of ['up', 'down']) {
-    full.push(`| gateway, ${name}, ${d} (openconnect→sslgate / →ocserv) | ${busy(`gateway-${m}-${d}`, 'ours')} | ${busy(`gateway-${m}-${d}`, 'ref')} |`);
-    full.push(`| client, ${name}, ${d} (sslgate client / openconnect →ocserv) | ${busy(`client-${m}-${d}`, 'ours')} | ${busy(`client-${m}-${d}`, 'ref')} |`);
+    const end = d === 'up' ? 'gateway' : 'client';
+    const cell = (id: string, side: SideKey): string => `${busy(id, side)}${m === 'tls' ? '' : `; ${dropShare(id, side, end)}`}`;
+    full.push(`| gateway, ${name}, ${d} (openconnect→sslgate / →ocserv) | ${cell(`gateway-${m}-${d}`, 'ours')} | ${cell(`gateway-${m}-${d}`, 'ref')} |`);
+    full.push(`| client, ${name}, ${d} (sslgate client / openconnect →ocserv) | ${cell(`client-${m}-${d}`, 'ours')} | ${cell(`client-${m}-${d}`, 'ref')} |`);
   }
 }
-console.log('\n| throughput row | CPU busy, client CPU / gateway CPU (ours) | (reference) |\n|---|---|---|\n' + full.join('\n'));
+console.log('\n| throughput row | ours: CPU busy, client CPU / gateway CPU; DTLS datagrams the receiving socket dropped | reference: the same |\n|---|---|---|\n' + full.join('\n'));
 console.log(`\nload: ${JSON.stringify(j.load).slice(0, 400)}`);

@@ -69,8 +69,9 @@ export interface GatewayConfig extends OpsConfig {
   tun: { name: string; offload: boolean };
   /**
    * Network processes that share the clients (issue 11, priv/workers.ts): a number, or 'auto'
-   * for one per CPU this process may run on (os.availableParallelism(), which follows taskset).
-   * 1 (the default) is the single network process of before.
+   * (the default) for one per CPU this process may run on (os.availableParallelism(), which
+   * follows taskset), so a gateway uses every core it is given, as ocserv does with its worker
+   * per client. 1 is the single network process.
    */
   workers: number | 'auto';
   /** DTLS on UDP (same address; port defaults to the TLS port) */
@@ -90,7 +91,7 @@ export interface GatewayConfig extends OpsConfig {
 export const MAX_WORKERS = 64;
 
 function readWorkers(r: Reader, v: unknown): number | 'auto' {
-  if (v === 'auto') return 'auto';
+  if (v === undefined || v === 'auto') return 'auto';
   if (typeof v === 'string') r.fail('workers', `expected a whole number from 1 to ${MAX_WORKERS} or auto, got ${JSON.stringify(v)}`);
   return r.int(v, 'workers', 1, 1, MAX_WORKERS);
 }

@@ -117,6 +117,7 @@ export class Gateway {
     });
     this.sessions.onStoreError = (op, err) => this.storeFailed(op, err);
     this.sessions.restorer = (token, r) => this.persistence.restore(token, r);
+    this.sessions.recordValid = (r) => this.persistence.valid(r);
     const report = res.clusterReport;
     this.cluster =
       config.cluster && report

@@ -154,8 +154,18 @@ export function serveConnection(sock: TLSSocket, d: ConnectionDeps): void {
     if (req.method === 'GET' || req.method === 'HEAD') {
       const profile = d.profile();
       if (profile && isProfileRequest(req.target, profile.uri)) {
-        // The profile is for authenticated clients only (ocserv cookie_authenticate_or_exit).
-        if (!d.sessions.byCookie(parseCookies(req.headers.get('cookie')).get('webvpn'))) {
+        // The profile is for authenticated clients only (ocserv cookie_authenticate_or_exit). The
+        // downloader asks on a fresh connection (§3), which with several workers may reach another
+        // worker than the login did, so the session store answers too.
+        let known: boolean;
+        try {
+          known = await d.sessions.isKnown(parseCookies(req.headers.get('cookie')).get('webvpn'));
+        } catch (e) {
+          d.log.warn({ remote: remoteAddr, err: (e as Error).message }, 'profile download: the session store did not answer');
+          send({ status: 503, reason: 'Service Unavailable', headers: [], body: '', close: true });
+          return;
+        }
+        if (!known) {
           d.events.emit({ type: 'auth-failure', remote: remoteAddr, reason: 'bad-cookie' });
           send({ status: 401, reason: 'Unauthorized', headers: [], body: '', close: true });
           return;

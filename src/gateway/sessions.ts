@@ -269,6 +269,24 @@ export class SessionStore {
     return token ? this.byHash.get(hashCookie(token)) : undefined;
   }
 
+  /** Whether a stored record still makes a session (not expired, its group still there); the gateway sets it. */
+  recordValid: (r: SessionRecord) => boolean = () => false;
+
+  /**
+   * Whether `token` names a live session, in this process or in the store (another worker's, or
+   * one from before a restart), without taking it in here: restoring would lease its address in
+   * this process's pool. For requests that only need a logged-in client, such as the profile
+   * download on the downloader's fresh connection, which with several workers often lands on
+   * another worker than the login. A store that cannot answer rejects.
+   */
+  async isKnown(token: string | null | undefined): Promise<boolean> {
+    if (!token) return false;
+    const hash = hashCookie(token);
+    if (this.byHash.has(hash)) return true;
+    const r = await this.backing.getSession(hash);
+    return r !== null && r !== undefined && this.recordValid(r);
+  }
+
   /**
    * The session of `token`: from the cache, else from the store (`restorer` turns the record into
    * a Session, or refuses it: unknown group, expired). Undefined when there is none. A store

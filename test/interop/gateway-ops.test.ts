@@ -79,7 +79,8 @@ test('operating the gateway: ctl sessions, metrics, disconnect, terminate, event
     }
     const human = await ctl(gw!, ['users']);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /^ID\s+USER\s+GROUP\s+ADDRESS/m);
+    // several workers (the default `workers: auto` where there are several CPUs) add NODE and WORKER
+    assert.match(human.stdout, /^ID\s+(NODE\s+WORKER\s+)?USER\s+GROUP\s+ADDRESS/m);
     assert.match(human.stdout, new RegExp(`alice\\s+default\\s+${aTun.address.replace(/\./g, '\\.')}`));
   });
 

@@ -70,3 +70,20 @@ test('the test helper rejects malformed exposition text', () => {
   const e = parsePrometheus('# HELP foo x\n# TYPE foo counter\nfoo_total{a="q\\"x"} 3\n');
   assert.equal(valueOf(e, 'foo_total', { a: 'q"x' }), 3);
 });
+
+test('status lastReload: the newest reload wins, not the last message (another worker\'s older reload arrives relayed)', () => {
+  const gw = new FakeGateway();
+  const stats = new OpsStats(gw);
+  try {
+    gw.events.emit({ type: 'reload', ok: true });
+    const older = stats.lastReload!.time;
+    gw.events.relay({ type: 'reload', ok: true, time: new Date(Date.parse(older) + 5).toISOString(), worker: 1 });
+    assert.equal(stats.lastReload?.ok, true);
+    // This worker's failed reload, then worker 1's success of the reload before it, relayed late.
+    gw.events.relay({ type: 'reload', ok: false, error: 'dpd: expected seconds', time: new Date(Date.parse(older) + 20).toISOString() });
+    gw.events.relay({ type: 'reload', ok: true, time: new Date(Date.parse(older) + 10).toISOString(), worker: 1 });
+    assert.deepEqual([stats.lastReload?.ok, stats.lastReload?.error], [false, 'dpd: expected seconds']);
+  } finally {
+    stats.close();
+  }
+});

@@ -118,6 +118,32 @@ test('session cache: a cookie it does not hold is found in the store, once for c
   assert.equal(await new SessionStore(backing).resolve(s.token), undefined);
 });
 
+test('isKnown: a session here or in the store (another worker\'s login) is known without being taken in; invalid or unknown is not', async () => {
+  const backing = new MemoryStore();
+  const pool = new IpPool(cfg.network.address);
+  // The login on one worker...
+  const login = new SessionStore(backing);
+  const s = await login.open('alice', cfg.groups[0]!, pool, '192.0.2.1', 'agent', { idleTimeout: null, sessionTimeout: null }, () => undefined, (x) => sessionRecordOf(x, 'gw1'));
+  assert.equal(await login.isKnown(s.token), true, 'in its own cache');
+  // ...the profile download on another: the store knows the cookie.
+  const other = new SessionStore(backing);
+  let restored = 0;
+  other.restorer = () => {
+    restored++;
+    return undefined;
+  };
+  other.recordValid = () => true;
+  assert.equal(await other.isKnown(s.token), true);
+  assert.equal(restored, 0, 'not restored: that would lease its address in this worker\'s pool');
+  assert.equal(other.size, 0);
+  other.recordValid = () => false; // expired, or its group is gone
+  assert.equal(await other.isKnown(s.token), false);
+  for (const bad of [undefined, null, '', 'no-such-cookie']) assert.equal(await other.isKnown(bad), false, String(bad));
+  // A store that cannot answer rejects (the caller answers 503, not 401).
+  const failing = Object.assign(Object.create(backing) as MemoryStore, { getSession: () => Promise.reject(new Error('store down')) });
+  await assert.rejects(new SessionStore(failing).isKnown(s.token), /store down/);
+});
+
 test('session cache: a login the store cannot record is not handed out', async () => {
   const backing = new MemoryStore();
   const failing = Object.assign(Object.create(backing) as MemoryStore, { putSession: () => Promise.reject(new Error('SQLITE_FULL: database or disk is full')) });

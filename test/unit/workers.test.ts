@@ -15,8 +15,9 @@ import { relayedEvent } from '../../src/gateway/ops/relayed-event.js';
 
 const parse = (yaml: string) => parseConfigText(`network: {address: 10.0.0.1/24}\n${yaml}`, 'test.yaml', '/etc/sslgate', '/etc/sslgate/test.yaml');
 
-test('config workers: 1 by default, a number from 1 to 64, or auto; anything else names the key', () => {
-  assert.equal(parse('').workers, 1);
+test('config workers: auto by default (every core, as ocserv uses), a number from 1 to 64, or auto; anything else names the key', () => {
+  assert.equal(parse('').workers, 'auto');
+  assert.equal(parse('workers: 1').workers, 1);
   assert.equal(parse('workers: 3').workers, 3);
   assert.equal(parse('workers: auto').workers, 'auto');
   for (const bad of ['workers: 0', 'workers: 65', 'workers: 1.5', 'workers: many', 'workers: [2]']) {

@@ -59,6 +59,10 @@ export class OpsStats {
       }
     }
     else if (ev.type === 'reload') {
+      // workers > 1: another worker's reload reaches us relayed, possibly after a newer one of our
+      // own (a failed reload here, then the other worker's success of the reload before): the
+      // newest reload wins, not the last message.
+      if (this.lastReload && Date.parse(ev.time) < Date.parse(this.lastReload.time)) return;
       this.lastReload = { time: ev.time, ok: ev.ok };
       if (ev.error) this.lastReload.error = ev.error;
       if (ev.restartNeeded?.length) this.lastReload.restartNeeded = ev.restartNeeded;
