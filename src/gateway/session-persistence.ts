@@ -53,13 +53,13 @@ export class SessionPersistence {
     return sessionRecordOf(s, this.d.node);
   }
 
-  /** A stored session whose cookie came to this process (after a restart, or from another worker). */
   /** The record still makes a session: restore() would take it (not expired, its group and pool still there). */
   valid(r: SessionRecord): boolean {
     const cfg = this.d.config();
     return sessionExpiry(r, Date.now(), cfg.cookieTimeout) === null && cfg.groups.some((g) => g.name === r.group) && this.d.pools.has(r.group);
   }
 
+  /** A stored session whose cookie came to this process (after a restart, or from another worker). */
   restore(token: string, r: SessionRecord): Session | undefined {
     const { d } = this;
     const now = Date.now();
