@@ -179,12 +179,19 @@ export function readLoadavg(): LoadAvg | null {
   }
 }
 
+/**
+ * The fields after the name of a /proc/stat "cpu" or "cpuN" line (proc(5)), in seconds: busy is
+ * everything but idle and iowait (user, nice, system, irq, softirq), steal apart.
+ */
+function statLineTimes(fields: string, clkTck: number): CpuTimes {
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields.trim().split(/\s+/).map(Number);
+  return { busy: (user + nice + system + irq + softirq) / clkTck, steal: steal / clkTck };
+}
+
 /** The "cpu" line of /proc/stat. */
 export function readCpuTimes(): CpuTimes {
   const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = v;
-  return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: steal / CLK_TCK };
+  return statLineTimes(line.replace(/^cpu\s+/, ''), CLK_TCK);
 }
 
 /**
@@ -198,8 +205,7 @@ export function parsePerCpuBusy(text: string, clkTck: number): number[] {
     if (!m) continue;
     const cpu = Number(m[1]);
     if (!Number.isInteger(cpu) || cpu > 4096) continue;
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = m[2]!.trim().split(/\s+/).map(Number);
-    const busy = (user + nice + system + irq + softirq) / clkTck;
+    const { busy } = statLineTimes(m[2]!, clkTck);
     if (Number.isFinite(busy)) out[cpu] = busy;
   }
   return out;

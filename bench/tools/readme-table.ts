@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Goal, Row, RowSummary, Sample } from '../lib/results.js';
+import { summarize } from '../lib/stats.js';
 
 interface ResultRow extends Row {
   summary?: RowSummary;
@@ -30,7 +31,8 @@ const ratio = (id: string): string => { const r = s(id)?.ratio; return r === und
 const met = (id: string): string => { const m = s(id)?.met; return m === true ? 'yes' : m === false ? 'no' : '–'; };
 const goal = (id: string): string => { const g: Goal | undefined = R[id]?.goal; if (!g) return '–'; return g.kind === 'ratio-min' ? `≥ ${g.value}×` : g.kind === 'ratio-max' ? `≤ ${g.value}×` : g.kind === 'abs-min' ? `≥ ${g.value}` : `≤ ${g.value}`; };
 const samplesOf = (id: string, side: SideKey): Sample[] => (R[id]?.[side]?.samples ?? []) as Sample[];
-const medianOf = (xs: unknown[]): number | undefined => { const v = xs.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b); return v.length ? v[Math.floor(v.length / 2)] : undefined; };
+// The benchmark's own median (the middle two averaged for an even count), over the numbers present.
+const medianOf = (xs: unknown[]): number | undefined => summarize(xs.filter((x): x is number => typeof x === 'number'))?.median;
 const out: string[] = [];
 const row = (item: number, title: string, ours: string, ref: string, rat: string, gl: string, mt: string): number => out.push(`| ${item} | ${title} | ${ours} | ${ref} | ${rat} | ${gl} | ${mt} |`);
 const modes = [['tls', 'TLS'], ['dtls-psk', 'DTLS PSK'], ['dtls12-resume', 'DTLS 1.2 resume'], ['dtls0.9', 'DTLS 0.9']];
