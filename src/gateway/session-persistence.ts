@@ -10,7 +10,7 @@ import type { GatewayConfig } from './config.js';
 import type { IpPool } from './ip-pool.js';
 import type { Session, SessionStore } from './sessions.js';
 import { sessionExpiry } from './state/session-expiry.js';
-import { sessionFromRecord, sessionRecordOf } from './state/session-record.js';
+import { recordHome, sessionFromRecord, sessionRecordOf } from './state/session-record.js';
 import { endStoredSession } from './state/stored-session.js';
 import type { SessionRecord, StateStore } from './state/types.js';
 
@@ -53,10 +53,16 @@ export class SessionPersistence {
     return sessionRecordOf(s, this.d.node);
   }
 
-  /** The record still makes a session: restore() would take it (not expired, its group and pool still there). */
-  valid(r: SessionRecord): boolean {
+  /** Why a stored record no longer makes a session (restore() refuses it), or null when it does. */
+  private refusal(r: SessionRecord, now: number): 'expired' | 'group gone' | null {
     const cfg = this.d.config();
-    return sessionExpiry(r, Date.now(), cfg.cookieTimeout) === null && cfg.groups.some((g) => g.name === r.group) && this.d.pools.has(r.group);
+    if (sessionExpiry(r, now, cfg.cookieTimeout) !== null) return 'expired';
+    return recordHome(r, cfg.groups, this.d.pools) ? null : 'group gone';
+  }
+
+  /** The record still makes a session: restore() would take it. */
+  valid(r: SessionRecord): boolean {
+    return this.refusal(r, Date.now()) === null;
   }
 
   /** A stored session whose cookie came to this process (after a restart, or from another worker). */
@@ -64,10 +70,10 @@ export class SessionPersistence {
     const { d } = this;
     const now = Date.now();
     const cfg = d.config();
-    const expired = sessionExpiry(r, now, cfg.cookieTimeout) !== null;
-    const s = expired ? undefined : sessionFromRecord(token, r, cfg.groups, d.pools, now);
+    const why = this.refusal(r, now);
+    const s = why ? undefined : sessionFromRecord(token, r, cfg.groups, d.pools, now);
     if (!s) {
-      d.log.info({ session: r.id, user: r.user, why: expired ? 'expired' : 'group gone' }, 'stored session refused');
+      d.log.info({ session: r.id, user: r.user, why: why ?? 'group gone' }, 'stored session refused');
       endStoredSession(d.store, cfg, r).catch((e: unknown) => this.failed('delete', e as Error));
       return undefined;
     }

@@ -39,10 +39,17 @@ export function sessionRecordOf(s: Session, node: string, now = Date.now()): Ses
  * The Session of a stored record, for the cookie `token` that hashed to its key; undefined when
  * its group is gone from the configuration (the login was for a profile that no longer exists).
  */
-export function sessionFromRecord(token: string, r: SessionRecord, groups: readonly GroupConfig[], pools: ReadonlyMap<string, IpPool>, now = Date.now()): Session | undefined {
+/** The running group and pool a record's session belongs to; undefined when the config no longer has them. */
+export function recordHome(r: SessionRecord, groups: readonly GroupConfig[], pools: ReadonlyMap<string, IpPool>): { group: GroupConfig; pool: IpPool } | undefined {
   const group = groups.find((g) => g.name === r.group);
   const pool = pools.get(r.group);
-  if (!group || !pool) return undefined;
+  return group && pool ? { group, pool } : undefined;
+}
+
+export function sessionFromRecord(token: string, r: SessionRecord, groups: readonly GroupConfig[], pools: ReadonlyMap<string, IpPool>, now = Date.now()): Session | undefined {
+  const home = recordHome(r, groups, pools);
+  if (!home) return undefined;
+  const { group, pool } = home;
   const s = new Session(r.id, token, r.user, group, pool, r.remote, r.userAgent, { ...r.limits }, r.createdAt);
   s.restoreFrom(r, now);
   if (r.address !== null && pool.contains(r.address)) pool.note(s.cookieHash, r.address);
