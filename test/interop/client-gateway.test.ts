@@ -36,7 +36,10 @@ test('sslgate connect -> sslgate serve (TLS)', { skip, timeout: 240_000 }, async
   const con = tb.poolNet(1);
   gw = await startGateway(tb.gw, {
     listenHost: tb.gwAddr,
-    yaml: twoGroupYaml(emp, con),
+    // Two network processes whatever the machine has (the default, auto, is one per CPU): the
+    // downloader's fresh connection then reaches the other worker than the login, and the profile
+    // must still be served (it was refused with 401 when only the login's worker knew the cookie).
+    yaml: `${twoGroupYaml(emp, con)}\nworkers: 2\n`,
     files: { 'profile.xml': PROFILE_XML },
     users: [{ name: 'alice', password: 'secret' }],
   });
