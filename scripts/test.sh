@@ -111,4 +111,11 @@ fi
 # --import exit-guard: a file whose tests are done but whose process is still held open (60 s)
 # (a server, socket, child or timer not closed) fails, naming what is open, instead of
 # hanging. Not --test-force-exit: it can lose a file's last verdicts (nodejs/node#64833).
-node --test --test-concurrency=2 --test-timeout=300000 --import ./dist/test/helpers/exit-guard.js "${opts[@]}" "${files[@]}"
+# Reporters: node's usual one (spec on a terminal, TAP otherwise), then a summary of the failed
+# tests (dist/test/helpers/failure-summary.js) at the very end, where a CI log's tail shows it.
+main_reporter=tap
+[ -t 1 ] && main_reporter=spec
+node --test --test-concurrency=2 --test-timeout=300000 --import ./dist/test/helpers/exit-guard.js \
+  --test-reporter="$main_reporter" --test-reporter-destination=stdout \
+  --test-reporter=./dist/test/helpers/failure-summary.js --test-reporter-destination=stdout \
+  "${opts[@]}" "${files[@]}"

@@ -1,0 +1,47 @@
+// A second reporter for `node --test` (scripts/test.sh): after the run, one short block per
+// failed test (its file, its name with its parents, and the start of its error).
+//
+// Why: a CI system may keep only the tail of a long run's output. The TAP stream puts a
+// failure's details where it happened, hundreds of tests before the end, so a failed run whose
+// tail shows only `# fail 2` cannot be diagnosed. This block comes last, where the tail is.
+import { formatFailure, type FailureRecord } from './failure-format.js';
+
+/** Node's test events as far as this reporter reads them (node:test reporters get plain objects). */
+interface TestEvent {
+  type: string;
+  data?: {
+    name?: unknown;
+    nesting?: unknown;
+    file?: unknown;
+    details?: { error?: unknown; type?: unknown };
+  };
+}
+
+export default async function* failureSummary(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
+  const failures: FailureRecord[] = [];
+  // The names of the tests being run, by nesting level, to give a failure its parents. Node reports
+  // a test's start before its children's, per file; files run in parallel interleave, so the
+  // stack is kept per file.
+  const started = new Map<string, string[]>();
+  for await (const event of source) {
+    const data = event.data;
+    if (data === undefined) continue;
+    const file = typeof data.file === 'string' ? data.file : '(no file)';
+    const nesting = typeof data.nesting === 'number' ? data.nesting : 0;
+    const name = typeof data.name === 'string' ? data.name : String(data.name);
+    if (event.type === 'test:start') {
+      const stack = started.get(file) ?? [];
+      stack.length = nesting;
+      stack.push(name);
+      started.set(file, stack);
+    } else if (event.type === 'test:fail') {
+      // A suite fails when a child does; the child's own entry says why, so the suite is left out.
+      if (data.details?.type === 'suite') continue;
+      const parents = (started.get(file) ?? []).slice(0, nesting);
+      failures.push({ file, path: [...parents, name], error: data.details?.error });
+    }
+  }
+  if (failures.length === 0) return;
+  yield `\n# ---- ${failures.length} failed test${failures.length === 1 ? '' : 's'} (details above, in the TAP stream) ----\n`;
+  for (const f of failures) yield formatFailure(f);
+}
