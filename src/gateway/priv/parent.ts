@@ -208,6 +208,7 @@ export class PrivilegedParent {
         workers: () => this.workers,
         stopping: () => this.stopping,
         gone: (w) => {
+          this.reloads.workerGone(w.index);
           this.acceptor?.workerGone(w.index);
           this.mesh?.workerGone(w.index);
         },

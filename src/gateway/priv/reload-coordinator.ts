@@ -5,7 +5,10 @@
  *
  * Reloads run one worker at a time: a worker's step 1 waits while another worker is between
  * step 1 and its end. Worker 0 reloads first (SIGHUP, or `ctl reload`, which only worker 0
- * answers); when its reload is committed the other workers are told to follow.
+ * answers); when its reload is committed the other workers are told to follow, and worker 0's
+ * step 3 is answered only when they have (or after FOLLOW_TIMEOUT_MS): when `ctl reload` says
+ * "reloaded", every worker runs the new configuration, so the next login gets it whichever
+ * worker it lands on.
  */
 import type { Logger } from '../../log.js';
 import type { Ipv4Cidr } from '../../protocol/ipv4.js';
@@ -15,6 +18,9 @@ import type { ClientCaFiles } from '../tls-client-ca.js';
 import { UserStore } from '../user-store.js';
 import type { PrivilegedMessage } from './messages.js';
 import { addSubnet, networkView, profileWire, subnetsOf } from './serve-setup.js';
+
+/** How long worker 0's `ctl reload` waits for the other workers to follow (they read the same files: ms). */
+export const FOLLOW_TIMEOUT_MS = 10_000;
 
 /** A network process as a reload sees it. */
 export interface ReloadWorker {
@@ -43,13 +49,25 @@ export interface ReloadHost {
   readonly log: Logger;
 }
 
+/** Worker 0's committed reload, answered when the followers in `waiting` have ended theirs. */
+interface FollowRound {
+  leader: ReloadWorker;
+  id: number;
+  waiting: Set<number>;
+  timer: NodeJS.Timeout;
+}
+
 export class ReloadCoordinator {
   /** the worker whose reload is between step 1 and its end; others wait (waiting) */
   private owner: ReloadWorker | null = null;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ w: ReloadWorker; start: () => void }> = [];
   private pending: PendingReload | null = null;
+  private round: FollowRound | null = null;
 
-  constructor(private readonly host: ReloadHost) {}
+  constructor(
+    private readonly host: ReloadHost,
+    private readonly followTimeoutMs = FOLLOW_TIMEOUT_MS,
+  ) {}
 
   /** the config of a reload between step 1 and step 3 (its pool subnets may be leased already) */
   get pendingConfig(): GatewayConfig | null {
@@ -59,7 +77,7 @@ export class ReloadCoordinator {
   /** Step 1: the files read again; waits while another worker's reload runs. */
   read(id: number, w: ReloadWorker): void {
     if (this.owner !== null && this.owner !== w) {
-      this.waiting.push(() => this.read(id, w));
+      this.waiting.push({ w, start: () => this.read(id, w) });
       return;
     }
     this.owner = w;
@@ -100,16 +118,53 @@ export class ReloadCoordinator {
     }
     this.pending = null;
     this.host.adopt(p);
-    w.channel?.send({ t: 'reload-done', id, ok: true });
     this.ended();
-    // Worker 0 reloaded (SIGHUP, or `ctl reload`, which only worker 0 answers): the others follow.
-    if (w.index === 0) for (const o of this.host.followers()) o.channel?.send({ t: 'reload' });
+    if (w.index !== 0) {
+      w.channel?.send({ t: 'reload-done', id, ok: true });
+      return;
+    }
+    // Worker 0 reloaded (SIGHUP, or `ctl reload`, which only worker 0 answers): the others
+    // follow, and worker 0 hears "done" when they have.
+    this.finishRound();
+    const waiting = new Set<number>();
+    for (const o of this.host.followers()) if (o.channel?.send({ t: 'reload' })) waiting.add(o.index);
+    this.round = { leader: w, id, waiting, timer: setTimeout(() => this.finishRound(), this.followTimeoutMs) };
+    if (waiting.size === 0) this.finishRound();
+  }
+
+  /** A worker exited: its reload, its place in the queue and the wait for it end. */
+  workerGone(index: number): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) if (this.waiting[i]!.w.index === index) this.waiting.splice(i, 1);
+    if (this.owner?.index === index) {
+      this.pending = null;
+      this.ended();
+    }
+    this.followed(index);
   }
 
   /** The running reload ended (done or failed): the next worker's may start. */
   private ended(): void {
+    const owner = this.owner;
     this.owner = null;
-    this.waiting.shift()?.();
+    if (owner !== null && owner.index !== 0) this.followed(owner.index);
+    this.waiting.shift()?.start();
+  }
+
+  /** A follower's reload ended (done or failed: a failure is its own event, relayed to worker 0). */
+  private followed(index: number): void {
+    const r = this.round;
+    if (r === null || !r.waiting.delete(index)) return;
+    if (r.waiting.size === 0) this.finishRound();
+  }
+
+  /** Worker 0's reload is answered: every follower ended its reload, or the wait is over. */
+  private finishRound(): void {
+    const r = this.round;
+    if (r === null) return;
+    this.round = null;
+    clearTimeout(r.timer);
+    if (r.waiting.size > 0) this.host.log.warn({ workers: [...r.waiting] }, `workers did not follow the reload within ${this.followTimeoutMs / 1000} s; answering it anyway`);
+    r.leader.channel?.send({ t: 'reload-done', id: r.id, ok: true });
   }
 
   private async addSubnets(id: number, cidrs: string[], w: ReloadWorker): Promise<void> {
