@@ -245,6 +245,7 @@ export class CstpChannel {
 
   private readonly onWritten = (err?: Error | null): void => {
     this.writing = false;
+    this.queue.written();
     if (err) {
       this.closeWith({ kind: 'socket-closed', error: err }, true);
       return;

@@ -19,6 +19,7 @@
  * that (a packet over the tunnel MTU) is dropped rather than split.
  */
 import { CSTP_HEADER_LEN, CstpType, writeCstpHeader } from '../protocol/cstp.js';
+import { runBufferPool, type RunBufferPool } from './run-buffer-pool.js';
 
 /** frames in one run at most (64 full-MTU frames ≈ 92 KB) */
 export const MAX_RUN = 64;
@@ -38,12 +39,19 @@ export class CstpSendQueue {
   /** the last entry may still take full-size frames: a run (or its first frame) not taken yet */
   private runOpen = false;
   private isPinned = false;
+  /** the run buffer take() handed out last, until written() gives it back to the pool */
+  private outstanding: Buffer | null = null;
 
   /**
    * runFrame: the full frame size that may run (0: never run, one frame per entry). drops.txDrops
-   * counts the frames take() drops because they no longer fit one record.
+   * counts the frames take() drops because they no longer fit one record. Run buffers come from
+   * `pool` and go back to it (run-buffer-pool.ts).
    */
-  constructor(private readonly runFrame: number, private readonly drops: { txDrops: number }) {}
+  constructor(
+    private readonly runFrame: number,
+    private readonly drops: { txDrops: number },
+    private readonly pool: RunBufferPool = runBufferPool,
+  ) {}
 
   /** A run was taken: the record size must be runFrame from now on (see the file header). */
   get pinned(): boolean {
@@ -87,7 +95,7 @@ export class CstpSendQueue {
     let run = this.entries[last]!;
     if (run.length < rf * MAX_RUN) {
       // Its only frame, a buffer of its own so far: the run's buffer starts with it.
-      const grown = Buffer.allocUnsafe(rf * MAX_RUN);
+      const grown = this.pool.take(rf * MAX_RUN);
       run.copy(grown, 0, 0, this.used[last]);
       this.entries[last] = run = grown;
     }
@@ -103,7 +111,8 @@ export class CstpSendQueue {
 
   /**
    * The next buffer to write (null: nothing left). When it is the first run, `pinned` turns true
-   * and the caller must set max_send_fragment to runFrame before writing it.
+   * and the caller must set max_send_fragment to runFrame before writing it. The caller writes one
+   * buffer at a time and calls written() when that write completed (or failed).
    */
   take(): Buffer | null {
     const rf = this.runFrame;
@@ -126,12 +135,27 @@ export class CstpSendQueue {
     this.release(i);
     this.head = i + 1;
     this.compact();
-    if (n > 1) this.isPinned = true;
+    if (n > 1) {
+      this.isPinned = true;
+      // A run's buffer is the pool's: back to it once written(). Only one write is out at a time;
+      // a previous one never reported written is left to the GC, never reused.
+      this.outstanding = buf;
+    }
     return used === buf.length ? buf : buf.subarray(0, used);
   }
 
-  /** Drops everything queued (a hard close). */
+  /** The buffer take() returned was written (the socket is done with it). */
+  written(): void {
+    if (this.outstanding !== null) this.pool.give(this.outstanding);
+    this.outstanding = null;
+  }
+
+  /**
+   * Drops everything queued (a hard close). The runs not taken go back to the pool; one being
+   * written goes back at written(), if the socket ever says so (else the GC takes it).
+   */
   clear(): void {
+    for (let i = this.head; i < this.entries.length; i++) if (this.counts[i]! > 1) this.pool.give(this.entries[i]!);
     this.entries.length = this.used.length = this.counts.length = 0;
     this.head = this.count = 0;
     this.runOpen = false;

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CstpDecoder } from '../../src/protocol/cstp.js';
 import { CstpSendQueue, MAX_RUN } from '../../src/tunnel/cstp-send-queue.js';
+import { RunBufferPool } from '../../src/tunnel/run-buffer-pool.js';
 import { seeded } from '../helpers/seed.js';
 
 const RF = 1431;
@@ -86,4 +87,82 @@ test('seeded traffic: every frame comes out once, in order, byte for byte, withi
   for (let b = q.take(); b; b = q.take()) got.push(...framesOf(b));
   assert.equal(got.length, sent.length);
   assert.ok(got.every((g, i) => g.equals(sent[i]!)), 'frames changed or reordered');
+});
+
+test('run buffers come from the pool and go back only when written: a buffer being written is never reused', () => {
+  const rnd = seeded('cstp-send-queue-pool');
+  const pool = new RunBufferPool(4);
+  const q = new CstpSendQueue(RF, { txDrops: 0 }, pool);
+  const sent: Buffer[] = [];
+  const got: Buffer[] = [];
+  const made = new Set<Buffer>();
+  const take = pool.take.bind(pool);
+  pool.take = (size: number) => {
+    const b = take(size);
+    made.add(b);
+    return b;
+  };
+  let writing: Buffer | null = null;
+  let writingFrames: Buffer[] = [];
+  let runs = 0;
+  for (let round = 0; round < 3000; round++) {
+    const len = rnd.int(3) === 0 ? 1 + rnd.int(RF - 8) : RF - 8;
+    const p = Buffer.alloc(len, rnd.int(256));
+    q.pushData(p, 0, len);
+    sent.push(p);
+    // As the channel does: a write completes now and then, and the next one starts at once.
+    if (writing !== null && rnd.int(2) === 0) {
+      assert.deepEqual(framesOf(writing), writingFrames, 'a buffer was changed while the socket wrote it');
+      got.push(...writingFrames);
+      q.written();
+      writing = null;
+    }
+    if (writing === null) {
+      writing = q.take();
+      // What the socket is writing, as taken: it must still be that when the write completes.
+      writingFrames = writing ? framesOf(writing) : [];
+      if (writingFrames.length > 1) runs++;
+    }
+  }
+  if (writing) {
+    got.push(...framesOf(writing));
+    q.written();
+  }
+  for (let b = q.take(); b; b = q.take()) {
+    got.push(...framesOf(b));
+    q.written();
+  }
+  assert.equal(got.length, sent.length);
+  assert.ok(got.every((g, i) => g.equals(sent[i]!)), 'frames changed or reordered');
+  // Without the pool every run would be a new buffer.
+  assert.ok(made.size * 10 < runs, `run buffers are reused (${made.size} made for ${runs} runs)`);
+  assert.ok(pool.held >= 1);
+});
+
+test('clear() gives the runs not taken back to the pool; the one being written waits for written()', () => {
+  const pool = new RunBufferPool();
+  const q = new CstpSendQueue(RF, { txDrops: 0 }, pool);
+  for (let i = 0; i < MAX_RUN * 2 + 2; i++) q.pushData(payload(RF - 8, i), 0, RF - 8);
+  assert.ok(q.take());
+  q.clear();
+  assert.equal(pool.held, 2, 'the two runs still queued are back');
+  q.written();
+  assert.equal(pool.held, 3, 'the written one too');
+});
+
+test('RunBufferPool: reuse by size; bounded in buffers and in sizes', () => {
+  const pool = new RunBufferPool(2);
+  const a = pool.take(1000);
+  assert.equal(a.length, 1000);
+  pool.give(a);
+  assert.equal(pool.take(1000), a, 'reused');
+  assert.notEqual(pool.take(1000), a, 'taken once only');
+  pool.give(a);
+  assert.notEqual(pool.take(2000), a, 'another size is another buffer');
+  pool.give(Buffer.alloc(10));
+  pool.give(Buffer.alloc(20));
+  assert.equal(pool.held, 2, 'at most maxFree free buffers');
+  const many = new RunBufferPool(100);
+  for (let size = 1; size <= 20; size++) many.give(Buffer.alloc(size));
+  assert.ok(many.held <= 8, 'a handful of sizes, not one per odd size');
 });
