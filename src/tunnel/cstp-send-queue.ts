@@ -21,6 +21,15 @@
 import { CSTP_HEADER_LEN, CstpType, writeCstpHeader } from '../protocol/cstp.js';
 import { runBufferPool, type RunBufferPool } from './run-buffer-pool.js';
 
+/**
+ * buf[off, off+len) as a plain Uint8Array, for TypedArray#set. Not buf.subarray: on a Buffer that
+ * makes a Buffer through the species constructor, about twice the cost per packet (a node 20
+ * micro-benchmark: 65 against 38 ns for a 1,400-byte copy, a bare copy being 30).
+ */
+function plainView(buf: Uint8Array, off: number, len: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + off, len);
+}
+
 /** frames in one run at most (64 full-MTU frames ≈ 92 KB) */
 export const MAX_RUN = 64;
 const EMPTY = Buffer.alloc(0);
@@ -77,7 +86,7 @@ export class CstpSendQueue {
     if (this.runOpen && this.appendData(buf, off, len)) return;
     const frame = Buffer.allocUnsafe(CSTP_HEADER_LEN + len);
     writeCstpHeader(frame, 0, CstpType.Data, len);
-    frame.set(buf.subarray(off, off + len), CSTP_HEADER_LEN);
+    frame.set(plainView(buf, off, len), CSTP_HEADER_LEN);
     this.push(frame);
   }
 
@@ -101,7 +110,7 @@ export class CstpSendQueue {
     }
     const at = this.used[last]!;
     writeCstpHeader(run, at, CstpType.Data, len);
-    run.set(buf.subarray(off, off + len), at + CSTP_HEADER_LEN);
+    run.set(plainView(buf, off, len), at + CSTP_HEADER_LEN);
     this.used[last] = at + size;
     const n = ++this.counts[last]!;
     this.count++;
