@@ -119,6 +119,34 @@ test('cluster view: balance redirects, the mark stops a bounce, draining refuses
   assert.equal((v.status(now)['redis'] as { url: string }).url, 'redis://***@h:1', 'no password in ctl status');
 });
 
+test("cluster view with several workers: the node's load is this worker's and its peers'; a report goes when the load changed", (t) => {
+  let sessions = 1;
+  const sent: Array<{ sessions: number }> = [];
+  const cfg: ClusterConfig = { redis: 'redis://h:1', node: 'gw1', address: '10.88.0.11', balance: true };
+  const v = new ClusterView(() => cfg, () => 100, () => ({ sessions, tunnels: sessions }), (r) => sent.push(r));
+  const now = Date.now();
+  v.update([{ node: 'gw2', address: '10.88.0.12', port: 443, sessions: 1, tunnels: 1, capacity: 100, draining: false, updatedAt: now, startedAt: now }], true);
+  // Alone, this worker's 1 session and gw2's 1 look even: stay. With the other worker's 3, gw1 holds 4: go.
+  assert.deepEqual(v.route('/', now), { kind: 'stay' });
+  v.setPeers({ sessions: 3, tunnels: 2 });
+  assert.equal(v.route('/', now).kind, 'redirect', "the other workers' sessions count for this node");
+  const self = (v.status(now)['nodes'] as Array<{ self: boolean; sessions: number; tunnels: number }>).find((n) => n.self);
+  assert.equal(self, undefined, 'gw1 is not in the pushed list here');
+  v.update([{ node: 'gw1', address: '10.88.0.11', port: 443, sessions: 0, tunnels: 0, capacity: 100, draining: false, updatedAt: now, startedAt: now }], true);
+  const me = (v.status(now)['nodes'] as Array<{ self: boolean; sessions: number; tunnels: number }>).find((n) => n.self)!;
+  assert.deepEqual([me.sessions, me.tunnels], [4, 3], 'ctl status shows the whole node');
+  // Reports: the first at start, then only on a change.
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  v.start();
+  t.after(() => v.stop());
+  assert.equal(sent.length, 1);
+  t.mock.timers.tick(1000);
+  assert.equal(sent.length, 1, 'no change, no report');
+  sessions = 2;
+  t.mock.timers.tick(250);
+  assert.deepEqual(sent.map((r) => r.sessions), [1, 2], "a change is reported, and it is this worker's own count");
+});
+
 test('redactedUrl: the one redaction of cluster.redis (ctl status, logs, the network process\'s copy)', () => {
   assert.equal(redactedUrl('redis://u:secret@h:1'), 'redis://***@h:1');
   assert.equal(redactedUrl('redis://:secret@h:1/2'), 'redis://***@h:1/2');

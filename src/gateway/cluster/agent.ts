@@ -118,6 +118,18 @@ export class ClusterAgent {
     return this.load.draining;
   }
 
+  /** The summed load of every network process but `source` (their last reports). */
+  peerLoad(source: number): { sessions: number; tunnels: number } {
+    let sessions = 0;
+    let tunnels = 0;
+    for (const [w, r] of this.reports) {
+      if (w === source) continue;
+      sessions += r.sessions;
+      tunnels += r.tunnels;
+    }
+    return { sessions, tunnels };
+  }
+
   info(now = Date.now()): NodeInfo {
     const c = this.d.cluster();
     return { node: c.node, address: c.address, port: this.d.port(), sessions: this.load.sessions, tunnels: this.load.tunnels, capacity: this.d.capacity(), draining: this.load.draining, updatedAt: now, startedAt: this.startedAt };

@@ -7,7 +7,7 @@ import type { ClusterConfig } from '../config-cluster.js';
 import { redactedUrl } from '../state/redacted-url.js';
 import type { NodeInfo } from '../state/cluster-types.js';
 import type { ClusterReport } from '../priv/cluster-messages.js';
-import { ANNOUNCE_MS, NODE_TTL_MS } from './agent.js';
+import { NODE_TTL_MS } from './agent.js';
 import { balanceLogin, canTakeLogin, redirectLocation, wasRedirected, type BalanceDecision } from './balance.js';
 
 export interface ClusterLoad {
@@ -18,6 +18,13 @@ export interface ClusterLoad {
 /** What a login at this node gets: go elsewhere (302), be refused (draining), or go on here. */
 export type LoginRoute = { kind: 'stay' } | { kind: 'redirect'; location: string; node: string } | { kind: 'refuse'; message: string };
 
+/**
+ * How often this process checks its load and reports a change. Short: with several workers the
+ * others balance on it (cluster-peers), and a login every few hundred ms must see the last one.
+ * A report is a few bytes and only goes when the load changed.
+ */
+const REPORT_MS = 250;
+
 export const DRAINING_MESSAGE = 'This gateway is being taken out of service and accepts no new sessions; please try again in a moment.';
 
 export class ClusterView {
@@ -27,6 +34,10 @@ export class ClusterView {
   private timer: NodeJS.Timeout | null = null;
   /** logins sent to other nodes since their entry was refreshed (their count does not show them yet) */
   private readonly sentSince = new Map<string, number>();
+  /** workers > 1: this node's other workers' load, as they last reported it (cluster-peers) */
+  private peers: ClusterLoad = { sessions: 0, tunnels: 0 };
+  /** what this process reported last (a report goes when it changes) */
+  private sent: (ClusterLoad & { draining: boolean }) | null = null;
 
   constructor(
     readonly config: () => ClusterConfig,
@@ -53,8 +64,19 @@ export class ClusterView {
 
   start(): void {
     this.report();
-    this.timer = setInterval(() => this.report(), ANNOUNCE_MS);
+    this.timer = setInterval(() => this.report(), REPORT_MS);
     this.timer.unref();
+  }
+
+  /** cluster-peers from the privileged process (workers > 1). */
+  setPeers(l: ClusterLoad): void {
+    this.peers = l;
+  }
+
+  /** The whole node's load: this process's sessions and its other workers'. */
+  nodeLoad(): ClusterLoad {
+    const own = this.load();
+    return { sessions: own.sessions + this.peers.sessions, tunnels: own.tunnels + this.peers.tunnels };
   }
 
   stop(): void {
@@ -89,21 +111,26 @@ export class ClusterView {
     // A client sent here by another node stays (no bounce on stale views), unless this node drains.
     if (!this.drain && (!cfg.balance || wasRedirected(path))) return { kind: 'stay' };
     const nodes = this.nodeList.map((n) => ({ ...n, sessions: n.sessions + (this.sentSince.get(n.node) ?? 0) }));
-    const d: BalanceDecision = balanceLogin({ self: cfg.node, selfSessions: this.load().sessions, selfCapacity: this.capacity(), balance: cfg.balance, draining: this.drain, nodes, now, staleMs: NODE_TTL_MS });
+    const d: BalanceDecision = balanceLogin({ self: cfg.node, selfSessions: this.nodeLoad().sessions, selfCapacity: this.capacity(), balance: cfg.balance, draining: this.drain, nodes, now, staleMs: NODE_TTL_MS });
     if (d.kind === 'stay') return d;
     if (d.kind === 'refuse') return { kind: 'refuse', message: DRAINING_MESSAGE };
     this.sentSince.set(d.node.node, (this.sentSince.get(d.node.node) ?? 0) + 1);
     return { kind: 'redirect', location: redirectLocation(d.node, path), node: d.node.node };
   }
 
+  /** This process's own load (the privileged process adds the workers up), when it changed. */
   private report(): void {
     const l = this.load();
-    this.send({ t: 'cluster-load', sessions: l.sessions, tunnels: l.tunnels, draining: this.drain });
+    const last = this.sent;
+    if (last && last.sessions === l.sessions && last.tunnels === l.tunnels && last.draining === this.drain) return;
+    this.sent = { sessions: l.sessions, tunnels: l.tunnels, draining: this.drain };
+    this.send({ t: 'cluster-load', ...this.sent });
   }
 
   /** For `ctl status`: the cluster and each node's load. */
   status(now = Date.now()): Record<string, unknown> {
     const cfg = this.config();
+    const here = this.nodeLoad();
     return {
       node: cfg.node,
       address: cfg.address,
@@ -114,10 +141,10 @@ export class ClusterView {
         node: n.node,
         address: n.address,
         port: n.port,
-        sessions: n.node === cfg.node ? this.load().sessions : n.sessions,
-        tunnels: n.node === cfg.node ? this.load().tunnels : n.tunnels,
+        sessions: n.node === cfg.node ? here.sessions : n.sessions,
+        tunnels: n.node === cfg.node ? here.tunnels : n.tunnels,
         capacity: n.capacity,
-        load: n.capacity > 0 ? (n.node === cfg.node ? this.load().sessions : n.sessions) / n.capacity : null,
+        load: n.capacity > 0 ? (n.node === cfg.node ? here.sessions : n.sessions) / n.capacity : null,
         draining: n.node === cfg.node ? this.drain : n.draining,
         self: n.node === cfg.node,
         lastSeenSeconds: Math.max(0, Math.round((now - n.updatedAt) / 1000)),

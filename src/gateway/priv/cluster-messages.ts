@@ -15,6 +15,11 @@ export type ClusterReport = { t: 'cluster-load'; sessions: number; tunnels: numb
 export type ClusterNotice =
   /** the live nodes (this one included) and whether Redis answers */
   | { t: 'cluster-nodes'; nodes: NodeInfo[]; redis: boolean }
+  /**
+   * workers > 1: the load of this node's other workers, as they last reported it, so that a
+   * worker balances and reports on the whole node's load, not only its own share
+   */
+  | { t: 'cluster-peers'; sessions: number; tunnels: number }
   /** another node (`to`) adopted this session: drop its tunnel here, keep nothing */
   | { t: 'cluster-drop'; cookieHash: string; to: string }
   /**

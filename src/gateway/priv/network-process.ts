@@ -97,6 +97,9 @@ function onMessage(m: PrivilegedMessage): void {
     case 'cluster-nodes':
       gw?.cluster?.update(m.nodes, m.redis);
       break;
+    case 'cluster-peers':
+      gw?.cluster?.setPeers({ sessions: m.sessions, tunnels: m.tunnels });
+      break;
     case 'cluster-drop':
       gw?.sessionMoved(m.cookieHash, m.to);
       break;

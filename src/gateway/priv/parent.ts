@@ -320,6 +320,13 @@ export class PrivilegedParent {
         break;
       case 'cluster-load':
         this.state.report(m, w.index);
+        // Several workers: each balances on the node's load, so each hears the others' (cluster/view.ts).
+        if (this.workers.length > 1) {
+          for (const o of this.workers) {
+            const peers = o === w ? null : this.state.peerLoad(o.index);
+            if (peers) o.channel?.send({ t: 'cluster-peers', ...peers });
+          }
+        }
         break;
       case 'restart':
         if (this.onRestart && !this.stopping) this.onRestart();

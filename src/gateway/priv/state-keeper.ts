@@ -94,6 +94,11 @@ export class StateKeeper {
     else reply({ t: "state-result", id: m.id, ok: false, error: "no session store" });
   }
 
+  /** workers > 1: the summed load of the workers other than `worker` (null without a cluster). */
+  peerLoad(worker: number): { sessions: number; tunnels: number } | null {
+    return this.cluster?.peerLoad(worker) ?? null;
+  }
+
   /** A worker's load, for the cluster's node registry. */
   report(m: ClusterReport, worker: number): void {
     this.cluster?.report(m, worker);
