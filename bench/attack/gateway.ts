@@ -42,6 +42,10 @@ export async function startDrillGateway(ns: Ns, o: { listenHost: string; pool: s
   const yaml = [
     `listen: ${o.listenHost}:443`,
     'state: ./state',
+    // Two network processes whatever the machine's CPUs (`workers: auto` is one per CPU, each
+    // about 90 MiB at idle): the memory bound then means the same on every machine, and the drill
+    // still crosses workers (attackers and the legitimate user spread over both).
+    'workers: 2',
     'network:',
     `  address: ${tunAddr}/24`,
     // Split-include the pool only: the veth to the gateway stays outside the tunnel.
