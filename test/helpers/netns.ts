@@ -422,15 +422,27 @@ export class Ns {
     return execIn(this.name, cmd, args, opts);
   }
 
-  /** True if `count` echo replies arrive within timeoutMs (ping -c N -W 1 -w deadline). */
+  /**
+   * True if `count` echo replies arrive within timeoutMs (ping -c N -W 1 -w deadline).
+   *
+   * ping exits at once with 2 when it cannot send at all ("connect: Network is unreachable"),
+   * which is what a tunnel looks like for a moment after openconnect printed its address: the
+   * vpnc-script's routes come a moment later, later still on a loaded machine (a CI rehearsal
+   * failed there in 850 ms with a 10 s timeout). Such a ping is tried again until the timeout;
+   * one whose replies did not come (exit 1) has used its whole deadline already.
+   */
   async ping(addr: string, opts: PingOptions = {}): Promise<boolean> {
     const count = opts.count ?? 1;
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const deadline = Math.max(1, Math.ceil(timeoutMs / 1000));
-    const args = ['-n', '-q', '-c', String(count), '-W', '1', '-w', String(deadline), '-i', String((opts.intervalMs ?? 200) / 1000)];
-    if (opts.size !== undefined) args.push('-s', String(opts.size));
-    const r = await this.exec('ping', [...args, addr], { timeoutMs: timeoutMs + 5000 });
-    return r.code === 0;
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const deadline = Math.max(1, Math.ceil((end - Date.now()) / 1000));
+      const args = ['-n', '-q', '-c', String(count), '-W', '1', '-w', String(deadline), '-i', String((opts.intervalMs ?? 200) / 1000)];
+      if (opts.size !== undefined) args.push('-s', String(opts.size));
+      const r = await this.exec('ping', [...args, addr], { timeoutMs: deadline * 1000 + 5000 });
+      if (r.code !== 2 || Date.now() + 200 > end) return r.code === 0;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** Kills every process in the namespace (ours and any that escaped our groups). Sync. */
