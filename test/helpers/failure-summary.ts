@@ -17,6 +17,11 @@ interface TestEvent {
   };
 }
 
+/** node:test's failureType on its ERR_TEST_FAILURE wrapper ('subtestsFailed', 'testCodeFailure', ...). */
+function failureType(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { failureType?: unknown }).failureType : undefined;
+}
+
 export default async function* failureSummary(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
   const failures: FailureRecord[] = [];
   // The names of the tests being run, by nesting level, to give a failure its parents. Node reports
@@ -35,8 +40,8 @@ export default async function* failureSummary(source: AsyncIterable<TestEvent>):
       stack.push(name);
       started.set(file, stack);
     } else if (event.type === 'test:fail') {
-      // A suite fails when a child does; the child's own entry says why, so the suite is left out.
-      if (data.details?.type === 'suite') continue;
+      // A suite, or a test, that failed only because a subtest did: the subtest's entry says why.
+      if (data.details?.type === 'suite' || failureType(data.details?.error) === 'subtestsFailed') continue;
       const parents = (started.get(file) ?? []).slice(0, nesting);
       failures.push({ file, path: [...parents, name], error: data.details?.error });
     }

@@ -36,14 +36,15 @@ test('each failed test: its file, its parents, and its own error (not the wrappe
     { type: 'test:start', data: { name: 'child 1', nesting: 1, file: 'a.js' } },
     { type: 'test:fail', data: { name: 'child 1', nesting: 1, file: 'a.js', details: { error: wrapped('ping lost') } } },
     { type: 'test:fail', data: { name: 'other file test', nesting: 0, file: 'b.js', details: { error: wrapped('boom') } } },
-    // The suite's own failure repeats its child's: left out.
+    // The suite's own failure repeats its child's: left out; so does a test's whose subtest failed.
     { type: 'test:fail', data: { name: 'suite A', nesting: 0, file: 'a.js', details: { type: 'suite', error: wrapped('1 subtest failed') } } },
+    { type: 'test:fail', data: { name: 'parent', nesting: 0, file: 'c.js', details: { error: Object.assign(new Error('2 subtests failed'), { code: 'ERR_TEST_FAILURE', failureType: 'subtestsFailed' }) } } },
   ]);
   assert.match(out, /---- 2 failed tests/);
   assert.match(out, /# FAILED a\.js\n#   suite A > child 1\n#     AssertionError.*ping lost/);
   assert.match(out, /# FAILED b\.js\n#   other file test\n#     AssertionError.*boom/);
   assert.doesNotMatch(out, /test failed/);
-  assert.doesNotMatch(out, /1 subtest failed/);
+  assert.doesNotMatch(out, /1 subtest failed|2 subtests failed/);
 });
 
 test('odd errors: strings, objects without a stack, cause cycles, long lines are clipped', () => {
