@@ -35,10 +35,6 @@ export function sessionRecordOf(s: Session, node: string, now = Date.now()): Ses
   };
 }
 
-/**
- * The Session of a stored record, for the cookie `token` that hashed to its key; undefined when
- * its group is gone from the configuration (the login was for a profile that no longer exists).
- */
 /** The running group and pool a record's session belongs to; undefined when the config no longer has them. */
 export function recordHome(r: SessionRecord, groups: readonly GroupConfig[], pools: ReadonlyMap<string, IpPool>): { group: GroupConfig; pool: IpPool } | undefined {
   const group = groups.find((g) => g.name === r.group);
@@ -46,6 +42,10 @@ export function recordHome(r: SessionRecord, groups: readonly GroupConfig[], poo
   return group && pool ? { group, pool } : undefined;
 }
 
+/**
+ * The Session of a stored record, for the cookie `token` that hashed to its key; undefined when
+ * its group is gone from the configuration (the login was for a profile that no longer exists).
+ */
 export function sessionFromRecord(token: string, r: SessionRecord, groups: readonly GroupConfig[], pools: ReadonlyMap<string, IpPool>, now = Date.now()): Session | undefined {
   const home = recordHome(r, groups, pools);
   if (!home) return undefined;
